@@ -1,0 +1,67 @@
+"""scoped-openai: stream OpenAI LLM replies for realtime voice agents, on trio or asyncio."""
+
+from ._chat import (
+    ChatContext,
+    ChatMessage,
+    ChatRole,
+    FunctionCall,
+    FunctionCallOutput,
+    ImageContent,
+)
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APIStreamError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    ScopedOpenAIError,
+    ToolArgumentsError,
+    UnprocessableEntityError,
+)
+from ._graph import ConversationalGraph, GraphParseError
+from ._llm import OpenAILLM
+from ._response import LLMResponse
+from ._stream import ChatStream
+from ._tools import FunctionTool, ToolSchemaError, function_tool
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APIStreamError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatContext",
+    "ChatMessage",
+    "ChatRole",
+    "ChatStream",
+    "ConflictError",
+    "ConversationalGraph",
+    "FunctionCall",
+    "FunctionCallOutput",
+    "FunctionTool",
+    "GraphParseError",
+    "ImageContent",
+    "InternalServerError",
+    "LLMResponse",
+    "NotFoundError",
+    "OpenAILLM",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "ScopedOpenAIError",
+    "ToolArgumentsError",
+    "ToolSchemaError",
+    "UnprocessableEntityError",
+    "function_tool",
+]
+__version__ = "0.1.0"

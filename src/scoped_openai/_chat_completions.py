@@ -1,0 +1,198 @@
+"""Chat Completions, as pure mapping: the request body out, chunk JSON in -> events.
+
+No I/O here. Facts this module relies on (DESIGN.md section 4): only ``[DONE]`` ends the
+stream, a chunk can follow the usage chunk, tool calls are keyed by ``index`` with ``id`` and
+``name`` in the first fragment only, choices are routed by ``index`` (only choice 0 is
+yielded), Azure's first chunk has empty ``choices``, and a ``{"error": ...}`` payload after a
+200 is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, ImageContent
+from ._errors import APIStreamError, ProtocolError, error_fields
+from ._events import (
+    ChoiceFinished,
+    Event,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+from ._graph import ConversationalGraph
+from ._settings import GenerationSettings
+from ._tools import FunctionTool
+
+
+def message_content(content: str | Sequence[str | ImageContent]) -> str | list[dict[str, Any]]:
+    """A message's content: a plain string when it has no images, parts otherwise."""
+    if isinstance(content, str):
+        return content
+    if all(isinstance(part, str) for part in content):
+        return "\n".join(part for part in content if isinstance(part, str))
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append({"type": "text", "text": part})
+        else:
+            parts.append(
+                {
+                    "type": "image_url",
+                    "image_url": {"url": part.to_data_url(), "detail": part.inference_detail},
+                }
+            )
+    return parts
+
+
+def to_messages(ctx: ChatContext | Sequence[ChatItem], *, reasoning: bool) -> list[dict[str, Any]]:
+    """Convert a context to Chat Completions ``messages``.
+
+    Consecutive function calls become one assistant message with ``tool_calls`` (merged into
+    the assistant message right before them, if any), as the API requires. Reasoning models
+    get system instructions as ``developer`` messages.
+    """
+    items = ctx.items if isinstance(ctx, ChatContext) else ctx
+    messages: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, ChatMessage):
+            role = item.role.value
+            if reasoning and item.role is ChatRole.SYSTEM:
+                role = ChatRole.DEVELOPER.value
+            messages.append({"role": role, "content": message_content(item.content)})
+        elif isinstance(item, FunctionCall):
+            call = {
+                "id": item.call_id,
+                "type": "function",
+                "function": {"name": item.name, "arguments": item.arguments},
+            }
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant":
+                last.setdefault("tool_calls", []).append(call)
+                if last.get("content") == "":
+                    last["content"] = None
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        else:
+            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": item.output})
+    return messages
+
+
+def build_request(
+    settings: GenerationSettings,
+    ctx: ChatContext,
+    *,
+    tools: Sequence[FunctionTool] | None = None,
+    graph: ConversationalGraph | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON body of ``POST /chat/completions`` for one streamed turn.
+
+    Reasoning models (o1/o3/o4/gpt-5*) get no sampling parameters, ``max_completion_tokens``,
+    ``reasoning_effort`` when set and ``verbosity`` as a top-level string; other models get
+    ``temperature`` and the sampling parameters that are set. ``extra_body`` then the call's
+    ``overrides`` are merged last. No ``None`` value is sent.
+    """
+    reasoning = settings.reasoning
+    body: dict[str, Any] = {
+        "model": settings.model,
+        "messages": to_messages(ctx, reasoning=reasoning),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if settings.max_completion_tokens is not None:
+        body["max_completion_tokens"] = settings.max_completion_tokens
+    if reasoning:
+        if settings.reasoning_effort is not None:
+            body["reasoning_effort"] = settings.reasoning_effort
+        if settings.verbosity is not None:
+            body["verbosity"] = settings.verbosity
+    else:
+        body["temperature"] = settings.temperature
+        for key in ("top_p", "frequency_penalty", "presence_penalty", "seed"):
+            value = getattr(settings, key)
+            if value is not None:
+                body[key] = value
+    if graph is not None:
+        body["response_format"] = graph.response_format()
+    if tools:
+        body["tools"] = [tool.to_chat_completions() for tool in tools]
+        body["tool_choice"] = settings.tool_choice
+        if settings.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = settings.parallel_tool_calls
+    if settings.extra_body:
+        body.update(settings.extra_body)
+    if overrides:
+        body.update(overrides)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _usage(chunk: Mapping[str, Any], usage: Mapping[str, Any]) -> Usage:
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        total_tokens=usage.get("total_tokens") or 0,
+        prompt_cached_tokens=prompt_details.get("cached_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+        request_id=chunk.get("id") or None,
+        model=chunk.get("model") or None,
+    )
+
+
+def chunk_events(chunk: object, out: list[Event]) -> None:
+    """Append the events of one decoded chunk to ``out``.
+
+    Raises:
+        APIStreamError: The chunk is an ``{"error": ...}`` payload.
+        ProtocolError: The chunk is not shaped like a chat completion chunk.
+    """
+    if not isinstance(chunk, dict):
+        raise ProtocolError(f"expected a JSON object chunk, got {type(chunk).__name__}")
+    if "error" in chunk and chunk["error"] is not None:
+        fields = error_fields(chunk)
+        raise APIStreamError(
+            f"the API reported an error mid-stream: {fields['message'] or chunk['error']!r}",
+            code=fields["code"],
+            param=fields["param"],
+            type=fields["type"],
+            request_id=chunk.get("id"),
+            body=chunk,
+        )
+    try:
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue  # items carry no choice index: only choice 0 is spoken
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if content:
+                    out.append(TextDelta(content))
+                refusal = delta.get("refusal")
+                if refusal:
+                    out.append(RefusalDelta(refusal))
+                for call in delta.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    out.append(
+                        ToolCallDelta(
+                            index=call["index"],
+                            id=call.get("id"),
+                            name=function.get("name"),
+                            arguments=function.get("arguments") or "",
+                        )
+                    )
+            reason = choice.get("finish_reason")
+            if reason:
+                out.append(ChoiceFinished(reason))
+        usage = chunk.get("usage")
+        if usage:
+            out.append(UsageReport(_usage(chunk, usage)))
+    except (AttributeError, KeyError, TypeError) as exc:
+        snippet = repr(chunk)[:200]
+        raise ProtocolError(
+            f"a chat completion chunk has an unexpected shape ({exc!r}): {snippet}"
+        ) from None

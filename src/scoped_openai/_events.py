@@ -1,0 +1,117 @@
+"""Provider-neutral events: what the two wire formats are mapped to before assembly.
+
+Both ``_chat_completions`` (SSE chunks) and ``_responses`` (WebSocket events) turn server
+JSON into these; ``_assembly.Assembler`` turns these into ``LLMResponse`` items. Events are
+nouns; they carry only what assembly needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True, frozen=True)
+class TextDelta:
+    """Assistant text that arrived."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class RefusalDelta:
+    """Refusal text (Chat Completions ``delta.refusal``): spoken like text, flagged."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCallDelta:
+    """A fragment of a Chat Completions tool call; ``id``/``name`` come in the first only."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCallDone:
+    """A whole tool call (Responses ``output_item.done``): dispatch it now."""
+
+    call_id: str
+    name: str
+    arguments: str
+    item_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ChoiceFinished:
+    """The model stopped: ``finish_reason`` as the API gave it."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token accounting, in the reference's metadata keys (see ``as_metadata``)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    request_id: str | None = None
+    model: str | None = None
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The dict the reference puts under ``metadata["usage"]``."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "prompt_cached_tokens": self.prompt_cached_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "request_id": self.request_id,
+            "model": self.model,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class UsageReport:
+    """The usage of the whole turn arrived."""
+
+    usage: Usage
+
+
+@dataclass(slots=True, frozen=True)
+class ResponseCreated:
+    """The Responses API assigned the turn its id."""
+
+    response_id: str
+
+
+@dataclass(slots=True, frozen=True)
+class ResponseCompleted:
+    """The Responses API finished the turn; ``output`` is what the server now holds."""
+
+    response_id: str
+    output: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class StreamDone:
+    """The end marker (``data: [DONE]``): nothing more belongs to this turn."""
+
+
+Event = (
+    TextDelta
+    | RefusalDelta
+    | ToolCallDelta
+    | ToolCallDone
+    | ChoiceFinished
+    | UsageReport
+    | ResponseCreated
+    | ResponseCompleted
+    | StreamDone
+)

@@ -1,0 +1,400 @@
+"""``OpenAILLM``: the facade. Configuration, ``chat()``, ``prewarm()``, barge-in, close.
+
+The work lives below it: request bodies in ``_chat_completions``/``_responses``, assembly in
+``_assembly``, the per-turn stream in ``_stream``, the network in ``_transports`` and the
+WebSocket lifecycle in ``_connection``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx
+
+from ._assembly import Assembler
+from ._chat import ChatContext
+from ._endpoint import Endpoint
+from ._graph import ConversationalGraph
+from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
+from ._stream import ChatStream
+from ._tools import FunctionTool
+from ._transports.http import ChatCompletionsSource, connection_error
+
+logger = logging.getLogger("scoped_openai")
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=None, write=5.0, pool=5.0)
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=50, max_keepalive_connections=50, keepalive_expiry=120.0
+)
+#: Defaults of the stall guards (seconds; None disables one).
+DEFAULT_IDLE_TIMEOUT = 10.0
+DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
+
+ErrorCallback = Callable[[Exception], object]
+
+
+class OpenAILLM:
+    """A streaming OpenAI LLM for voice agents, on trio or asyncio.
+
+    Takes every argument of the VideoSDK plugin with the same name and default, plus two
+    stall guards: ``idle_timeout`` (longest silence between chunks) and
+    ``first_token_timeout`` (longest wait for the first output of a turn).
+
+    Use it as ``async with OpenAILLM(...) as llm:`` (required for ``streaming=True``, which
+    keeps sockets in the block's task group); HTTP mode also works without the block, then
+    call ``await llm.aclose()`` when done.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        model: str = "gpt-4o-mini",
+        base_url: str | None = None,
+        temperature: float = 0.7,
+        tool_choice: ToolChoice = "auto",
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        timeout: httpx.Timeout | None = None,
+        extra_headers: dict[str, str] | None = None,
+        extra_query: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        client: httpx.AsyncClient | None = None,
+        max_retries: int = 0,
+        reasoning_effort: ReasoningEffort | None = None,
+        verbosity: Verbosity | None = None,
+        streaming: bool = False,
+        store: bool = False,
+        wss_url: str | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        _endpoint: Endpoint | None = None,
+    ) -> None:
+        api_key = api_key or os.getenv("OPENAI_API_KEY")
+        if _endpoint is None:
+            if not api_key and client is None and base_url is None:
+                raise ValueError(
+                    "OpenAI API key must be provided either through the api_key parameter "
+                    "or the OPENAI_API_KEY environment variable (or pass base_url for an "
+                    "OpenAI-compatible server that needs none)"
+                )
+            _endpoint = Endpoint.openai(
+                api_key=api_key,
+                base_url=base_url,
+                wss_url=wss_url,
+                organization=organization or os.getenv("OPENAI_ORG_ID"),
+                project=project or os.getenv("OPENAI_PROJECT_ID"),
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+            )
+        self.settings = GenerationSettings(
+            model=model,
+            temperature=temperature,
+            tool_choice=tool_choice,
+            max_completion_tokens=max_completion_tokens,
+            top_p=top_p,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            seed=seed,
+            parallel_tool_calls=parallel_tool_calls,
+            reasoning_effort=reasoning_effort,
+            verbosity=verbosity,
+            extra_body=extra_body,
+            store=store,
+        )
+        self.streaming = streaming
+        self.max_retries = max_retries
+        self.idle_timeout = idle_timeout
+        self.first_token_timeout = first_token_timeout
+        self._endpoint = _endpoint
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._client = client
+        self._owns_client = client is None
+        self._streams: set[ChatStream] = set()
+        self._listeners: dict[str, list[ErrorCallback]] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._closed = False
+
+    # -- configuration shortcuts ------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        """The configured model name."""
+        return self.settings.model
+
+    def __repr__(self) -> str:
+        mode = "websocket" if self.streaming else "http"
+        return f"OpenAILLM(model={self.model!r}, mode={mode}, url={self._endpoint.chat_url!r})"
+
+    @staticmethod
+    def azure(
+        *,
+        model: str = "gpt-4o-mini",
+        azure_endpoint: str | None = None,
+        azure_deployment: str | None = None,
+        api_version: str | None = None,
+        api_key: str | None = None,
+        azure_ad_token: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        base_url: str | None = None,
+        temperature: float = 0.7,
+        tool_choice: ToolChoice = "auto",
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        parallel_tool_calls: bool | None = None,
+        timeout: httpx.Timeout | None = None,
+        extra_headers: dict[str, str] | None = None,
+        extra_query: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        client: httpx.AsyncClient | None = None,
+        max_retries: int = 0,
+        reasoning_effort: ReasoningEffort | None = "none",
+        verbosity: Verbosity | None = "low",
+        streaming: bool = False,
+        store: bool = False,
+        wss_url: str | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+    ) -> OpenAILLM:
+        """An ``OpenAILLM`` for Azure OpenAI, with the reference's env fallbacks.
+
+        ``api_key`` <- ``AZURE_OPENAI_API_KEY``, ``azure_ad_token`` <-
+        ``AZURE_OPENAI_AD_TOKEN``, ``api_version`` <- ``OPENAI_API_VERSION``,
+        ``azure_endpoint`` <- ``AZURE_OPENAI_ENDPOINT``, ``azure_deployment`` <-
+        ``AZURE_OPENAI_DEPLOYMENT`` (falls back to ``model``), ``organization`` <-
+        ``OPENAI_ORG_ID``, ``project`` <- ``OPENAI_PROJECT_ID``. Requests go to
+        ``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``
+        with an ``api-key`` header (or ``Authorization: Bearer`` with an AD token).
+        ``streaming=True`` uses ``{endpoint}/openai/v1/responses`` over a WebSocket unless
+        ``wss_url`` says otherwise.
+        """
+        azure_endpoint = azure_endpoint or os.getenv("AZURE_OPENAI_ENDPOINT")
+        azure_deployment = azure_deployment or os.getenv("AZURE_OPENAI_DEPLOYMENT") or model
+        api_version = api_version or os.getenv("OPENAI_API_VERSION")
+        api_key = api_key or os.getenv("AZURE_OPENAI_API_KEY")
+        azure_ad_token = azure_ad_token or os.getenv("AZURE_OPENAI_AD_TOKEN")
+        if not azure_endpoint:
+            raise ValueError(
+                "Azure endpoint must be provided either through the azure_endpoint parameter "
+                "or the AZURE_OPENAI_ENDPOINT environment variable"
+            )
+        if not api_key and not azure_ad_token and client is None:
+            raise ValueError("Either an API key or an Azure AD token must be provided")
+        endpoint = Endpoint.azure(
+            azure_endpoint=azure_endpoint,
+            azure_deployment=azure_deployment,
+            api_version=api_version,
+            api_key=api_key,
+            azure_ad_token=azure_ad_token,
+            base_url=base_url,
+            organization=organization or os.getenv("OPENAI_ORG_ID"),
+            project=project or os.getenv("OPENAI_PROJECT_ID"),
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+        if wss_url is not None:
+            endpoint.wss_url = wss_url
+        return OpenAILLM(
+            model=model,
+            temperature=temperature,
+            tool_choice=tool_choice,
+            max_completion_tokens=max_completion_tokens,
+            top_p=top_p,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            seed=seed,
+            parallel_tool_calls=parallel_tool_calls,
+            timeout=timeout,
+            extra_body=extra_body,
+            client=client,
+            max_retries=max_retries,
+            reasoning_effort=reasoning_effort,
+            verbosity=verbosity,
+            streaming=streaming,
+            store=store,
+            idle_timeout=idle_timeout,
+            first_token_timeout=first_token_timeout,
+            _endpoint=endpoint,
+        )
+
+    # -- events -----------------------------------------------------------------------
+
+    def on(self, event: str, callback: ErrorCallback) -> None:
+        """Call ``callback(error)`` for every error (``event="error"``), raised or not.
+
+        Callbacks run synchronously; an exception in one is logged and swallowed.
+        """
+        self._listeners.setdefault(event, []).append(callback)
+
+    def off(self, event: str, callback: ErrorCallback) -> None:
+        """Remove a callback added with ``on``."""
+        callbacks = self._listeners.get(event, [])
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+    def emit(self, event: str, payload: Exception) -> None:
+        """Call the listeners of ``event`` with ``payload``."""
+        for callback in tuple(self._listeners.get(event, ())):
+            try:
+                callback(payload)
+            except Exception:
+                logger.exception("an %r listener raised", event)
+
+    def _emit_error(self, error: Exception) -> None:
+        self.emit("error", error)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise RuntimeError("this OpenAILLM is closed")
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout, limits=DEFAULT_LIMITS, follow_redirects=True
+            )
+        return self._client
+
+    async def __aenter__(self) -> OpenAILLM:
+        """Open the task group connections and prewarm live in.
+
+        Cancellation: nothing is opened yet when it is cancelled.
+        """
+        self._http_client()
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close everything the block opened (see ``aclose``)."""
+        try:
+            await self.aclose()
+        finally:
+            task_group, self._task_group = self._task_group, None
+            if task_group is not None:
+                task_group.cancel_scope.cancel()
+                await task_group.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        """Stop every stream, close sockets and the HTTP client if we made it. Idempotent.
+
+        Cancellation: the closing is shielded and bounded, so it completes (or gives up
+        after a short bound) even inside a cancelled scope.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for stream in tuple(self._streams):
+            stream.cancel()
+            await stream.aclose()
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            with anyio.move_on_after(1.0, shield=True):
+                await client.aclose()
+
+    # -- turns ------------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: ChatContext,
+        tools: Sequence[FunctionTool] | None = None,
+        conversational_graph: ConversationalGraph | None = None,
+        **kwargs: Any,
+    ) -> ChatStream:
+        """Stream the reply to ``messages``.
+
+        Returns a stream: ``async with llm.chat(ctx) as stream: async for r in stream``
+        (preferred) or ``async for r in llm.chat(ctx)``. Nothing is sent until the first
+        item is awaited. ``kwargs`` are merged into the request body last.
+        """
+        if self.streaming:
+            raise NotImplementedError("streaming=True (the WebSocket path) is not built yet")
+        from ._chat_completions import build_request
+
+        body = build_request(
+            self.settings, messages, tools=tools, graph=conversational_graph, overrides=kwargs
+        )
+        client = self._http_client()
+        request = client.build_request(
+            "POST",
+            self._endpoint.chat_url,
+            json=body,
+            headers=self._endpoint.headers,
+            params=self._endpoint.query or None,
+        )
+        source = ChatCompletionsSource(client, request, self.max_retries)
+        return self._track(source, conversational_graph)
+
+    def _track(self, source: Any, graph: ConversationalGraph | None) -> ChatStream:
+        stream = ChatStream(
+            source,
+            Assembler(model=self.model, graph=graph),
+            idle_timeout=self.idle_timeout,
+            first_token_timeout=self.first_token_timeout,
+            on_error=self._emit_error,
+            on_close=self._streams.discard,
+        )
+        self._streams.add(stream)
+        return stream
+
+    async def cancel_current_generation(self) -> None:
+        """Barge-in: end every reply in progress now.
+
+        Each consumer's iteration ends at once (its ``async for`` finishes normally); the
+        connection of the cancelled reply is released without waiting for the server. A
+        call when nothing is streaming changes nothing.
+
+        Cancellation: it only sets flags and cancels scopes, then checkpoints; cancelling
+        it after the checkpoint began loses nothing.
+        """
+        for stream in tuple(self._streams):
+            stream.cancel()
+        await anyio.lowlevel.checkpoint()
+
+    async def prewarm(
+        self, instructions: str | None = None, tools: Sequence[FunctionTool] | None = None
+    ) -> None:
+        """Open a connection now so the first turn pays no handshake.
+
+        HTTP mode sends a ``HEAD`` to the chat URL: the answer (whatever its status) leaves
+        a TLS + keep-alive connection in the pool. ``instructions`` and ``tools`` matter
+        only in WebSocket mode.
+
+        Cancellation: a cancelled prewarm leaves no half-open connection; the first turn
+        then connects itself.
+        """
+        client = self._http_client()
+        try:
+            response = await client.head(
+                self._endpoint.chat_url,
+                headers=self._endpoint.headers,
+                params=self._endpoint.query or None,
+            )
+            await response.aclose()
+        except httpx.HTTPError as exc:
+            error = connection_error(exc, httpx.URL(self._endpoint.chat_url))
+            self._emit_error(error)
+            raise error from None

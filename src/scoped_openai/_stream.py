@@ -1,0 +1,252 @@
+"""The chat stream both paths return: an async context manager and an async iterator.
+
+Each ``__anext__`` that has to wait opens one ``CancelScope`` around that wait and nothing
+else (no scope is ever open across a ``yield`` to the consumer, DESIGN.md section 3). A
+barge-in cancels that scope, so the consumer's iteration ends within one scheduler step
+whatever the server does; a barge-in between steps sets a flag the next step sees first.
+The scope's deadline is the idle timeout or the first-token deadline, whichever is nearer,
+so a stall ends with an ``APITimeoutError`` instead of hanging.
+
+The network work lives behind ``TurnSource`` (HTTP response or WebSocket turn); the item
+building lives in the sans-IO ``Assembler``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from types import TracebackType
+from typing import NoReturn, Protocol
+
+import anyio
+
+from ._assembly import Assembler
+from ._errors import APITimeoutError
+from ._events import Event
+from ._response import LLMResponse
+
+logger = logging.getLogger("scoped_openai")
+
+#: Upper bound on the shielded cleanup after a cancel or an error (closing a response,
+#: retiring a socket): cleanup never holds a barge-in up for longer than this.
+CLEANUP_TIMEOUT = 0.5
+
+
+class TurnSource(Protocol):
+    """One turn's network side, as the stream drives it."""
+
+    async def start(self) -> None:
+        """Send the request; raise a typed error if it is refused."""
+
+    async def receive(self, out: list[Event]) -> None:
+        """Wait for the next events and append at least one, or raise a typed error."""
+
+    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+        """Seconds to wait before resending after ``error`` (nothing was delivered yet),
+        or None to give up. May adjust the request it will resend."""
+
+    async def aclose(self, *, completed: bool) -> None:
+        """Release the response or socket. ``completed``: the end marker was seen."""
+
+    def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
+        """Bookkeeping once the turn is over (chain state); must not block."""
+
+
+class ChatStream:
+    """The items of one reply. Use ``async with llm.chat(ctx) as stream: async for r in
+    stream`` (preferred: leaving the block releases the connection at once) or iterate it
+    directly (it releases the connection when the iteration ends, fails or is cancelled).
+
+    Attributes:
+        cancelled: True once a barge-in ended this stream.
+        assembler: The turn's assembler: ``spoken`` text, ``calls``, ``usage``.
+    """
+
+    def __init__(
+        self,
+        source: TurnSource,
+        assembler: Assembler,
+        *,
+        idle_timeout: float | None,
+        first_token_timeout: float | None,
+        on_error: Callable[[Exception], None],
+        on_close: Callable[[ChatStream], None],
+    ) -> None:
+        self._source = source
+        self.assembler = assembler
+        self._idle_timeout = idle_timeout
+        self._first_token_timeout = first_token_timeout
+        self._on_error = on_error
+        self._on_close = on_close
+        self._buffer: deque[LLMResponse | Exception] = deque()
+        self._events: list[Event] = []
+        self._scope: anyio.CancelScope | None = None
+        self._started = False
+        self._finished = False
+        self._delivered = False
+        self._attempt = 0
+        self._first_token_deadline = math.inf
+        self.cancelled = False
+
+    # -- barge-in ---------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """End the iteration now (barge-in). Safe from any task; idempotent; no await."""
+        if self._finished or self.cancelled:
+            return
+        self.cancelled = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    # -- context manager --------------------------------------------------------------
+
+    async def __aenter__(self) -> ChatStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Release the connection; a stream left early counts as cancelled.
+
+        Cancellation: the release is shielded and bounded by ``CLEANUP_TIMEOUT``.
+        """
+        if not self._finished:
+            self.cancelled = self.cancelled or exc_type is None
+            await self._close(completed=False)
+
+    async def aclose(self) -> None:
+        """Stop the stream and release its connection (idempotent).
+
+        Cancellation: the release is shielded and bounded by ``CLEANUP_TIMEOUT``.
+        """
+        if not self._finished:
+            self.cancelled = True
+            await self._close(completed=False)
+
+    # -- iteration --------------------------------------------------------------------
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> LLMResponse:
+        """The next item.
+
+        Cancellation: a barge-in (``cancel()``) ends the iteration with
+        ``StopAsyncIteration``; items already returned stay delivered, the rest of the
+        reply is dropped. Cancelling the caller's scope releases the connection and
+        re-raises the cancellation.
+        """
+        buffer = self._buffer
+        while not buffer:
+            if self._finished:
+                raise StopAsyncIteration
+            if self.cancelled:
+                await self._close(completed=False)
+                raise StopAsyncIteration
+            if self.assembler.done:
+                await self._close(completed=True)
+                raise StopAsyncIteration
+            await self._step()
+        item = buffer.popleft()
+        if isinstance(item, Exception):
+            await self._fail(item)
+        self._delivered = True
+        return item
+
+    async def _step(self) -> None:
+        """Wait for the next events once, under a scope a barge-in or a deadline cancels.
+
+        Events that arrived before a failure are assembled first and the failure is queued
+        behind their items, so nothing received before a fault is lost.
+        """
+        now = anyio.current_time()
+        if self._first_token_timeout is not None and self._first_token_deadline == math.inf:
+            self._first_token_deadline = now + self._first_token_timeout
+        deadline = self._first_token_deadline if not self._delivered else math.inf
+        if self._idle_timeout is not None and self._started:
+            deadline = min(deadline, now + self._idle_timeout)
+        events = self._events
+        failure: Exception | None = None
+        try:
+            with anyio.CancelScope(deadline=deadline) as scope:
+                self._scope = scope
+                if self.cancelled:  # a barge-in raced us here
+                    scope.cancel()
+                try:
+                    if not self._started:
+                        await self._source.start()
+                        self._started = True
+                    await self._source.receive(events)
+                except Exception as error:
+                    delay = None
+                    if not self._delivered:
+                        delay = self._source.retry_delay(error, self._attempt)
+                    if delay is None:
+                        failure = error
+                    else:
+                        await self._prepare_retry(delay, error)
+                        return
+        except BaseException:
+            # The caller's own scope was cancelled (or worse): release, then re-raise.
+            await self._close(completed=False)
+            raise
+        finally:
+            self._scope = None
+        if scope.cancelled_caught and failure is None:
+            if self.cancelled:
+                return  # __anext__ sees the flag and ends the iteration
+            failure = self._timeout_error(deadline)
+        out = self._buffer
+        if events:
+            feed = self.assembler.feed
+            for event in events:
+                feed(event, out)
+            events.clear()
+            if self.assembler.warnings:
+                for warning in self.assembler.warnings:
+                    self._on_error(warning)
+                self.assembler.warnings.clear()
+        if failure is not None:
+            out.append(failure)
+
+    async def _prepare_retry(self, delay: float, error: Exception) -> None:
+        self._attempt += 1
+        logger.info("retrying in %.2fs after: %s", delay, error)
+        self._events.clear()
+        self._buffer.clear()
+        self.assembler.reset()
+        with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+            await self._source.aclose(completed=False)
+        self._started = False
+        await anyio.sleep(delay)
+
+    def _timeout_error(self, deadline: float) -> APITimeoutError:
+        if not self._delivered and deadline == self._first_token_deadline:
+            limit = self._first_token_timeout
+            message = f"no output from the model before the first-token deadline ({limit:g}s)"
+            return APITimeoutError(message, phase="first_token", seconds=limit)
+        limit = self._idle_timeout
+        message = f"the stream stalled: nothing arrived for {limit:g}s"
+        return APITimeoutError(message, phase="idle", seconds=limit)
+
+    async def _fail(self, error: Exception) -> NoReturn:
+        await self._close(completed=False)
+        self._on_error(error)
+        raise error
+
+    async def _close(self, *, completed: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._buffer.clear()
+        try:
+            with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                await self._source.aclose(completed=completed)
+        finally:
+            self._source.turn_ended(self.assembler, cancelled=self.cancelled)
+            self._on_close(self)

@@ -1,0 +1,227 @@
+"""The HTTP transport: the only module that streams with httpx.
+
+``ChatCompletionsSource`` is the ``TurnSource`` of one Chat Completions turn: it sends the
+request, turns the SSE body into events through the sans-IO decoder and mapping, and maps
+httpx's errors to ours. Retries (408/409/429/5xx and connection failures, exponential
+backoff with jitter, honouring ``Retry-After``) are decided here; the stream only asks,
+and only while nothing has reached the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from .._chat_completions import chunk_events
+from .._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APIStreamError,
+    APITimeoutError,
+    ProtocolError,
+    status_error,
+)
+from .._events import Event, StreamDone
+from .._sse import SSEDecoder
+
+#: Bounds on what we read of an error body and how long we wait for it.
+ERROR_BODY_LIMIT = 64 * 1024
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 8.0
+RETRY_AFTER_MAX = 60.0
+
+
+def connection_error(exc: httpx.HTTPError, url: httpx.URL) -> APIConnectionError:
+    """Our error for an httpx transport failure; names host and path, never headers."""
+    where = f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        phase = "connect" if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) else "idle"
+        return APITimeoutError(f"timed out talking to {where}: {detail}", phase=phase)
+    return APIConnectionError(f"connection to {where} failed: {detail}")
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    """The server's requested wait, from ``retry-after-ms`` or ``Retry-After`` (seconds)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue  # an HTTP date: rare from OpenAI; fall back to our backoff
+        if 0 <= seconds <= RETRY_AFTER_MAX:
+            return seconds
+    return None
+
+
+def backoff_delay(attempt: int, error: Exception) -> float:
+    """Exponential backoff with jitter, or the server's ``Retry-After`` when it sent one."""
+    if isinstance(error, APIStatusError) and error.retry_after is not None:
+        return error.retry_after
+    base = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0**attempt)
+    return base * (1.0 - 0.25 * random.random())
+
+
+def is_retryable(error: Exception) -> bool:
+    """Transient failures worth resending: 408/409/429/5xx and connection failures."""
+    if isinstance(error, APIStatusError):
+        return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
+    return isinstance(error, APIConnectionError)
+
+
+async def raise_for_status(response: httpx.Response) -> None:
+    """Raise the typed error for a non-2xx response, with the API's error body."""
+    if response.status_code < 400:
+        return
+    raw = b""
+    try:
+        async for chunk in response.aiter_bytes():
+            raw += chunk
+            if len(raw) >= ERROR_BODY_LIMIT:
+                break
+    except httpx.HTTPError:
+        pass  # the status alone still says what happened
+    text = raw.decode("utf-8", "replace")
+    try:
+        body: object = json.loads(text)
+    except ValueError:
+        body = None
+    raise status_error(
+        response.status_code,
+        body,
+        request_id=response.headers.get("x-request-id"),
+        retry_after=retry_after_seconds(response.headers),
+        raw_text=text,
+    )
+
+
+class ChatCompletionsSource:
+    """One streamed ``POST /chat/completions`` turn (see ``_stream.TurnSource``)."""
+
+    __slots__ = (
+        "_chunks",
+        "_client",
+        "_decoder",
+        "_done",
+        "_max_retries",
+        "_request",
+        "_response",
+        "request_id",
+    )
+
+    def __init__(self, client: httpx.AsyncClient, request: httpx.Request, max_retries: int):
+        self._client = client
+        self._request = request
+        self._max_retries = max_retries
+        self._response: httpx.Response | None = None
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._decoder = SSEDecoder()
+        self._done = False
+        self.request_id: str | None = None
+
+    async def start(self) -> None:
+        """Send the request and check the answer's status and type."""
+        self._decoder = SSEDecoder()
+        self._done = False
+        try:
+            response = await self._client.send(self._request, stream=True)
+        except httpx.HTTPError as exc:
+            raise connection_error(exc, self._request.url) from None
+        self._response = response
+        self.request_id = response.headers.get("x-request-id")
+        await raise_for_status(response)
+        content_type = response.headers.get("content-type", "")
+        if "json" in content_type:
+            await self._raise_json_body(response)
+        self._chunks = response.aiter_bytes()
+
+    async def _raise_json_body(self, response: httpx.Response) -> None:
+        raw = await response.aread()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("error"):
+            error = body["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise APIStreamError(f"the API answered with an error: {message}", body=body)
+        raise ProtocolError(
+            f"expected an event stream (text/event-stream) but got a JSON body: {raw[:200]!r}"
+        )
+
+    async def receive(self, out: list[Event]) -> None:
+        """Read until at least one event is complete."""
+        chunks = self._chunks
+        assert chunks is not None, "receive() before start()"
+        decoder = self._decoder
+        loads = json.loads
+        while not out:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                self._end_of_body(out)
+                return
+            except httpx.HTTPError as exc:
+                raise connection_error(exc, self._request.url) from None
+            for sse in decoder.feed(chunk):
+                data = sse.data
+                if data == "[DONE]":
+                    self._done = True
+                    out.append(StreamDone())
+                    return
+                try:
+                    payload = loads(data)
+                except ValueError:
+                    raise ProtocolError(
+                        f"an event's data is not valid JSON: {data[:200]!r}"
+                    ) from None
+                chunk_events(payload, out)
+
+    def _end_of_body(self, out: list[Event]) -> None:
+        for sse in self._decoder.close():
+            if sse.data == "[DONE]":
+                self._done = True
+                out.append(StreamDone())
+                return
+            try:
+                chunk_events(json.loads(sse.data), out)
+            except ValueError:
+                raise ProtocolError(
+                    f"an event's data is not valid JSON: {sse.data[:200]!r}"
+                ) from None
+        raise APIConnectionError(
+            "the stream ended before its end marker (data: [DONE]): the server closed "
+            "the connection mid-reply"
+        )
+
+    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+        """Backoff before a resend, or None once retries are spent or not worth it."""
+        if attempt >= self._max_retries or not is_retryable(error):
+            return None
+        return backoff_delay(attempt, error)
+
+    async def aclose(self, *, completed: bool) -> None:
+        """Close the response; after ``[DONE]`` read the body's end first so the
+        connection goes back to the pool instead of being dropped."""
+        response = self._response
+        if response is None:
+            return
+        self._response = None
+        try:
+            if completed and self._chunks is not None:
+                async for _ in self._chunks:
+                    pass
+        except httpx.HTTPError:
+            pass
+        finally:
+            await response.aclose()
+
+    def turn_ended(self, assembler: object, *, cancelled: bool) -> None:
+        """HTTP keeps no state across turns."""
