@@ -1,0 +1,71 @@
+"""The in-memory HTTP side of the fake: an httpx transport that streams chunk by chunk.
+
+``httpx.ASGITransport`` buffers whole bodies, so it cannot show a stream's timing; this
+transport plays a ``Reply`` step by step, with a checkpoint before each chunk (as a network
+read would be), so cancellation tests can stop it at any step, on trio's virtual clock too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+import httpx
+
+from ._script import Disconnect, Pause, Reply, Stall
+
+if TYPE_CHECKING:
+    from ._fake import FakeOpenAI
+
+
+class _ReplyStream(httpx.AsyncByteStream):
+    def __init__(self, reply: Reply, fake: FakeOpenAI) -> None:
+        self._reply = reply
+        self._fake = fake
+        self._closed = False
+        fake.counters.bodies_opened += 1
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for step in self._reply.steps:
+            if isinstance(step, bytes):
+                await anyio.lowlevel.checkpoint()
+                yield step
+            elif isinstance(step, Pause):
+                await anyio.sleep(step.seconds)
+            elif isinstance(step, Stall):
+                await anyio.sleep_forever()
+            elif isinstance(step, Disconnect):
+                raise httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body"
+                )
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._fake.counters.bodies_closed += 1
+
+
+class MemoryTransport(httpx.AsyncBaseTransport):
+    """Serves a ``FakeOpenAI`` to an ``httpx.AsyncClient`` without sockets."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self._fake = fake
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        await anyio.lowlevel.checkpoint()
+        reply = self._fake.answer(
+            request.method,
+            request.url.path,
+            dict(request.headers),
+            dict(request.url.params),
+            body,
+        )
+        return httpx.Response(
+            reply.status,
+            headers=reply.headers,
+            stream=_ReplyStream(reply, self._fake),
+            request=request,
+        )
