@@ -294,7 +294,10 @@ class OpenAILLM:
             task_group, self._task_group = self._task_group, None
             if task_group is not None:
                 task_group.cancel_scope.cancel()
-                await task_group.__aexit__(exc_type, exc, tb)
+                # Not the body's exception: anyio would wrap it in an ExceptionGroup. Our
+                # background tasks never raise, so the body's exception (if any) simply
+                # propagates on its own once the group has shut down.
+                await task_group.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
         """Stop every stream, close sockets and the HTTP client if we made it. Idempotent.
@@ -308,8 +311,6 @@ class OpenAILLM:
         for stream in tuple(self._streams):
             stream.cancel()
             await stream.aclose()
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
         client, self._client = self._client, None
         if client is not None and self._owns_client:
             with anyio.move_on_after(1.0, shield=True):

@@ -1,0 +1,66 @@
+"""Sessions: tests per Python and backend, lint, typecheck, examples, bench, soak.
+
+``nox`` (no arguments) runs what CI runs. Interpreters come from pyenv: PYENV_VERSION lists
+them so nox finds python3.12/3.13, and a missing interpreter is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+os.environ.setdefault("PYENV_VERSION", "3.11.7:3.12.1:3.13.0")
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typecheck", "examples"]
+
+PYTHONS = ["3.11", "3.12", "3.13"]
+BACKENDS = ["asyncio", "trio"]
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str) -> None:
+    """The test suite on one Python and one backend."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "-q", *session.posargs, env={"SCOPED_OPENAI_BACKEND": backend}
+    )
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff (with the ASYNC rules) and the formatter's check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "examples")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[test]", "mypy>=1.11")
+    session.run("mypy", "--strict", "src/scoped_openai")
+
+
+@nox.session(python="3.11")
+def examples(session: nox.Session) -> None:
+    """Every example runs against the embedded fake, on its backend."""
+    session.install("-e", ".[test]")
+    env = {"OPENAI_API_KEY": ""}
+    for path in sorted(os.listdir("examples")):
+        if path.endswith(".py"):
+            session.run("python", os.path.join("examples", path), env=env)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the default run): prints medians and ratios."""
+    session.install("-e", ".[test]")
+    for path in sorted(os.listdir("benchmarks")):
+        if path.startswith("bench_") and path.endswith(".py"):
+            session.run("python", os.path.join("benchmarks", path), *session.posargs)
