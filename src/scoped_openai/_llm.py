@@ -18,13 +18,17 @@ import anyio.abc
 import httpx
 
 from ._assembly import Assembler
-from ._chat import ChatContext
+from ._chat import ChatContext, ChatRole
+from ._chat_completions import build_request
+from ._connection import WebSocketPool
 from ._endpoint import Endpoint
 from ._graph import ConversationalGraph
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
-from ._stream import ChatStream
+from ._stream import ChatStream, TurnSource
 from ._tools import FunctionTool
 from ._transports.http import ChatCompletionsSource, connection_error
+from ._transports.websocket import WebSocketConnector, default_connector
+from ._ws_turn import ResponsesTurnSource
 
 logger = logging.getLogger("scoped_openai")
 
@@ -35,6 +39,7 @@ DEFAULT_LIMITS = httpx.Limits(
 #: Defaults of the stall guards (seconds; None disables one).
 DEFAULT_IDLE_TIMEOUT = 10.0
 DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
+DEFAULT_CONNECT_TIMEOUT = 15.0
 
 ErrorCallback = Callable[[Exception], object]
 
@@ -44,7 +49,9 @@ class OpenAILLM:
 
     Takes every argument of the VideoSDK plugin with the same name and default, plus two
     stall guards: ``idle_timeout`` (longest silence between chunks) and
-    ``first_token_timeout`` (longest wait for the first output of a turn).
+    ``first_token_timeout`` (longest wait for the first output of a turn), and
+    ``ws_connector``, the seam that opens WebSockets (tests pass an in-memory one, e.g.
+    ``FakeOpenAI.ws_connector()``; the default picks trio-websocket or httpx-ws).
 
     Use it as ``async with OpenAILLM(...) as llm:`` (required for ``streaming=True``, which
     keeps sockets in the block's task group); HTTP mode also works without the block, then
@@ -80,6 +87,7 @@ class OpenAILLM:
         wss_url: str | None = None,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        ws_connector: WebSocketConnector | None = None,
         _endpoint: Endpoint | None = None,
     ) -> None:
         api_key = api_key or os.getenv("OPENAI_API_KEY")
@@ -125,6 +133,8 @@ class OpenAILLM:
         self._streams: set[ChatStream] = set()
         self._listeners: dict[str, list[ErrorCallback]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._ws_connector = ws_connector
+        self._pool: WebSocketPool | None = None
         self._closed = False
 
     # -- configuration shortcuts ------------------------------------------------------
@@ -311,6 +321,8 @@ class OpenAILLM:
         for stream in tuple(self._streams):
             stream.cancel()
             await stream.aclose()
+        if self._pool is not None:
+            self._pool.close()
         client, self._client = self._client, None
         if client is not None and self._owns_client:
             with anyio.move_on_after(1.0, shield=True):
@@ -332,8 +344,15 @@ class OpenAILLM:
         item is awaited. ``kwargs`` are merged into the request body last.
         """
         if self.streaming:
-            raise NotImplementedError("streaming=True (the WebSocket path) is not built yet")
-        from ._chat_completions import build_request
+            source: TurnSource = ResponsesTurnSource(
+                self._websocket_pool(),
+                self.settings,
+                messages.items,
+                tools=tools,
+                graph=conversational_graph,
+                overrides=kwargs,
+            )
+            return self._track(source, conversational_graph)
 
         body = build_request(
             self.settings, messages, tools=tools, graph=conversational_graph, overrides=kwargs
@@ -349,7 +368,29 @@ class OpenAILLM:
         source = ChatCompletionsSource(client, request, self.max_retries)
         return self._track(source, conversational_graph)
 
-    def _track(self, source: Any, graph: ConversationalGraph | None) -> ChatStream:
+    def _websocket_pool(self) -> WebSocketPool:
+        if self._closed:
+            raise RuntimeError("this OpenAILLM is closed")
+        if self._pool is None:
+            if self._task_group is None:
+                raise RuntimeError(
+                    "streaming=True keeps a WebSocket open across turns, so it needs an owner: "
+                    "use `async with OpenAILLM(streaming=True, ...) as llm:` and call "
+                    "llm.chat() inside the block"
+                )
+            connector = self._ws_connector or default_connector(
+                self._client, self._timeout.connect or DEFAULT_CONNECT_TIMEOUT
+            )
+            self._pool = WebSocketPool(
+                self._task_group,
+                connector,
+                self._endpoint.wss_url,
+                self._endpoint.headers,
+                store=self.settings.store,
+            )
+        return self._pool
+
+    def _track(self, source: TurnSource, graph: ConversationalGraph | None) -> ChatStream:
         stream = ChatStream(
             source,
             Assembler(model=self.model, graph=graph),
@@ -378,15 +419,20 @@ class OpenAILLM:
     async def prewarm(
         self, instructions: str | None = None, tools: Sequence[FunctionTool] | None = None
     ) -> None:
-        """Open a connection now so the first turn pays no handshake.
+        """Open connections now so the first turn pays no handshake.
 
-        HTTP mode sends a ``HEAD`` to the chat URL: the answer (whatever its status) leaves
-        a TLS + keep-alive connection in the pool. ``instructions`` and ``tools`` matter
-        only in WebSocket mode.
+        HTTP mode sends a ``HEAD`` to the chat URL: the answer (whatever its status) leaves a
+        TLS + keep-alive connection in the pool. WebSocket mode opens the socket and the
+        spare and, with ``instructions`` or ``tools``, sends ``response.create`` with
+        ``"generate": false`` so the server prepares the request state; the first turn whose
+        context starts with those instructions chains on the warm-up's response id.
 
-        Cancellation: a cancelled prewarm leaves no half-open connection; the first turn
-        then connects itself.
+        Cancellation: a cancelled prewarm leaves no half-open connection (a handshake in
+        progress finishes in its own task and serves the first turn).
         """
+        if self.streaming:
+            await self._prewarm_websocket(instructions, tools)
+            return
         client = self._http_client()
         try:
             response = await client.head(
@@ -399,3 +445,22 @@ class OpenAILLM:
             error = connection_error(exc, httpx.URL(self._endpoint.chat_url))
             self._emit_error(error)
             raise error from None
+
+    async def _prewarm_websocket(
+        self, instructions: str | None, tools: Sequence[FunctionTool] | None
+    ) -> None:
+        pool = self._websocket_pool()
+        try:
+            await pool.acquire()
+        except Exception as error:
+            self._emit_error(error)
+            raise
+        if instructions is None and not tools:
+            return
+        warmup = ChatContext.empty()
+        if instructions:
+            warmup.add_message(ChatRole.SYSTEM, instructions)
+        source = ResponsesTurnSource(pool, self.settings, warmup.items, tools=tools, generate=False)
+        async with self._track(source, None) as stream:
+            async for _ in stream:
+                pass

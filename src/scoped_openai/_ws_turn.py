@@ -1,0 +1,172 @@
+"""One Responses API turn over the pooled WebSocket (the WebSocket path's ``TurnSource``).
+
+``start`` waits for the turn gate (one response in flight per socket) and an open socket,
+plans the input (chained with ``previous_response_id`` only when provably safe), and sends
+``response.create``. ``receive`` reads the turn's inbox. ``aclose`` keeps the socket when
+the response reached a terminal event and retires it otherwise (a barge-in or a failure
+mid-response), so no late event can reach the next turn.
+
+Recovery, only while nothing reached the caller and once per turn:
+``previous_response_not_found`` resends the full context on the same socket;
+``websocket_connection_limit_reached`` or a socket that closed before any output resends the
+full context on a fresh socket.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._assembly import Assembler
+from ._chat import ChatItem
+from ._connection import Inbox, SocketSlot, WebSocketPool
+from ._errors import APIStreamError, ProtocolError
+from ._events import Event
+from ._graph import ConversationalGraph
+from ._responses import ResponsesEventMapper, build_create_event, to_input_items
+from ._settings import GenerationSettings
+from ._tools import FunctionTool
+from ._transports.websocket import WebSocketClosed
+
+RESEND_SAME_SOCKET = frozenset({"previous_response_not_found"})
+RESEND_NEW_SOCKET = frozenset({"websocket_connection_limit_reached"})
+
+
+class ResponsesTurnSource:
+    """One ``response.create`` and its events (see ``_stream.TurnSource``)."""
+
+    def __init__(
+        self,
+        pool: WebSocketPool,
+        settings: GenerationSettings,
+        items: Sequence[ChatItem],
+        *,
+        tools: Sequence[FunctionTool] | None = None,
+        graph: ConversationalGraph | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        generate: bool | None = None,
+    ) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._items = list(items)
+        self._tools = tools
+        self._graph = graph
+        self._overrides = overrides
+        self._generate = generate
+        self._slot: SocketSlot | None = None
+        self._inbox: Inbox | None = None
+        self._mapper = ResponsesEventMapper()
+        self._holding_gate = False
+        self._force_full = False
+        self._keep_socket = False
+        self._terminal = False
+        self._full_input: list[dict[str, Any]] = []
+        self._sent = False
+        self.chained = False
+
+    async def start(self) -> None:
+        """Wait for the socket, plan the input, send ``response.create``."""
+        pool = self._pool
+        if not self._holding_gate:
+            await pool.turn_gate.acquire()
+            self._holding_gate = True
+        slot = await pool.acquire()
+        if self._force_full:
+            self._full_input = to_input_items(self._items)
+            input_items, previous = self._full_input, None
+        else:
+            input_items, previous = pool.chain.plan(self._items)
+            self._full_input = pool.chain.planned_input
+        self.chained = previous is not None
+        event = build_create_event(
+            self._settings,
+            input_items,
+            tools=self._tools,
+            graph=self._graph,
+            previous_response_id=previous,
+            overrides=self._overrides,
+            generate=self._generate,
+        )
+        self._mapper = ResponsesEventMapper()
+        self._terminal = False
+        self._keep_socket = False
+        self._slot = slot
+        self._inbox = slot.begin_turn()
+        assert slot.ws is not None
+        self._sent = True
+        await slot.ws.send_text(json.dumps(event))
+
+    async def receive(self, out: list[Event]) -> None:
+        """Read frames until at least one event is complete."""
+        inbox = self._inbox
+        assert inbox is not None, "receive() before start()"
+        feed = self._mapper.feed
+        loads = json.loads
+        while not out:
+            try:
+                frame = await inbox.receive()
+            except Exception:  # the inbox was closed under us: the socket was retired
+                raise WebSocketClosed(None, "the socket was retired") from None
+            if isinstance(frame, Exception):
+                raise frame
+            try:
+                event = loads(frame)
+            except ValueError:
+                raise ProtocolError(f"a WebSocket frame is not valid JSON: {frame[:200]!r}")
+            try:
+                feed(event, out)
+            except APIStreamError:
+                self._terminal = True  # the response is over: the socket stays clean
+                raise
+
+    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+        """Resend once, with the full context, for the recoverable failures."""
+        if attempt >= 1:
+            return None
+        code = getattr(error, "code", None)
+        if isinstance(error, APIStreamError) and code in RESEND_SAME_SOCKET:
+            self._keep_socket = True
+        elif isinstance(error, WebSocketClosed) or code in RESEND_NEW_SOCKET:
+            self._keep_socket = False
+            self._terminal = False
+        else:
+            return None
+        self._force_full = True
+        self._pool.chain.reset()
+        return 0.0
+
+    async def aclose(self, *, completed: bool) -> None:
+        """Release the socket at once: keep it after a terminal event, retire it otherwise.
+
+        The turn gate stays held (a resend may follow); ``turn_ended`` releases it.
+        """
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.end_turn()
+            if not (completed or self._terminal or self._keep_socket):
+                self._pool.retire(slot)
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
+
+    def _release_gate(self) -> None:
+        self._holding_gate = False
+        self._pool.turn_gate.release()
+
+    def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
+        """Record the chain: a completed response is the new base; anything else is not.
+
+        The gate is held across a resend and released only here, at the very end.
+        """
+        if self._holding_gate:
+            self._release_gate()
+        if not self._sent:
+            return  # nothing reached the server: the chain is as it was
+        chain = self._pool.chain
+        if assembler.done and assembler.response_id:
+            chain.completed(self._full_input, assembler.output, assembler.response_id)
+        elif cancelled:
+            chain.interrupted(assembler.response_id)
+        else:
+            chain.reset()
