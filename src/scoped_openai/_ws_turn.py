@@ -113,7 +113,9 @@ class ResponsesTurnSource:
             try:
                 event = loads(frame)
             except ValueError:
-                raise ProtocolError(f"a WebSocket frame is not valid JSON: {frame[:200]!r}")
+                raise ProtocolError(
+                    f"a WebSocket frame is not valid JSON: {frame[:200]!r}"
+                ) from None
             try:
                 feed(event, out)
             except APIStreamError:
