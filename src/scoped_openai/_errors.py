@@ -18,10 +18,11 @@ the same in both. The tree says whose fault it is::
     │   │                              a ``data: {"error": ...}`` after a 200, a WebSocket
     │   │                              ``error`` frame, ``response.failed`` or
     │   │                              ``response.incomplete``
-    │   └── APIConnectionError         no answer: connect failed, the peer went away
+    │   └── APIConnectionError         no answer: connect failed, the peer went away (a stream
+    │       │                          that ends before its end marker, a WebSocket closing)
     │       └── APITimeoutError        nothing arrived in time (idle or first-token deadline)
     ├── ProtocolError                  the server sent something we cannot read: malformed SSE,
-    │                                  JSON or UTF-8, a stream that ends without its end marker
+    │                                  JSON or UTF-8, an unexpected frame
     └── ToolArgumentsError             the model's tool-call arguments are not a JSON object
 
 The API key never appears in any message: messages are built from the API's error body, the

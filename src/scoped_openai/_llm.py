@@ -365,7 +365,8 @@ class OpenAILLM:
             headers=self._endpoint.headers,
             params=self._endpoint.query or None,
         )
-        source = ChatCompletionsSource(client, request, self.max_retries)
+        background = self._task_group.start_soon if self._task_group is not None else None
+        source = ChatCompletionsSource(client, request, self.max_retries, background)
         return self._track(source, conversational_graph)
 
     def _websocket_pool(self) -> WebSocketPool:
@@ -409,11 +410,17 @@ class OpenAILLM:
         connection of the cancelled reply is released without waiting for the server. A
         call when nothing is streaming changes nothing.
 
-        Cancellation: it only sets flags and cancels scopes, then checkpoints; cancelling
-        it after the checkpoint began loses nothing.
+        Cancellation: the flags are set and scopes cancelled before the first await, so a
+        cancelled call still stops every reply; releasing connections is shielded and
+        bounded.
         """
         for stream in tuple(self._streams):
             stream.cancel()
+        # A stream whose consumer is not waiting in it (between items, or a bare loop left
+        # by break) is released here; a waiting consumer releases its own.
+        for stream in tuple(self._streams):
+            if not stream.waiting:
+                await stream.aclose()
         await anyio.lowlevel.checkpoint()
 
     async def prewarm(

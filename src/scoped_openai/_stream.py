@@ -56,8 +56,11 @@ class TurnSource(Protocol):
 
 class ChatStream:
     """The items of one reply. Use ``async with llm.chat(ctx) as stream: async for r in
-    stream`` (preferred: leaving the block releases the connection at once) or iterate it
-    directly (it releases the connection when the iteration ends, fails or is cancelled).
+    stream`` (preferred: leaving the block releases the connection at once, however it is
+    left) or iterate it directly, as the reference did: then the connection is released
+    when the iteration ends, fails, is barged in on, or is cancelled while waiting for an
+    item. A bare loop left by ``break`` or by a cancellation in its body is released by
+    the next ``cancel_current_generation()`` or by ``llm.aclose()``.
 
     Attributes:
         cancelled: True once a barge-in ended this stream.
@@ -88,6 +91,7 @@ class ChatStream:
         self._delivered = False
         self._attempt = 0
         self._first_token_deadline = math.inf
+        self._closed_event: anyio.Event | None = None
         self.cancelled = False
 
     # -- barge-in ---------------------------------------------------------------------
@@ -120,13 +124,30 @@ class ChatStream:
             await self._close(completed=False)
 
     async def aclose(self) -> None:
-        """Stop the stream and release its connection (idempotent).
+        """Stop the stream and release its connection (idempotent; from any task).
+
+        If a consumer is waiting for the next item right now, its wait is cancelled and it
+        releases the connection itself (it ends its iteration); this call waits for that,
+        up to ``CLEANUP_TIMEOUT``. Otherwise the connection is released here.
 
         Cancellation: the release is shielded and bounded by ``CLEANUP_TIMEOUT``.
         """
-        if not self._finished:
-            self.cancelled = True
+        if self._finished:
+            return
+        self.cancelled = True
+        if self._scope is None:
             await self._close(completed=False)
+            return
+        self._scope.cancel()
+        if self._closed_event is None:
+            self._closed_event = anyio.Event()
+        with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+            await self._closed_event.wait()
+
+    @property
+    def waiting(self) -> bool:
+        """True while a consumer is inside ``__anext__`` waiting for the network."""
+        return self._scope is not None
 
     # -- iteration --------------------------------------------------------------------
 
@@ -141,6 +162,9 @@ class ChatStream:
         reply is dropped. Cancelling the caller's scope releases the connection and
         re-raises the cancellation.
         """
+        if self.cancelled:  # checked first: a barge-in also drops items already buffered
+            await self._close(completed=False)
+            raise StopAsyncIteration
         buffer = self._buffer
         while not buffer:
             if self._finished:
@@ -250,3 +274,5 @@ class ChatStream:
         finally:
             self._source.turn_ended(self.assembler, cancelled=self.cancelled)
             self._on_close(self)
+            if self._closed_event is not None:
+                self._closed_event.set()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, cast
 
+import anyio
 import httpx
 
 from .._chat_completions import chunk_events
@@ -30,6 +31,13 @@ from .._sse import SSEDecoder
 
 #: Bounds on what we read of an error body and how long we wait for it.
 ERROR_BODY_LIMIT = 64 * 1024
+#: How long we read after ``[DONE]`` for the body's end before dropping the connection:
+#: inline (the iteration waits) and in all.
+DRAIN_INLINE = 0.01
+DRAIN_TIMEOUT = 0.25
+
+#: Starts ``fn(*args)`` in a task group the llm owns (``TaskGroup.start_soon``).
+Spawner = Callable[..., object]
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 8.0
@@ -102,10 +110,42 @@ async def raise_for_status(response: httpx.Response) -> None:
     )
 
 
+async def _close(response: httpx.Response, chunks: AsyncGenerator[bytes, None] | None) -> None:
+    # Close the generator we hold explicitly (trio warns about async generators left to the
+    # garbage collector), then the response, which releases or drops the connection.
+    try:
+        if chunks is not None:
+            await chunks.aclose()
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+
+
+async def _drain(chunks: AsyncGenerator[bytes, None]) -> bool:
+    """Read the body to its end; True when it ended (False on a transport error)."""
+    try:
+        async for _ in chunks:
+            pass
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+async def _drain_and_close(
+    response: httpx.Response, chunks: AsyncGenerator[bytes, None]
+) -> None:
+    with anyio.move_on_after(DRAIN_TIMEOUT - DRAIN_INLINE):
+        await _drain(chunks)
+    with anyio.CancelScope(shield=True):
+        await _close(response, chunks)
+
+
 class ChatCompletionsSource:
     """One streamed ``POST /chat/completions`` turn (see ``_stream.TurnSource``)."""
 
     __slots__ = (
+        "_background",
         "_chunks",
         "_client",
         "_decoder",
@@ -116,12 +156,19 @@ class ChatCompletionsSource:
         "request_id",
     )
 
-    def __init__(self, client: httpx.AsyncClient, request: httpx.Request, max_retries: int):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        max_retries: int,
+        background: Spawner | None = None,
+    ) -> None:
+        self._background = background
         self._client = client
         self._request = request
         self._max_retries = max_retries
         self._response: httpx.Response | None = None
-        self._chunks: AsyncIterator[bytes] | None = None
+        self._chunks: AsyncGenerator[bytes, None] | None = None
         self._decoder = SSEDecoder()
         self._done = False
         self.request_id: str | None = None
@@ -140,7 +187,8 @@ class ChatCompletionsSource:
         content_type = response.headers.get("content-type", "")
         if "json" in content_type:
             await self._raise_json_body(response)
-        self._chunks = response.aiter_bytes()
+        # aiter_bytes is an async generator; typed as an iterator upstream.
+        self._chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
 
     async def _raise_json_body(self, response: httpx.Response) -> None:
         raw = await response.aread()
@@ -208,20 +256,27 @@ class ChatCompletionsSource:
         return backoff_delay(attempt, error)
 
     async def aclose(self, *, completed: bool) -> None:
-        """Close the response; after ``[DONE]`` read the body's end first so the
-        connection goes back to the pool instead of being dropped."""
-        response = self._response
+        """Close the response.
+
+        After ``[DONE]`` the body's last bytes are read first, so the connection goes back
+        to the pool instead of being dropped. A server sends them with ``[DONE]``; one that
+        does not gets ``DRAIN_INLINE`` seconds, then the rest of ``DRAIN_TIMEOUT`` in the
+        llm's task group (the turn's iteration never waits longer), or, without a task
+        group, its connection is dropped.
+        """
+        response, chunks = self._response, self._chunks
+        self._response = self._chunks = None
         if response is None:
             return
-        self._response = None
-        try:
-            if completed and self._chunks is not None:
-                async for _ in self._chunks:
-                    pass
-        except httpx.HTTPError:
-            pass
-        finally:
-            await response.aclose()
+        if completed and chunks is not None:
+            with anyio.move_on_after(DRAIN_INLINE):
+                if await _drain(chunks):
+                    await _close(response, None)
+                    return
+            if self._background is not None:
+                self._background(_drain_and_close, response, chunks)
+                return
+        await _close(response, chunks)
 
     def turn_ended(self, assembler: object, *, cancelled: bool) -> None:
         """HTTP keeps no state across turns."""

@@ -7,7 +7,6 @@ read would be), so cancellation tests can stop it at any step, on trio's virtual
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,18 +20,23 @@ if TYPE_CHECKING:
 
 
 class _ReplyStream(httpx.AsyncByteStream):
+    # An iterator class, not an async generator: a generator abandoned mid-body would be
+    # left to the garbage collector (trio warns about that) when a client barges in.
     def __init__(self, reply: Reply, fake: FakeOpenAI) -> None:
-        self._reply = reply
+        self._steps = iter(reply.steps)
         self._fake = fake
         self._closed = False
         fake.counters.bodies_opened += 1
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for step in self._reply.steps:
+    def __aiter__(self) -> _ReplyStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        for step in self._steps:
             if isinstance(step, bytes):
                 await anyio.lowlevel.checkpoint()
-                yield step
-            elif isinstance(step, Pause):
+                return step
+            if isinstance(step, Pause):
                 await anyio.sleep(step.seconds)
             elif isinstance(step, Stall):
                 await anyio.sleep_forever()
@@ -40,6 +44,7 @@ class _ReplyStream(httpx.AsyncByteStream):
                 raise httpx.RemoteProtocolError(
                     "peer closed connection without sending complete message body"
                 )
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         if not self._closed:

@@ -1,0 +1,529 @@
+"""Barge-in on the HTTP path: ``cancel_current_generation()`` and the consumer's own scope.
+
+Cross-backend tests (anyio, asyncio and trio) coordinate with events and
+``anyio.wait_all_tasks_blocked()``; timing tests run on trio's virtual clock, where "ends at
+once" means "ends at the same virtual instant": had the stream waited for the network or a
+timer, the autojump clock would have moved.
+"""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx
+import pytest
+import trio
+
+from scoped_openai import ChatContext, ChatRole, ChatStream, LLMResponse, OpenAILLM
+from scoped_openai.testing import (
+    DONE,
+    FakeOpenAI,
+    Pause,
+    RecordedRequest,
+    Reply,
+    Stall,
+    chunk,
+    usage_chunk,
+)
+
+MakeLLM = Callable[..., OpenAILLM]
+NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
+
+
+class Consumer:
+    """Consumes one reply in a task of its own, recording what it heard and when it ended."""
+
+    def __init__(self, llm: OpenAILLM, ctx: ChatContext, *, bare: bool = False) -> None:
+        self.llm = llm
+        self.ctx = ctx
+        self.bare = bare
+        self.heard: list[str] = []
+        self.items: list[LLMResponse] = []
+        self.first = anyio.Event()
+        self.ended = anyio.Event()
+        self.stream: ChatStream | None = None
+        self.error: BaseException | None = None
+        self.ended_at: float | None = None
+        self.scope = anyio.CancelScope()
+
+    def _take(self, item: LLMResponse) -> None:
+        self.items.append(item)
+        self.heard.append(item.content)
+        self.first.set()
+
+    async def run(self) -> None:
+        try:
+            with self.scope:
+                if self.bare:
+                    self.stream = self.llm.chat(self.ctx)
+                    async for item in self.stream:
+                        self._take(item)
+                else:
+                    async with self.llm.chat(self.ctx) as stream:
+                        self.stream = stream
+                        async for item in stream:
+                            self._take(item)
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self.ended_at = anyio.current_time()
+            self.ended.set()
+
+
+async def next_turn_works(fake: FakeOpenAI, llm: OpenAILLM, ctx: ChatContext) -> None:
+    fake.add(Reply.text("next answer"))
+    assert [item.content async for item in llm.chat(ctx)] == ["next", " ans", "wer", ""]
+    assert fake.counters.open_bodies == 0
+
+
+class StallingTransport(httpx.AsyncBaseTransport):
+    """Never answers the first request (a connect or handshake that hangs); then the fake."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self.inner = fake.transport()
+        self.calls = 0
+        self.stalled = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.calls == 1:
+            self.stalled.set()
+            await anyio.sleep_forever()
+        return await self.inner.handle_async_request(request)
+
+
+# -- cross-backend --------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_cancel_from_another_task_while_the_server_is_silent(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    fake.add(Reply.text(["one ", "two "], then=[Stall()]))
+    async with make_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await consumer.first.wait()
+                await anyio.wait_all_tasks_blocked()  # the consumer waits on the silent server
+                assert consumer.heard == ["one ", "two "]
+                await llm.cancel_current_generation()
+                await consumer.ended.wait()
+        assert consumer.error is None
+        assert consumer.heard == ["one ", "two "]
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        assert fake.counters.open_bodies == 0
+        assert errors == []
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
+async def test_cancel_before_the_first_item_is_not_lost(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], bare: bool
+) -> None:
+    fake.add(Reply([Stall()]))  # headers, then nothing
+    async with make_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx, bare=bare)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await anyio.wait_all_tasks_blocked()
+                assert len(fake.requests) == 1
+                assert fake.counters.open_bodies == 1
+                await llm.cancel_current_generation()
+                await consumer.ended.wait()
+        assert consumer.error is None
+        assert consumer.heard == []
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        assert fake.counters.open_bodies == 0
+        assert errors == []
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+async def test_cancel_while_the_request_itself_hangs(
+    fake: FakeOpenAI, ctx: ChatContext, errors: list[Exception]
+) -> None:
+    transport = StallingTransport(fake)
+    llm = fake.llm(client=httpx.AsyncClient(transport=transport), **NO_GUARDS)
+    llm.on("error", errors.append)
+    async with llm:
+        consumer = Consumer(llm, ctx)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await transport.stalled.wait()
+                await anyio.wait_all_tasks_blocked()
+                await llm.cancel_current_generation()
+                await consumer.ended.wait()
+        assert consumer.error is None
+        assert consumer.heard == []
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        assert errors == []
+        await next_turn_works(fake, llm, ctx)
+    assert transport.calls == 2
+
+
+@pytest.mark.anyio
+async def test_cancel_after_chat_but_before_iterating(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    fake.add(Reply.text("never heard"))
+    async with make_llm() as llm:
+        stream = llm.chat(ctx)
+        await llm.cancel_current_generation()
+        assert [item async for item in stream] == []
+        assert stream.cancelled is True
+        assert fake.requests == []  # nothing was sent for a reply nobody wants
+        assert errors == []
+        fake.replies.clear()
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+async def test_cancel_when_nothing_is_streaming_changes_nothing(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    fake.add(Reply.text("first"), Reply.text("second"))
+    async with make_llm() as llm:
+        await llm.cancel_current_generation()
+        async with llm.chat(ctx) as stream:
+            first = [item.content async for item in stream]
+        await llm.cancel_current_generation()
+        assert stream.cancelled is False  # a finished stream is not cancelled after the fact
+        second = [item.content async for item in llm.chat(ctx)]
+    assert first == ["firs", "t", ""]
+    assert second == ["seco", "nd", ""]
+    assert errors == []
+    assert fake.counters.open_bodies == 0
+
+
+@pytest.mark.anyio
+async def test_barge_in_drops_items_that_arrived_in_the_same_read(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    # Several events in one network read (normal on a real socket): the consumer hears the
+    # first, barges in, and must hear nothing more.
+    body = b"".join(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "one "}),
+            chunk({"content": "two "}),
+            chunk({"content": "three"}),
+            chunk({}, finish_reason="stop"),
+            usage_chunk(3, 3),
+            DONE,
+        ]
+    )
+    fake.add(Reply.raw(body))
+    heard: list[str] = []
+    async with make_llm() as llm:
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                await llm.cancel_current_generation()
+        assert heard == ["one "]
+        assert stream.cancelled is True
+        assert fake.counters.open_bodies == 0
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+async def test_barge_in_from_the_consumer_between_items(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    fake.add(Reply.text("one two three four five six", chunk_size=4))
+    heard: list[str] = []
+    async with make_llm() as llm:
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                if len(heard) == 2:
+                    await llm.cancel_current_generation()
+        assert heard == ["one ", "two "]
+        assert stream.cancelled is True
+        assert fake.counters.open_bodies == 0
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
+async def test_cancelling_the_consumer_scope_while_it_waits(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], bare: bool
+) -> None:
+    fake.add(Reply.text(["a"], then=[Stall()]))
+    async with make_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx, bare=bare)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await consumer.first.wait()
+                await anyio.wait_all_tasks_blocked()
+                consumer.scope.cancel()
+                await consumer.ended.wait()
+        assert consumer.scope.cancelled_caught is True  # the cancellation propagated
+        assert consumer.error is None
+        assert consumer.heard == ["a"]
+        assert fake.counters.open_bodies == 0
+        assert errors == []  # a cancellation is not an error
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
+async def test_cancelling_the_consumer_scope_in_the_loop_body(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], bare: bool
+) -> None:
+    # The usual voice-agent barge-in: the task speaking the reply is cancelled while it is
+    # busy with an item (e.g. awaiting TTS), not while it waits for the next one.
+    fake.add(Reply.text(["a", "b"], then=[Stall()]))
+    async with make_llm(**NO_GUARDS) as llm:
+        reached = False
+        with anyio.CancelScope() as scope:
+            if bare:
+                async for _ in llm.chat(ctx):
+                    scope.cancel()
+                    await anyio.lowlevel.checkpoint()
+                    reached = True
+            else:
+                async with llm.chat(ctx) as stream:
+                    async for _ in stream:
+                        scope.cancel()
+                        await anyio.lowlevel.checkpoint()
+                        reached = True
+        assert scope.cancelled_caught is True
+        assert reached is False
+        if bare:
+            # Nothing of ours runs when a bare loop's body is cancelled (Python does not
+            # close an async iterator left that way): the next barge-in releases it.
+            assert fake.counters.open_bodies == 1
+            await llm.cancel_current_generation()
+        assert fake.counters.open_bodies == 0
+        assert errors == []
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+async def test_leaving_early_finalizes_the_response_iterator(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    # A stream left early must close what it iterated, not leave an async generator for
+    # the garbage collector (trio warns about those: ResourceWarning).
+    fake.add(Reply.text("one two three four", chunk_size=4))
+    async with make_llm() as llm:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            async with llm.chat(ctx) as stream:
+                async for _ in stream:
+                    break
+            assert stream.cancelled is True
+            del stream
+            gc.collect()
+        # httpx's own nested generators are finalized by trio with a warning (the filter in
+        # pyproject.toml, encode/httpx#3686); none of ours may be left to the collector.
+        ours = [
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, ResourceWarning)
+            and not str(w.message).startswith(
+                ("Async generator 'httpx.", "Async generator 'httpcore.")
+            )
+        ]
+        assert ours == []
+        assert fake.counters.open_bodies == 0
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.anyio
+async def test_aclose_from_another_task_ends_the_stream(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    fake.add(Reply.text(["a"], then=[Stall()]))
+    llm = make_llm(**NO_GUARDS)
+    consumer = Consumer(llm, ctx)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consumer.run)
+            await consumer.first.wait()
+            await anyio.wait_all_tasks_blocked()
+            await llm.aclose()
+            await consumer.ended.wait()
+    assert consumer.error is None
+    assert consumer.heard == ["a"]
+    assert fake.counters.open_bodies == 0
+
+
+@pytest.mark.anyio
+async def test_stream_aclose_from_another_task_ends_the_iteration(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    # ChatStream.aclose() "stops the stream": a consumer waiting on a silent server must
+    # end at once, cleanly, like a barge-in (not hang until a stall guard fires).
+    fake.add(Reply.text(["a"], then=[Stall()]))
+    async with make_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx)
+        with anyio.fail_after(2):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await consumer.first.wait()
+                await anyio.wait_all_tasks_blocked()
+                assert consumer.stream is not None
+                await consumer.stream.aclose()
+                await consumer.ended.wait()
+        assert consumer.error is None
+        assert consumer.heard == ["a"]
+        assert consumer.stream.cancelled is True
+        assert fake.counters.open_bodies == 0
+        assert errors == []
+        await next_turn_works(fake, llm, ctx)
+
+
+# -- trio's virtual clock -------------------------------------------------------------------
+
+
+@pytest.mark.trio
+async def test_fake_docstring_example(autojump_clock: trio.testing.MockClock) -> None:
+    # The example in FakeOpenAI's docstring, with its expected text corrected: three items
+    # of four characters are "one two thre" (the docstring says "one two ").
+    fake = FakeOpenAI()
+    fake.add(Reply.text("one two three four five six", chunk_size=4, delay=0.1))
+    fake.add(Reply.text("next answer"))
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "talk to me")
+    async with fake.llm() as llm:
+        heard = []
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                if len(heard) == 3:
+                    await llm.cancel_current_generation()
+        assert stream.cancelled
+        assert "".join(heard) == "one two thre"
+        replies = [r.content async for r in llm.chat(ctx)]
+        assert "".join(replies) == "next answer"
+    assert fake.counters.open_bodies == 0
+
+
+@pytest.mark.trio
+async def test_barge_in_ends_at_the_same_virtual_instant(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    fake.add(Reply.text(["a"], then=[Stall()]))
+    # Generous guards: if the barge-in waited for them, the clock would jump to them.
+    async with make_llm(idle_timeout=1000.0, first_token_timeout=1000.0) as llm:
+        consumer = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.0)  # virtual: the consumer is surely waiting on the network
+            assert consumer.heard == ["a"]
+            cancelled_at = trio.current_time()
+            await llm.cancel_current_generation()
+            await consumer.ended.wait()
+        assert consumer.ended_at == cancelled_at
+        assert trio.current_time() == cancelled_at
+        assert consumer.error is None
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        assert fake.counters.open_bodies == 0
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.trio
+async def test_barge_in_before_the_first_chunk_on_the_virtual_clock(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    fake.add(Reply.text(["late"], then=[DONE]))
+    fake.replies[0].steps.insert(0, Pause(5.0))  # the model thinks for 5 s
+    async with make_llm() as llm:
+        consumer = Consumer(llm, ctx)
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.0)
+            assert len(fake.requests) == 1
+            await llm.cancel_current_generation()
+        assert consumer.ended_at == start + 1.0
+        assert consumer.heard == []
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        assert fake.counters.open_bodies == 0
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.trio
+async def test_barge_in_during_retry_backoff(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    times: list[float] = []
+
+    def answer(request: RecordedRequest) -> Reply:
+        times.append(trio.current_time())
+        return Reply.error(429, "slow down", headers={"retry-after": "30"})
+
+    fake.default = answer
+    async with make_llm(max_retries=3) as llm:
+        consumer = Consumer(llm, ctx)
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.0)  # the consumer sleeps in the 30 s backoff
+            await llm.cancel_current_generation()
+        assert consumer.ended_at == start + 1.0
+        assert consumer.error is None
+        assert consumer.heard == []
+        assert times == [start]  # the resend never happened
+        await trio.sleep(100.0)
+        assert times == [start]
+        fake.default = None
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.trio
+async def test_consumer_deadline_cancels_a_stalled_stream(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_llm: MakeLLM,
+    errors: list[Exception],
+) -> None:
+    fake.add(Reply.text(["a"], then=[Stall()]))
+    heard: list[str] = []
+    async with make_llm(**NO_GUARDS) as llm:
+        start = trio.current_time()
+        with trio.move_on_after(2.0) as scope:
+            async with llm.chat(ctx) as stream:
+                async for item in stream:
+                    heard.append(item.content)
+        assert scope.cancelled_caught is True
+        assert trio.current_time() - start == pytest.approx(2.0, abs=1e-9)
+        assert heard == ["a"]
+        assert fake.counters.open_bodies == 0
+        assert errors == []
+        await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.trio
+async def test_barge_in_while_the_request_hangs_on_the_virtual_clock(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext
+) -> None:
+    transport = StallingTransport(fake)
+    async with fake.llm(client=httpx.AsyncClient(transport=transport)) as llm:
+        consumer = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.0)
+            cancelled_at = trio.current_time()
+            await llm.cancel_current_generation()
+        assert consumer.ended_at == cancelled_at
+        assert consumer.heard == []
+        await next_turn_works(fake, llm, ctx)

@@ -1,0 +1,442 @@
+"""Chat Completions as pure mapping: request bodies out, chunk JSON in -> events (sync)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scoped_openai import (
+    APIStreamError,
+    ChatContext,
+    ChatRole,
+    ConversationalGraph,
+    FunctionTool,
+    ImageContent,
+    ProtocolError,
+)
+from scoped_openai._chat_completions import build_request, chunk_events, to_messages
+from scoped_openai._events import (
+    ChoiceFinished,
+    Event,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+from scoped_openai._settings import GenerationSettings, is_reasoning_model
+
+WEATHER = FunctionTool(
+    name="get_weather",
+    description="Get the weather.",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+)
+WEATHER_JSON = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the weather.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+
+
+def context() -> ChatContext:
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.SYSTEM, "Be brief.")
+    ctx.add_message(ChatRole.USER, "Hi")
+    return ctx
+
+
+STREAM = {"stream": True, "stream_options": {"include_usage": True}}
+
+
+# -- model families -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning"),
+    [
+        ("o1", True),
+        ("o1-mini", True),
+        ("o3-mini", True),
+        ("o4-mini", True),
+        ("gpt-5", True),
+        ("gpt-5-mini", True),
+        ("GPT-5-nano", True),
+        ("ft:gpt-5-mini:org::abc", True),
+        ("gpt-4o-mini", False),
+        ("gpt-4.1", False),
+        ("chatgpt-4o-latest", False),
+        ("o2", False),
+    ],
+)
+def test_reasoning_family(model: str, reasoning: bool) -> None:
+    assert is_reasoning_model(model) is reasoning
+
+
+def test_default_body_of_a_sampling_model() -> None:
+    body = build_request(GenerationSettings(), context())
+    assert body == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        **STREAM,
+        "temperature": 0.7,
+    }
+
+
+def test_sampling_model_gets_every_sampling_parameter_and_no_reasoning_ones() -> None:
+    settings = GenerationSettings(
+        model="gpt-4.1",
+        temperature=0.2,
+        max_completion_tokens=64,
+        top_p=0.9,
+        frequency_penalty=0.5,
+        presence_penalty=-0.5,
+        seed=42,
+        reasoning_effort="high",
+        verbosity="low",
+    )
+    assert build_request(settings, context()) == {
+        "model": "gpt-4.1",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        **STREAM,
+        "temperature": 0.2,
+        "max_completion_tokens": 64,
+        "top_p": 0.9,
+        "frequency_penalty": 0.5,
+        "presence_penalty": -0.5,
+        "seed": 42,
+    }
+
+
+@pytest.mark.parametrize("model", ["o1", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini"])
+def test_reasoning_model_body(model: str) -> None:
+    settings = GenerationSettings(
+        model=model,
+        temperature=0.2,
+        max_completion_tokens=256,
+        top_p=0.9,
+        frequency_penalty=0.5,
+        presence_penalty=0.5,
+        seed=42,
+        reasoning_effort="low",
+        verbosity="high",
+    )
+    assert build_request(settings, context()) == {
+        "model": model,
+        "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        **STREAM,
+        "max_completion_tokens": 256,
+        "reasoning_effort": "low",
+        "verbosity": "high",
+    }
+
+
+def test_reasoning_model_without_effort_or_verbosity_sends_neither() -> None:
+    settings = GenerationSettings(model="gpt-5", temperature=1.3)
+    assert build_request(settings, context()) == {
+        "model": "gpt-5",
+        "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        **STREAM,
+    }
+
+
+# -- tools, graph, extras -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tool_choice",
+    ["auto", "required", "none", {"type": "function", "function": {"name": "get_weather"}}],
+)
+def test_tools_and_tool_choice(tool_choice: Any) -> None:
+    settings = GenerationSettings(tool_choice=tool_choice, parallel_tool_calls=False)
+    body = build_request(settings, context(), tools=[WEATHER])
+    assert body["tools"] == [WEATHER_JSON]
+    assert body["tool_choice"] == tool_choice
+    assert body["parallel_tool_calls"] is False
+
+
+def test_no_tools_means_no_tool_choice() -> None:
+    settings = GenerationSettings(tool_choice="required", parallel_tool_calls=True)
+    body = build_request(settings, context(), tools=[])
+    assert "tools" not in body
+    assert "tool_choice" not in body
+    assert "parallel_tool_calls" not in body
+
+
+def test_parallel_tool_calls_left_out_when_unset() -> None:
+    body = build_request(GenerationSettings(), context(), tools=[WEATHER])
+    assert body["tool_choice"] == "auto"
+    assert "parallel_tool_calls" not in body
+
+
+def test_graph_sets_response_format() -> None:
+    graph = ConversationalGraph()
+    body = build_request(GenerationSettings(), context(), graph=graph)
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": graph.name,
+            "strict": True,
+            "schema": graph._get_graph_schema(),
+        },
+    }
+
+
+def test_extra_body_then_overrides_are_merged_last_and_none_is_dropped() -> None:
+    settings = GenerationSettings(extra_body={"user": "u1", "metadata": {"a": "b"}, "seed": 3})
+    body = build_request(
+        settings, context(), overrides={"user": "u2", "logit_bias": {"50256": -100}, "seed": None}
+    )
+    assert body == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        **STREAM,
+        "temperature": 0.7,
+        "user": "u2",
+        "metadata": {"a": "b"},
+        "logit_bias": {"50256": -100},
+    }
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def test_messages_with_tool_calls_outputs_and_images() -> None:
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.SYSTEM, "sys")
+    ctx.add_message(
+        ChatRole.USER, ["look", ImageContent("https://x/y.png", inference_detail="low")]
+    )
+    ctx.add_message(ChatRole.ASSISTANT, "")
+    ctx.add_function_call("get_weather", '{"city":"Paris"}', call_id="call_1")
+    ctx.add_function_call("get_time", "{}", call_id="call_2")
+    ctx.add_function_output("get_weather", "sunny", call_id="call_1")
+    ctx.add_function_output("get_time", "noon", call_id="call_2")
+    ctx.add_function_call("get_weather", '{"city":"Rome"}', call_id="call_3")
+    ctx.add_function_output("get_weather", "rain", call_id="call_3")
+    ctx.add_message(ChatRole.USER, ["two", "lines"])
+    assert to_messages(ctx, reasoning=False) == [
+        {"role": "system", "content": "sys"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                },
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": "{}"},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "noon"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_3",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_3", "content": "rain"},
+        {"role": "user", "content": "two\nlines"},
+    ]
+
+
+def test_reasoning_messages_use_the_developer_role() -> None:
+    assert to_messages(context(), reasoning=True) == [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+
+
+# -- chunks -> events -----------------------------------------------------------------------
+
+
+def events_of(chunk: object) -> list[Event]:
+    out: list[Event] = []
+    chunk_events(chunk, out)
+    return out
+
+
+def test_text_refusal_and_finish() -> None:
+    chunk = {
+        "id": "c1",
+        "choices": [
+            {"index": 0, "delta": {"content": "Hi", "refusal": "No"}, "finish_reason": "stop"}
+        ],
+    }
+    assert events_of(chunk) == [TextDelta("Hi"), RefusalDelta("No"), ChoiceFinished("stop")]
+
+
+def test_role_only_and_empty_content_give_no_events() -> None:
+    chunk = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+    assert events_of(chunk) == []
+    assert events_of({"choices": [{"index": 0, "delta": {"content": None}}]}) == []
+
+
+def test_tool_call_fragments() -> None:
+    chunk = {
+        "choices": [
+            {
+                "index": 0,
+                "delta": {
+                    "tool_calls": [
+                        {
+                            "index": 1,
+                            "id": "call_b",
+                            "type": "function",
+                            "function": {"name": "b", "arguments": ""},
+                        },
+                        {"index": 0, "function": {"arguments": '{"x"'}},
+                    ]
+                },
+            }
+        ]
+    }
+    assert events_of(chunk) == [
+        ToolCallDelta(index=1, id="call_b", name="b", arguments=""),
+        ToolCallDelta(index=0, id=None, name=None, arguments='{"x"'),
+    ]
+
+
+def test_only_choice_zero_is_mapped() -> None:
+    chunk = {
+        "choices": [
+            {"index": 1, "delta": {"content": "other"}, "finish_reason": "length"},
+            {"index": 0, "delta": {"content": "mine"}},
+            {"index": 2, "delta": {"content": "third"}},
+        ]
+    }
+    assert events_of(chunk) == [TextDelta("mine")]
+
+
+def test_usage_with_cached_and_reasoning_tokens() -> None:
+    chunk = {
+        "id": "chatcmpl-9",
+        "model": "gpt-5-2025-08-07",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 13,
+            "completion_tokens": 11,
+            "total_tokens": 24,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 7},
+        },
+    }
+    assert events_of(chunk) == [
+        UsageReport(
+            Usage(
+                prompt_tokens=13,
+                completion_tokens=11,
+                total_tokens=24,
+                prompt_cached_tokens=4,
+                reasoning_tokens=7,
+                request_id="chatcmpl-9",
+                model="gpt-5-2025-08-07",
+            )
+        )
+    ]
+
+
+def test_null_usage_and_azure_empty_first_chunk_give_no_events() -> None:
+    assert events_of({"id": "x", "choices": [], "usage": None}) == []
+    azure_first = {
+        "choices": [],
+        "created": 0,
+        "id": "",
+        "model": "",
+        "object": "",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+    }
+    assert events_of(azure_first) == []
+
+
+def test_error_payload_raises_api_stream_error() -> None:
+    chunk = {
+        "id": "chatcmpl-err",
+        "error": {
+            "message": "The server had an error",
+            "type": "server_error",
+            "param": "messages",
+            "code": "server_overloaded",
+        },
+    }
+    with pytest.raises(APIStreamError) as info:
+        events_of(chunk)
+    error = info.value
+    assert error.message == "the API reported an error mid-stream: 'The server had an error'"
+    assert error.code == "server_overloaded"
+    assert error.param == "messages"
+    assert error.type == "server_error"
+    assert error.request_id == "chatcmpl-err"
+    assert error.body == chunk
+
+
+def test_null_error_field_is_not_an_error() -> None:
+    chunk = {"error": None, "choices": [{"index": 0, "delta": {"content": "ok"}}]}
+    assert events_of(chunk) == [TextDelta("ok")]
+
+
+@pytest.mark.parametrize("chunk", [[1, 2], "text", 3, None])
+def test_non_object_chunk_is_a_protocol_error(chunk: object) -> None:
+    with pytest.raises(ProtocolError, match="expected a JSON object chunk"):
+        events_of(chunk)
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {}}]}}]},
+        {"choices": ["not a choice"]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [7]}}]},
+        {"choices": [], "usage": {"prompt_tokens_details": 5, "prompt_tokens": 1}},
+    ],
+)
+def test_misshapen_chunk_is_a_protocol_error(chunk: object) -> None:
+    with pytest.raises(ProtocolError, match="unexpected shape"):
+        events_of(chunk)

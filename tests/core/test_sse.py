@@ -1,0 +1,218 @@
+"""The sans-IO SSE decoder: bytes in, events out (synchronous, no fixtures)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoped_openai import ProtocolError
+from scoped_openai._sse import ServerSentEvent, SSEDecoder
+
+
+def feed_whole(body: bytes) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    return decoder.feed(body) + decoder.close()
+
+
+def feed_pieces(pieces: list[bytes]) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    events: list[ServerSentEvent] = []
+    for piece in pieces:
+        events += decoder.feed(piece)
+    return events + decoder.close()
+
+
+def feed_bytewise(body: bytes) -> list[ServerSentEvent]:
+    return feed_pieces([body[i : i + 1] for i in range(len(body))])
+
+
+TWO_EVENTS = b'data: {"a": 1}\n\ndata: {"b": 2}\n\n'
+TWO_EXPECTED = [ServerSentEvent('{"a": 1}'), ServerSentEvent('{"b": 2}')]
+
+
+def test_whole_body() -> None:
+    assert feed_whole(TWO_EVENTS) == TWO_EXPECTED
+
+
+def test_byte_by_byte() -> None:
+    assert feed_bytewise(TWO_EVENTS) == TWO_EXPECTED
+
+
+def test_feed_returns_only_completed_events() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: one\n") == []
+    assert decoder.pending is True
+    assert decoder.feed(b"\ndata: tw") == [ServerSentEvent("one")]
+    assert decoder.feed(b"o\n\n") == [ServerSentEvent("two")]
+    assert decoder.pending is False
+    assert decoder.close() == []
+
+
+def test_empty_feed_is_a_no_op() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"") == []
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent("x")]
+
+
+def test_u2028_and_u2029_inside_json_strings_are_data() -> None:
+    payload = json.dumps({"content": "line\u2028sep\u2029para\x85nel"}, ensure_ascii=False)
+    body = f"data: {payload}\n\n".encode()
+    expected = [ServerSentEvent(payload)]
+    assert feed_whole(body) == expected
+    assert feed_bytewise(body) == expected
+    assert json.loads(expected[0].data)["content"] == "line\u2028sep\u2029para\x85nel"
+
+
+@pytest.mark.parametrize("cut", range(1, 4))
+def test_multibyte_utf8_split_across_reads(cut: int) -> None:
+    text = "h€llo 😀"
+    body = f"data: {text}\n\n".encode()
+    start = body.index("😀".encode())  # a 4-byte sequence
+    pieces = [body[: start + cut], body[start + cut :]]
+    assert feed_pieces(pieces) == [ServerSentEvent(text)]
+    euro = body.index("€".encode())  # a 3-byte sequence
+    assert feed_pieces([body[: euro + 1], body[euro + 1 : euro + 2], body[euro + 2 :]]) == [
+        ServerSentEvent(text)
+    ]
+
+
+def test_crlf_line_ends() -> None:
+    body = TWO_EVENTS.replace(b"\n", b"\r\n")
+    assert feed_whole(body) == TWO_EXPECTED
+    assert feed_bytewise(body) == TWO_EXPECTED
+
+
+def test_cr_only_line_ends() -> None:
+    body = TWO_EVENTS.replace(b"\n", b"\r")
+    assert feed_whole(body) == TWO_EXPECTED
+    assert feed_bytewise(body) == TWO_EXPECTED
+
+
+def test_cr_at_end_of_one_feed_and_lf_at_start_of_the_next() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    # The LF belongs to the CR before it: it must not count as a blank line.
+    assert decoder.feed(b"\ndata: b\r") == []
+    assert decoder.feed(b"\n\r") == [ServerSentEvent("a\nb")]
+    assert decoder.feed(b"\n") == []
+    assert decoder.close() == []
+
+
+def test_cr_at_end_of_feed_then_cr_dispatches() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\r") == [ServerSentEvent("a")]
+
+
+def test_mixed_line_ends() -> None:
+    body = b"data: a\r\ndata: b\rdata: c\n\r\ndata: d\r\r"
+    expected = [ServerSentEvent("a\nb\nc"), ServerSentEvent("d")]
+    assert feed_whole(body) == expected
+    assert feed_bytewise(body) == expected
+
+
+def test_comment_lines_are_skipped_and_counted() -> None:
+    body = b": keep-alive\n\ndata: x\n: inside an event\ndata: y\n\n:\n\n"
+    decoder = SSEDecoder()
+    assert decoder.feed(body) == [ServerSentEvent("x\ny")]
+    assert decoder.close() == []
+    assert decoder.comments == 3
+
+
+def test_multi_line_data_is_joined_with_lf() -> None:
+    body = b"data: first\ndata:second\ndata:  third\ndata\ndata:\n\n"
+    assert feed_whole(body) == [ServerSentEvent("first\nsecond\n third\n\n")]
+
+
+def test_event_names_and_ids() -> None:
+    body = b"event: response.created\nid: 7\ndata: {}\n\ndata: plain\n\nevent:ping\ndata: p\n\n"
+    assert feed_whole(body) == [
+        ServerSentEvent("{}", "response.created", "7"),
+        ServerSentEvent("plain", "message", "7"),  # the last event id persists
+        ServerSentEvent("p", "ping", "7"),
+    ]
+
+
+def test_event_without_data_dispatches_nothing_and_resets_the_name() -> None:
+    body = b"event: lonely\n\ndata: x\n\n"
+    assert feed_whole(body) == [ServerSentEvent("x", "message", None)]
+
+
+def test_unknown_fields_and_retry_are_ignored() -> None:
+    body = b"retry: 1000\nfoo: bar\nid: a\x00b\ndata: x\n\n"
+    assert feed_whole(body) == [ServerSentEvent("x", "message", None)]
+
+
+def test_invalid_utf8_raises_protocol_error() -> None:
+    decoder = SSEDecoder()
+    with pytest.raises(ProtocolError, match="not valid UTF-8"):
+        decoder.feed(b"data: caf\xe9\n\n")
+
+
+def test_invalid_utf8_in_a_trailing_line_raises_on_close() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: \xff\xfe") == []
+    with pytest.raises(ProtocolError, match="not valid UTF-8"):
+        decoder.close()
+
+
+def test_close_dispatches_a_trailing_event_without_blank_line() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: {"x": 1}\n\ndata: [DONE]\n') == [ServerSentEvent('{"x": 1}')]
+    assert decoder.pending is True
+    assert decoder.close() == [ServerSentEvent("[DONE]")]
+    assert decoder.pending is False
+
+
+def test_close_dispatches_an_unterminated_last_line() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: [DONE]") == []
+    assert decoder.close() == [ServerSentEvent("[DONE]")]
+
+
+def test_close_with_nothing_pending() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n\n") == [ServerSentEvent("a")]
+    assert decoder.close() == []
+
+
+# -- property: any re-chunking gives the same events ---------------------------------------
+
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+    max_size=12,
+)
+_LINE_END = st.sampled_from([b"\n", b"\r\n", b"\r"])
+
+
+@st.composite
+def sse_bodies(draw: st.DrawFn) -> bytes:
+    """A body of events built from data/event/id/comment lines with any line ends."""
+    parts: list[bytes] = []
+    for _ in range(draw(st.integers(0, 6))):
+        for _ in range(draw(st.integers(0, 4))):
+            kind = draw(st.sampled_from(["data", "event", "id", "comment", "bare"]))
+            value = draw(_TEXT).encode()
+            if kind == "comment":
+                line = b":" + value
+            elif kind == "bare":
+                line = b"data"
+            else:
+                line = kind.encode() + b": " + value
+            parts.append(line + draw(_LINE_END))
+        parts.append(draw(_LINE_END))
+    return b"".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=sse_bodies(), data=st.data())
+def test_any_rechunking_gives_the_same_events(body: bytes, data: st.DataObject) -> None:
+    whole = feed_whole(body)
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(body) - 1)), max_size=20)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    assert b"".join(pieces) == body
+    assert feed_pieces(pieces) == whole
+    assert feed_bytewise(body) == whole
