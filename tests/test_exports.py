@@ -45,15 +45,22 @@ PUBLIC = [
 ]
 
 TESTING = [
+    "AUTO_RESPONSE_ID",
     "DONE",
     "FAKE_API_KEY",
+    "CloseSocket",
     "Counters",
     "Disconnect",
     "FakeOpenAI",
+    "FakeWSConnector",
+    "FakeWebSocket",
     "Pause",
     "RecordedRequest",
     "Reply",
+    "ScriptedResponsesSocket",
     "Stall",
+    "WSHandshake",
+    "WSReply",
     "chunk",
     "usage_chunk",
 ]

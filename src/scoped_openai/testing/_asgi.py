@@ -1,13 +1,26 @@
-"""The fake as an ASGI app, for the loopback server (real sockets, real httpx)."""
+"""The fake as an ASGI app, for the loopback server (real sockets, real httpx).
+
+HTTP requests are answered from the fake's ``Reply`` script; WebSocket connections (the
+Responses API's ``/responses``) run a ``ScriptedResponsesSocket`` (``serve_asgi_websocket``).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._transports.websocket import WebSocketClosed
 from ._script import Disconnect, Pause, Stall
+from ._ws_fake import (
+    WRONG_PATH_CLOSE,
+    ScriptedResponsesSocket,
+    WSHandshake,
+    rejection_body,
+    wrong_path_reason,
+)
 
 if TYPE_CHECKING:
     from ._fake import FakeOpenAI
@@ -76,3 +89,92 @@ def asgi_app(fake: FakeOpenAI) -> Callable[[Scope, Receive, Send], Awaitable[Non
             fake.counters.bodies_closed += 1
 
     return app
+
+
+# --- the Responses WebSocket ---------------------------------------------------------------
+
+
+async def serve_asgi_websocket(
+    fake: FakeOpenAI, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Serve one ASGI WebSocket connection with a ``ScriptedResponsesSocket``.
+
+    A refused handshake (``fake.ws_handshake_status``) is an HTTP answer with the API's JSON
+    error body when the server offers the ``websocket.http.response`` extension (hypercorn
+    does), else a close before accepting (the client sees a 403). A path not ending with
+    ``/responses`` is accepted and closed with 1008. Otherwise one task feeds the client's
+    frames to the state machine and another sends what it plays; a scripted ``CloseSocket``
+    becomes a ``websocket.close`` with its code, a client disconnect ends both.
+    """
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    path = str(scope["path"])
+    server_addr = scope.get("server") or ("127.0.0.1", 0)
+    url = f"{scope.get('scheme', 'ws')}://{server_addr[0]}:{server_addr[1]}{path}"
+    if fake.ws_handshake_delay:
+        await anyio.sleep(fake.ws_handshake_delay)
+    fake.ws_handshakes.append(WSHandshake(url, headers))
+    status = fake.ws_handshake_status
+    if status is not None:
+        if "websocket.http.response" in scope.get("extensions", {}):
+            body = json.dumps(rejection_body(status)).encode()
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:  # closing before accepting: the server answers 403
+            await send({"type": "websocket.close", "code": 1008})
+        return
+    await send({"type": "websocket.accept"})
+    if not path.endswith("/responses"):
+        await send(
+            {"type": "websocket.close", "code": WRONG_PATH_CLOSE, "reason": wrong_path_reason(path)}
+        )
+        return
+    socket = ScriptedResponsesSocket(fake, path=path, headers=headers)
+    try:
+        async with anyio.create_task_group() as task_group:
+
+            async def read_client() -> None:
+                while True:
+                    message = await receive()
+                    if message["type"] == "websocket.receive":
+                        text = message.get("text")
+                        if text is None:
+                            text = bytes(message.get("bytes") or b"").decode("utf-8", "replace")
+                        socket.client_frame(text)
+                    elif message["type"] == "websocket.disconnect":
+                        socket.close(message.get("code", 1005))
+                        task_group.cancel_scope.cancel()
+                        return
+
+            async def play() -> None:
+                while True:
+                    try:
+                        text = await socket.next_frame()
+                    except WebSocketClosed as closed:
+                        if socket.closed_by_server:
+                            await send(
+                                {
+                                    "type": "websocket.close",
+                                    "code": closed.code,
+                                    "reason": closed.reason,
+                                }
+                            )
+                        task_group.cancel_scope.cancel()
+                        return
+                    await send({"type": "websocket.send", "text": text})
+
+            task_group.start_soon(read_client)
+            task_group.start_soon(play)
+    finally:
+        socket.close(1006, "the server stopped")

@@ -9,7 +9,7 @@ Example: a complete, deterministic barge-in test (trio's virtual clock; no real 
     @pytest.mark.trio
     async def test_barge_in_stops_the_reply(autojump_clock):
         fake = FakeOpenAI()
-        fake.add(Reply.text("one two three four five six", chunk_size=4, delay=0.1))
+        fake.add(Reply.text(["one ", "two ", "three ", "four "], delay=0.1))
         fake.add(Reply.text("next answer"))
         ctx = ChatContext.empty()
         ctx.add_message(ChatRole.USER, "talk to me")
@@ -18,13 +18,21 @@ Example: a complete, deterministic barge-in test (trio's virtual clock; no real 
             async with llm.chat(ctx) as stream:
                 async for item in stream:
                     heard.append(item.content)
-                    if len(heard) == 3:          # the user starts speaking
+                    if len(heard) == 2:          # the user starts speaking
                         await llm.cancel_current_generation()
             assert stream.cancelled
             assert "".join(heard) == "one two "   # nothing after the barge-in
             replies = [r.content async for r in llm.chat(ctx)]
             assert "".join(replies) == "next answer"
         assert fake.counters.open_bodies == 0      # every response was closed
+
+The Responses WebSocket (``streaming=True``) is scripted the same way with ``WSReply``::
+
+    fake.add_ws(WSReply.text("hello there"), WSReply.function_calls(("call_1", "f", "{}")))
+    async with fake.llm(streaming=True) as llm:   # in memory: fake.ws_connector()
+        ...
+    async with fake.serve() as server:            # or ws://127.0.0.1:PORT/v1/responses
+        ...
 """
 
 from __future__ import annotations
@@ -36,16 +44,20 @@ from typing import Any
 import httpx
 
 from .._llm import OpenAILLM
-from ._asgi import Receive, Scope, Send, asgi_app
+from .._transports.websocket import WebSocketConnector
+from ._asgi import Receive, Scope, Send, asgi_app, serve_asgi_websocket
 from ._loopback import LoopbackServer
 from ._memory import MemoryTransport
 from ._recorder import Counters, RecordedRequest
 from ._script import Reply
+from ._ws_fake import CancelBehaviour, FakeWSConnector, WSHandshake
+from ._ws_script import WSReply
 
 FAKE_API_KEY = "sk-fake-0000"
 MEMORY_BASE_URL = "http://fake-openai.invalid/v1"
 
 ReplyFactory = Callable[[RecordedRequest], Reply]
+WSReplyFactory = Callable[[RecordedRequest], WSReply]
 
 
 class FakeOpenAI:
@@ -58,13 +70,44 @@ class FakeOpenAI:
 
     Serve it in memory (``transport()``, ``client()``, ``llm()``) for deterministic tests,
     or on a real loopback socket (``async with fake.serve() as server: server.base_url``).
+
+    The Responses WebSocket (``/responses``) is scripted apart: queue ``WSReply`` objects
+    with ``add_ws``; each ``response.create`` takes the next (else ``ws_default(request)``,
+    else an ``error`` frame saying the script ran out). See ``_ws_fake`` for what the socket
+    does with ``previous_response_id``, ``generate: false``, ``response.cancel`` and bad
+    frames.
+
+    Attributes:
+        ws_replies: Scripted WebSocket replies, next first.
+        ws_default: Answers a ``response.create`` when ``ws_replies`` is empty.
+        on_cancel: What a ``response.cancel`` does: ``"ignore"`` (default), ``"error"``,
+            ``"stop"``.
+        ws_frames: Every client frame that was a JSON object, parsed, oldest first (all
+            client frames are also in ``requests``, method ``"WS"``).
+        ws_handshakes: Every WebSocket handshake (URL and headers), refused ones included.
+        ws_open: WebSockets open now (``counters.connections`` counts all ever accepted).
+        ws_handshake_status: Refuse handshakes with this HTTP status (None: accept).
+        ws_handshake_delay: Seconds each handshake takes before it is answered.
+        ws_stored_responses: Ids of responses completed with ``store: true``.
     """
 
-    def __init__(self, default: ReplyFactory | None = None) -> None:
+    def __init__(
+        self, default: ReplyFactory | None = None, *, ws_default: WSReplyFactory | None = None
+    ) -> None:
         self.replies: deque[Reply] = deque()
         self.default = default
         self.counters = Counters()
         self.loopback_clients: set[tuple[Any, ...]] = set()
+        self.ws_replies: deque[WSReply] = deque()
+        self.ws_default = ws_default
+        self.on_cancel: CancelBehaviour = "ignore"
+        self.ws_frames: list[dict[str, Any]] = []
+        self.ws_handshakes: list[WSHandshake] = []
+        self.ws_open = 0
+        self.ws_handshake_status: int | None = None
+        self.ws_handshake_delay = 0.0
+        self.ws_stored_responses: set[str] = set()
+        self._response_numbers = 0
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -75,6 +118,16 @@ class FakeOpenAI:
         """Queue replies for the next chat requests, in order."""
         self.replies.extend(replies)
         return self
+
+    def add_ws(self, *replies: WSReply) -> FakeOpenAI:
+        """Queue WebSocket replies for the next ``response.create`` frames, in order."""
+        self.ws_replies.extend(replies)
+        return self
+
+    def next_response_id(self) -> str:
+        """A fresh response id: ``resp_fake_1``, ``resp_fake_2``..."""
+        self._response_numbers += 1
+        return f"resp_fake_{self._response_numbers}"
 
     def answer(
         self,
@@ -107,11 +160,21 @@ class FakeOpenAI:
         """An ``httpx.AsyncClient`` wired to this fake in memory."""
         return httpx.AsyncClient(transport=self.transport())
 
+    def ws_connector(self) -> WebSocketConnector:
+        """A ``WebSocketConnector`` serving this fake's Responses WebSocket in memory."""
+        return FakeWSConnector(self)
+
     def llm(self, **kwargs: Any) -> OpenAILLM:
-        """An ``OpenAILLM`` talking to this fake in memory (kwargs go to ``OpenAILLM``)."""
+        """An ``OpenAILLM`` talking to this fake in memory (kwargs go to ``OpenAILLM``).
+
+        With ``streaming=True`` its WebSockets are this fake's in-memory ones
+        (``ws_connector()``) unless ``ws_connector`` is given.
+        """
         kwargs.setdefault("api_key", FAKE_API_KEY)
         kwargs.setdefault("base_url", MEMORY_BASE_URL)
         kwargs.setdefault("client", self.client())
+        if kwargs.get("streaming"):
+            kwargs.setdefault("ws_connector", self.ws_connector())
         return OpenAILLM(**kwargs)
 
     # -- on loopback ------------------------------------------------------------------
@@ -121,6 +184,5 @@ class FakeOpenAI:
         return LoopbackServer(asgi_app(self))
 
     async def serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse WebSocket upgrades (this fake serves only Chat Completions)."""
-        await receive()
-        await send({"type": "websocket.close", "code": 1008})
+        """Serve one WebSocket connection of the loopback server (the Responses API)."""
+        await serve_asgi_websocket(self, scope, receive, send)

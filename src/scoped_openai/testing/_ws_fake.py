@@ -1,0 +1,544 @@
+"""The fake's Responses WebSocket: one connection's server side, in memory and over ASGI.
+
+``ScriptedResponsesSocket`` is the server-side state machine of ONE connection, driven by the
+client: ``client_frame(text)`` takes a client frame (synchronously) and queues the answer;
+``await next_frame()`` plays the queue and returns the next server frame. It needs no task of
+its own, so in-memory tests stay deterministic (and run on trio's virtual clock):
+``FakeWebSocket`` wraps it as the client's ``WebSocket`` (``send_text`` is ``client_frame``,
+``receive_text`` is ``next_frame``), and ``FakeWSConnector`` hands those out as a
+``WebSocketConnector``. The loopback server runs the same state machine behind a real socket
+(``_asgi.serve_asgi_websocket``).
+
+Behaviour, as the real API's where it is documented (DESIGN.md section 4):
+
+- ``response.create`` takes the next ``WSReply`` from ``fake.ws_replies`` (else
+  ``fake.ws_default(request)``, else an ``error`` frame saying the script ran out), at once,
+  in the order the creates arrive. One response is in flight per socket: a create that
+  arrives while a reply is playing is answered after it.
+- ``"generate": false`` answers ``response.created`` + ``response.completed`` (no output,
+  zero usage) with a fresh id, without taking a scripted reply.
+- ``previous_response_id`` must name a response this fake completed: with ``store: true``
+  any completed one (on any socket); otherwise only the connection-local cache, which holds
+  the most recent response completed on this socket. An unknown id is answered with the
+  nested ``error`` frame, code ``previous_response_not_found`` (status 400). A response
+  counts as completed when its ``response.completed`` frame is *sent*.
+- ``response.cancel`` (not a documented event) follows ``fake.on_cancel``: ``"ignore"``
+  keeps streaming; ``"error"`` sends an ``error`` frame (code ``unknown_event``) at once
+  and keeps streaming; ``"stop"`` drops the rest of the reply in flight and sends
+  ``response.incomplete`` for it at once (``response.status`` ``"cancelled"``,
+  ``incomplete_details.reason`` ``"cancelled"``, no output, zero usage), preceded by its
+  ``response.created`` if that was not sent yet. A ``response_id`` in the cancel, when
+  given, must name the reply in flight (else nothing is stopped).
+- Invalid JSON gets an ``error`` frame with code ``invalid_json``; a JSON value that is not
+  an object with a string ``type`` gets ``invalid_event``; another event type gets
+  ``unknown_event``. These error frames are sent at once, ahead of a reply in flight.
+
+Timing: pauses run on a server timeline, not on the client's reads. A reply starts when its
+create arrives (or when the reply before it ends); each ``Pause`` moves the next frame's due
+time; a frame is returned as soon as it is due, so a client that reads late gets the frames
+that were due in a burst, as from a real socket's buffer. ``Stall`` holds the queue until the
+socket closes (or a ``"stop"`` cancel drops it); ``CloseSocket`` closes the socket from the
+server's side.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.lowlevel
+
+from .._errors import APIStatusError
+from .._transports.websocket import WebSocketClosed, describe_url, handshake_rejected
+from ._recorder import RecordedRequest
+from ._script import Pause, Stall
+from ._ws_script import (
+    AUTO_RESPONSE_ID,
+    CloseSocket,
+    WSReply,
+    error_frame,
+    frame_text,
+    response_object,
+)
+
+if TYPE_CHECKING:
+    from ._fake import FakeOpenAI
+
+__all__ = [
+    "CancelBehaviour",
+    "FakeWSConnector",
+    "FakeWebSocket",
+    "ScriptedResponsesSocket",
+    "WSHandshake",
+    "rejection_body",
+]
+
+CancelBehaviour = Literal["ignore", "error", "stop"]
+
+#: The close code for a WebSocket path the fake does not serve (policy violation).
+WRONG_PATH_CLOSE = 1008
+
+
+@dataclass(slots=True)
+class WSHandshake:
+    """One WebSocket handshake the fake received (accepted or rejected)."""
+
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class _Playing:
+    """A reply being played on a socket: what its frames need to be recorded."""
+
+    response_id: str
+    store: bool
+    created_sent: bool = False
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One queued step; a frame is serialized already, with what recording needs."""
+
+    step: str | Pause | Stall | CloseSocket
+    reply: _Playing | None = None
+    kind: str | None = None
+    response_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Closed:
+    code: int | None
+    reason: str
+    by_server: bool
+
+    def error(self) -> WebSocketClosed:
+        return WebSocketClosed(self.code, self.reason)
+
+
+class ScriptedResponsesSocket:
+    """The server side of one fake Responses WebSocket connection (see the module docstring).
+
+    Args:
+        fake: The fake whose script, counters and stored responses this socket uses.
+        path: The URL path the client connected to (recorded with each client frame).
+        headers: The client's handshake headers (recorded with each client frame).
+
+    Attributes:
+        sent: How many frames this socket returned from ``next_frame``.
+    """
+
+    def __init__(self, fake: FakeOpenAI, *, path: str, headers: Mapping[str, str]) -> None:
+        self._fake = fake
+        self._path = path
+        self._headers = {key.lower(): value for key, value in headers.items()}
+        self._queue: deque[_Entry] = deque()
+        self._urgent: deque[_Entry] = deque()  # sent at once, ahead of the queue
+        self._wake: anyio.Event | None = None
+        self._cursor = -math.inf  # when the server timeline's last step was due
+        self._closed: _Closed | None = None
+        self._local_response: str | None = None  # the connection-local cache
+        self.sent = 0
+        fake.counters.connections += 1
+        fake.ws_open += 1
+
+    def __repr__(self) -> str:
+        return f"<ScriptedResponsesSocket {self._path} closed={self.closed}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once either side closed the socket."""
+        return self._closed is not None
+
+    @property
+    def closed_by_server(self) -> bool:
+        """True when a scripted ``CloseSocket`` (or a refused path) closed the socket."""
+        return self._closed is not None and self._closed.by_server
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code, once closed."""
+        return None if self._closed is None else self._closed.code
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason, once closed."""
+        return "" if self._closed is None else self._closed.reason
+
+    # -- the client's side drives these -----------------------------------------------
+
+    def client_frame(self, text: str) -> None:
+        """Take one text frame from the client and queue the answer (never blocks).
+
+        The frame is recorded in ``fake.requests`` (method ``"WS"``) and, when it is a JSON
+        object, in ``fake.ws_frames``. Frames arriving after the close are ignored.
+        """
+        if self._closed is not None:
+            return
+        fake = self._fake
+        request = RecordedRequest("WS", self._path, dict(self._headers), {}, text.encode())
+        fake.counters.requests.append(request)
+        try:
+            event: object = json.loads(text)
+        except ValueError as exc:
+            self._send_now(error_frame("invalid_json", f"The frame is not valid JSON: {exc}"))
+            return
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            if isinstance(event, dict):
+                fake.ws_frames.append(event)
+            self._send_now(
+                error_frame("invalid_event", "A client event must be an object with a 'type'.")
+            )
+            return
+        fake.ws_frames.append(event)
+        kind = event["type"]
+        if kind == "response.create":
+            self._create(event, request)
+        elif kind == "response.cancel":
+            self._cancel(event.get("response_id"))
+        else:
+            self._send_now(
+                error_frame("unknown_event", f"Unsupported event type: {kind!r}.", param="type")
+            )
+
+    async def next_frame(self) -> str:
+        """Wait for the next server frame and return its text.
+
+        Raises:
+            WebSocketClosed: The socket is closed: by the client (its code), by a scripted
+                ``CloseSocket`` (the script's code and reason; raised when it is played and
+                on every later call).
+
+        Cancellation: nothing is lost; a frame not yet returned stays queued, and pauses
+        keep their place on the server timeline.
+        """
+        await anyio.lowlevel.checkpoint()
+        while True:
+            # A fresh event per wait: every state change after this line sets it, and no
+            # checkpoint separates the checks below from the wait.
+            wake = self._wake = anyio.Event()
+            if self._closed is not None:
+                raise self._closed.error()
+            if self._urgent:
+                return self._deliver(self._urgent.popleft())
+            deadline = math.inf
+            while self._queue:
+                entry = self._queue[0]
+                step = entry.step
+                if isinstance(step, Pause):
+                    self._queue.popleft()
+                    self._cursor += step.seconds
+                    continue
+                if isinstance(step, Stall):
+                    break  # wait for a close, a stop, or an urgent frame
+                if self._cursor > anyio.current_time():
+                    deadline = self._cursor
+                    break
+                self._queue.popleft()
+                if isinstance(step, CloseSocket):
+                    self._close(_Closed(step.code, step.reason, by_server=True))
+                    raise self._closed_error()
+                return self._deliver(entry)
+            with anyio.move_on_after(deadline - anyio.current_time()):
+                await wake.wait()
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        """The client closed the socket (or dropped it): ``next_frame`` raises from now on.
+
+        Idempotent: a close that came first (either side's) stands.
+        """
+        self._close(_Closed(code, reason, by_server=False))
+
+    def close_from_server(self, code: int, reason: str = "") -> None:
+        """Close the socket from the server's side (as a scripted ``CloseSocket`` does)."""
+        self._close(_Closed(code, reason, by_server=True))
+
+    # -- internals --------------------------------------------------------------------
+
+    def _closed_error(self) -> WebSocketClosed:
+        assert self._closed is not None
+        return self._closed.error()
+
+    def _close(self, closed: _Closed) -> None:
+        if self._closed is not None:
+            return
+        self._closed = closed
+        self._queue.clear()
+        self._urgent.clear()
+        self._fake.ws_open -= 1
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _send_now(self, frame: dict[str, Any], reply: _Playing | None = None) -> None:
+        self._urgent.append(self._entry(frame, reply))
+        self._notify()
+
+    def _entry(self, frame: dict[str, Any] | str, reply: _Playing | None) -> _Entry:
+        """Serialize a frame (giving it the reply's id) and note what recording needs."""
+        parsed: object = frame
+        if isinstance(frame, str):
+            try:
+                parsed = json.loads(frame)
+            except ValueError:
+                parsed = None
+        kind: str | None = None
+        response_id: str | None = None
+        if isinstance(parsed, dict):
+            kind = parsed.get("type") if isinstance(parsed.get("type"), str) else None
+            response = parsed.get("response")
+            if isinstance(response, dict) and isinstance(response.get("id"), str):
+                response_id = response["id"]
+                if response_id == AUTO_RESPONSE_ID and reply is not None:
+                    response_id = reply.response_id
+                    if isinstance(frame, dict):
+                        frame = {**frame, "response": {**response, "id": response_id}}
+                    else:
+                        frame = json.dumps({**parsed, "response": {**response, "id": response_id}})
+        return _Entry(frame_text(frame), reply, kind, response_id)
+
+    def _deliver(self, entry: _Entry) -> str:
+        reply = entry.reply
+        if reply is not None and entry.kind is not None:
+            if entry.kind == "response.created":
+                reply.created_sent = True
+                if entry.response_id is not None:
+                    reply.response_id = entry.response_id  # raw frames name their own id
+            elif entry.kind == "response.completed":
+                response_id = entry.response_id or reply.response_id
+                if reply.store:
+                    self._fake.ws_stored_responses.add(response_id)
+                self._local_response = response_id
+        self.sent += 1
+        assert isinstance(entry.step, str)
+        return entry.step
+
+    def _enqueue(self, steps: list[_Entry]) -> None:
+        if not self._queue:
+            # The server was idle: this reply starts now (or when the last one's time ran).
+            self._cursor = max(self._cursor, anyio.current_time())
+        self._queue.extend(steps)
+        self._notify()
+
+    def _known(self, response_id: str) -> bool:
+        return response_id in self._fake.ws_stored_responses or response_id == self._local_response
+
+    def _create(self, event: dict[str, Any], request: RecordedRequest) -> None:
+        fake = self._fake
+        store = event.get("store") is True
+        previous = event.get("previous_response_id")
+        if previous is not None and not (isinstance(previous, str) and self._known(previous)):
+            frame = error_frame(
+                "previous_response_not_found",
+                f"Previous response with id '{previous}' not found.",
+                param="previous_response_id",
+            )
+            self._enqueue([self._entry(frame, None)])
+            return
+        if event.get("generate") is False:
+            playing = _Playing(fake.next_response_id(), store)
+            frames = [
+                {
+                    "type": "response.created",
+                    "response": response_object(playing.response_id, "in_progress"),
+                },
+                {
+                    "type": "response.completed",
+                    "response": response_object(playing.response_id, "completed", usage=(0, 0)),
+                },
+            ]
+            self._enqueue([self._entry(frame, playing) for frame in frames])
+            return
+        reply: WSReply
+        if fake.ws_replies:
+            reply = fake.ws_replies.popleft()
+        elif fake.ws_default is not None:
+            reply = fake.ws_default(request)
+        else:
+            reply = WSReply.error(
+                "fake_script_exhausted",
+                "FakeOpenAI: no scripted WebSocket reply left for this response.create",
+                status=500,
+                type="server_error",
+            )
+        playing = _Playing(reply.response_id or fake.next_response_id(), store)
+        entries: list[_Entry] = []
+        for step in reply.steps:
+            if isinstance(step, dict | str):
+                entries.append(self._entry(step, playing))
+            else:
+                entries.append(_Entry(step, playing))
+        self._enqueue(entries)
+
+    def _cancel(self, response_id: object) -> None:
+        behaviour = self._fake.on_cancel
+        if behaviour == "error":
+            self._send_now(
+                error_frame(
+                    "unknown_event",
+                    "Unsupported event type: 'response.cancel'.",
+                    param="type",
+                )
+            )
+            return
+        if behaviour != "stop" or not self._queue:
+            return
+        playing = self._queue[0].reply
+        if playing is None or (response_id is not None and response_id != playing.response_id):
+            return
+        # Drop the rest of the reply in flight; later replies keep their places.
+        self._queue = deque(entry for entry in self._queue if entry.reply is not playing)
+        self._cursor = min(self._cursor, anyio.current_time())
+        if not playing.created_sent:
+            created = response_object(playing.response_id, "in_progress")
+            self._send_now({"type": "response.created", "response": created}, playing)
+        stopped = response_object(
+            playing.response_id,
+            "cancelled",
+            usage=(0, 0),
+            incomplete_details={"reason": "cancelled"},
+        )
+        self._send_now({"type": "response.incomplete", "response": stopped}, playing)
+
+
+class FakeWebSocket:
+    """The client end of a fake Responses WebSocket, in memory (implements ``WebSocket``).
+
+    Attributes:
+        url: The URL the client connected to.
+        request_headers: The handshake headers the client sent.
+        server: The server side (``ScriptedResponsesSocket``).
+    """
+
+    __slots__ = ("request_headers", "server", "url")
+
+    def __init__(self, server: ScriptedResponsesSocket, url: str, headers: Mapping[str, str]):
+        self.server = server
+        self.url = url
+        self.request_headers = dict(headers)
+
+    def __repr__(self) -> str:
+        return f"<FakeWebSocket {describe_url(self.url)} closed={self.closed}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once either side closed the socket."""
+        return self.server.closed
+
+    async def send_text(self, text: str) -> None:
+        """Send one frame to the fake (see ``WebSocket.send_text``).
+
+        Raises:
+            WebSocketClosed: The socket is closed (the close's code and reason).
+
+        Cancellation: the frame was not sent when this is cancelled (the checkpoint comes
+        first).
+        """
+        await anyio.lowlevel.checkpoint()
+        if self.server.closed:
+            raise WebSocketClosed(self.server.close_code, self.server.close_reason)
+        self.server.client_frame(text)
+
+    async def receive_text(self) -> str:
+        """The next server frame (see ``WebSocket.receive_text``).
+
+        Cancellation: nothing is lost (see ``ScriptedResponsesSocket.next_frame``).
+        """
+        return await self.server.next_frame()
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close the socket: a pending ``receive_text`` raises ``WebSocketClosed(code)``.
+
+        Idempotent, never raises.
+
+        Cancellation: not a cancellation point; the close always happens.
+        """
+        self.server.close(code, reason)
+        await anyio.lowlevel.cancel_shielded_checkpoint()
+
+
+class FakeWSConnector:
+    """A ``WebSocketConnector`` serving a ``FakeOpenAI``'s Responses WebSocket in memory.
+
+    ``connector(url, headers)`` returns a context manager; entering it is the handshake
+    (``fake.ws_handshake_delay``, then ``fake.ws_handshake_status`` may refuse it with the
+    typed status error, as a real adapter raises) and gives a ``FakeWebSocket``; leaving it
+    closes the socket (code 1000). A URL whose path does not end with ``/responses`` is
+    accepted and then closed by the server with code 1008, as on the loopback server.
+    """
+
+    __slots__ = ("_fake",)
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self._fake = fake
+
+    def __call__(self, url: str, headers: Mapping[str, str]) -> _FakeWSConnection:
+        return _FakeWSConnection(self._fake, url, dict(headers))
+
+
+class _FakeWSConnection:
+    __slots__ = ("_fake", "_headers", "_url", "_websocket")
+
+    def __init__(self, fake: FakeOpenAI, url: str, headers: dict[str, str]) -> None:
+        self._fake = fake
+        self._url = url
+        self._headers = headers
+        self._websocket: FakeWebSocket | None = None
+
+    async def __aenter__(self) -> FakeWebSocket:
+        if self._websocket is not None:
+            raise RuntimeError("this connection context was already entered")
+        fake = self._fake
+        if fake.ws_handshake_delay:
+            await anyio.sleep(fake.ws_handshake_delay)
+        await anyio.lowlevel.checkpoint()
+        headers = {key.lower(): value for key, value in self._headers.items()}
+        fake.ws_handshakes.append(WSHandshake(self._url, headers))
+        if fake.ws_handshake_status is not None:
+            raise _rejection(fake.ws_handshake_status, describe_url(self._url))
+        path = urlsplit(self._url).path
+        server = ScriptedResponsesSocket(fake, path=path, headers=self._headers)
+        if not path.endswith("/responses"):
+            server.close_from_server(WRONG_PATH_CLOSE, wrong_path_reason(path))
+        self._websocket = FakeWebSocket(server, self._url, self._headers)
+        return self._websocket
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._websocket is not None:
+            await self._websocket.aclose()
+
+
+def wrong_path_reason(path: str) -> str:
+    return f"the fake serves WebSockets only at .../responses, not {path}"
+
+
+def rejection_body(status: int) -> dict[str, Any]:
+    """The API's error body for a refused handshake with ``status``."""
+    code: str | None
+    if status == 401:
+        code, message = "invalid_api_key", "Incorrect API key provided (FakeOpenAI)."
+    elif status == 429:
+        code, message = "rate_limit_exceeded", "Rate limit reached (FakeOpenAI)."
+    else:
+        code, message = None, f"FakeOpenAI refused the WebSocket handshake (HTTP {status})."
+    error_type = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+def _rejection(status: int, where: str) -> APIStatusError:
+    body = json.dumps(rejection_body(status)).encode()
+    return handshake_rejected(status, [(b"content-type", b"application/json")], body, where)
