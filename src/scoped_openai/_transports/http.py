@@ -132,9 +132,7 @@ async def _drain(chunks: AsyncGenerator[bytes, None]) -> bool:
     return True
 
 
-async def _drain_and_close(
-    response: httpx.Response, chunks: AsyncGenerator[bytes, None]
-) -> None:
+async def _drain_and_close(response: httpx.Response, chunks: AsyncGenerator[bytes, None]) -> None:
     with anyio.move_on_after(DRAIN_TIMEOUT - DRAIN_INLINE):
         await _drain(chunks)
     with anyio.CancelScope(shield=True):

@@ -1,39 +1,53 @@
 """The trio WebSocket adapter: trio-websocket, the trio-native client.
 
-How trio-websocket's quirks are handled:
+We use trio-websocket's lower-level public API (``wrap_client_stream`` over a TCP/TLS stream
+we open and own, in a nursery we own) rather than ``open_websocket_url``, because that
+context manager has three flaws for a long-lived client:
 
-- **Nursery across the yield.** ``open_websocket_url`` is an ``@asynccontextmanager`` that
-  yields inside its own nursery (its reader task). ``TrioWebSocketConnection`` is therefore a
-  class-based context manager: ``__aenter__`` enters the library's context manager and
-  ``__aexit__`` exits it, in the same task, properly nested (DESIGN §3).
-- **Handshake timeout.** An ``anyio.fail_after`` around entering would be exited while the
-  library's nursery is still open, which trio forbids (cancel scopes must nest), so the bound
-  is trio-websocket's own ``connect_timeout`` (it covers TCP, TLS and the upgrade) and its
-  ``ConnectionTimeout`` becomes ``APITimeoutError(phase="connect")``. trio-websocket waits for
-  the handshake's completion only, so a server that drops the TCP connection mid-handshake is
-  also reported when ``connect_timeout`` expires.
-- **Rejection.** ``ConnectionRejected(status_code, headers, body)`` becomes the typed status
-  error, with the API's error body; other ``HandshakeError``/``OSError`` become
-  ``APIConnectionError``.
-- **ExceptionGroup.** trio-websocket already unwraps its nursery's group; ``__aexit__`` still
-  passes anything it raises through ``websocket.resolve_exit`` so no group can escape.
+- its ``connect_timeout`` fires, but its reader task stays in its nursery waiting for bytes,
+  so a server that accepts TCP and never answers the upgrade hangs the caller anyway;
+- after a rejection (``ConnectionRejected``) or a timeout, the TCP stream is never closed
+  (a leaked socket, a ``ResourceWarning``);
+- when the server closes first, its reader exits without closing the stream and
+  ``aclose()`` then returns early, so that socket leaks too.
+
+How each concern is handled here:
+
+- **Nursery across the yield.** The reader task lives in our nursery, which stays open while
+  the caller's block runs, so ``TrioWebSocketConnection`` is a class-based context manager:
+  ``__aenter__`` opens the nursery, ``__aexit__`` closes it, in the same task, properly nested
+  (DESIGN §3).
+- **Handshake timeout.** ``trio.fail_after(connect_timeout)`` runs *inside* our nursery
+  (cancel scopes must nest; one around the nursery could not be exited before it), around
+  TCP connect, TLS and the upgrade. On any failure the nursery is cancelled (ending the
+  reader) and the stream closed. A timeout is ``APITimeoutError(phase="connect")``.
+- **Rejection.** trio-websocket raises ``ConnectionRejected(status_code, headers, body)`` from
+  its reader task, which cancels the handshake; the nursery's error wins over that
+  cancellation and becomes the typed status error with the API's error body. ``OSError``
+  (refused, unreachable, DNS) is ``APIConnectionError``.
+- **ExceptionGroup.** trio nurseries raise groups; ``__aexit__`` and the failure path pass
+  them through ``websocket.resolve_exit``/``raise_unwrapped``, so none escapes.
 - **Close codes.** ``ConnectionClosed.reason`` (``CloseReason(code, reason)``; 1006 when the
   TCP connection dropped) becomes ``WebSocketClosed(code, reason)``. trio-websocket records
   *our* close as code 1000 whatever we sent; the adapter reports the code we sent.
-- **Close.** trio-websocket waits for the peer's close frame; ``aclose`` bounds that with
-  ``move_on_after(CLOSE_TIMEOUT, shield=True)`` (on timeout the library drops TCP), so the
-  library's own close on exit returns at once.
+- **Close.** ``aclose`` sends the close frame and waits for the peer's, bounded by
+  ``move_on_after(CLOSE_TIMEOUT, shield=True)``, then closes the stream forcefully in every
+  case (which also ends the reader task).
 - **Limits.** The library's defaults (a 1-message queue, 1 MiB messages) are raised: a
   ``response.completed`` event repeats the whole response and its instructions.
-- No keepalive pings (trio-websocket sends none); ``client`` (httpx) is not used under trio.
+- No keepalive pings (trio-websocket sends none); ``client`` (httpx) is not used under trio:
+  TLS uses the system's default ``ssl`` context.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import ssl
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
@@ -55,14 +69,30 @@ MESSAGE_QUEUE_SIZE = 256
 #: Largest message accepted; larger ones close the socket with 1009 (Message Too Big).
 MAX_MESSAGE_SIZE = 16 * 2**20
 
+TrioStream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
-def ws_url(url: str) -> str:
-    """trio-websocket takes ``ws``/``wss`` only: map ``http``/``https`` onto them."""
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://") :]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://") :]
-    return url
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs milliseconds: once per process, not per socket.
+    return ssl.create_default_context()
+
+
+def _target(url: str) -> tuple[str, int, bool, str, str]:
+    """``(host, port, tls, host_header, resource)`` of a ws/wss (or http/https) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss", "http", "https"):
+        raise ValueError(f"a WebSocket URL must start with ws:// or wss://, not {parts.scheme}://")
+    host = parts.hostname
+    if not host:
+        raise ValueError("the WebSocket URL has no host")
+    tls = parts.scheme in ("wss", "https")
+    default_port = 443 if tls else 80
+    port = parts.port or default_port
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default_port else f"{shown}:{port}"
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return host, port, tls, host_header, resource
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> WebSocketClosed:
@@ -81,8 +111,13 @@ def map_trio_websocket_error(
     if isinstance(exc, trio_websocket.ConnectionClosed):
         return _closed(exc)
     if isinstance(exc, trio_websocket.ConnectionRejected):
+        if exc.status_code < 400:  # a redirect or a 2xx: not an API error, not a WebSocket
+            return APIConnectionError(
+                f"the WebSocket handshake with {where} was answered with "
+                f"HTTP {exc.status_code} instead of 101"
+            )
         return handshake_rejected(exc.status_code, exc.headers, exc.body, where)
-    if isinstance(exc, trio_websocket.ConnectionTimeout | trio.TooSlowError):
+    if isinstance(exc, trio.TooSlowError | trio_websocket.ConnectionTimeout):
         within = f" within {connect_timeout:g} s" if connect_timeout is not None else ""
         return APITimeoutError(
             f"the WebSocket handshake with {where} did not complete{within}",
@@ -90,21 +125,28 @@ def map_trio_websocket_error(
             seconds=connect_timeout,
         )
     if isinstance(exc, trio_websocket.HandshakeError):
-        cause = exc.__cause__
-        detail = f": {cause}" if isinstance(cause, OSError) else ""
-        return APIConnectionError(f"the WebSocket handshake with {where} failed{detail}")
+        return APIConnectionError(f"the WebSocket handshake with {where} failed")
     if isinstance(exc, OSError | trio.BrokenResourceError):
         return APIConnectionError(f"the WebSocket connection to {where} failed: {exc}")
     return exc
 
 
+async def _close_stream(stream: TrioStream) -> None:
+    """Close ``stream`` at once, without raising (not even an outer cancellation)."""
+    # aclose_forcefully() closes the socket but then re-raises a cancellation from an outer
+    # scope; the shield keeps it in, and the caller's next checkpoint delivers it.
+    with trio.CancelScope(shield=True):
+        await trio.aclose_forcefully(stream)
+
+
 class TrioWebSocket:
     """The ``WebSocket`` over one trio-websocket connection (see the module docstring)."""
 
-    __slots__ = ("_aclosed", "_connection", "_sent_close")
+    __slots__ = ("_aclosed", "_connection", "_sent_close", "_stream")
 
-    def __init__(self, connection: trio_websocket.WebSocketConnection) -> None:
+    def __init__(self, connection: trio_websocket.WebSocketConnection, stream: TrioStream) -> None:
         self._connection = connection
+        self._stream = stream
         self._aclosed = False
         # The close we initiated (trio-websocket would report it as 1000 whatever we sent).
         self._sent_close: tuple[int, str] | None = None
@@ -140,16 +182,19 @@ class TrioWebSocket:
         return message
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        """Send a close frame, wait (bounded) for the peer's (see ``WebSocket.aclose``)."""
+        """Send a close frame, wait (bounded) for the peer's, drop TCP (``WebSocket.aclose``)."""
         if self._aclosed:
             return
         self._aclosed = True
         if self._connection.closed is None:  # we initiate; else the peer's close stands
             self._sent_close = (code, reason)
         with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
-            # Best effort: on any failure or timeout trio-websocket closes TCP regardless.
+            # Best effort: a failure here still ends in the forceful close below.
             with contextlib.suppress(Exception):
                 await self._connection.aclose(code, reason or None)
+        # trio-websocket leaves the stream open when the server closed first: close it here,
+        # which also ends its reader task.
+        await _close_stream(self._stream)
 
 
 class TrioWebSocketConnection:
@@ -158,7 +203,7 @@ class TrioWebSocketConnection:
     __slots__ = ("_connect_timeout", "_headers", "_nursery_cm", "_url", "_websocket", "_where")
 
     def __init__(self, url: str, headers: dict[str, str], *, connect_timeout: float) -> None:
-        self._url = ws_url(url)
+        self._url = url
         self._where = describe_url(url)
         self._headers = headers
         self._connect_timeout = connect_timeout
@@ -169,27 +214,38 @@ class TrioWebSocketConnection:
         return map_trio_websocket_error(exc, self._where, self._connect_timeout)
 
     async def __aenter__(self) -> TrioWebSocket:
+        host, port, tls, host_header, resource = _target(self._url)
         # UTF-8 cannot fail (latin-1 could, with the offending header value in the message).
         extra_headers = [
             (name.encode("utf-8"), value.encode("utf-8")) for name, value in self._headers.items()
         ]
         nursery_cm = trio.open_nursery()
         nursery = await nursery_cm.__aenter__()
+        stream: TrioStream | None = None
         try:
-            # Inside the nursery, so the deadline's scope nests properly; the reader task the
-            # library starts in ``nursery`` is cancelled below when the handshake fails.
+            # Inside the nursery, so the deadline's scope nests properly.
             with trio.fail_after(self._connect_timeout):
-                connection = await trio_websocket.connect_websocket_url(
+                if tls:
+                    stream = await trio.open_ssl_over_tcp_stream(
+                        host, port, ssl_context=_default_ssl_context(), https_compatible=True
+                    )
+                else:
+                    stream = await trio.open_tcp_stream(host, port)
+                connection = await trio_websocket.wrap_client_stream(
                     nursery,
-                    self._url,
+                    stream,
+                    host_header,
+                    resource,
                     extra_headers=extra_headers,
                     message_queue_size=MESSAGE_QUEUE_SIZE,
                     max_message_size=MAX_MESSAGE_SIZE,
                 )
         except BaseException as exc:
+            if stream is not None:
+                await _close_stream(stream)
             await self._abandon(nursery_cm, nursery, exc)
         self._nursery_cm = nursery_cm
-        self._websocket = TrioWebSocket(connection)
+        self._websocket = TrioWebSocket(connection, stream)
         return self._websocket
 
     async def _abandon(
@@ -208,7 +264,8 @@ class TrioWebSocketConnection:
             await nursery_cm.__aexit__(type(exc), exc, exc.__traceback__)
         except BaseException as raised:
             raise_unwrapped(raised, self._map)
-        # The nursery absorbed ``exc`` (a cancellation of its own scope): re-raise it.
+        # The nursery absorbed ``exc`` (a cancellation, caught by its own cancelled scope);
+        # re-raise it: the caller's scope is what cancelled us.
         mapped = self._map(exc)
         if mapped is exc:
             raise exc
@@ -222,13 +279,11 @@ class TrioWebSocketConnection:
     ) -> bool:
         assert self._nursery_cm is not None, "__aexit__ without __aenter__"
         assert self._websocket is not None
-        # Bounded polite close; it closes the TCP stream in every case, which ends the
-        # library's reader task, so the nursery then exits without being cancelled.
+        # The socket's aclose closes the stream in every case, which ends the reader task, so
+        # the nursery then exits without being cancelled.
         await self._websocket.aclose()
         try:
             suppressed = await self._nursery_cm.__aexit__(exc_type, exc, tb)
         except BaseException as raised:
             return resolve_exit(raised, exc, self._map)
-        # trio's nursery "suppresses" a Cancelled only when its own scope caught it; ours is
-        # never cancelled here, so this is False in practice; pass trio's answer through.
         return bool(suppressed)
