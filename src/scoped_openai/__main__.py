@@ -12,11 +12,14 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
 from . import ChatContext, ChatRole, OpenAILLM, ScopedOpenAIError
+
+if TYPE_CHECKING:
+    from .testing import FakeOpenAI
 
 EXIT_ERROR = 1
 
@@ -36,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="stream one reply")
     ask.add_argument("prompt")
     commands.add_parser("chat", help="interactive chat; Ctrl-C during a reply interrupts it")
+    commands.add_parser(
+        "demo", help="a scripted voice-agent session on both paths, with a table of figures"
+    )
     return parser
 
 
@@ -46,30 +52,40 @@ class _Target:
         self.args = args
         self.out = out
         self.use_fake = not os.getenv("OPENAI_API_KEY") and args.base_url is None
+        self.base_url: str | None = args.base_url
+        self.api_key: str | None = None
 
-    async def run(self, body: Callable[[OpenAILLM], Awaitable[None]]) -> None:
+    async def run(
+        self,
+        body: Callable[[_Target], Awaitable[None]],
+        script: Callable[[FakeOpenAI], None] | None = None,
+    ) -> None:
+        """Run ``body`` against the target (starting the embedded fake if it is the one)."""
         if not self.use_fake:
-            async with self._llm(self.args.base_url) as llm:
-                await body(llm)
+            await body(self)
             return
         from ._cli_fake import embedded_fake
 
-        async with embedded_fake().serve() as server:
+        fake = embedded_fake()
+        if script is not None:
+            script(fake)
+        async with fake.serve() as server:
             print(
                 f"(no OPENAI_API_KEY and no --base-url: talking to the embedded fake "
                 f"OpenAI server at {server.base_url})",
                 file=self.out,
                 flush=True,
             )
-            async with self._llm(server.base_url, api_key="sk-embedded-fake") as llm:
-                await body(llm)
+            self.base_url, self.api_key = server.base_url, "sk-embedded-fake"
+            await body(self)
 
-    def _llm(self, base_url: str | None, api_key: str | None = None) -> OpenAILLM:
+    def llm(self, *, streaming: bool | None = None) -> OpenAILLM:
+        """An ``OpenAILLM`` for the target (use it with ``async with``)."""
         return OpenAILLM(
             model=self.args.model,
-            base_url=base_url,
-            api_key=api_key,
-            streaming=self.args.websocket,
+            base_url=self.base_url,
+            api_key=self.api_key,
+            streaming=self.args.websocket if streaming is None else streaming,
         )
 
 
@@ -96,8 +112,9 @@ async def _ask(args: argparse.Namespace, out: TextIO) -> None:
     ctx.add_message(ChatRole.SYSTEM, args.system)
     ctx.add_message(ChatRole.USER, args.prompt)
 
-    async def body(llm: OpenAILLM) -> None:
-        await _stream_reply(llm, ctx, out)
+    async def body(target: _Target) -> None:
+        async with target.llm() as llm:
+            await _stream_reply(llm, ctx, out)
 
     await _Target(args, out).run(body)
 
@@ -106,21 +123,31 @@ async def _chat(args: argparse.Namespace, out: TextIO) -> None:
     ctx = ChatContext.empty()
     ctx.add_message(ChatRole.SYSTEM, args.system)
 
-    async def body(llm: OpenAILLM) -> None:
-        print("Type a message (empty line or Ctrl-D to quit; Ctrl-C interrupts a reply).")
-        while True:
-            try:
-                line = await anyio.to_thread.run_sync(input, "you> ", abandon_on_cancel=True)
-            except EOFError:
-                return
-            if not line.strip():
-                return
-            ctx.add_message(ChatRole.USER, line)
-            out.write("assistant> ")
-            spoken = await _reply_with_barge_in(llm, ctx, out)
-            ctx.add_message(ChatRole.ASSISTANT, spoken)
+    async def body(target: _Target) -> None:
+        async with target.llm() as llm:
+            await _chat_loop(llm, ctx, out)
 
     await _Target(args, out).run(body)
+
+
+async def _chat_loop(llm: OpenAILLM, ctx: ChatContext, out: TextIO) -> None:
+    print("Type a message (empty line or Ctrl-D to quit; Ctrl-C interrupts a reply).", file=out)
+    while True:
+        line = await _read_line("you> ", out)
+        if not line.strip():
+            return
+        ctx.add_message(ChatRole.USER, line)
+        out.write("assistant> ")
+        spoken = await _reply_with_barge_in(llm, ctx, out)
+        ctx.add_message(ChatRole.ASSISTANT, spoken)
+
+
+async def _read_line(prompt: str, out: TextIO) -> str:
+    """Read a line from stdin without a thread: wait until it is readable, then read."""
+    out.write(prompt)
+    out.flush()
+    await anyio.wait_readable(sys.stdin)
+    return sys.stdin.readline()  # "" at end of input
 
 
 async def _reply_with_barge_in(llm: OpenAILLM, ctx: ChatContext, out: TextIO) -> str:
@@ -141,11 +168,25 @@ async def _reply_with_barge_in(llm: OpenAILLM, ctx: ChatContext, out: TextIO) ->
     return result[0]
 
 
+async def _demo(args: argparse.Namespace, out: TextIO) -> None:
+    from ._demo import print_table, run_session, script_fake
+
+    async def body(target: _Target) -> None:
+        figures = []
+        for streaming, path in ((False, "http"), (True, "websocket")):
+            async with target.llm(streaming=streaming) as llm:
+                await llm.prewarm()
+                figures += await run_session(llm, path, out)
+        print_table(figures, out)
+
+    await _Target(args, out).run(body, script=script_fake)
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     stream = out or sys.stdout
-    command = {"ask": _ask, "chat": _chat}[args.command]
+    command = {"ask": _ask, "chat": _chat, "demo": _demo}[args.command]
     try:
         anyio.run(command, args, stream, backend=args.backend)
     except ScopedOpenAIError as exc:

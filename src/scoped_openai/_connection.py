@@ -34,6 +34,8 @@ logger = logging.getLogger("scoped_openai")
 MAX_SOCKET_AGE = 55 * 60.0
 #: A spare older than this is renewed, so it is fresh when the active socket ages out.
 SPARE_RENEW_AGE = 45 * 60.0
+#: How often the pool checks socket ages while idle.
+MAINTENANCE_INTERVAL = 60.0
 
 Inbox = MemoryObjectReceiveStream[str | Exception]
 
@@ -58,7 +60,8 @@ class SocketSlot:
         self.opened_at = math.inf
         self.retired = False
         self.dead = False
-        self._scope = anyio.CancelScope()
+        self._connect_scope = anyio.CancelScope()  # covers the handshake
+        self._read_scope = anyio.CancelScope()  # covers the reading, not the polite close
         self._route: MemoryObjectSendStream[str | Exception] | None = None
 
     def __repr__(self) -> str:
@@ -79,14 +82,20 @@ class SocketSlot:
     async def run(
         self, connector: WebSocketConnector, url: str, headers: Mapping[str, str]
     ) -> None:
-        """The slot's task: connect, then route frames until retired or closed. Never raises."""
-        with self._scope:
+        """The slot's task: connect, then route frames until retired or closed. Never raises.
+
+        Retiring it during the handshake abandons the handshake; retiring it later stops the
+        reading only, so leaving the adapter's block closes the socket politely (close frame
+        and answer, bounded by the adapter) instead of under a cancellation.
+        """
+        with self._connect_scope:
             try:
                 async with connector(url, headers) as ws:
                     self.ws = ws
                     self.opened_at = anyio.current_time()
                     self.ready.set()
-                    await self._read(ws)
+                    with self._read_scope:
+                        await self._read(ws)
             except Exception as exc:
                 if not self.ready.is_set():
                     self.error = exc
@@ -133,7 +142,9 @@ class SocketSlot:
         """Close the socket in the background; returns at once. Idempotent."""
         self.retired = True
         self.end_turn()
-        self._scope.cancel()
+        if self.ws is None:
+            self._connect_scope.cancel()
+        self._read_scope.cancel()
 
 
 class WebSocketPool:
@@ -170,6 +181,26 @@ class WebSocketPool:
         self.turn_gate = anyio.Semaphore(1)
         self.sockets_opened = 0
         self._closed = False
+        self._maintenance = anyio.CancelScope()
+        task_group.start_soon(self._maintain)
+
+    async def _maintain(self) -> None:
+        """Renew an ageing spare and rotate an ageing idle socket, so no turn ever waits for
+        a handshake because a socket reached the API's 60-minute limit."""
+        with self._maintenance:
+            while True:
+                await anyio.sleep(MAINTENANCE_INTERVAL)
+                if self._closed:
+                    return
+                active = self.active
+                if active is None:
+                    continue  # nothing in use: open nothing
+                idle = self.turn_gate.value > 0
+                if idle and active.age() >= MAX_SOCKET_AGE:
+                    spare = self.spare
+                    if spare is not None and spare.ws is not None and spare.usable:
+                        self._current()  # retires the old one, promotes the spare
+                self.ensure_spare()
 
     def _spawn(self) -> SocketSlot:
         if self._closed:
@@ -242,6 +273,7 @@ class WebSocketPool:
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""
         self._closed = True
+        self._maintenance.cancel()
         for slot in (self.active, self.spare):
             if slot is not None:
                 slot.retire()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -24,7 +25,7 @@ from ._connection import WebSocketPool
 from ._endpoint import Endpoint
 from ._graph import ConversationalGraph
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
-from ._stream import ChatStream, TurnSource
+from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tools import FunctionTool
 from ._transports.http import ChatCompletionsSource, connection_error
 from ._transports.websocket import WebSocketConnector, default_connector
@@ -130,7 +131,10 @@ class OpenAILLM:
         self._timeout = timeout or DEFAULT_TIMEOUT
         self._client = client
         self._owns_client = client is None
-        self._streams: set[ChatStream] = set()
+        # Weak: a stream dropped unfinished must be collectable (it then hands its source
+        # to ``_abandoned``, which the next turn, barge-in or close releases).
+        self._streams: weakref.WeakSet[ChatStream] = weakref.WeakSet()
+        self._abandoned: list[TurnSource] = []
         self._listeners: dict[str, list[ErrorCallback]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._ws_connector = ws_connector
@@ -303,10 +307,11 @@ class OpenAILLM:
         finally:
             task_group, self._task_group = self._task_group, None
             if task_group is not None:
-                task_group.cancel_scope.cancel()
-                # Not the body's exception: anyio would wrap it in an ExceptionGroup. Our
-                # background tasks never raise, so the body's exception (if any) simply
-                # propagates on its own once the group has shut down.
+                # aclose() retired every socket and stopped the pool's maintenance; what is
+                # left are polite closes and drains, each bounded, so we wait for them
+                # rather than cancel them. Not the body's exception: anyio would wrap it in
+                # an ExceptionGroup; our tasks never raise, so the body's exception (if any)
+                # propagates on its own once the group has finished.
                 await task_group.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
@@ -321,6 +326,7 @@ class OpenAILLM:
         for stream in tuple(self._streams):
             stream.cancel()
             await stream.aclose()
+        await self._release_abandoned()
         if self._pool is not None:
             self._pool.close()
         client, self._client = self._client, None
@@ -399,6 +405,8 @@ class OpenAILLM:
             first_token_timeout=self.first_token_timeout,
             on_error=self._emit_error,
             on_close=self._streams.discard,
+            on_abandon=self._abandoned.append,
+            prepare=self._release_abandoned,
         )
         self._streams.add(stream)
         return stream
@@ -421,7 +429,15 @@ class OpenAILLM:
         for stream in tuple(self._streams):
             if not stream.waiting:
                 await stream.aclose()
+        await self._release_abandoned()
         await anyio.lowlevel.checkpoint()
+
+    async def _release_abandoned(self) -> None:
+        """Close the sources of streams that were dropped unfinished (bounded, shielded)."""
+        while self._abandoned:
+            source = self._abandoned.pop()
+            with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                await source.aclose(completed=False)
 
     async def prewarm(
         self, instructions: str | None = None, tools: Sequence[FunctionTool] | None = None

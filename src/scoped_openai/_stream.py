@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import NoReturn, Protocol
 
@@ -41,7 +41,8 @@ class TurnSource(Protocol):
         """Send the request; raise a typed error if it is refused."""
 
     async def receive(self, out: list[Event]) -> None:
-        """Wait for the next events and append at least one, or raise a typed error."""
+        """Wait for the next chunk or frame and append its events (maybe none: any arrival
+        counts as activity for the idle timeout), or raise a typed error."""
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Seconds to wait before resending after ``error`` (nothing was delivered yet),
@@ -52,6 +53,10 @@ class TurnSource(Protocol):
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Bookkeeping once the turn is over (chain state); must not block."""
+
+    def abandon(self) -> None:
+        """The stream was dropped unfinished (garbage-collected): release what can be
+        released without awaiting; ``aclose`` follows later from a live task."""
 
 
 class ChatStream:
@@ -76,6 +81,8 @@ class ChatStream:
         first_token_timeout: float | None,
         on_error: Callable[[Exception], None],
         on_close: Callable[[ChatStream], None],
+        on_abandon: Callable[[TurnSource], None] | None = None,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._source = source
         self.assembler = assembler
@@ -83,6 +90,8 @@ class ChatStream:
         self._first_token_timeout = first_token_timeout
         self._on_error = on_error
         self._on_close = on_close
+        self._on_abandon = on_abandon
+        self._prepare = prepare
         self._buffer: deque[LLMResponse | Exception] = deque()
         self._events: list[Event] = []
         self._scope: anyio.CancelScope | None = None
@@ -103,6 +112,17 @@ class ChatStream:
         self.cancelled = True
         if self._scope is not None:
             self._scope.cancel()
+
+    def __del__(self) -> None:
+        # A bare ``async for`` left by ``break`` (or by an exception in its body) drops the
+        # stream unfinished: release the socket and the turn gate now, and let the llm
+        # close the rest from its next turn (nothing can be awaited here).
+        if not self._finished and self._started:
+            self._finished = True
+            self._source.abandon()
+            self._source.turn_ended(self.assembler, cancelled=True)
+            if self._on_abandon is not None:
+                self._on_abandon(self._source)
 
     # -- context manager --------------------------------------------------------------
 
@@ -203,6 +223,8 @@ class ChatStream:
                     scope.cancel()
                 try:
                     if not self._started:
+                        if self._prepare is not None:
+                            await self._prepare()  # e.g. close what an abandoned turn left
                         await self._source.start()
                         self._started = True
                     await self._source.receive(events)

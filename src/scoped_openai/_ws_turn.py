@@ -18,6 +18,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import anyio
+
 from ._assembly import Assembler
 from ._chat import ChatItem
 from ._connection import Inbox, SocketSlot, WebSocketPool
@@ -98,29 +100,24 @@ class ResponsesTurnSource:
         await slot.ws.send_text(json.dumps(event))
 
     async def receive(self, out: list[Event]) -> None:
-        """Read frames until at least one event is complete."""
+        """Read one frame and append its events (none for frames we skip)."""
         inbox = self._inbox
         assert inbox is not None, "receive() before start()"
-        feed = self._mapper.feed
-        loads = json.loads
-        while not out:
-            try:
-                frame = await inbox.receive()
-            except Exception:  # the inbox was closed under us: the socket was retired
-                raise WebSocketClosed(None, "the socket was retired") from None
-            if isinstance(frame, Exception):
-                raise frame
-            try:
-                event = loads(frame)
-            except ValueError:
-                raise ProtocolError(
-                    f"a WebSocket frame is not valid JSON: {frame[:200]!r}"
-                ) from None
-            try:
-                feed(event, out)
-            except APIStreamError:
-                self._terminal = True  # the response is over: the socket stays clean
-                raise
+        try:
+            frame = await inbox.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise WebSocketClosed(None, "the socket was retired") from None
+        if isinstance(frame, Exception):
+            raise frame
+        try:
+            event = json.loads(frame)
+        except ValueError:
+            raise ProtocolError(f"a WebSocket frame is not valid JSON: {frame[:200]!r}") from None
+        try:
+            self._mapper.feed(event, out)
+        except APIStreamError:
+            self._terminal = True  # the response is over: the socket stays clean
+            raise
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Resend once, with the full context, for the recoverable failures."""
@@ -155,6 +152,15 @@ class ResponsesTurnSource:
     def _release_gate(self) -> None:
         self._holding_gate = False
         self._pool.turn_gate.release()
+
+    def abandon(self) -> None:
+        """Dropped unfinished: retire the socket (its response is still streaming)."""
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self._pool.retire(slot)
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Record the chain: a completed response is the new base; anything else is not.

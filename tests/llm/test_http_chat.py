@@ -9,8 +9,6 @@ from typing import Any
 import anyio
 import pytest
 import trio
-
-from scoped_openai._transports.http import DRAIN_INLINE
 import trio.testing
 
 from scoped_openai import (
@@ -23,6 +21,7 @@ from scoped_openai import (
     LLMResponse,
     OpenAILLM,
 )
+from scoped_openai._transports.http import DRAIN_INLINE
 from scoped_openai.testing import DONE, FAKE_API_KEY, FakeOpenAI, Reply, Stall, chunk, usage_chunk
 
 MakeLLM = Callable[..., OpenAILLM]

@@ -203,32 +203,28 @@ class ChatCompletionsSource:
         )
 
     async def receive(self, out: list[Event]) -> None:
-        """Read until at least one event is complete."""
+        """Read one network chunk and append the events it completed (maybe none)."""
         chunks = self._chunks
         assert chunks is not None, "receive() before start()"
-        decoder = self._decoder
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            self._end_of_body(out)
+            return
+        except httpx.HTTPError as exc:
+            raise connection_error(exc, self._request.url) from None
         loads = json.loads
-        while not out:
-            try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                self._end_of_body(out)
+        for sse in self._decoder.feed(chunk):
+            data = sse.data
+            if data == "[DONE]":
+                self._done = True
+                out.append(StreamDone())
                 return
-            except httpx.HTTPError as exc:
-                raise connection_error(exc, self._request.url) from None
-            for sse in decoder.feed(chunk):
-                data = sse.data
-                if data == "[DONE]":
-                    self._done = True
-                    out.append(StreamDone())
-                    return
-                try:
-                    payload = loads(data)
-                except ValueError:
-                    raise ProtocolError(
-                        f"an event's data is not valid JSON: {data[:200]!r}"
-                    ) from None
-                chunk_events(payload, out)
+            try:
+                payload = loads(data)
+            except ValueError:
+                raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
+            chunk_events(payload, out)
 
     def _end_of_body(self, out: list[Event]) -> None:
         for sse in self._decoder.close():
@@ -278,3 +274,6 @@ class ChatCompletionsSource:
 
     def turn_ended(self, assembler: object, *, cancelled: bool) -> None:
         """HTTP keeps no state across turns."""
+
+    def abandon(self) -> None:
+        """Nothing to do without awaiting: the llm closes the response later."""

@@ -1,0 +1,666 @@
+"""Barge-in on the WebSocket path: ``cancel_current_generation()``, the consumer's own scope, and
+``aclose()``.
+
+The socket that carried a cancelled response is retired (closed in the background) and the
+next turn goes out on the warm spare: it never waits for a drain or a handshake, and no event
+of the cancelled response can reach it. Our client never sends ``response.cancel`` (it is not
+a documented event), whatever the server would do with one (``fake.on_cancel``).
+
+Cross-backend tests coordinate with events and ``anyio.wait_all_tasks_blocked()``; timing
+tests run on trio's virtual clock, where "at once" means "at the same virtual instant" (had
+anything waited for the network or a timer, the autojump clock would have moved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+import trio
+import trio.testing
+
+from scoped_openai import ChatContext, ChatRole, ChatStream, LLMResponse, OpenAILLM
+from scoped_openai.testing import FakeOpenAI, Pause, Stall, WSReply
+
+MakeLLM = Callable[..., OpenAILLM]
+NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
+TWENTY = [f"w{n:02d} " for n in range(20)]  # 20 chunks: "w00 ", "w01 ", ...
+
+
+def msg(role: str, text: str) -> dict[str, Any]:
+    kind = "output_text" if role == "assistant" else "input_text"
+    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+
+SYSTEM = msg("system", "You are terse.")
+USER1 = msg("user", "Say hello.")
+
+
+class Consumer:
+    """Consumes one reply in a task of its own, recording what it heard and when it ended."""
+
+    def __init__(self, llm: OpenAILLM, ctx: ChatContext, *, bare: bool = False) -> None:
+        self.llm = llm
+        self.ctx = ctx
+        self.bare = bare
+        self.heard: list[str] = []
+        self.first = anyio.Event()
+        self.ended = anyio.Event()
+        self.stream: ChatStream | None = None
+        self.error: BaseException | None = None
+        self.ended_at: float | None = None
+        self.scope = anyio.CancelScope()
+
+    def _take(self, item: LLMResponse) -> None:
+        self.heard.append(item.content)
+        self.first.set()
+
+    async def run(self) -> None:
+        try:
+            with self.scope:
+                if self.bare:
+                    self.stream = self.llm.chat(self.ctx)
+                    async for item in self.stream:
+                        self._take(item)
+                else:
+                    async with self.llm.chat(self.ctx) as stream:
+                        self.stream = stream
+                        async for item in stream:
+                            self._take(item)
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self.ended_at = anyio.current_time()
+            self.ended.set()
+
+
+def creates(fake: FakeOpenAI) -> list[dict[str, Any]]:
+    return [frame for frame in fake.ws_frames if frame["type"] == "response.create"]
+
+
+def no_cancel_frames(fake: FakeOpenAI) -> bool:
+    return [f for f in fake.ws_frames if f["type"] != "response.create"] == []
+
+
+async def turn_text(llm: OpenAILLM, ctx: ChatContext) -> str:
+    async with llm.chat(ctx) as stream:
+        return "".join([item.content async for item in stream])
+
+
+async def next_turn_on_the_spare(
+    fake: FakeOpenAI, llm: OpenAILLM, ctx: ChatContext, tracker: Any, cancelled_on: int
+) -> None:
+    """The next turn hears exactly its own reply, on a socket other than ``cancelled_on``
+    that was open before the turn started (the replacement spare connects in the
+    background; the virtual-clock tests show it is not on the critical path)."""
+    fake.add_ws(WSReply.text("next answer"))
+    open_before = len(tracker.sockets)
+    heard: list[str] = []
+    async with llm.chat(ctx) as stream:
+        async for item in stream:
+            heard.append(item.content)
+    assert heard == ["next", " ans", "wer", ""]
+    socket = tracker.create_sockets[-1]
+    assert socket != cancelled_on
+    assert socket <= open_before  # it was open before the turn started
+    assert no_cancel_frames(fake)
+
+
+# -- cross-backend --------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_cancel_from_another_task_while_the_server_is_silent(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    fake.add_ws(WSReply.text(["one ", "two "], then=[Stall()]))
+    async with make_ws_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await consumer.first.wait()
+                await anyio.wait_all_tasks_blocked()
+                assert consumer.heard == ["one ", "two "]
+                await llm.cancel_current_generation()
+                await consumer.ended.wait()
+        assert consumer.error is None
+        assert consumer.heard == ["one ", "two "]
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        await anyio.wait_all_tasks_blocked()
+        assert 1 not in ws_tracker.open_sockets()  # retired and closed
+        assert errors == []
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+    assert fake.ws_open == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
+async def test_cancel_before_the_first_item(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+    bare: bool,
+) -> None:
+    fake.add_ws(WSReply([Stall()]))
+    async with make_ws_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx, bare=bare)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await anyio.wait_all_tasks_blocked()
+                assert len(creates(fake)) == 1
+                await llm.cancel_current_generation()
+                await consumer.ended.wait()
+        assert (consumer.error, consumer.heard) == (None, [])
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        assert errors == []
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+
+
+@pytest.mark.anyio
+async def test_barge_in_from_the_consumer_between_items(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
+) -> None:
+    fake.add_ws(WSReply.text("one two three four five six", chunk_size=4))
+    heard: list[str] = []
+    async with make_ws_llm() as llm:
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                if len(heard) == 2:
+                    await llm.cancel_current_generation()
+        assert heard == ["one ", "two "]
+        assert stream.cancelled is True
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+
+
+@pytest.mark.anyio
+async def test_barge_in_drops_items_that_arrived_in_the_same_read(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
+) -> None:
+    # Every frame is due at once (a burst in the socket's buffer): the consumer hears the
+    # first delta, barges in, and must hear nothing more.
+    fake.add_ws(WSReply.text(["one ", "two ", "three"]))
+    heard: list[str] = []
+    async with make_ws_llm() as llm:
+        await llm.prewarm()
+        await anyio.wait_all_tasks_blocked()
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                await llm.cancel_current_generation()
+        assert heard == ["one "]
+        assert stream.cancelled is True
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+
+
+@pytest.mark.anyio
+async def test_cancel_after_chat_but_before_iterating(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    fake.add_ws(WSReply.text("Hello."))
+    async with make_ws_llm() as llm:
+        assert await turn_text(llm, ctx) == "Hello."
+        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
+        ctx.add_message(ChatRole.USER, "And?")
+        stream = llm.chat(ctx)
+        await llm.cancel_current_generation()
+        assert [item async for item in stream] == []
+        assert stream.cancelled is True
+        assert len(creates(fake)) == 1  # nothing was sent for a reply nobody wants
+        # Nothing was streaming on the socket: it stays, and so does the chain.
+        fake.add_ws(WSReply.text("More."))
+        assert await turn_text(llm, ctx) == "More."
+    assert ws_tracker.create_sockets == [1, 1]
+    assert creates(fake)[1]["previous_response_id"] == "resp_fake_1"
+    assert errors == []
+
+
+@pytest.mark.anyio
+async def test_cancel_when_nothing_is_streaming_changes_nothing(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    fake.add_ws(WSReply.text("Hello."), WSReply.text("Fine."))
+    async with make_ws_llm() as llm:
+        await llm.cancel_current_generation()
+        async with llm.chat(ctx) as stream:
+            assert "".join([item.content async for item in stream]) == "Hello."
+        await llm.cancel_current_generation()
+        assert stream.cancelled is False  # a finished stream is not cancelled after the fact
+        await anyio.wait_all_tasks_blocked()
+        assert ws_tracker.open_sockets() == [1, 2]  # no socket retired
+        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
+        ctx.add_message(ChatRole.USER, "How are you?")
+        assert await turn_text(llm, ctx) == "Fine."
+    assert ws_tracker.create_sockets == [1, 1]
+    assert creates(fake)[1]["previous_response_id"] == "resp_fake_1"  # the chain is intact
+    assert creates(fake)[1]["input"] == [msg("user", "How are you?")]
+    assert len(fake.ws_handshakes) == 2
+    assert errors == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
+async def test_cancelling_the_consumer_scope_while_it_waits(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+    bare: bool,
+) -> None:
+    fake.add_ws(WSReply.text(["a"], then=[Stall()]))
+    async with make_ws_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx, bare=bare)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await consumer.first.wait()
+                await anyio.wait_all_tasks_blocked()
+                consumer.scope.cancel()
+                await consumer.ended.wait()
+        assert consumer.scope.cancelled_caught is True
+        assert (consumer.error, consumer.heard) == (None, ["a"])
+        assert errors == []  # a cancellation is not an error
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_consumer_scope_in_the_loop_body(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
+) -> None:
+    # The usual voice-agent barge-in: the task speaking the reply is cancelled while busy
+    # with an item (e.g. awaiting TTS).
+    fake.add_ws(WSReply.text(["a", "b"], then=[Stall()]))
+    async with make_ws_llm(**NO_GUARDS) as llm:
+        reached = False
+        with anyio.CancelScope() as scope:
+            async with llm.chat(ctx) as stream:
+                async for _ in stream:
+                    scope.cancel()
+                    await anyio.lowlevel.checkpoint()
+                    reached = True
+        assert scope.cancelled_caught is True
+        assert reached is False
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+
+
+@pytest.mark.trio
+async def test_a_bare_loop_left_by_break_does_not_block_the_next_turn(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+) -> None:
+    # The reference's form, left early. The next turn must not wait behind the abandoned
+    # stream (which holds the socket's turn gate) until its first-token deadline.
+    fake.add_ws(WSReply.text(["a", "b"], then=[Stall()]), WSReply.text("second"))
+    async with make_ws_llm(first_token_timeout=30.0) as llm:
+        async for _ in llm.chat(ctx):
+            break
+        start = trio.current_time()
+        items: list[str] = []
+        error: BaseException | None = None
+        try:
+            async with llm.chat(ctx) as stream:
+                items = [item.content async for item in stream]
+        except Exception as exc:
+            error = exc
+        assert (error, "".join(items)) == (None, "second")
+        assert trio.current_time() == start
+    assert ws_tracker.create_sockets[0] == 1
+    assert ws_tracker.create_sockets[1] != 1
+
+
+@pytest.mark.anyio
+async def test_aclose_from_another_task_ends_the_stream_and_closes_every_socket(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    fake.add_ws(WSReply.text(["a"], then=[Stall()]))
+    async with make_ws_llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await consumer.first.wait()
+                await anyio.wait_all_tasks_blocked()
+                await llm.aclose()
+                await consumer.ended.wait()
+        assert (consumer.error, consumer.heard) == (None, ["a"])
+        await anyio.wait_all_tasks_blocked()
+        assert fake.ws_open == 0
+        await llm.aclose()  # idempotent
+    assert fake.ws_open == 0
+    assert no_cancel_frames(fake)
+    assert errors == []
+
+
+@pytest.mark.anyio
+async def test_a_barge_in_also_ends_a_turn_waiting_for_the_gate(
+    fake: FakeOpenAI, make_ws_llm: MakeLLM, ws_tracker: Any, errors: list[Exception]
+) -> None:
+    fake.add_ws(WSReply.text(["a"], then=[Stall()]), WSReply.text("never sent"))
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "hi")
+    async with make_ws_llm(**NO_GUARDS) as llm:
+        first, second = Consumer(llm, ctx), Consumer(llm, ctx)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first.run)
+                await first.first.wait()
+                tg.start_soon(second.run)
+                await anyio.wait_all_tasks_blocked()
+                await llm.cancel_current_generation()
+        assert (first.heard, second.heard) == (["a"], [])
+        assert (first.error, second.error) == (None, None)
+        assert len(creates(fake)) == 1  # the waiting turn never sent its create
+        fake.ws_replies.clear()
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+    assert errors == []
+
+
+# -- the chain after a barge-in -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("store", [False, True], ids=["no-store", "store"])
+async def test_the_chain_after_a_barge_in(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+    store: bool,
+) -> None:
+    fake.add_ws(
+        WSReply.text("Hello."),
+        WSReply.text(["one ", "two ", "three ", "four"], then=[Stall()]),
+        WSReply.text("Sure."),
+    )
+    async with make_ws_llm(store=store, **NO_GUARDS) as llm:
+        assert await turn_text(llm, ctx) == "Hello."
+        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
+        ctx.add_message(ChatRole.USER, "Count.")
+        heard: list[str] = []
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                if len(heard) == 2:
+                    await llm.cancel_current_generation()
+        assert heard == ["one ", "two "]
+        ctx.add_message(ChatRole.ASSISTANT, "one two ")  # what was actually spoken
+        ctx.add_message(ChatRole.USER, "Stop.")
+        assert await turn_text(llm, ctx) == "Sure."
+    _first, interrupted, after = creates(fake)
+    assert interrupted["previous_response_id"] == "resp_fake_1"
+    assert interrupted["input"] == [msg("user", "Count.")]
+    assert ws_tracker.create_sockets == [1, 1, 2]
+    if store:
+        # The last COMPLETED response, plus every item after it, the spoken text included.
+        assert after["previous_response_id"] == "resp_fake_1"
+        assert after["input"] == [
+            msg("user", "Count."),
+            msg("assistant", "one two "),
+            msg("user", "Stop."),
+        ]
+    else:
+        assert "previous_response_id" not in after
+        assert after["input"] == [
+            SYSTEM,
+            USER1,
+            msg("assistant", "Hello."),
+            msg("user", "Count."),
+            msg("assistant", "one two "),
+            msg("user", "Stop."),
+        ]
+    assert errors == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("store", [False, True], ids=["no-store", "store"])
+async def test_a_barge_in_on_the_last_item_costs_no_extra_round_trip(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+    store: bool,
+) -> None:
+    # The user barges in while the last item (the usage) is being handled: the whole reply
+    # was heard. Whatever the client decides about that socket and the chain, the next turn
+    # must go out once and be answered (no create refused with previous_response_not_found).
+    fake.add_ws(WSReply.text("Hello."), WSReply.text("Fine."))
+    async with make_ws_llm(store=store) as llm:
+        heard: list[str] = []
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                if item.usage is not None and item.usage["total_tokens"] and item.content == "":
+                    await llm.cancel_current_generation()
+        assert "".join(heard) == "Hello."
+        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
+        ctx.add_message(ChatRole.USER, "How are you?")
+        assert await turn_text(llm, ctx) == "Fine."
+    assert len(creates(fake)) == 2
+    assert errors == []
+
+
+# -- trio's virtual clock -------------------------------------------------------------------
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("on_cancel", ["ignore", "error", "stop"])
+async def test_barge_in_on_a_server_that_keeps_streaming(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+    on_cancel: str,
+) -> None:
+    fake.on_cancel = on_cancel  # type: ignore[assignment]
+    fake.add_ws(WSReply.text(TWENTY, delay=0.5))  # 10 s of streaming
+    # Generous guards: if the barge-in waited for them, the clock would jump to them.
+    async with make_ws_llm(idle_timeout=1000.0, first_token_timeout=1000.0) as llm:
+        await llm.prewarm()
+        await trio.sleep(1.0)  # the spare is open
+        assert len(fake.ws_handshakes) == 2
+        consumer = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.75)  # three chunks heard (0.5, 1.0, 1.5 s)
+            assert consumer.heard == TWENTY[:3]
+            cancelled_at = trio.current_time()
+            await llm.cancel_current_generation()
+            assert trio.current_time() == cancelled_at  # the call itself returns at once
+            await consumer.ended.wait()
+        assert consumer.ended_at == cancelled_at
+        assert consumer.heard == TWENTY[:3]
+        assert consumer.error is None
+        assert consumer.stream is not None
+        assert consumer.stream.cancelled is True
+        # The next turn, at the same instant: on the spare, no handshake, no drain.
+        fake.ws_handshake_delay = 5.0  # a handshake on the critical path would show
+        fake.add_ws(WSReply.text("next answer"))
+        heard: list[tuple[float, str]] = []
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append((trio.current_time() - cancelled_at, item.content))
+        assert heard == [(0.0, "next"), (0.0, " ans"), (0.0, "wer"), (0.0, "")]
+        assert len(fake.ws_handshakes) == 2  # the replacement spare is still connecting
+        assert ws_tracker.create_sockets == [1, 2]
+        await trio.sleep(20.0)  # the old reply would have ended by now
+        assert 1 not in ws_tracker.open_sockets()
+        assert ws_tracker.open_sockets() == [2, 3]
+    assert no_cancel_frames(fake)  # our client never sends response.cancel
+    assert [f["type"] for f in fake.ws_frames] == ["response.create", "response.create"]
+    assert errors == []
+    assert fake.ws_open == 0
+
+
+@pytest.mark.trio
+async def test_barge_in_before_the_first_chunk_on_the_virtual_clock(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+) -> None:
+    reply = WSReply.text("late")
+    reply.steps.insert(0, Pause(5.0))  # the model thinks for 5 s
+    fake.add_ws(reply)
+    async with make_ws_llm() as llm:
+        consumer = Consumer(llm, ctx)
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.0)
+            assert len(creates(fake)) == 1
+            await llm.cancel_current_generation()
+        assert consumer.ended_at == start + 1.0
+        assert consumer.heard == []
+        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+        assert trio.current_time() == start + 1.0
+
+
+@pytest.mark.trio
+async def test_cancel_during_the_handshake_returns_at_once(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM
+) -> None:
+    fake.ws_handshake_delay = 1000.0
+    fake.add_ws(WSReply.text("never"))
+    async with make_ws_llm() as llm:
+        consumer = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.0)
+            cancelled_at = trio.current_time()
+            await llm.cancel_current_generation()
+            assert trio.current_time() == cancelled_at
+        assert consumer.ended_at == cancelled_at
+        assert (consumer.heard, consumer.error) == ([], None)
+        assert fake.ws_frames == []
+        closing_from = trio.current_time()
+    assert trio.current_time() == closing_from  # leaving the block does not wait either
+    assert fake.ws_open == 0  # no half-open socket
+    assert fake.ws_handshakes == []
+
+
+@pytest.mark.trio
+async def test_aclose_during_the_handshake_returns_at_once(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM
+) -> None:
+    fake.ws_handshake_delay = 1000.0
+    llm = make_ws_llm()
+    async with llm:
+        consumer = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.run)
+            await trio.sleep(1.0)
+            closed_at = trio.current_time()
+            await llm.aclose()
+            assert trio.current_time() == closed_at
+        assert consumer.ended_at == closed_at
+        assert (consumer.heard, consumer.error) == ([], None)
+    assert trio.current_time() == closed_at
+    assert fake.ws_open == 0
+    assert fake.ws_handshakes == []
+
+
+@pytest.mark.trio
+async def test_a_cancelled_prewarm_leaves_no_half_open_socket(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, make_ws_llm: MakeLLM
+) -> None:
+    fake.ws_handshake_delay = 1000.0
+    async with make_ws_llm() as llm:
+        start = trio.current_time()
+        with trio.move_on_after(1.0) as scope:
+            await llm.prewarm(instructions="You are terse.")
+        assert scope.cancelled_caught is True
+        assert trio.current_time() == start + 1.0
+        closing_from = trio.current_time()
+    assert trio.current_time() == closing_from
+    assert fake.ws_open == 0
+    assert fake.ws_frames == []
+
+
+@pytest.mark.trio
+async def test_a_handshake_abandoned_by_a_cancelled_prewarm_serves_the_first_turn(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+) -> None:
+    fake.ws_handshake_delay = 2.0
+    fake.add_ws(WSReply.text("ok"))
+    async with make_ws_llm() as llm:
+        start = trio.current_time()
+        with trio.move_on_after(1.0):
+            await llm.prewarm()
+        async with llm.chat(ctx) as stream:
+            heard = [item.content async for item in stream]
+        assert heard == ["ok", ""]
+        assert trio.current_time() == start + 2.0  # the same handshake, finished in its task
+        await trio.sleep(10.0)
+        assert len(fake.ws_handshakes) == 2
+    assert ws_tracker.create_sockets == [1]
+    assert fake.ws_open == 0
+
+
+@pytest.mark.trio
+async def test_repeated_barge_ins_each_take_a_warm_spare(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    # A barge-in every 2.75 s, handshakes take 1 s: every turn finds a warm spare.
+    fake.ws_handshake_delay = 1.0
+    fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.5)
+    async with make_ws_llm() as llm:
+        await llm.prewarm()
+        await trio.sleep(5.0)
+        first_items: list[float] = []
+        for _ in range(5):
+            started = trio.current_time()
+            consumer = Consumer(llm, ctx)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(consumer.run)
+                await consumer.first.wait()
+                first_items.append(trio.current_time() - started)
+                await trio.sleep(2.25)  # between the 5th chunk (2.5 s) and the 6th (3 s)
+                await llm.cancel_current_generation()
+            assert consumer.heard == TWENTY[:5]
+        assert first_items == [0.5] * 5  # the first chunk's own delay, never a handshake
+        assert ws_tracker.create_sockets == [1, 2, 3, 4, 5]
+        await trio.sleep(10.0)
+        # The last barge-in retired socket 5; the spare (6) waits for the next turn, which
+        # will open the next spare when it takes this one.
+        assert ws_tracker.open_sockets() == [6]
+    assert no_cancel_frames(fake)
+    assert errors == []
