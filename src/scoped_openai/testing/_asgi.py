@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._transports.websocket import WebSocketClosed
-from ._script import Disconnect, Pause, Stall
+from ._script import Disconnect, Pause, Stall, Step
 from ._ws_fake import (
     WRONG_PATH_CLOSE,
     ScriptedResponsesSocket,
@@ -75,20 +75,35 @@ def asgi_app(fake: FakeOpenAI) -> Callable[[Scope, Receive, Send], Awaitable[Non
         )
         fake.counters.bodies_opened += 1
         try:
-            for step in reply.steps:
-                if isinstance(step, bytes):
-                    await send({"type": "http.response.body", "body": step, "more_body": True})
-                elif isinstance(step, Pause):
-                    await anyio.sleep(step.seconds)
-                elif isinstance(step, Stall):
-                    await anyio.sleep_forever()
-                elif isinstance(step, Disconnect):
-                    raise FakeDisconnect("scripted disconnect")
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            async with anyio.create_task_group() as tg:
+
+                async def stop_when_the_client_leaves() -> None:
+                    # A client that barged in has closed the connection: stop playing (a
+                    # real server stops writing too) instead of writing into a dead socket.
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stop_when_the_client_leaves)
+                await _play(reply.steps, send)
+                tg.cancel_scope.cancel()
         finally:
             fake.counters.bodies_closed += 1
 
     return app
+
+
+async def _play(steps: list[Step], send: Send) -> None:
+    for step in steps:
+        if isinstance(step, bytes):
+            await send({"type": "http.response.body", "body": step, "more_body": True})
+        elif isinstance(step, Pause):
+            await anyio.sleep(step.seconds)
+        elif isinstance(step, Stall):
+            await anyio.sleep_forever()
+        elif isinstance(step, Disconnect):
+            raise FakeDisconnect("scripted disconnect")
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 # --- the Responses WebSocket ---------------------------------------------------------------
