@@ -51,16 +51,21 @@ def typecheck(session: nox.Session) -> None:
 def examples(session: nox.Session) -> None:
     """Every example runs against the embedded fake, on its backend."""
     session.install("-e", ".[test]")
-    env = {"OPENAI_API_KEY": ""}
+    env = {"OPENAI_API_KEY": "", "AZURE_OPENAI_ENDPOINT": "", "LOCAL_BASE_URL": ""}
     for path in sorted(os.listdir("examples")):
-        if path.endswith(".py"):
+        if path.endswith(".py") and not path.startswith("_"):
             session.run("python", os.path.join("examples", path), env=env)
 
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of the default run): prints medians and ratios."""
-    session.install("-e", ".[test]")
+    """Benchmarks (not part of the default run): prints medians and ratios.
+
+    ``nox -s bench -- --quick`` for a smoke run; ``bench_client.py`` also takes
+    ``--backend`` and ``--only`` (its docstring), and measures the reference plugin when a
+    virtualenv with it exists (``--make-reference-venv``, or ``BENCH_REF_PYTHON``).
+    """
+    session.install("-e", ".[bench]")
     for path in sorted(os.listdir("benchmarks")):
         if path.startswith("bench_") and path.endswith(".py"):
             session.run("python", os.path.join("benchmarks", path), *session.posargs)
