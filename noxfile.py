@@ -16,7 +16,7 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typecheck", "examples"]
+nox.options.sessions = ["tests", "lint", "typecheck", "examples", "docs"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 BACKENDS = ["asyncio", "trio"]
@@ -55,6 +55,13 @@ def examples(session: nox.Session) -> None:
     for path in sorted(os.listdir("examples")):
         if path.endswith(".py") and not path.startswith("_"):
             session.run("python", os.path.join("examples", path), env=env)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """The API reference from the docstrings (mkdocs + mkdocstrings), built offline."""
+    session.install("-e", ".", "mkdocs>=1.6", "mkdocstrings[python]>=0.26")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
 
 
 @nox.session(python="3.11")
