@@ -18,6 +18,9 @@ from typing import NamedTuple
 from ._errors import ProtocolError
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 class ServerSentEvent(NamedTuple):
     """One dispatched event. ``event`` is ``"message"`` when the stream named none."""
 
@@ -29,7 +32,7 @@ class ServerSentEvent(NamedTuple):
 class SSEDecoder:
     """Feed it bytes with ``feed``; it returns the events those bytes completed."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_skip_lf", "comments")
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_skip_lf", "_start", "comments")
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -37,6 +40,7 @@ class SSEDecoder:
         self._event = ""
         self._id: str | None = None
         self._skip_lf = False  # the last byte seen was a CR: a following LF belongs to it
+        self._start = True  # nothing seen yet: a leading byte-order mark is dropped
         self.comments = 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -47,6 +51,17 @@ class SSEDecoder:
         """
         if not chunk:
             return []
+        if self._start:
+            # The spec's UTF-8 decode drops one leading BOM, which may arrive split.
+            head = self._buffer + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._buffer = head
+                return []
+            self._start = False
+            self._buffer = b""
+            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
+            if not chunk:
+                return []
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
