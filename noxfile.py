@@ -76,3 +76,14 @@ def bench(session: nox.Session) -> None:
     for path in sorted(os.listdir("benchmarks")):
         if path.startswith("bench_") and path.endswith(".py"):
             session.run("python", os.path.join("benchmarks", path), *session.posargs)
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """Soak on loopback sockets (not part of the default run): both backends, both paths.
+
+    ``nox -s soak -- --turns 200`` for a shorter run; ``benchmarks/soak.py --help`` lists the
+    options (``--seed``, ``--backend``, ``--path``, ``--idle-timeout``...).
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "benchmarks/soak.py", *session.posargs)
