@@ -259,8 +259,13 @@ class WebSocketPool:
                 return slot
             if self.active is slot:
                 self.active = None
-            if slot.error is not None and (fresh or attempt == 1):
-                raise slot.error
+            error = slot.error
+            if error is not None and (fresh or attempt == 1):
+                del slot
+                try:
+                    raise error
+                finally:
+                    del error  # no exception -> traceback -> frame -> exception cycle
         raise APIConnectionError("could not open a WebSocket to the Responses API")
 
     def retire(self, slot: SocketSlot) -> None:

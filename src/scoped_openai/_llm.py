@@ -41,6 +41,8 @@ DEFAULT_LIMITS = httpx.Limits(
 DEFAULT_IDLE_TIMEOUT = 10.0
 DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 15.0
+#: How long a second, concurrent ``aclose()`` waits for the first to finish.
+CLOSE_WAIT = 5.0
 
 ErrorCallback = Callable[[Exception], object]
 
@@ -140,6 +142,7 @@ class OpenAILLM:
         self._ws_connector = ws_connector
         self._pool: WebSocketPool | None = None
         self._closed = False
+        self._closing: anyio.Event | None = None
 
     # -- configuration shortcuts ------------------------------------------------------
 
@@ -321,8 +324,19 @@ class OpenAILLM:
         after a short bound) even inside a cancelled scope.
         """
         if self._closed:
+            # Closing already, maybe in another task: return only once it is done.
+            if self._closing is not None:
+                with anyio.move_on_after(CLOSE_WAIT, shield=True):
+                    await self._closing.wait()
             return
         self._closed = True
+        self._closing = anyio.Event()
+        try:
+            await self._close_everything()
+        finally:
+            self._closing.set()
+
+    async def _close_everything(self) -> None:
         for stream in tuple(self._streams):
             stream.cancel()
             await stream.aclose()

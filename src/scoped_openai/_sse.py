@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 from ._errors import ProtocolError
 
-
 _BOM = b"\xef\xbb\xbf"
 
 

@@ -101,6 +101,7 @@ class ChatStream:
         self._attempt = 0
         self._first_token_deadline = math.inf
         self._closed_event: anyio.Event | None = None
+        self._failure: Exception | None = None
         self.cancelled = False
 
     # -- barge-in ---------------------------------------------------------------------
@@ -197,10 +198,12 @@ class ChatStream:
                 raise StopAsyncIteration
             await self._step()
         item = buffer.popleft()
-        if isinstance(item, Exception):
-            await self._fail(item)
-        self._delivered = True
-        return item
+        if isinstance(item, LLMResponse):
+            self._delivered = True
+            return item
+        self._failure = item
+        del item  # no local may hold the exception: see _raise_failure
+        await self._raise_failure()
 
     async def _step(self) -> None:
         """Wait for the next events once, under a scope a barge-in or a deadline cancels.
@@ -259,6 +262,7 @@ class ChatStream:
                 self.assembler.warnings.clear()
         if failure is not None:
             out.append(failure)
+            failure = None  # a finished frame keeps its locals while a traceback holds it
 
     async def _prepare_retry(self, delay: float, error: Exception) -> None:
         self._attempt += 1
@@ -280,10 +284,22 @@ class ChatStream:
         message = f"the stream stalled: nothing arrived for {limit:g}s"
         return APITimeoutError(message, phase="idle", seconds=limit)
 
-    async def _fail(self, error: Exception) -> NoReturn:
+    async def _raise_failure(self) -> NoReturn:
+        """Release, report and raise ``self._failure``.
+
+        Raising an exception held in a local makes a cycle (exception -> traceback -> frame
+        -> local -> exception) that keeps this stream, and with it a WebSocket turn gate,
+        alive until the cyclic collector runs; a dropped bare stream must be freed at once.
+        """
+        error = self._failure
+        self._failure = None
+        assert error is not None
         await self._close(completed=False)
         self._on_error(error)
-        raise error
+        try:
+            raise error
+        finally:
+            del error
 
     async def _close(self, *, completed: bool) -> None:
         if self._finished:

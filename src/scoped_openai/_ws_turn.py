@@ -108,7 +108,10 @@ class ResponsesTurnSource:
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise WebSocketClosed(None, "the socket was retired") from None
         if isinstance(frame, Exception):
-            raise frame
+            try:
+                raise frame
+            finally:
+                del frame  # no exception -> traceback -> frame -> exception cycle
         try:
             event = json.loads(frame)
         except ValueError:

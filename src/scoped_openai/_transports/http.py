@@ -84,10 +84,8 @@ def is_retryable(error: Exception) -> bool:
     return isinstance(error, APIConnectionError)
 
 
-async def raise_for_status(response: httpx.Response) -> None:
-    """Raise the typed error for a non-2xx response, with the API's error body."""
-    if response.status_code < 400:
-        return
+async def _read_some(response: httpx.Response) -> bytes:
+    """Up to ``ERROR_BODY_LIMIT`` bytes of a body we will not stream (an error's)."""
     raw = b""
     try:
         async for chunk in response.aiter_bytes():
@@ -95,8 +93,15 @@ async def raise_for_status(response: httpx.Response) -> None:
             if len(raw) >= ERROR_BODY_LIMIT:
                 break
     except httpx.HTTPError:
-        pass  # the status alone still says what happened
-    text = raw.decode("utf-8", "replace")
+        pass  # what we have still says what happened
+    return raw
+
+
+async def raise_for_status(response: httpx.Response) -> None:
+    """Raise the typed error for a non-2xx response, with the API's error body."""
+    if response.status_code < 400:
+        return
+    text = (await _read_some(response)).decode("utf-8", "replace")
     try:
         body: object = json.loads(text)
     except ValueError:
@@ -185,6 +190,13 @@ class ChatCompletionsSource:
         content_type = response.headers.get("content-type", "")
         if "json" in content_type:
             await self._raise_json_body(response)
+        elif content_type and "event-stream" not in content_type:
+            # An HTML error page from a proxy, say: not a dropped connection, not retried.
+            raw = await _read_some(response)
+            raise ProtocolError(
+                f"expected an event stream (text/event-stream) but got {content_type}: "
+                f"{raw[:200]!r}"
+            )
         # aiter_bytes is an async generator; typed as an iterator upstream.
         self._chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
 
