@@ -1,0 +1,70 @@
+"""Figure 5: import time, in fresh interpreters: ``python -c "import X"`` minus
+``python -c "pass"`` (median of N each, runs interleaved), and ``-X importtime``'s heaviest
+modules for ``scoped_openai`` (cumulative µs, one run)."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+
+
+def _wall(python: str, code: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([python, "-c", code], check=True, timeout=120)
+    return time.perf_counter() - t0
+
+
+def import_times(modules: dict[str, tuple[str, str]], repeats: int) -> dict[str, dict[str, Any]]:
+    """``modules``: label -> (python executable, module). Milliseconds over ``pass``."""
+    pythons = {python for python, _ in modules.values()}
+    base: dict[str, list[float]] = {python: [] for python in pythons}
+    runs: dict[str, list[float]] = {label: [] for label in modules}
+    for _ in range(repeats):
+        for python in pythons:
+            base[python].append(_wall(python, "pass"))
+        for label, (python, module) in modules.items():
+            runs[label].append(_wall(python, f"import {module}"))
+    out = {}
+    for label, (python, _) in modules.items():
+        floor = statistics.median(base[python])
+        out[label] = {
+            "import_ms": (statistics.median(runs[label]) - floor) * 1e3,
+            "interpreter_ms": floor * 1e3,
+            "n": repeats,
+        }
+    return out
+
+
+def heaviest(module: str = "scoped_openai", top: int = 8) -> list[dict[str, Any]]:
+    """The top-level imports ``module`` pulls in, by cumulative time (one -X importtime run)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        match = _LINE.match(line)
+        if match:
+            self_us, cumulative_us, indent, name = match.groups()
+            depth = (len(indent) - 1) // 2
+            rows.append(
+                {
+                    "module": name,
+                    "self_us": int(self_us),
+                    "cum_us": int(cumulative_us),
+                    "depth": depth,
+                }
+            )
+    # Depth-1 entries are what ``module`` (depth 0 / its package) imported directly or first.
+    shallow = [r for r in rows if r["depth"] <= 1]
+    shallow.sort(key=lambda r: r["cum_us"], reverse=True)
+    return shallow[:top]

@@ -1,0 +1,35 @@
+"""Which client classes exist, by name, for a path and a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import _sdk
+from _floor import FloorHTTP, FloorWS
+from _ours import Ours
+
+#: Display order of the clients in tables and charts.
+ORDER = ("ours", "floor", "openai-sdk", "reference")
+
+
+def makers(
+    base_url: str, path: str, backend: str, *, http2: bool = False, spare: bool = False
+) -> dict[str, Callable[[], Any]]:
+    """Session factories for ``path`` (``"http"``/``"ws"``) on ``backend``.
+
+    The SDK joins on HTTP under asyncio when it is installed (it is the peer a user would
+    pick; it is an asyncio/anyio library).
+    """
+    if path == "ws":
+        return {
+            "ours": lambda: Ours(base_url, path="ws"),
+            "floor": lambda: FloorWS(base_url, spare=spare),
+        }
+    found: dict[str, Callable[[], Any]] = {
+        "ours": lambda: Ours(base_url, http2=http2),
+        "floor": lambda: FloorHTTP(base_url, http2=http2),
+    }
+    if backend == "asyncio" and not http2 and _sdk.available() is None:
+        found["openai-sdk"] = lambda: _sdk.SDK(base_url)
+    return found
