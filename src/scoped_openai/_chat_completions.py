@@ -32,6 +32,8 @@ def message_content(content: str | Sequence[str | ImageContent]) -> str | list[d
     """A message's content: a plain string when it has no images, parts otherwise."""
     if isinstance(content, str):
         return content
+    if len(content) == 1 and isinstance(content[0], str):
+        return content[0]  # the usual message: one text part
     if all(isinstance(part, str) for part in content):
         return "\n".join(part for part in content if isinstance(part, str))
     parts: list[dict[str, Any]] = []

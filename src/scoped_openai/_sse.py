@@ -61,6 +61,18 @@ class SSEDecoder:
             chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
             if not chunk:
                 return []
+        if (
+            chunk[:6] == b"data: "
+            and not (self._buffer or self._data or self._event or self._skip_lf)
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk[-1:] == b"\n"
+            and b"\r" not in chunk
+        ):
+            # Fast path for the common read: exactly one whole "data: ...\n\n" event.
+            try:
+                return [ServerSentEvent(chunk[6:-2].decode("utf-8"), "message", self._id)]
+            except UnicodeDecodeError:
+                pass  # the line-by-line path reports it with its position
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":

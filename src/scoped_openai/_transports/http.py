@@ -197,8 +197,11 @@ class ChatCompletionsSource:
                 f"expected an event stream (text/event-stream) but got {content_type}: "
                 f"{raw[:200]!r}"
             )
-        # aiter_bytes is an async generator; typed as an iterator upstream.
-        self._chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+        # An uncompressed body (we ask for one) needs no decoding layer: read it raw. Both
+        # are async generators, typed as iterators upstream.
+        encoding = response.headers.get("content-encoding", "identity")
+        body = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
+        self._chunks = cast(AsyncGenerator[bytes, None], body)
 
     async def _raise_json_body(self, response: httpx.Response) -> None:
         raw = await response.aread()
