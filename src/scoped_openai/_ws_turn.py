@@ -24,7 +24,7 @@ from ._assembly import Assembler
 from ._chat import ChatItem
 from ._connection import Inbox, SocketSlot, WebSocketPool
 from ._errors import APIStreamError, ProtocolError
-from ._events import Event
+from ._events import Event, ResponseCompleted
 from ._graph import ConversationalGraph
 from ._responses import ResponsesEventMapper, build_create_event, to_input_items
 from ._settings import GenerationSettings
@@ -100,27 +100,39 @@ class ResponsesTurnSource:
         await slot.ws.send_text(json.dumps(event))
 
     async def receive(self, out: list[Event]) -> None:
-        """Read one frame and append its events (none for frames we skip)."""
+        """Wait for a frame, then take every frame already queued; append their events
+        (maybe none: frames we skip). One wait serves a burst of frames."""
         inbox = self._inbox
         assert inbox is not None, "receive() before start()"
         try:
             frame = await inbox.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise WebSocketClosed(None, "the socket was retired") from None
-        if isinstance(frame, Exception):
+        feed = self._mapper.feed
+        loads = json.loads
+        while True:
+            if isinstance(frame, Exception):
+                try:
+                    raise frame
+                finally:
+                    del frame  # no exception -> traceback -> frame -> exception cycle
             try:
-                raise frame
-            finally:
-                del frame  # no exception -> traceback -> frame -> exception cycle
-        try:
-            event = json.loads(frame)
-        except ValueError:
-            raise ProtocolError(f"a WebSocket frame is not valid JSON: {frame[:200]!r}") from None
-        try:
-            self._mapper.feed(event, out)
-        except APIStreamError:
-            self._terminal = True  # the response is over: the socket stays clean
-            raise
+                event = loads(frame)
+            except ValueError:
+                raise ProtocolError(
+                    f"a WebSocket frame is not valid JSON: {frame[:200]!r}"
+                ) from None
+            try:
+                feed(event, out)
+            except APIStreamError:
+                self._terminal = True  # the response is over: the socket stays clean
+                raise
+            if out and type(out[-1]) is ResponseCompleted:
+                return  # what follows belongs to no turn of ours
+            try:
+                frame = inbox.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Resend once, with the full context, for the recoverable failures."""
