@@ -195,6 +195,15 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except ModuleNotFoundError as exc:
+        extra = {"hypercorn": "fake", "trio": "trio", "trio_websocket": "trio"}.get(
+            exc.name or "", "fake,trio"
+        )
+        print(
+            f"error: {exc.name} is not installed: pip install 'scoped-openai[{extra}]'",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     return 0
