@@ -329,7 +329,12 @@ class OpenAILLM:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close everything the block opened (see ``aclose``)."""
+        """Close everything the block opened (see ``aclose``), then wait for the sockets'
+        polite closes and drains, each bounded.
+
+        Cancellation: closing is shielded and bounded; a cancellation of the block's scope
+        propagates unchanged (never wrapped in an ``ExceptionGroup``).
+        """
         try:
             await self.aclose()
         finally:

@@ -53,18 +53,28 @@ class TurnSource(Protocol):
     """One turn's network side, as the stream drives it."""
 
     async def start(self) -> None:
-        """Send the request; raise a typed error if it is refused."""
+        """Send the request; raise a typed error if it is refused.
+
+        Cancellation: called under the step's scope; a cancel leaves at most an opened
+        response or a claimed socket, which ``aclose`` releases.
+        """
 
     async def receive(self, out: list[Event]) -> None:
         """Wait for the next chunk or frame and append its events (maybe none: any arrival
-        counts as activity for the idle timeout), or raise a typed error."""
+        counts as activity for the idle timeout), or raise a typed error.
+
+        Cancellation: the barge-in point; what was not yet appended is dropped.
+        """
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Seconds to wait before resending after ``error`` (nothing was delivered yet),
         or None to give up. May adjust the request it will resend."""
 
     async def aclose(self, *, completed: bool) -> None:
-        """Release the response or socket. ``completed``: the end marker was seen."""
+        """Release the response or socket. ``completed``: the end marker was seen.
+
+        Cancellation: always called shielded and bounded by ``CLEANUP_TIMEOUT``.
+        """
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Bookkeeping once the turn is over (chain state); must not block."""
@@ -145,6 +155,10 @@ class ChatStream:
     # -- context manager --------------------------------------------------------------
 
     async def __aenter__(self) -> ChatStream:
+        """Enter the stream; nothing is sent until the first item is awaited.
+
+        Cancellation: nothing to lose; it does not wait.
+        """
         return self
 
     async def __aexit__(

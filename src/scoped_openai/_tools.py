@@ -116,6 +116,9 @@ class FunctionTool:
 
         Raises:
             RuntimeError: The tool has no function attached.
+
+        Cancellation: an async function is cancelled where it awaits; a sync one runs to
+        completion (it has no checkpoint).
         """
         if self.fn is None:
             raise RuntimeError(

@@ -184,5 +184,8 @@ class FakeOpenAI:
         return LoopbackServer(asgi_app(self))
 
     async def serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one WebSocket connection of the loopback server (the Responses API)."""
+        """Serve one WebSocket connection of the loopback server (the Responses API).
+
+        Cancellation: ends the connection (the server shutting down).
+        """
         await serve_asgi_websocket(self, scope, receive, send)

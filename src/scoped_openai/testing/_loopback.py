@@ -33,6 +33,10 @@ class LoopbackServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def __aenter__(self) -> LoopbackServer:
+        """Bind a free loopback port and start serving on it.
+
+        Cancellation: nothing is served yet; the socket is closed on exit.
+        """
         # Bind before serving, so the port is known and connections queue in the backlog
         # until hypercorn accepts them: no readiness race.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -76,6 +80,10 @@ class LoopbackServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        """Stop serving: hypercorn finishes open requests within its ``graceful_timeout``.
+
+        Cancellation: the server's tasks are cancelled with the block.
+        """
         self._stop.set()
         task_group, self._task_group = self._task_group, None
         try:
