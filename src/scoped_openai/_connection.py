@@ -237,10 +237,17 @@ class WebSocketPool:
             return
         if spare is not None:
             spare.retire()
-        self.spare = self._spawn()
+        try:
+            self.spare = self._spawn()
+        except RuntimeError:
+            # The task group is already shutting down (e.g. a stream dropped while the llm
+            # closes): no spare is needed any more.
+            self.spare = None
 
     async def acquire(self) -> SocketSlot:
-        """Wait until a socket is open for the next turn and return it.
+        """Wait until a socket is open for the next turn and return it, and make sure a
+        spare is opening: a barge-in before the first frame (a model still thinking) must
+        find one ready, which is worth the spare's handshake overlapping this turn.
 
         Raises:
             APIStatusError, APIConnectionError: The handshake failed (twice, when the
