@@ -21,7 +21,8 @@ import httpx
 import pytest
 import trio
 
-from scoped_openai import ChatContext, ChatStream, LLMResponse, OpenAILLM
+from consumer import Consumer
+from scoped_openai import ChatContext, OpenAILLM
 from scoped_openai.testing import (
     DONE,
     FakeOpenAI,
@@ -35,46 +36,6 @@ from scoped_openai.testing import (
 
 MakeLLM = Callable[..., OpenAILLM]
 NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
-
-
-class Consumer:
-    """Consumes one reply in a task of its own, recording what it heard and when it ended."""
-
-    def __init__(self, llm: OpenAILLM, ctx: ChatContext, *, bare: bool = False) -> None:
-        self.llm = llm
-        self.ctx = ctx
-        self.bare = bare
-        self.heard: list[str] = []
-        self.items: list[LLMResponse] = []
-        self.first = anyio.Event()
-        self.ended = anyio.Event()
-        self.stream: ChatStream | None = None
-        self.error: BaseException | None = None
-        self.ended_at: float | None = None
-        self.scope = anyio.CancelScope()
-
-    def _take(self, item: LLMResponse) -> None:
-        self.items.append(item)
-        self.heard.append(item.content)
-        self.first.set()
-
-    async def run(self) -> None:
-        try:
-            with self.scope:
-                if self.bare:
-                    self.stream = self.llm.chat(self.ctx)
-                    async for item in self.stream:
-                        self._take(item)
-                else:
-                    async with self.llm.chat(self.ctx) as stream:
-                        self.stream = stream
-                        async for item in stream:
-                            self._take(item)
-        except Exception as exc:
-            self.error = exc
-        finally:
-            self.ended_at = anyio.current_time()
-            self.ended.set()
 
 
 async def next_turn_works(fake: FakeOpenAI, llm: OpenAILLM, ctx: ChatContext) -> None:

@@ -22,7 +22,8 @@ import pytest
 import trio
 import trio.testing
 
-from scoped_openai import ChatContext, ChatRole, ChatStream, LLMResponse, OpenAILLM
+from consumer import Consumer
+from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai.testing import FakeOpenAI, Pause, Stall, WSReply
 
 MakeLLM = Callable[..., OpenAILLM]
@@ -37,44 +38,6 @@ def msg(role: str, text: str) -> dict[str, Any]:
 
 SYSTEM = msg("system", "You are terse.")
 USER1 = msg("user", "Say hello.")
-
-
-class Consumer:
-    """Consumes one reply in a task of its own, recording what it heard and when it ended."""
-
-    def __init__(self, llm: OpenAILLM, ctx: ChatContext, *, bare: bool = False) -> None:
-        self.llm = llm
-        self.ctx = ctx
-        self.bare = bare
-        self.heard: list[str] = []
-        self.first = anyio.Event()
-        self.ended = anyio.Event()
-        self.stream: ChatStream | None = None
-        self.error: BaseException | None = None
-        self.ended_at: float | None = None
-        self.scope = anyio.CancelScope()
-
-    def _take(self, item: LLMResponse) -> None:
-        self.heard.append(item.content)
-        self.first.set()
-
-    async def run(self) -> None:
-        try:
-            with self.scope:
-                if self.bare:
-                    self.stream = self.llm.chat(self.ctx)
-                    async for item in self.stream:
-                        self._take(item)
-                else:
-                    async with self.llm.chat(self.ctx) as stream:
-                        self.stream = stream
-                        async for item in stream:
-                            self._take(item)
-        except Exception as exc:
-            self.error = exc
-        finally:
-            self.ended_at = anyio.current_time()
-            self.ended.set()
 
 
 def creates(fake: FakeOpenAI) -> list[dict[str, Any]]:
