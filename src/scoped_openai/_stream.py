@@ -147,10 +147,13 @@ class ChatStream:
         # close the rest from its next turn (nothing can be awaited here).
         if not self._finished and self._started:
             self._finished = True
-            self._source.abandon()
-            self._source.turn_ended(self.assembler, cancelled=True)
-            if self._on_abandon is not None:
-                self._on_abandon(self._source)
+            try:
+                self._source.abandon()
+                self._source.turn_ended(self.assembler, cancelled=True)
+                if self._on_abandon is not None:
+                    self._on_abandon(self._source)
+            except Exception:  # e.g. collected after the event loop closed
+                logger.debug("releasing a dropped stream failed", exc_info=True)
 
     # -- context manager --------------------------------------------------------------
 
