@@ -12,6 +12,13 @@ _CANNED = (
 )
 
 
+def word_pieces(text: str) -> list[str]:
+    """``text`` as streamed word by word: each piece a word and the space after it."""
+    pieces = [word + " " for word in text.split(" ")]
+    pieces[-1] = pieces[-1].rstrip()
+    return pieces
+
+
 def _last_user_text(request: RecordedRequest) -> str:
     """The last user message of a Chat Completions body or a ``response.create`` frame."""
     try:
@@ -32,10 +39,7 @@ def embedded_fake(*, chunk_delay: float = 0.02) -> FakeOpenAI:
     """A fake that answers every chat request with a short streamed reply."""
 
     def words(request: RecordedRequest) -> list[str]:
-        text = _CANNED.format(prompt=_last_user_text(request))
-        pieces = [w + " " for w in text.split(" ")]
-        pieces[-1] = pieces[-1].rstrip()
-        return pieces
+        return word_pieces(_CANNED.format(prompt=_last_user_text(request)))
 
     def reply(request: RecordedRequest) -> Reply:
         pieces = words(request)

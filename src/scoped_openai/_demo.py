@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from . import ChatContext, ChatRole, OpenAILLM, function_tool
+from ._cli_fake import word_pieces
 from .testing import FakeOpenAI, Reply, WSReply
 
 BARGE_IN_AFTER = 4  # chunks heard before the simulated user interrupts
@@ -50,25 +51,19 @@ def script_fake(fake: FakeOpenAI) -> None:
     """Queue the demo's replies on both paths of ``fake``."""
     call = ("call_weather_1", "get_weather", '{"city": "Paris"}')
     fake.add(
-        Reply.text(_words(_SCRIPT[0]), delay=PACE),
+        Reply.text(word_pieces(_SCRIPT[0]), delay=PACE),
         Reply.tool_calls(call),
-        Reply.text(_words(_SCRIPT[1]), delay=PACE),
-        Reply.text(_words(_SCRIPT[2]), delay=PACE),
-        Reply.text(_words(_SCRIPT[3]), delay=PACE),
+        Reply.text(word_pieces(_SCRIPT[1]), delay=PACE),
+        Reply.text(word_pieces(_SCRIPT[2]), delay=PACE),
+        Reply.text(word_pieces(_SCRIPT[3]), delay=PACE),
     )
     fake.add_ws(
-        WSReply.text(_words(_SCRIPT[0]), delay=PACE),
+        WSReply.text(word_pieces(_SCRIPT[0]), delay=PACE),
         WSReply.function_calls(call),
-        WSReply.text(_words(_SCRIPT[1]), delay=PACE),
-        WSReply.text(_words(_SCRIPT[2]), delay=PACE),
-        WSReply.text(_words(_SCRIPT[3]), delay=PACE),
+        WSReply.text(word_pieces(_SCRIPT[1]), delay=PACE),
+        WSReply.text(word_pieces(_SCRIPT[2]), delay=PACE),
+        WSReply.text(word_pieces(_SCRIPT[3]), delay=PACE),
     )
-
-
-def _words(text: str) -> list[str]:
-    words = [w + " " for w in text.split(" ")]
-    words[-1] = words[-1].rstrip()
-    return words
 
 
 @dataclass

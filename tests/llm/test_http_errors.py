@@ -249,54 +249,40 @@ async def test_json_error_body_with_status_200(
 
 
 @pytest.mark.anyio
-async def test_malformed_json_event(
+@pytest.mark.parametrize(
+    ("bad_event", "message"),
+    [
+        (
+            b'data: {"choices": [{"index": 0, "delta": \n\n',
+            'an event\'s data is not valid JSON: \'{"choices": [{"index": 0, "delta": \'',
+        ),
+        (b'data: {"x": "\xff"}\n\n', "not valid UTF-8"),
+        (b"data: [1, 2]\n\n", "expected a JSON object chunk, got list"),
+    ],
+    ids=["malformed-json", "invalid-utf8", "misshapen-chunk"],
+)
+async def test_unreadable_event_after_text(
     fake: FakeOpenAI,
     ctx: ChatContext,
     ctx_snapshot: list[Any],
     make_llm: MakeLLM,
     errors: list[Exception],
     drain: Drain,
+    bad_event: bytes,
+    message: str,
 ) -> None:
-    fake.add(Reply.text(["Hi"], then=[b'data: {"choices": [{"index": 0, "delta": \n\n', DONE]))
+    # A ProtocolError after some text: the text stays delivered, nothing is retried (it is
+    # the server's bytes, not the network), the context is untouched, the next turn works.
+    fake.add(Reply.text(["Hi"], then=[bad_event, DONE]))
     async with make_llm(max_retries=2) as llm:
         items, error = await drain(llm.chat(ctx))
         assert contents(items) == ["Hi"]
         assert type(error) is ProtocolError
-        assert str(error) == (
-            'an event\'s data is not valid JSON: \'{"choices": [{"index": 0, "delta": \''
-        )
+        assert message in str(error)
         assert errors == [error]
         assert fake.counters.open_bodies == 0
         assert len(fake.requests) == 1
         assert ctx.items == ctx_snapshot
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.anyio
-async def test_invalid_utf8_in_the_stream(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], drain: Drain
-) -> None:
-    fake.add(Reply.text(["Hi"], then=[b'data: {"x": "\xff"}\n\n', DONE]))
-    async with make_llm() as llm:
-        items, error = await drain(llm.chat(ctx))
-        assert contents(items) == ["Hi"]
-        assert type(error) is ProtocolError
-        assert "not valid UTF-8" in str(error)
-        assert errors == [error]
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.anyio
-async def test_misshapen_chunk(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], drain: Drain
-) -> None:
-    fake.add(Reply.text(["Hi"], then=[b"data: [1, 2]\n\n", DONE]))
-    async with make_llm() as llm:
-        items, error = await drain(llm.chat(ctx))
-        assert contents(items) == ["Hi"]
-        assert type(error) is ProtocolError
-        assert str(error) == "expected a JSON object chunk, got list"
-        assert errors == [error]
         await next_turn_works(fake, llm, ctx)
 
 

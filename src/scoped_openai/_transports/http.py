@@ -27,7 +27,7 @@ from .._errors import (
     status_error,
 )
 from .._events import Event, StreamDone
-from .._sse import SSEDecoder
+from .._sse import ServerSentEvent, SSEDecoder
 
 #: Bounds on what we read of an error body and how long we wait for it.
 ERROR_BODY_LIMIT = 64 * 1024
@@ -144,6 +144,23 @@ async def _drain_and_close(response: httpx.Response, chunks: AsyncGenerator[byte
         await _close(response, chunks)
 
 
+def _map_events(events: list[ServerSentEvent], out: list[Event]) -> bool:
+    """Append the events of decoded SSE events; True once ``[DONE]`` was seen (the rest
+    of the batch, if any, belongs to no turn)."""
+    loads = json.loads
+    for sse in events:
+        data = sse.data
+        if data == "[DONE]":
+            out.append(StreamDone())
+            return True
+        try:
+            payload = loads(data)
+        except ValueError:
+            raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
+        chunk_events(payload, out)
+    return False
+
+
 class ChatCompletionsSource:
     """One streamed ``POST /chat/completions`` turn (see ``_stream.TurnSource``)."""
 
@@ -152,7 +169,6 @@ class ChatCompletionsSource:
         "_chunks",
         "_client",
         "_decoder",
-        "_done",
         "_max_retries",
         "_request",
         "_response",
@@ -173,13 +189,11 @@ class ChatCompletionsSource:
         self._response: httpx.Response | None = None
         self._chunks: AsyncGenerator[bytes, None] | None = None
         self._decoder = SSEDecoder()
-        self._done = False
         self.request_id: str | None = None
 
     async def start(self) -> None:
         """Send the request and check the answer's status and type."""
         self._decoder = SSEDecoder()
-        self._done = False
         try:
             response = await self._client.send(self._request, stream=True)
         except httpx.HTTPError as exc:
@@ -204,7 +218,7 @@ class ChatCompletionsSource:
         self._chunks = cast(AsyncGenerator[bytes, None], body)
 
     async def _raise_json_body(self, response: httpx.Response) -> None:
-        raw = await response.aread()
+        raw = await _read_some(response)
         try:
             body: Any = json.loads(raw)
         except ValueError:
@@ -224,39 +238,15 @@ class ChatCompletionsSource:
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
-            self._end_of_body(out)
+            if not _map_events(self._decoder.close(), out):
+                raise APIConnectionError(
+                    "the stream ended before its end marker (data: [DONE]): the server "
+                    "closed the connection mid-reply"
+                ) from None
             return
         except httpx.HTTPError as exc:
             raise connection_error(exc, self._request.url) from None
-        loads = json.loads
-        for sse in self._decoder.feed(chunk):
-            data = sse.data
-            if data == "[DONE]":
-                self._done = True
-                out.append(StreamDone())
-                return
-            try:
-                payload = loads(data)
-            except ValueError:
-                raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
-            chunk_events(payload, out)
-
-    def _end_of_body(self, out: list[Event]) -> None:
-        for sse in self._decoder.close():
-            if sse.data == "[DONE]":
-                self._done = True
-                out.append(StreamDone())
-                return
-            try:
-                chunk_events(json.loads(sse.data), out)
-            except ValueError:
-                raise ProtocolError(
-                    f"an event's data is not valid JSON: {sse.data[:200]!r}"
-                ) from None
-        raise APIConnectionError(
-            "the stream ended before its end marker (data: [DONE]): the server closed "
-            "the connection mid-reply"
-        )
+        _map_events(self._decoder.feed(chunk), out)
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Backoff before a resend, or None once retries are spent or not worth it."""
