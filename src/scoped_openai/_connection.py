@@ -1,13 +1,14 @@
 """The WebSocket connection lifecycle: sockets as tasks in the llm's task group.
 
-Each socket is a ``SocketSlot`` whose one task connects, reads every frame, and routes it to
-the turn that currently owns the socket (a memory object stream), or drops it when no turn
-does. Nobody else touches the socket's lifetime: retiring a slot cancels its task's scope,
-and the adapter closes the socket (bounded) in that background task. So:
+Each socket is a ``SocketSlot`` whose one task connects and then reads the socket between
+turns (dropping frames no turn owns, noticing a close); while a turn owns the socket, the
+turn reads it directly in the consumer's task. Nobody else touches the socket's lifetime:
+retiring a slot cancels its task's scope, and the adapter closes the socket (bounded) in
+that background task. So:
 
 - a barge-in retires the socket that carried the cancelled response and returns at once;
   the next turn takes the warm spare, so it never waits for a drain and no late event of
-  the cancelled response can reach it (the old socket's frames have nowhere to go);
+  the cancelled response can reach it (nobody reads the old socket again);
 - handshake races are waits, not locks: one task owns each handshake, and every turn that
   needs that socket waits on its ``ready`` event; a cancelled waiter abandons only its wait;
 - sockets are replaced before the API's 60-minute limit, at a turn boundary, with the
@@ -22,11 +23,10 @@ from collections.abc import Mapping
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import APIConnectionError
 from ._responses import ChainState
-from ._transports.websocket import WebSocket, WebSocketClosed, WebSocketConnector
+from ._transports.websocket import WebSocket, WebSocketConnector
 
 logger = logging.getLogger("scoped_openai")
 
@@ -37,11 +37,15 @@ SPARE_RENEW_AGE = 45 * 60.0
 #: How often the pool checks socket ages while idle.
 MAINTENANCE_INTERVAL = 60.0
 
-Inbox = MemoryObjectReceiveStream[str | Exception]
-
 
 class SocketSlot:
     """One WebSocket and the task that owns it.
+
+    While a turn owns the socket, the turn reads it directly in the consumer's own task
+    (no hop through another task per frame); between turns the slot's task reads it, so a
+    close is noticed and stray frames are dropped. The hand-off is exact: ``begin_turn``
+    stops the idle read, and the turn's first ``take_over`` waits until that read has
+    really returned, taking any frame it got after the turn began.
 
     Attributes:
         ready: Set once the handshake finished (``ws`` set) or failed (``error`` set).
@@ -62,7 +66,12 @@ class SocketSlot:
         self.dead = False
         self._connect_scope = anyio.CancelScope()  # covers the handshake
         self._read_scope = anyio.CancelScope()  # covers the reading, not the polite close
-        self._route: MemoryObjectSendStream[str | Exception] | None = None
+        self._owned = False  # a turn reads the socket itself
+        self._idle_read: anyio.CancelScope | None = None  # set while the task is reading
+        self._idle_read_done = anyio.Event()
+        self._turn_over = anyio.Event()
+        #: What the idle read got after a turn began: the turn's, in order.
+        self._handoff: list[str | Exception] = []
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else "retired" if self.retired else "live"
@@ -82,7 +91,8 @@ class SocketSlot:
     async def run(
         self, connector: WebSocketConnector, url: str, headers: Mapping[str, str]
     ) -> None:
-        """The slot's task: connect, then route frames until retired or closed. Never raises.
+        """The slot's task: connect, then read between turns until retired or closed.
+        Never raises.
 
         Retiring it during the handshake abandons the handshake; retiring it later stops the
         reading only, so leaving the adapter's block closes the socket politely (close frame
@@ -95,48 +105,65 @@ class SocketSlot:
                     self.opened_at = anyio.current_time()
                     self.ready.set()
                     with self._read_scope:
-                        await self._read(ws)
+                        await self._read_between_turns(ws)
             except Exception as exc:
                 if not self.ready.is_set():
                     self.error = exc
-                else:
-                    self._deliver(exc)
         self.dead = True
         self.ready.set()
-        if self._route is not None:
-            self._deliver(WebSocketClosed(None, "the socket was retired"))
+        self._idle_read_done.set()  # a turn waiting to take over sees the socket is gone
 
-    async def _read(self, ws: WebSocket) -> None:
+    async def _read_between_turns(self, ws: WebSocket) -> None:
         while True:
-            try:
-                text = await ws.receive_text()
-            except WebSocketClosed as closed:
-                self._deliver(closed)
+            if self._owned:
+                await self._turn_over.wait()
+                continue
+            got: str | Exception | None = None
+            with anyio.CancelScope() as scope:
+                self._idle_read = scope
+                try:
+                    got = await ws.receive_text()
+                except Exception as exc:  # a close, a binary frame: the socket is done
+                    got = exc
+                finally:
+                    self._idle_read = None
+                    self._idle_read_done.set()
+            if got is None:
+                continue  # stopped by begin_turn
+            if self._owned:
+                self._handoff.append(got)
+            elif isinstance(got, str):
+                logger.debug("socket #%d: dropped a frame no turn owns: %.80s", self.number, got)
+            if isinstance(got, Exception):
+                self.retired = True  # no new turn may start on it; this task closes it
                 return
-            self._deliver(text)
 
-    def _deliver(self, item: str | Exception) -> None:
-        route = self._route
-        if route is None:
-            if isinstance(item, str):
-                logger.debug("socket #%d: dropped a frame no turn owns: %.80s", self.number, item)
-            return
-        try:
-            route.send_nowait(item)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._route = None
+    def begin_turn(self) -> None:
+        """A turn owns the socket from now on: stop the idle read (``take_over`` waits for it)."""
+        self._owned = True
+        self._handoff.clear()
+        self._turn_over = anyio.Event()
+        if self._idle_read is not None:
+            self._idle_read_done = anyio.Event()
+            self._idle_read.cancel()
 
-    def begin_turn(self) -> Inbox:
-        """Route the frames that arrive from now on to a new inbox, which the turn reads."""
-        send, receive = anyio.create_memory_object_stream[str | Exception](math.inf)
-        self._route = send
-        return receive
+    async def take_over(self) -> list[str | Exception]:
+        """Wait until the idle read has returned; the frames (or the close) it got after the
+        turn began, which the turn handles before reading the socket itself.
+
+        Cancellation: only the wait is abandoned; the hand-off stays for the next call.
+        """
+        if self._idle_read is not None:
+            await self._idle_read_done.wait()
+        taken = self._handoff[:]
+        self._handoff.clear()
+        return taken
 
     def end_turn(self) -> None:
-        """Stop routing frames to the turn's inbox (later frames are dropped)."""
-        route, self._route = self._route, None
-        if route is not None:
-            route.close()
+        """The turn no longer reads the socket: the slot's task reads (and drops) again."""
+        self._owned = False
+        self._handoff.clear()
+        self._turn_over.set()
 
     def retire(self) -> None:
         """Close the socket in the background; returns at once. Idempotent."""

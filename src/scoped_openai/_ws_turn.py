@@ -2,9 +2,9 @@
 
 ``start`` waits for the turn gate (one response in flight per socket) and an open socket,
 plans the input (chained with ``previous_response_id`` only when provably safe), and sends
-``response.create``. ``receive`` reads the turn's inbox. ``aclose`` keeps the socket when
-the response reached a terminal event and retires it otherwise (a barge-in or a failure
-mid-response), so no late event can reach the next turn.
+``response.create``. ``receive`` reads the socket itself, in the consumer's task.
+``aclose`` keeps the socket when the response reached a terminal event and retires it
+otherwise (a barge-in or a failure mid-response), so no late event can reach the next turn.
 
 Recovery, only while nothing reached the caller and once per turn:
 ``previous_response_not_found`` resends the full context on the same socket;
@@ -18,13 +18,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import anyio
-
 from ._assembly import Assembler
 from ._chat import ChatItem
-from ._connection import Inbox, SocketSlot, WebSocketPool
+from ._connection import SocketSlot, WebSocketPool
 from ._errors import APIStreamError, ProtocolError
-from ._events import Event, ResponseCompleted
+from ._events import Event
 from ._graph import ConversationalGraph
 from ._responses import ResponsesEventMapper, build_create_event, to_input_items
 from ._settings import GenerationSettings
@@ -57,7 +55,7 @@ class ResponsesTurnSource:
         self._overrides = overrides
         self._generate = generate
         self._slot: SocketSlot | None = None
-        self._inbox: Inbox | None = None
+        self._handoff: list[str | Exception] | None = None  # None: not taken over yet
         self._mapper = ResponsesEventMapper()
         self._holding_gate = False
         self._force_full = False
@@ -94,45 +92,40 @@ class ResponsesTurnSource:
         self._terminal = False
         self._keep_socket = False
         self._slot = slot
-        self._inbox = slot.begin_turn()
+        self._handoff = None
+        slot.begin_turn()
         assert slot.ws is not None
         self._sent = True
         await slot.ws.send_text(json.dumps(event))
 
     async def receive(self, out: list[Event]) -> None:
-        """Wait for a frame, then take every frame already queued; append their events
-        (maybe none: frames we skip). One wait serves a burst of frames."""
-        inbox = self._inbox
-        assert inbox is not None, "receive() before start()"
-        try:
-            frame = await inbox.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise WebSocketClosed(None, "the socket was retired") from None
-        feed = self._mapper.feed
-        loads = json.loads
-        while True:
+        """Read one frame from the socket (the frames the slot's idle read handed over
+        first) and append its events (maybe none: frames we skip)."""
+        slot = self._slot
+        assert slot is not None, "receive() before start()"
+        handoff = self._handoff
+        if handoff is None:
+            handoff = self._handoff = await slot.take_over()
+        if handoff:
+            frame = handoff.pop(0)
             if isinstance(frame, Exception):
                 try:
                     raise frame
                 finally:
                     del frame  # no exception -> traceback -> frame -> exception cycle
-            try:
-                event = loads(frame)
-            except ValueError:
-                raise ProtocolError(
-                    f"a WebSocket frame is not valid JSON: {frame[:200]!r}"
-                ) from None
-            try:
-                feed(event, out)
-            except APIStreamError:
-                self._terminal = True  # the response is over: the socket stays clean
-                raise
-            if out and type(out[-1]) is ResponseCompleted:
-                return  # what follows belongs to no turn of ours
-            try:
-                frame = inbox.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return
+        else:
+            ws = slot.ws
+            assert ws is not None, "a slot is only acquired once open"
+            frame = await ws.receive_text()
+        try:
+            event = json.loads(frame)
+        except ValueError:
+            raise ProtocolError(f"a WebSocket frame is not valid JSON: {frame[:200]!r}") from None
+        try:
+            self._mapper.feed(event, out)
+        except APIStreamError:
+            self._terminal = True  # the response is over: the socket stays clean
+            raise
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Resend once, with the full context, for the recoverable failures."""
@@ -160,9 +153,7 @@ class ResponsesTurnSource:
             slot.end_turn()
             if not (completed or self._terminal or self._keep_socket):
                 self._pool.retire(slot)
-        if self._inbox is not None:
-            self._inbox.close()
-            self._inbox = None
+        self._handoff = None
 
     def _release_gate(self) -> None:
         self._holding_gate = False
@@ -173,9 +164,7 @@ class ResponsesTurnSource:
         slot, self._slot = self._slot, None
         if slot is not None:
             self._pool.retire(slot)
-        if self._inbox is not None:
-            self._inbox.close()
-            self._inbox = None
+        self._handoff = None
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Record the chain: a completed response is the new base; anything else is not.
