@@ -32,6 +32,7 @@ from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tools import FunctionTool
 from ._transports.http import ChatCompletionsSource, connection_error
 from ._transports.websocket import WebSocketConnector, default_connector
+from ._watchdog import Watchdog
 from ._ws_turn import ResponsesTurnSource
 
 logger = logging.getLogger("scoped_openai")
@@ -156,6 +157,7 @@ class OpenAILLM:
         self._abandoned: list[TurnSource] = []
         self._listeners: dict[str, list[ErrorCallback]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._watchdog: Watchdog | None = None
         self._ws_connector = ws_connector
         self._pool: WebSocketPool | None = None
         self._closed = False
@@ -371,6 +373,8 @@ class OpenAILLM:
             stream.cancel()
             await stream.aclose()
         await self._release_abandoned()
+        if self._watchdog is not None:
+            self._watchdog.close()
         if self._pool is not None:
             self._pool.close()
         client, self._client = self._client, None
@@ -452,9 +456,16 @@ class OpenAILLM:
             on_close=self._streams.discard,
             on_abandon=self._abandoned.append,
             prepare=self._release_abandoned,
+            watchdog=self._deadline_watchdog(),
         )
         self._streams.add(stream)
         return stream
+
+    def _deadline_watchdog(self) -> Watchdog | None:
+        """The task that enforces read deadlines, inside ``async with`` (made on first use)."""
+        if self._watchdog is None and self._task_group is not None:
+            self._watchdog = Watchdog(self._task_group)
+        return self._watchdog
 
     async def cancel_current_generation(self) -> None:
         """Barge-in: end every reply in progress now.

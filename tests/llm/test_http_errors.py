@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -640,7 +641,22 @@ async def test_truncated_stream_before_any_item_is_retried(
 # -- stalls (virtual clock) -----------------------------------------------------------------
 
 
+@asynccontextmanager
+async def owned(llm: OpenAILLM, entered: bool) -> AsyncIterator[OpenAILLM]:
+    """``async with llm`` (its watchdog task enforces the deadlines) or not (each wait's
+    own scope carries its deadline): the deadlines must be the same either way."""
+    if entered:
+        async with llm:
+            yield llm
+    else:
+        try:
+            yield llm
+        finally:
+            await llm.aclose()
+
+
 @pytest.mark.trio
+@pytest.mark.parametrize("entered", [True, False], ids=["async-with", "no-async-with"])
 async def test_first_token_deadline(
     autojump_clock: trio.testing.MockClock,
     fake: FakeOpenAI,
@@ -649,9 +665,11 @@ async def test_first_token_deadline(
     make_llm: MakeLLM,
     errors: list[Exception],
     drain: Drain,
+    entered: bool,
 ) -> None:
     fake.add(Reply([chunk({"role": "assistant", "content": ""}), Stall()]))
-    async with make_llm(first_token_timeout=3.0, idle_timeout=None, max_retries=2) as llm:
+    llm = make_llm(first_token_timeout=3.0, idle_timeout=None, max_retries=2)
+    async with owned(llm, entered):
         start = trio.current_time()
         items, error = await drain(llm.chat(ctx))
         assert trio.current_time() - start == pytest.approx(3.0, abs=1e-9)
@@ -679,6 +697,7 @@ async def test_first_token_deadline_default_is_sixty_seconds(
 
 
 @pytest.mark.trio
+@pytest.mark.parametrize("entered", [True, False], ids=["async-with", "no-async-with"])
 async def test_idle_timeout_between_chunks(
     autojump_clock: trio.testing.MockClock,
     fake: FakeOpenAI,
@@ -687,6 +706,7 @@ async def test_idle_timeout_between_chunks(
     make_llm: MakeLLM,
     errors: list[Exception],
     drain: Drain,
+    entered: bool,
 ) -> None:
     # Pauses shorter than the idle timeout are fine; the stall after "b" is not.
     fake.add(
@@ -701,7 +721,8 @@ async def test_idle_timeout_between_chunks(
             ],
         )
     )
-    async with make_llm(idle_timeout=5.0, first_token_timeout=100.0) as llm:
+    llm = make_llm(idle_timeout=5.0, first_token_timeout=100.0)
+    async with owned(llm, entered):
         start = trio.current_time()
         items, error = await drain(llm.chat(ctx))
         assert trio.current_time() - start == pytest.approx(13.5, abs=1e-9)
@@ -713,6 +734,37 @@ async def test_idle_timeout_between_chunks(
         assert fake.counters.open_bodies == 0
         assert ctx.items == ctx_snapshot
         await next_turn_works(fake, llm, ctx)
+
+
+@pytest.mark.trio
+async def test_concurrent_streams_each_keep_their_own_deadline(
+    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+) -> None:
+    # One llm, one watchdog: a stalled stream times out at its deadline while a slow but
+    # steady one beside it (a chunk every 4 s against a 5 s idle timeout) runs to its end.
+    fake.add(Reply.text(["a"], then=[Stall()]))
+    fake.add(Reply.text(list("bcdef"), delay=4.0))
+    ended: dict[str, tuple[float, str]] = {}
+
+    async def consume(name: str, started: trio.Event | None) -> None:
+        try:
+            async with llm.chat(ctx) as stream:
+                async for _ in stream:
+                    if started is not None:
+                        started.set()
+                        started = None
+        except APITimeoutError as exc:
+            ended[name] = (trio.current_time(), exc.phase)
+        else:
+            ended[name] = (trio.current_time(), "done")
+
+    llm = make_llm(idle_timeout=5.0, first_token_timeout=4.5)
+    async with llm, trio.open_nursery() as nursery:
+        first_item = trio.Event()
+        nursery.start_soon(consume, "stalled", first_item)
+        await first_item.wait()
+        nursery.start_soon(consume, "steady", None)
+    assert ended == {"stalled": (5.0, "idle"), "steady": (20.0, "done")}
 
 
 @pytest.mark.trio
