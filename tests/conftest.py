@@ -131,6 +131,10 @@ class TrackedSocket:
     async def receive_text(self) -> str:
         return str(await self.inner.receive_text())
 
+    def receive_text_nowait(self) -> str | None:
+        text = self.inner.receive_text_nowait()
+        return None if text is None else str(text)
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         await self.inner.aclose(code, reason)
 

@@ -11,7 +11,7 @@ dispatched: the valid calls of the batch go first, then a ``ToolArgumentsError``
 from __future__ import annotations
 
 import json
-from collections.abc import MutableSequence
+from collections.abc import Iterable, MutableSequence
 from typing import Any
 
 from ._chat import ChatRole
@@ -111,6 +111,15 @@ class Assembler:
     def usage(self) -> dict[str, Any]:
         """The turn's usage dict (shared by every item's ``metadata["usage"]``)."""
         return self._usage_dict
+
+    def unsay(self, dropped: Iterable[LLMResponse | Exception]) -> None:
+        """Items that were built but never delivered (dropped at a barge-in or a failure):
+        their text leaves ``spoken``, which stays what the user heard. They are the last
+        items built, so their parts are the last ones."""
+        parts = self.spoken_parts
+        for item in reversed(list(dropped)):
+            if isinstance(item, LLMResponse) and item.content and parts[-1:] == [item.content]:
+                parts.pop()
 
     def feed(self, event: Event, out: MutableSequence[LLMResponse | Exception]) -> None:
         """Append the items (and at most one trailing error) that ``event`` completes."""

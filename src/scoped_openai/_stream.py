@@ -391,7 +391,9 @@ class ChatStream:
         if self._finished:
             return
         self._finished = True
-        self._buffer.clear()
+        if self._buffer:
+            self.assembler.unsay(self._buffer)  # built, never heard
+            self._buffer.clear()
         try:
             with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                 await self._source.aclose(completed=completed)

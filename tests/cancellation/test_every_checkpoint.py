@@ -216,6 +216,12 @@ class _LedgerSocket:
         self._ledger.received.append((self.number, json.loads(text)))
         return text
 
+    def receive_text_nowait(self) -> str | None:
+        text = self.inner.receive_text_nowait()
+        if text is not None:
+            self._ledger.received.append((self.number, json.loads(text)))
+        return None if text is None else str(text)
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         await self.inner.aclose(code, reason)
 

@@ -224,3 +224,22 @@ def test_graph_reply_that_is_not_json_is_spoken_raw_with_a_warning() -> None:
     assert [i.content for i in out] == ["not json"]  # type: ignore[union-attr]
     assert len(assembler.warnings) == 1
     assert "not valid JSON" in str(assembler.warnings[0])
+
+
+def test_items_dropped_before_delivery_leave_spoken() -> None:
+    # A barge-in drops items that were built but not yet delivered: ``spoken`` stays what
+    # the user heard (the text of the model's reply, ``text``, keeps everything).
+    assembler, out = run(
+        [TextDelta("Sure. "), RefusalDelta("No, "), TextDelta("first"), TextDelta(" this")]
+    )
+    delivered, dropped = out[:2], out[2:]
+    assembler.unsay(dropped)
+    assert assembler.spoken == "Sure. No, "
+    assert assembler.text == "Sure. first this"
+    assert [i.content for i in delivered] == ["Sure. ", "No, "]  # type: ignore[union-attr]
+
+
+def test_unsay_ignores_items_that_spoke_nothing() -> None:
+    assembler, out = run([TextDelta("Hi"), UsageReport(Usage(1, 1, 2)), StreamDone()])
+    assembler.unsay(out[1:])  # the usage item (empty content) was not heard either
+    assert assembler.spoken == "Hi"

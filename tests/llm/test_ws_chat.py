@@ -294,7 +294,11 @@ async def test_azure_streaming(
         items, error = await turn(llm, ctx)
     assert error is None
     assert contents(items) == ["Hall", "o We", "lt!", ""]
-    assert [h.url for h in fake.ws_handshakes] == [expected, expected]
+    # The active socket, and the spare if its handshake got that far before the block
+    # closed (a turn this short may end first): every one goes to the same URL.
+    urls = [h.url for h in fake.ws_handshakes]
+    assert urls[:1] == [expected]
+    assert set(urls) == {expected}
     assert fake.ws_handshakes[0].headers == {"api-key": "az-SECRET-key", "x-trace": "az-1"}
     (frame,) = fake.ws_frames
     # Azure's defaults (reasoning_effort="none", verbosity="low") apply to reasoning models

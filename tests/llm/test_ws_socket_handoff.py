@@ -105,6 +105,9 @@ class _StubbornSocket:
             raise frame
         return frame
 
+    def receive_text_nowait(self) -> str | None:
+        return None
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         self.closed = True
         await anyio.lowlevel.checkpoint()

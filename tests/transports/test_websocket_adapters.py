@@ -112,6 +112,29 @@ async def test_memory_close_code_reaches_pending_receive_after_queued_frames() -
 
 
 @pytest.mark.anyio
+async def test_memory_nowait_takes_queued_frames_and_leaves_the_close() -> None:
+    with anyio.fail_after(LIMIT):
+        client, server = memory_websocket_pair()
+        assert client.receive_text_nowait() is None  # nothing queued: no wait, no frame
+        await server.send_text("a")
+        await server.send_text("b")
+        await server.send_bytes(b"\x00")
+        await server.send_text("c")
+        await server.aclose(1011, "server error")
+        assert client.receive_text_nowait() == "a"
+        assert client.receive_text_nowait() == "b"
+        with pytest.raises(ProtocolError, match="binary"):
+            client.receive_text_nowait()
+        assert client.receive_text_nowait() == "c"
+        assert client.receive_text_nowait() is None  # the close is not a frame...
+        with pytest.raises(WebSocketClosed) as closed:  # ...receive_text reports it
+            await client.receive_text()
+        assert closed.value.code == 1011
+        assert client.receive_text_nowait() is None
+        await client.aclose()
+
+
+@pytest.mark.anyio
 async def test_memory_abort_is_1006_and_receive_after_own_close_raises() -> None:
     with anyio.fail_after(LIMIT):
         client, server = memory_websocket_pair()
@@ -542,6 +565,34 @@ async def test_real_server_close_1011_maps_to_websocket_closed() -> None:
                 assert again.value.code == 1011
                 with pytest.raises(WebSocketClosed):
                     await ws.send_text("too late")
+            await server.app.wait_idle()
+
+
+@pytest.mark.anyio
+async def test_real_queued_frames_are_taken_without_waiting(anyio_backend: str) -> None:
+    """trio-websocket queues frames its reader parsed: ``receive_text_nowait`` takes them in
+    order (one wait serves a burst). httpx-ws keeps its queue private: always None."""
+    with anyio.fail_after(LIMIT):
+        async with LoopbackServer(WsApp()) as server:
+            async with open_websocket(
+                server.url("/echo"), AUTH, client=None, connect_timeout=5
+            ) as ws:
+                assert ws.receive_text_nowait() is None
+                for text in ("a", "b", "c"):
+                    await ws.send_text(text)
+                assert await ws.receive_text() == "a"
+                rest: list[str] = []
+                while len(rest) < 2:
+                    queued = ws.receive_text_nowait()
+                    if anyio_backend == "asyncio":
+                        assert queued is None
+                        rest.append(await ws.receive_text())
+                    elif queued is not None:
+                        rest.append(queued)
+                    else:  # the echo is still on its way: let the reader run
+                        await anyio.lowlevel.checkpoint()
+                assert rest == ["b", "c"]
+                assert ws.receive_text_nowait() is None
             await server.app.wait_idle()
 
 

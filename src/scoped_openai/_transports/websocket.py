@@ -127,6 +127,17 @@ class WebSocket(Protocol):
         """
         ...
 
+    def receive_text_nowait(self) -> str | None:
+        """A text frame that already arrived, or None when none is queued (or the adapter
+        cannot tell without waiting). Never waits; a close is left for ``receive_text``.
+
+        It lets a turn take a burst of frames in one wait instead of one wait per frame.
+
+        Raises:
+            ProtocolError: The queued frame is a binary frame (the socket stays usable).
+        """
+        ...
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close the socket: send a close frame with ``code``, then drop the connection.
 

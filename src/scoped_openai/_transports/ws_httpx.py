@@ -160,6 +160,11 @@ class HttpxWebSocket:
                 )
             # Anything else (none is documented) carries no data for us: skip it.
 
+    def receive_text_nowait(self) -> str | None:
+        """Always None: httpx-ws keeps its queue private, so every frame is one
+        ``receive_text`` (the asyncio path measures within its target without batching)."""
+        return None
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and drop the connection (see ``WebSocket.aclose``)."""
         if self._local_close:

@@ -125,10 +125,28 @@ class MemoryWebSocket:
             # one); report the abnormal closure a real socket would.
             self._close = _Close(ABNORMAL_CLOSURE, "")
             raise WebSocketClosed(ABNORMAL_CLOSURE) from None
+        text = self._text(frame)
+        if text is None:
+            assert self._close is not None
+            raise WebSocketClosed(self._close.code, self._close.reason)
+        return text
+
+    def receive_text_nowait(self) -> str | None:
+        """A frame already queued, or None (see ``WebSocket.receive_text_nowait``)."""
+        if self._close is not None:
+            return None
+        try:
+            frame = self._receive.receive_nowait()
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+        return self._text(frame)
+
+    def _text(self, frame: _Frame) -> str | None:
+        """The text of a received frame; None for a close (recorded, the end shut)."""
         if isinstance(frame, _Close):
             self._close = frame
             self._shut()
-            raise WebSocketClosed(frame.code, frame.reason)
+            return None
         self.received_frames += 1
         if isinstance(frame, bytes):
             raise ProtocolError(

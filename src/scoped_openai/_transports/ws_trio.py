@@ -46,7 +46,7 @@ import functools
 import ssl
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import NoReturn
+from typing import NoReturn, cast
 from urllib.parse import urlsplit
 
 import trio
@@ -131,6 +131,13 @@ def map_trio_websocket_error(
     return exc
 
 
+def _binary_frame(message: bytes) -> ProtocolError:
+    return ProtocolError(
+        f"the server sent a binary WebSocket frame ({len(message)} bytes); "
+        "the Responses API sends JSON text frames only"
+    )
+
+
 async def _close_stream(stream: TrioStream) -> None:
     """Close ``stream`` at once, without raising (not even an outer cancellation)."""
     # aclose_forcefully() closes the socket but then re-raises a cancellation from an outer
@@ -175,11 +182,23 @@ class TrioWebSocket:
         except trio_websocket.ConnectionClosed as exc:
             raise self._error(exc) from None
         if isinstance(message, bytes):
-            raise ProtocolError(
-                f"the server sent a binary WebSocket frame ({len(message)} bytes); "
-                "the Responses API sends JSON text frames only"
-            )
+            raise _binary_frame(message)
         return message
+
+    def receive_text_nowait(self) -> str | None:
+        """A frame trio-websocket already queued, or None (see ``WebSocket``)."""
+        # trio-websocket has no public non-blocking read; its queue is a trio memory
+        # channel. Without it (another version), every frame is one ``receive_text``.
+        channel = getattr(self._connection, "_recv_channel", None)
+        if channel is None:
+            return None
+        try:
+            message = channel.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return None  # a close is reported by the next receive_text
+        if isinstance(message, bytes):
+            raise _binary_frame(message)
+        return cast(str, message)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame, wait (bounded) for the peer's, drop TCP (``WebSocket.aclose``)."""

@@ -226,28 +226,46 @@ class ScriptedResponsesSocket:
             wake = self._wake = anyio.Event()
             if self._closed is not None:
                 raise self._closed.error()
-            if self._urgent:
-                return self._deliver(self._urgent.popleft())
-            deadline = math.inf
-            while self._queue:
-                entry = self._queue[0]
-                step = entry.step
-                if isinstance(step, Pause):
-                    self._queue.popleft()
-                    self._cursor += step.seconds
-                    continue
-                if isinstance(step, Stall):
-                    break  # wait for a close, a stop, or an urgent frame
-                if self._cursor > anyio.current_time():
-                    deadline = self._cursor
-                    break
-                self._queue.popleft()
-                if isinstance(step, CloseSocket):
-                    self._close(_Closed(step.code, step.reason, by_server=True))
-                    raise self._closed_error()
-                return self._deliver(entry)
-            with anyio.move_on_after(deadline - anyio.current_time()):
+            frame, due = self._due_frame(play_close=True)
+            if frame is not None:
+                return frame
+            with anyio.move_on_after(due - anyio.current_time()):
                 await wake.wait()
+
+    def next_frame_nowait(self) -> str | None:
+        """The next server frame if it is due now, else None (a close is left for
+        ``next_frame``). Never waits."""
+        if self._closed is not None:
+            return None
+        frame, _ = self._due_frame(play_close=False)
+        return frame
+
+    def _due_frame(self, *, play_close: bool) -> tuple[str | None, float]:
+        """The frame due now (or None), and when the next one is due (``math.inf``: when
+        something is sent or closed)."""
+        now = anyio.current_time()
+        if self._urgent:
+            return self._deliver(self._urgent.popleft()), now
+        while self._queue:
+            entry = self._queue[0]
+            step = entry.step
+            if isinstance(step, Pause):
+                self._queue.popleft()
+                self._cursor += step.seconds
+                continue
+            if isinstance(step, Stall):
+                return None, math.inf  # wait for a close, a stop, or an urgent frame
+            if self._cursor > now:
+                return None, self._cursor
+            if isinstance(step, CloseSocket):
+                if not play_close:
+                    return None, now
+                self._queue.popleft()
+                self._close(_Closed(step.code, step.reason, by_server=True))
+                raise self._closed_error()
+            self._queue.popleft()
+            return self._deliver(entry), now
+        return None, math.inf
 
     def close(self, code: int | None = 1000, reason: str = "") -> None:
         """The client closed the socket (or dropped it): ``next_frame`` raises from now on.
@@ -454,6 +472,10 @@ class FakeWebSocket:
         Cancellation: nothing is lost (see ``ScriptedResponsesSocket.next_frame``).
         """
         return await self.server.next_frame()
+
+    def receive_text_nowait(self) -> str | None:
+        """A server frame that is due now, or None (see ``WebSocket.receive_text_nowait``)."""
+        return self.server.next_frame_nowait()
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close the socket: a pending ``receive_text`` raises ``WebSocketClosed(code)``.
