@@ -274,8 +274,8 @@ class ChatStream:
             self._first_token_deadline = now + self._first_token_timeout
         deadline = self._first_token_deadline if not self._delivered else math.inf
         idle = self._idle_timeout
-        if idle is not None and self._started:
-            deadline = min(deadline, now + idle)
+        if idle is not None and self._started and now + idle < deadline:
+            deadline = now + idle
         events = self._events
         failure: Exception | None = None
         watchdog = self._watchdog

@@ -147,18 +147,20 @@ async def _drain_and_close(response: httpx.Response, chunks: AsyncGenerator[byte
 def _map_events(events: list[ServerSentEvent], out: list[Event]) -> bool:
     """Append the events of decoded SSE events; True once ``[DONE]`` was seen (the rest
     of the batch, if any, belongs to no turn)."""
-    loads = json.loads
     for sse in events:
         data = sse.data
         if data == "[DONE]":
             out.append(StreamDone())
             return True
-        try:
-            payload = loads(data)
-        except ValueError:
-            raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
-        chunk_events(payload, out)
+        chunk_events(_loads(data), out)
     return False
+
+
+def _loads(data: str) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
 
 
 class ChatCompletionsSource:
@@ -246,7 +248,11 @@ class ChatCompletionsSource:
             return
         except httpx.HTTPError as exc:
             raise connection_error(exc, self._request.url) from None
-        _map_events(self._decoder.feed(chunk), out)
+        events = self._decoder.feed(chunk)
+        if len(events) == 1 and events[0].data != "[DONE]":  # the common read: one event
+            chunk_events(_loads(events[0].data), out)
+        else:
+            _map_events(events, out)
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Backoff before a resend, or None once retries are spent or not worth it."""
