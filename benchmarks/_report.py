@@ -80,14 +80,22 @@ def _ref(reference: dict[str, Any], backend: str, path: str, *keys: str) -> floa
 
 def _cpu_rows(backend: str, cpu: dict[str, Any], reference: dict[str, Any]) -> list[Row]:
     rows = []
+    scope = cpu.get("_scope_us")
     for path, per in cpu.items():
+        if path.startswith("_"):
+            continue
         values = {name: _median(per[name]["cpu_us_per_chunk"]) for name in per}
         values["reference"] = _ref(reference, backend, path, "cpu", "reference", "cpu_us_per_chunk")
         row = Row("CPU per chunk", backend, path, "µs", values)
         _ratio_target(row, 1.5 if path == "http" else 1.3)
+        notes = []
+        if scope:
+            # The floor ends no barge-in; any client that does pays this per network read.
+            notes.append(f"one cancel scope per read costs {scope['no_deadline']:.1f} µs here")
         if values["reference"] is not None:
             own = _ref(reference, backend, path, "cpu", "floor", "cpu_us_per_chunk")
-            row.note = f"reference's run: its floor {own:.1f} µs"
+            notes.append(f"reference's run: its floor {own:.1f} µs")
+        row.note = "; ".join(notes)
         rows.append(row)
     return rows
 

@@ -46,7 +46,7 @@ import anyio  # noqa: E402
 from _common import raise_fd_limit  # noqa: E402
 from _fig_bargein import barge_in  # noqa: E402
 from _fig_concurrency import concurrency  # noqa: E402
-from _fig_cpu import cpu_per_chunk  # noqa: E402
+from _fig_cpu import cancel_scope_cost_us, cpu_per_chunk  # noqa: E402
 from _fig_import import heaviest, import_times  # noqa: E402
 from _fig_ttft import request_build_cost, ttft  # noqa: E402
 from _profile import profile_turn  # noqa: E402
@@ -198,6 +198,8 @@ async def in_process(
                     found, scale.chunks, scale.cpu_repeats
                 )
             server.stats(reset=True)
+            if "_scope_us" not in out["cpu"]:
+                out["cpu"]["_scope_us"] = cancel_scope_cost_us()
         if "ttft" in only:
             say(f"  [{backend}/{path}] TTFT: {scale.turns} turns x {scale.ttft_rounds} rounds")
             with timed(f"ttft {backend}/{path}"):
