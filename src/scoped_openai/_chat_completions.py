@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, ImageContent
+from ._chat import ChatContext, ChatItem, ChatMessage, FunctionCall, ImageContent
 from ._errors import APIStreamError, ProtocolError, error_fields
 from ._events import (
     ChoiceFinished,
@@ -61,10 +61,18 @@ def to_messages(ctx: ChatContext | Sequence[ChatItem], *, reasoning: bool) -> li
     messages: list[dict[str, Any]] = []
     for item in items:
         if isinstance(item, ChatMessage):
-            role = item.role.value
-            if reasoning and item.role is ChatRole.SYSTEM:
-                role = ChatRole.DEVELOPER.value
-            messages.append({"role": role, "content": message_content(item.content)})
+            # Run for every message of the history on every turn: ``_value_`` (Enum's own
+            # attribute) skips the ``.value`` descriptor, and plain text skips the parts logic.
+            role = item.role._value_
+            if reasoning and role == "system":
+                role = "developer"
+            content = item.content
+            messages.append(
+                {
+                    "role": role,
+                    "content": content if type(content) is str else message_content(content),
+                }
+            )
         elif isinstance(item, FunctionCall):
             call = {
                 "id": item.call_id,
