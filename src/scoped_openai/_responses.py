@@ -467,7 +467,9 @@ class ResponsesEventMapper:
             raise _malformed(event, "no string 'type'")
         # Most frequent first.
         if kind == "response.output_text.delta":
-            delta = _field(event, event, "delta", str, optional=False)
+            delta = event.get("delta")
+            if type(delta) is not str:  # the check inline: this branch runs per chunk
+                delta = _field(event, event, "delta", str, optional=False)
             if delta:
                 out.append(TextDelta(delta))
         elif kind == "response.function_call_arguments.delta":

@@ -149,11 +149,15 @@ async def _close_stream(stream: TrioStream) -> None:
 class TrioWebSocket:
     """The ``WebSocket`` over one trio-websocket connection (see the module docstring)."""
 
-    __slots__ = ("_aclosed", "_connection", "_sent_close", "_stream")
+    __slots__ = ("_aclosed", "_connection", "_queue", "_sent_close", "_stream")
 
     def __init__(self, connection: trio_websocket.WebSocketConnection, stream: TrioStream) -> None:
         self._connection = connection
         self._stream = stream
+        # trio-websocket has no public non-blocking read; its queue is a trio memory
+        # channel. Without it (another version), every frame is one ``receive_text``.
+        queue = getattr(connection, "_recv_channel", None)
+        self._queue = queue if hasattr(queue, "receive_nowait") else None
         self._aclosed = False
         # The close we initiated (trio-websocket would report it as 1000 whatever we sent).
         self._sent_close: tuple[int, str] | None = None
@@ -187,13 +191,11 @@ class TrioWebSocket:
 
     def receive_text_nowait(self) -> str | None:
         """A frame trio-websocket already queued, or None (see ``WebSocket``)."""
-        # trio-websocket has no public non-blocking read; its queue is a trio memory
-        # channel. Without it (another version), every frame is one ``receive_text``.
-        channel = getattr(self._connection, "_recv_channel", None)
-        if channel is None:
+        queue = self._queue
+        if queue is None:
             return None
         try:
-            message = channel.receive_nowait()
+            message = queue.receive_nowait()
         except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
             return None  # a close is reported by the next receive_text
         if isinstance(message, bytes):
