@@ -120,9 +120,14 @@ REFERENCE_AZURE: list[tuple[str, Any]] = [
     ("reasoning_effort", "none"),
     ("verbosity", "low"),
 ]
-# Ours on top: the stall guards everywhere; Azure also gets the WebSocket options; the
-# constructor also takes the WebSocket seam (tests pass an in-memory connector).
-STALL_GUARDS: list[tuple[str, Any]] = [("idle_timeout", 10.0), ("first_token_timeout", 60.0)]
+# Ours on top: the stall guards and the warm-spare switch everywhere; Azure also gets the
+# WebSocket options; the constructor also takes the WebSocket seam (tests pass an in-memory
+# connector).
+STALL_GUARDS: list[tuple[str, Any]] = [
+    ("idle_timeout", 10.0),
+    ("first_token_timeout", 60.0),
+    ("warm_spare", True),
+]
 WS_SEAM: list[tuple[str, Any]] = [("ws_connector", None)]
 AZURE_STREAMING: list[tuple[str, Any]] = [("streaming", False), ("store", False), ("wss_url", None)]
 

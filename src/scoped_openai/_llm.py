@@ -70,9 +70,12 @@ class OpenAILLM:
 
     Takes every argument of the VideoSDK plugin with the same name and default, plus two
     stall guards: ``idle_timeout`` (longest silence between chunks) and
-    ``first_token_timeout`` (longest wait for the first output of a turn), and
-    ``ws_connector``, the seam that opens WebSockets (tests pass an in-memory one, e.g.
-    ``FakeOpenAI.ws_connector()``; the default picks trio-websocket or httpx-ws).
+    ``first_token_timeout`` (longest wait for the first output of a turn);
+    ``warm_spare`` (WebSocket mode: keep a second socket open so the turn after a barge-in
+    never waits for a handshake; False halves the sockets of a server running many sessions,
+    and a barge-in then costs the next turn one handshake); and ``ws_connector``, the seam
+    that opens WebSockets (tests pass an in-memory one, e.g. ``FakeOpenAI.ws_connector()``;
+    the default picks trio-websocket or httpx-ws).
 
     Use it as ``async with OpenAILLM(...) as llm:`` (required for ``streaming=True``, which
     keeps sockets in the block's task group); HTTP mode also works without the block, then
@@ -108,6 +111,7 @@ class OpenAILLM:
         wss_url: str | None = None,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        warm_spare: bool = True,
         ws_connector: WebSocketConnector | None = None,
         _endpoint: Endpoint | None = None,
     ) -> None:
@@ -147,6 +151,7 @@ class OpenAILLM:
         self.max_retries = max_retries
         self.idle_timeout = idle_timeout
         self.first_token_timeout = first_token_timeout
+        self.warm_spare = warm_spare
         self._endpoint = _endpoint
         self._timeout = timeout or DEFAULT_TIMEOUT
         self._client = client
@@ -207,6 +212,7 @@ class OpenAILLM:
         wss_url: str | None = None,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        warm_spare: bool = True,
     ) -> OpenAILLM:
         """An ``OpenAILLM`` for Azure OpenAI, with the reference's env fallbacks.
 
@@ -266,6 +272,7 @@ class OpenAILLM:
             store=store,
             idle_timeout=idle_timeout,
             first_token_timeout=first_token_timeout,
+            warm_spare=warm_spare,
             _endpoint=endpoint,
         )
 
@@ -443,6 +450,7 @@ class OpenAILLM:
                 self._endpoint.wss_url,
                 self._endpoint.headers,
                 store=self.settings.store,
+                keep_spare=self.warm_spare,
             )
         return self._pool
 

@@ -875,6 +875,42 @@ async def test_prewarm_without_instructions_opens_two_sockets_and_sends_nothing(
 
 
 @pytest.mark.anyio
+async def test_without_a_warm_spare_one_socket_serves_the_turns_and_a_barge_in_opens_the_next(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    fake.add_ws(WSReply.text("one"))
+    fake.add_ws(WSReply.text("a reply long enough to be interrupted"))
+    fake.add_ws(WSReply.text("three"))
+    async with make_ws_llm(warm_spare=False) as llm:
+        await llm.prewarm()
+        await anyio.wait_all_tasks_blocked()
+        assert (len(fake.ws_handshakes), fake.ws_open) == (1, 1)  # no spare
+        items, error = await turn(llm, ctx)
+        assert (contents(items), error) == (["one", ""], None)
+        await anyio.wait_all_tasks_blocked()
+        assert (len(fake.ws_handshakes), fake.ws_open) == (1, 1)
+
+        heard: list[str] = []
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                await llm.cancel_current_generation()
+        assert stream.cancelled
+        assert len(heard) == 1
+        items, error = await turn(llm, ctx)
+        assert (contents(items), error) == (["thre", "e", ""], None)
+        await anyio.wait_all_tasks_blocked()
+        assert (len(fake.ws_handshakes), fake.ws_open) == (2, 1)  # the barge-in cost one
+    assert ws_tracker.create_sockets == [1, 1, 2]
+    assert fake.ws_open == 0
+    assert errors == []
+
+
+@pytest.mark.anyio
 async def test_prewarm_with_instructions_and_tools_then_the_first_turn_chains(
     fake: FakeOpenAI,
     ctx: ChatContext,
