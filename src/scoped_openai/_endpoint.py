@@ -7,7 +7,7 @@ every error message leave them out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_RESPONSES_WSS_URL = "wss://api.openai.com/v1/responses"
@@ -19,6 +19,15 @@ def websocket_url_for(base_url: str) -> str:
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     path = parts.path.rstrip("/") + "/responses"
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def with_query(url: str, query: dict[str, str] | None) -> str:
+    """``url`` with ``query`` appended to the query it may already have."""
+    if not query:
+        return url
+    parts = urlsplit(url)
+    joined = "&".join(part for part in (parts.query, urlencode(query)) if part)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
 
 
 @dataclass(slots=True)
@@ -61,6 +70,7 @@ class Endpoint:
         if project:
             headers["OpenAI-Project"] = project
         headers.update(extra_headers or {})
+        wss_url = with_query(wss_url, extra_query)  # the handshake is a request too
         return cls(f"{base}/chat/completions", wss_url, dict(extra_query or {}), headers)
 
     @classmethod
@@ -94,5 +104,6 @@ class Endpoint:
             headers["OpenAI-Project"] = project
         headers.update(extra_headers or {})
         # Azure serves the Responses API (and its WebSocket) under /openai/v1.
-        wss = websocket_url_for(f"{root}/openai/v1")
+        # ``api-version`` is not sent there (the v1 API has none); the caller's query is.
+        wss = with_query(websocket_url_for(f"{root}/openai/v1"), extra_query)
         return cls(f"{base}/chat/completions", wss, query, headers)

@@ -25,7 +25,7 @@ from ._assembly import Assembler
 from ._chat import ChatContext, ChatRole
 from ._chat_completions import build_request
 from ._connection import WebSocketPool
-from ._endpoint import Endpoint
+from ._endpoint import Endpoint, with_query
 from ._graph import ConversationalGraph
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
@@ -251,7 +251,7 @@ class OpenAILLM:
             extra_query=extra_query,
         )
         if wss_url is not None:
-            endpoint.wss_url = wss_url
+            endpoint.wss_url = with_query(wss_url, extra_query)
         return OpenAILLM(
             model=model,
             temperature=temperature,

@@ -213,8 +213,13 @@ async def turn_raising(llm: OpenAILLM, ctx: ChatContext) -> None:
             "wss://ws.example.com/custom/responses",
         ),
         (None, "ws://127.0.0.1:9/v1/responses", "ws://127.0.0.1:9/v1/responses"),
+        (
+            "https://gateway.example.com/v1?tenant=a",
+            None,
+            "wss://gateway.example.com/v1/responses?tenant=a&region=eu&x=1+2",
+        ),
     ],
-    ids=["default", "http-base", "https-base-slash", "explicit-wss", "explicit-only"],
+    ids=["default", "http-base", "https-base-slash", "explicit-wss", "explicit-only", "query"],
 )
 async def test_websocket_url(
     fake: FakeOpenAI,
@@ -225,11 +230,21 @@ async def test_websocket_url(
     expected: str,
 ) -> None:
     fake.add_ws(WSReply.text("ok"))
-    llm = fake.llm(streaming=True, base_url=base_url, wss_url=wss_url, ws_connector=ws_tracker)
+    extra_query = {"region": "eu", "x": "1 2"} if "?" in expected else None
+    llm = fake.llm(
+        streaming=True,
+        base_url=base_url,
+        wss_url=wss_url,
+        ws_connector=ws_tracker,
+        extra_query=extra_query,
+    )
     async with llm:
         items, error = await turn(llm, ctx)
     assert (contents(items), error) == (["ok", ""], None)
-    assert [h.url for h in fake.ws_handshakes] == [expected, expected]
+    # The active socket, and the spare if its handshake got that far before the block closed.
+    urls = [h.url for h in fake.ws_handshakes]
+    assert urls[:1] == [expected]
+    assert set(urls) == {expected}
 
 
 @pytest.mark.anyio
