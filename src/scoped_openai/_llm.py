@@ -58,6 +58,18 @@ def _http2_available() -> bool:
 
 
 @functools.cache
+def _load_transport_once() -> None:
+    """Pay, once per process, what the first turn would otherwise pay before its request:
+    httpx imports its transport (httpcore, and trio when installed) when the first client
+    is built, about 100 ms on this project's 2-core machine, and the shared TLS context
+    loads the CA bundle (about 20 ms). Called when an ``OpenAILLM`` is entered, where an
+    agent expects its set-up cost."""
+    import httpcore  # noqa: F401  (the import is the point)
+
+    _shared_ssl_context()
+
+
+@functools.cache
 def _shared_ssl_context() -> ssl.SSLContext:
     """One TLS context for every instance: building one (loading the CA bundle) costs about
     20 ms and 0.8 MB, which a process with a thousand agents should pay once, not each time.
@@ -321,12 +333,15 @@ class OpenAILLM:
         return self._client
 
     async def __aenter__(self) -> OpenAILLM:
-        """Open the task group connections and prewarm live in.
+        """Open the task group connections and prewarm live in. The first entry in a
+        process also loads the HTTP transport and the TLS context (about 0.1 s, once), so
+        the first turn does not pay it before its request.
 
         Cancellation: nothing is opened yet when it is cancelled.
         """
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
+        _load_transport_once()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
