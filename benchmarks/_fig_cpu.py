@@ -45,26 +45,17 @@ async def cpu_per_chunk(
 
 
 def cancel_scope_cost_us(repeats: int = 7, count: int = 20_000) -> dict[str, float]:
-    """CPU µs to enter and leave one cancel scope, the backend's cheapest (trio's own
-    ``trio.CancelScope``; anyio's asyncio class built directly), without and with a
-    deadline: the least any client pays per network read to end a barge-in within one
+    """CPU µs to enter and leave one cancel scope of the kind ``ChatStream`` opens per
+    network read (the backend's cheapest, as ``_native_scope_and_clock`` picks it), without
+    and with a deadline: the least any client pays per read to end a barge-in within one
     scheduler step. Median of ``repeats`` runs of ``count`` scopes; call it in a task."""
     import math
     import statistics
     import time
 
-    import sniffio
+    from scoped_openai._stream import _native_scope_and_clock
 
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        scope: Any = trio.CancelScope
-        now = trio.current_time
-    else:
-        from anyio import current_time
-        from anyio._backends._asyncio import CancelScope
-
-        scope, now = CancelScope, current_time
+    scope, now = _native_scope_and_clock()
     out = {}
     for label, deadline in (("no_deadline", None), ("deadline", 1e9)):
         samples = []

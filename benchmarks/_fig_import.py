@@ -25,23 +25,24 @@ def _wall(python: str, code: str) -> float:
     return time.perf_counter() - t0
 
 
-def compile_bytecode(python: str, module: str) -> None:
-    """Compile the site-packages of ``python`` and the directory ``module`` lives in (an
-    editable install's sources), as an installer would have."""
+def compile_bytecode(python: str, modules: list[str]) -> None:
+    """Compile the site-packages of ``python`` and the directories ``modules`` live in (an
+    editable install's sources), as an installer would have. Once per interpreter."""
     where = subprocess.run(
         [
             python,
             "-c",
-            "import importlib.util, os, site; "
-            f"spec = importlib.util.find_spec({module!r}); "
-            "print(os.path.dirname(spec.origin)); print(*site.getsitepackages(), sep=chr(10))",
+            "import importlib.util, os, site, sys; "
+            "print(*(os.path.dirname(importlib.util.find_spec(m).origin) for m in sys.argv[1:]),"
+            " *site.getsitepackages(), sep=chr(10))",
+            *modules,
         ],
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    paths = [line for line in where.stdout.splitlines() if line]
+    paths = sorted({line for line in where.stdout.splitlines() if line})
     subprocess.run(
         [python, "-m", "compileall", "-q", "-j", "0", *paths],
         check=False,  # a file that does not compile (a py2 test fixture) is not our concern
@@ -52,8 +53,11 @@ def compile_bytecode(python: str, module: str) -> None:
 
 def import_times(modules: dict[str, tuple[str, str]], repeats: int) -> dict[str, dict[str, Any]]:
     """``modules``: label -> (python executable, module). Milliseconds over ``pass``."""
+    by_python: dict[str, list[str]] = {}
     for python, module in modules.values():
-        compile_bytecode(python, module)
+        by_python.setdefault(python, []).append(module)
+    for python, names in by_python.items():
+        compile_bytecode(python, names)
     pythons = {python for python, _ in modules.values()}
     base: dict[str, list[float]] = {python: [] for python in pythons}
     runs: dict[str, list[float]] = {label: [] for label in modules}

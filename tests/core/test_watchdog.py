@@ -97,7 +97,7 @@ async def test_the_task_sleeps_between_deadlines(autojump_clock: trio.testing.Mo
         await trio.sleep(7200.0)
         assert waiter.expired_at == [3600.0]
         watchdog.close()
-    assert steps <= 4
+    assert 1 <= steps <= 4  # at least the wake-up that expired it: the task was seen
 
 
 @pytest.mark.trio

@@ -152,15 +152,12 @@ def _map_events(events: list[ServerSentEvent], out: list[Event]) -> bool:
         if data == "[DONE]":
             out.append(StreamDone())
             return True
-        chunk_events(_loads(data), out)
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
+        chunk_events(payload, out)
     return False
-
-
-def _loads(data: str) -> object:
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
 
 
 class ChatCompletionsSource:
@@ -248,11 +245,7 @@ class ChatCompletionsSource:
             return
         except httpx.HTTPError as exc:
             raise connection_error(exc, self._request.url) from None
-        events = self._decoder.feed(chunk)
-        if len(events) == 1 and events[0].data != "[DONE]":  # the common read: one event
-            chunk_events(_loads(events[0].data), out)
-        else:
-            _map_events(events, out)
+        _map_events(self._decoder.feed(chunk), out)
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Backoff before a resend, or None once retries are spent or not worth it."""
