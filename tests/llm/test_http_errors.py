@@ -58,6 +58,22 @@ def contents(items: list[LLMResponse]) -> list[str]:
     return [item.content for item in items]
 
 
+async def failed_cleanly(
+    error: Exception,
+    errors: list[Exception],
+    fake: FakeOpenAI,
+    llm: OpenAILLM,
+    ctx: ChatContext,
+    ctx_snapshot: list[Any],
+) -> None:
+    """After a failed turn: reported once, no body left open, the context untouched, and
+    the next turn works."""
+    assert errors == [error]
+    assert fake.counters.open_bodies == 0
+    assert ctx.items == ctx_snapshot
+    await next_turn_works(fake, llm, ctx)
+
+
 async def next_turn_works(fake: FakeOpenAI, llm: OpenAILLM, ctx: ChatContext) -> None:
     fake.replies.clear()
     fake.add(Reply.text("fine"))
@@ -156,10 +172,7 @@ async def test_status_error_carries_the_api_error_body(
             f"HTTP {status}: Invalid value for 'temperature'. | code=invalid_value | "
             "param=temperature | request_id=req_abc123"
         )
-        assert errors == [error]
-        assert fake.counters.open_bodies == 0
-        assert ctx.items == ctx_snapshot
-        await next_turn_works(fake, llm, ctx)
+        await failed_cleanly(error, errors, fake, llm, ctx, ctx_snapshot)
     assert len(fake.requests) == 2
 
 
@@ -368,10 +381,7 @@ async def test_invalid_tool_arguments_after_the_valid_calls(
             "the model called tool 'get_weather' (call call_bad) with arguments that are not "
             'a JSON object (Unterminated string starting at at character 9): \'{"city": "Par\''
         )
-        assert errors == [error]
-        assert fake.counters.open_bodies == 0
-        assert ctx.items == ctx_snapshot
-        await next_turn_works(fake, llm, ctx)
+        await failed_cleanly(error, errors, fake, llm, ctx, ctx_snapshot)
 
 
 @pytest.mark.anyio
@@ -508,10 +518,7 @@ async def test_retries_are_bounded_by_max_retries(
         assert type(error) is InternalServerError
         assert error.message == "HTTP 503: busy 2"
         assert script.gaps() == [1.0, 1.0]
-        assert errors == [error]
-        assert fake.counters.open_bodies == 0
-        assert ctx.items == ctx_snapshot
-        await next_turn_works(fake, llm, ctx)
+        await failed_cleanly(error, errors, fake, llm, ctx, ctx_snapshot)
 
 
 @pytest.mark.trio
@@ -730,10 +737,7 @@ async def test_idle_timeout_between_chunks(
         assert type(error) is APITimeoutError
         assert (error.phase, error.seconds) == ("idle", 5.0)
         assert str(error) == "the stream stalled: nothing arrived for 5s"
-        assert errors == [error]
-        assert fake.counters.open_bodies == 0
-        assert ctx.items == ctx_snapshot
-        await next_turn_works(fake, llm, ctx)
+        await failed_cleanly(error, errors, fake, llm, ctx, ctx_snapshot)
 
 
 @pytest.mark.trio
