@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 import scoped_openai
+import scoped_openai.integrations
 import scoped_openai.testing
 from scoped_openai import OpenAILLM
 
@@ -149,8 +152,29 @@ def test_testing_all_is_pinned() -> None:
     assert scoped_openai.testing.__all__ == TESTING
 
 
+#: ``scoped_openai.integrations`` itself imports no framework; each plugin is a submodule.
+INTEGRATIONS = ["LLMOwner"]
+
+
+def test_integrations_all_is_pinned_and_imports_no_framework() -> None:
+    assert scoped_openai.integrations.__all__ == INTEGRATIONS
+    # In a fresh interpreter: this one may have imported a framework for other tests.
+    code = (
+        "import sys, scoped_openai.integrations; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'videosdk', 'livekit', 'pipecat', 'openai'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
-    ("module", "names"), [(scoped_openai, PUBLIC), (scoped_openai.testing, TESTING)]
+    ("module", "names"),
+    [
+        (scoped_openai, PUBLIC),
+        (scoped_openai.testing, TESTING),
+        (scoped_openai.integrations, INTEGRATIONS),
+    ],
 )
 def test_every_public_name_is_importable(module: Any, names: list[str]) -> None:
     namespace: dict[str, Any] = {}

@@ -261,7 +261,9 @@ async def test_handshake_headers(fake: FakeOpenAI, ctx: ChatContext, ws_tracker:
     async with llm:
         _items, error = await turn(llm, ctx)
     assert error is None
-    assert len(fake.ws_handshakes) == 2
+    # The active socket, and the spare if its handshake finished before the block closed
+    # (it runs beside the turn; on a busy machine the one-turn block can close first).
+    assert len(fake.ws_handshakes) in (1, 2)
     for handshake in fake.ws_handshakes:
         assert handshake.headers == {
             "authorization": "Bearer sk-test-SECRET-1234",
