@@ -9,8 +9,11 @@ yielded), Azure's first chunk has empty ``choices``, and a ``{"error": ...}`` pa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
+
+import msgspec
 
 from ._chat import ChatContext, ChatItem, ChatMessage, FunctionCall, ImageContent
 from ._errors import APIStreamError, ProtocolError, error_fields
@@ -26,6 +29,7 @@ from ._events import (
 from ._graph import ConversationalGraph
 from ._settings import GenerationSettings
 from ._tools import FunctionTool
+from ._wire import ChatChunk, ChatUsage, decode_chunk
 
 
 def message_content(content: str | Sequence[str | ImageContent]) -> str | list[dict[str, Any]]:
@@ -140,69 +144,94 @@ def build_request(
     return {key: value for key, value in body.items() if value is not None}
 
 
-def _usage(chunk: Mapping[str, Any], usage: Mapping[str, Any]) -> Usage:
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
+def _usage(chunk: ChatChunk, usage: ChatUsage) -> Usage:
+    prompt_details = usage.prompt_tokens_details
+    completion_details = usage.completion_tokens_details
+    cached = prompt_details.cached_tokens if prompt_details is not None else None
+    reasoning = completion_details.reasoning_tokens if completion_details is not None else None
     return Usage(
-        prompt_tokens=usage.get("prompt_tokens") or 0,
-        completion_tokens=usage.get("completion_tokens") or 0,
-        total_tokens=usage.get("total_tokens") or 0,
-        prompt_cached_tokens=prompt_details.get("cached_tokens") or 0,
-        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
-        request_id=chunk.get("id") or None,
-        model=chunk.get("model") or None,
+        prompt_tokens=usage.prompt_tokens or 0,
+        completion_tokens=usage.completion_tokens or 0,
+        total_tokens=usage.total_tokens or 0,
+        prompt_cached_tokens=cached or 0,
+        reasoning_tokens=reasoning or 0,
+        request_id=chunk.id or None,
+        model=chunk.model or None,
     )
 
 
+def _misshapen(exc: msgspec.ValidationError, snippet: str) -> ProtocolError:
+    # msgspec's message names the JSON path: "Expected `str | null`, got `int` - at `$.x`".
+    return ProtocolError(f"a chat completion chunk has an unexpected shape ({exc}): {snippet}")
+
+
+def _stream_error(payload: object) -> APIStreamError:
+    body = payload if isinstance(payload, dict) else json.loads(cast(str, payload))
+    fields = error_fields(body)
+    request_id = body.get("id")
+    return APIStreamError(
+        f"the API reported an error mid-stream: {fields['message'] or body['error']!r}",
+        code=fields["code"],
+        param=fields["param"],
+        type=fields["type"],
+        request_id=request_id if isinstance(request_id, str) else None,
+        body=body,
+    )
+
+
+def chunk_data_events(data: str, out: list[Event]) -> None:
+    """Decode one SSE event's data (a chunk's JSON) and append its events to ``out``.
+
+    Raises:
+        APIStreamError: The chunk is an ``{"error": ...}`` payload.
+        ProtocolError: The data is not JSON, or not shaped like a chat completion chunk
+            (the message names the JSON path of the wrong value).
+    """
+    try:
+        chunk = decode_chunk(data)
+    except msgspec.ValidationError as exc:
+        raise _misshapen(exc, data[:200]) from None
+    except msgspec.DecodeError:
+        raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
+    _map_chunk(chunk, data, out)
+
+
 def chunk_events(chunk: object, out: list[Event]) -> None:
-    """Append the events of one decoded chunk to ``out``.
+    """Append the events of one already-decoded chunk (plain JSON values) to ``out``.
 
     Raises:
         APIStreamError: The chunk is an ``{"error": ...}`` payload.
         ProtocolError: The chunk is not shaped like a chat completion chunk.
     """
-    if not isinstance(chunk, dict):
-        raise ProtocolError(f"expected a JSON object chunk, got {type(chunk).__name__}")
-    if "error" in chunk and chunk["error"] is not None:
-        fields = error_fields(chunk)
-        raise APIStreamError(
-            f"the API reported an error mid-stream: {fields['message'] or chunk['error']!r}",
-            code=fields["code"],
-            param=fields["param"],
-            type=fields["type"],
-            request_id=chunk.get("id"),
-            body=chunk,
-        )
     try:
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue  # items carry no choice index: only choice 0 is spoken
-            delta = choice.get("delta")
-            if delta:
-                content = delta.get("content")
-                if content:
-                    out.append(TextDelta(content))
-                refusal = delta.get("refusal")
-                if refusal:
-                    out.append(RefusalDelta(refusal))
-                for call in delta.get("tool_calls") or ():
-                    function = call.get("function") or {}
+        typed = msgspec.convert(chunk, ChatChunk)
+    except msgspec.ValidationError as exc:
+        raise _misshapen(exc, repr(chunk)[:200]) from None
+    _map_chunk(typed, chunk, out)
+
+
+def _map_chunk(chunk: ChatChunk, payload: object, out: list[Event]) -> None:
+    """The events of one typed chunk; ``payload`` is its source, kept as an error's body."""
+    if chunk.error is not None:
+        raise _stream_error(payload)
+    for choice in chunk.choices or ():
+        if choice.index:
+            continue  # items carry no choice index: only choice 0 is spoken
+        delta = choice.delta
+        if delta is not None:
+            if delta.content:
+                out.append(TextDelta(delta.content))
+            if delta.refusal:
+                out.append(RefusalDelta(delta.refusal))
+            for call in delta.tool_calls or ():
+                function = call.function
+                if function is None:
+                    out.append(ToolCallDelta(call.index, call.id, None, ""))
+                else:
                     out.append(
-                        ToolCallDelta(
-                            index=call["index"],
-                            id=call.get("id"),
-                            name=function.get("name"),
-                            arguments=function.get("arguments") or "",
-                        )
+                        ToolCallDelta(call.index, call.id, function.name, function.arguments or "")
                     )
-            reason = choice.get("finish_reason")
-            if reason:
-                out.append(ChoiceFinished(reason))
-        usage = chunk.get("usage")
-        if usage:
-            out.append(UsageReport(_usage(chunk, usage)))
-    except (AttributeError, KeyError, TypeError) as exc:
-        snippet = repr(chunk)[:200]
-        raise ProtocolError(
-            f"a chat completion chunk has an unexpected shape ({exc!r}): {snippet}"
-        ) from None
+        if choice.finish_reason:
+            out.append(ChoiceFinished(choice.finish_reason))
+    if chunk.usage is not None:
+        out.append(UsageReport(_usage(chunk, chunk.usage)))

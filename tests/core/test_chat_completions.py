@@ -15,7 +15,12 @@ from scoped_openai import (
     ImageContent,
     ProtocolError,
 )
-from scoped_openai._chat_completions import build_request, chunk_events, to_messages
+from scoped_openai._chat_completions import (
+    build_request,
+    chunk_data_events,
+    chunk_events,
+    to_messages,
+)
 from scoped_openai._events import (
     ChoiceFinished,
     Event,
@@ -422,21 +427,72 @@ def test_null_error_field_is_not_an_error() -> None:
     assert events_of(chunk) == [TextDelta("ok")]
 
 
-@pytest.mark.parametrize("chunk", [[1, 2], "text", 3, None])
-def test_non_object_chunk_is_a_protocol_error(chunk: object) -> None:
-    with pytest.raises(ProtocolError, match="expected a JSON object chunk"):
+@pytest.mark.parametrize(
+    ("chunk", "got"), [([1, 2], "array"), ("text", "str"), (3, "int"), (None, "null")]
+)
+def test_non_object_chunk_is_a_protocol_error(chunk: object, got: str) -> None:
+    with pytest.raises(ProtocolError, match=f"Expected `object`, got `{got}`"):
         events_of(chunk)
 
 
 @pytest.mark.parametrize(
-    "chunk",
+    ("chunk", "path"),
     [
-        {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {}}]}}]},
-        {"choices": ["not a choice"]},
-        {"choices": [{"index": 0, "delta": {"tool_calls": [7]}}]},
-        {"choices": [], "usage": {"prompt_tokens_details": 5, "prompt_tokens": 1}},
+        (
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {}}]}}]},
+            "missing required field `index` - at `$.choices[0].delta.tool_calls[0]`",
+        ),
+        ({"choices": ["not a choice"]}, "got `str` - at `$.choices[0]`"),
+        (
+            {"choices": [{"index": 0, "delta": {"tool_calls": [7]}}]},
+            "got `int` - at `$.choices[0].delta.tool_calls[0]`",
+        ),
+        (
+            {"choices": [], "usage": {"prompt_tokens_details": 5, "prompt_tokens": 1}},
+            "got `int` - at `$.usage.prompt_tokens_details`",
+        ),
+        (
+            {"choices": [{"index": 0, "delta": {"content": 5}}]},
+            "Expected `str | null`, got `int` - at `$.choices[0].delta.content`",
+        ),
+        ({"choices": [{"index": "0"}]}, "got `str` - at `$.choices[0].index`"),
+        (
+            {"choices": [], "usage": {"total_tokens": True}},
+            "got `bool` - at `$.usage.total_tokens`",
+        ),
     ],
 )
-def test_misshapen_chunk_is_a_protocol_error(chunk: object) -> None:
-    with pytest.raises(ProtocolError, match="unexpected shape"):
+def test_misshapen_chunk_is_a_protocol_error_naming_the_path(chunk: object, path: str) -> None:
+    with pytest.raises(ProtocolError, match="unexpected shape") as info:
         events_of(chunk)
+    assert path in str(info.value)
+    assert repr(chunk)[:40] in str(info.value)
+
+
+def test_chunk_json_wrong_type_names_the_path() -> None:
+    data = '{"choices":[{"index":0,"delta":{"content":["x"]}}]}'
+    with pytest.raises(ProtocolError) as info:
+        chunk_data_events(data, [])
+    assert "got `array` - at `$.choices[0].delta.content`" in str(info.value)
+    assert data in str(info.value)
+
+
+@pytest.mark.parametrize("data", ["{not json", '{"choices": [', "", '"unterminated'])
+def test_chunk_json_that_does_not_parse_is_a_protocol_error(data: str) -> None:
+    with pytest.raises(ProtocolError, match="not valid JSON"):
+        chunk_data_events(data, [])
+
+
+def test_chunk_json_null_and_absent_fields_are_tolerated() -> None:
+    # Nulls where the API sends them, fields it leaves out, fields we do not know.
+    data = (
+        '{"id":"c1","object":"chat.completion.chunk","model":null,"system_fingerprint":null,'
+        '"choices":[{"index":0,"delta":{"content":"Hi","refusal":null,"tool_calls":null},'
+        '"logprobs":null,"finish_reason":null,"content_filter_results":{}}],"usage":null,'
+        '"obfuscation":"x","future_field":{"nested":[1,2]}}'
+    )
+    out: list[Event] = []
+    chunk_data_events(data, out)
+    assert out == [TextDelta("Hi")]
+    chunk_data_events('{"choices":null}', out)
+    assert out == [TextDelta("Hi")]

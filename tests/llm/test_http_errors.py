@@ -271,9 +271,13 @@ async def test_json_error_body_with_status_200(
             'an event\'s data is not valid JSON: \'{"choices": [{"index": 0, "delta": \'',
         ),
         (b'data: {"x": "\xff"}\n\n', "not valid UTF-8"),
-        (b"data: [1, 2]\n\n", "expected a JSON object chunk, got list"),
+        (b"data: [1, 2]\n\n", "Expected `object`, got `array`"),
+        (
+            b'data: {"choices": [{"index": 0, "delta": {"content": 7}}]}\n\n',
+            "Expected `str | null`, got `int` - at `$.choices[0].delta.content`",
+        ),
     ],
-    ids=["malformed-json", "invalid-utf8", "misshapen-chunk"],
+    ids=["malformed-json", "invalid-utf8", "misshapen-chunk", "wrong-type"],
 )
 async def test_unreadable_event_after_text(
     fake: FakeOpenAI,

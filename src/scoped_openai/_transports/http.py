@@ -17,7 +17,7 @@ from typing import Any, cast
 import anyio
 import httpx
 
-from .._chat_completions import chunk_events
+from .._chat_completions import chunk_data_events
 from .._errors import (
     APIConnectionError,
     APIStatusError,
@@ -152,11 +152,7 @@ def _map_events(events: list[ServerSentEvent], out: list[Event]) -> bool:
         if data == "[DONE]":
             out.append(StreamDone())
             return True
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
-        chunk_events(payload, out)
+        chunk_data_events(data, out)
     return False
 
 
