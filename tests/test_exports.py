@@ -153,7 +153,7 @@ def test_testing_all_is_pinned() -> None:
 
 
 #: ``scoped_openai.integrations`` itself imports no framework; each plugin is a submodule.
-INTEGRATIONS = ["LLMOwner"]
+INTEGRATIONS = ["ConversionError", "LLMOwner"]
 
 
 def test_integrations_all_is_pinned_and_imports_no_framework() -> None:

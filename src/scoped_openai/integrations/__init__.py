@@ -6,6 +6,7 @@ needs its extra: ``scoped_openai.integrations.videosdk`` (``scoped-openai[videos
 ``.livekit`` (``[livekit]``), ``.pipecat`` (``[pipecat]``). This package imports none of them.
 """
 
+from ._openai_format import ConversionError
 from ._owner import LLMOwner
 
-__all__ = ["LLMOwner"]
+__all__ = ["ConversionError", "LLMOwner"]
