@@ -2,57 +2,110 @@
 
 ``ask "prompt"`` streams one reply; ``chat`` is an interactive loop where Ctrl-C during a
 reply is a barge-in, not an exit. With no ``OPENAI_API_KEY`` and no ``--base-url`` both
-talk to the embedded fake server on loopback and say so. Errors print one line and exit 1.
+talk to the embedded fake server on loopback and say so. Options go before or after the
+command. Errors print one line and exit 1; Ctrl-C outside a reply exits 130, quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import anyio
 
-from . import ChatContext, ChatRole, OpenAILLM, ScopedOpenAIError
+from . import ChatContext, ChatRole, OpenAILLM, ScopedOpenAIError, __version__
+from ._cli_input import Interrupts, StdinLines
+from ._transports.websocket import leaf_exceptions
 
 if TYPE_CHECKING:
     from .testing import FakeOpenAI
 
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
+
+#: The options every command takes, before or after its name: ``(flags, keyword args)``.
+_COMMON_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--model",), {"default": "gpt-4o-mini", "help": "the model (default: gpt-4o-mini)"}),
+    (
+        ("--base-url",),
+        {
+            "default": None,
+            "help": "an OpenAI-compatible API base URL, e.g. http://localhost:8000/v1 "
+            "(default: $OPENAI_BASE_URL)",
+        },
+    ),
+    (
+        ("--backend",),
+        {"choices": ("asyncio", "trio"), "default": "asyncio", "help": "the event loop"},
+    ),
+    (
+        ("--system",),
+        {
+            "default": "You are a concise, friendly voice assistant.",
+            "help": "the system message",
+        },
+    ),
+    (
+        ("--websocket",),
+        {"action": "store_true", "help": "use the Responses API over a WebSocket"},
+    ),
+]
+
+
+class UsageError(Exception):
+    """The command line was given something it does not take."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the README's promise: a usage error is one line and exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    # On a subcommand the defaults are suppressed, so an option given before the command
+    # is not overwritten by the subcommand's default.
+    for flags, options in _COMMON_OPTIONS:
+        if not defaults:
+            options = {**options, "default": argparse.SUPPRESS}
+        parser.add_argument(*flags, **options)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scoped-openai", description="Stream OpenAI replies (trio or asyncio)."
+    parser = _Parser(
+        prog="scoped-openai",
+        description="Stream OpenAI replies (trio or asyncio). Without OPENAI_API_KEY and "
+        "without --base-url (or OPENAI_BASE_URL) it talks to an embedded fake server.",
     )
-    parser.add_argument("--model", default="gpt-4o-mini")
-    parser.add_argument("--base-url", default=None, help="an OpenAI-compatible API base URL")
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
-    parser.add_argument("--system", default="You are a concise, friendly voice assistant.")
-    parser.add_argument(
-        "--websocket", action="store_true", help="use the Responses API over a WebSocket"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"scoped-openai {__version__}")
+    _add_common_options(parser, defaults=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ask = commands.add_parser("ask", help="stream one reply")
     ask.add_argument("prompt")
-    commands.add_parser("chat", help="interactive chat; Ctrl-C during a reply interrupts it")
-    commands.add_parser(
+    chat = commands.add_parser("chat", help="interactive chat; Ctrl-C during a reply interrupts it")
+    demo = commands.add_parser(
         "demo", help="a scripted voice-agent session on both paths, with a table of figures"
     )
+    for command in (ask, chat, demo):
+        _add_common_options(command, defaults=False)
     return parser
 
 
 class _Target:
     """Where the command line sends requests: OpenAI, a given server, or the fake."""
 
-    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO, interrupts: Interrupts) -> None:
         self.args = args
         self.out = out
-        self.use_fake = not os.getenv("OPENAI_API_KEY") and args.base_url is None
-        self.base_url: str | None = args.base_url
+        self.interrupts = interrupts
+        self.base_url: str | None = args.base_url or os.getenv("OPENAI_BASE_URL") or None
+        self.use_fake = not os.getenv("OPENAI_API_KEY") and self.base_url is None
         self.api_key: str | None = None
 
     async def run(
@@ -62,7 +115,8 @@ class _Target:
     ) -> None:
         """Run ``body`` against the target (starting the embedded fake if it is the one)."""
         if not self.use_fake:
-            await body(self)
+            with self.interrupts.cancellable():
+                await body(self)
             return
         from ._cli_fake import embedded_fake
 
@@ -77,7 +131,8 @@ class _Target:
                 flush=True,
             )
             self.base_url, self.api_key = server.base_url, "sk-embedded-fake"
-            await body(self)
+            with self.interrupts.cancellable():  # Ctrl-C ends this; the server stops cleanly
+                await body(self)
 
     def llm(self, *, streaming: bool | None = None) -> OpenAILLM:
         """An ``OpenAILLM`` for the target (use it with ``async with``)."""
@@ -107,7 +162,7 @@ async def _stream_reply(llm: OpenAILLM, ctx: ChatContext, out: TextIO) -> str:
     return "".join(heard)
 
 
-async def _ask(args: argparse.Namespace, out: TextIO) -> None:
+async def _ask(args: argparse.Namespace, out: TextIO, interrupts: Interrupts) -> None:
     ctx = ChatContext.empty()
     ctx.add_message(ChatRole.SYSTEM, args.system)
     ctx.add_message(ChatRole.USER, args.prompt)
@@ -116,59 +171,40 @@ async def _ask(args: argparse.Namespace, out: TextIO) -> None:
         async with target.llm() as llm:
             await _stream_reply(llm, ctx, out)
 
-    await _Target(args, out).run(body)
+    await _Target(args, out, interrupts).run(body)
 
 
-async def _chat(args: argparse.Namespace, out: TextIO) -> None:
+async def _chat(args: argparse.Namespace, out: TextIO, interrupts: Interrupts) -> None:
     ctx = ChatContext.empty()
     ctx.add_message(ChatRole.SYSTEM, args.system)
 
     async def body(target: _Target) -> None:
         async with target.llm() as llm:
-            await _chat_loop(llm, ctx, out)
+            await _chat_loop(llm, ctx, out, interrupts)
 
-    await _Target(args, out).run(body)
+    await _Target(args, out, interrupts).run(body)
 
 
-async def _chat_loop(llm: OpenAILLM, ctx: ChatContext, out: TextIO) -> None:
+async def _chat_loop(llm: OpenAILLM, ctx: ChatContext, out: TextIO, interrupts: Interrupts) -> None:
     print("Type a message (empty line or Ctrl-D to quit; Ctrl-C interrupts a reply).", file=out)
+    lines = StdinLines()
     while True:
-        line = await _read_line("you> ", out)
+        out.write("you> ")
+        out.flush()
+        line = await lines.readline()  # "" at end of input
         if not line.strip():
             return
-        ctx.add_message(ChatRole.USER, line)
+        ctx.add_message(ChatRole.USER, line.rstrip("\n"))
         out.write("assistant> ")
-        spoken = await _reply_with_barge_in(llm, ctx, out)
+        interrupts.barge_in = llm.cancel_current_generation  # Ctrl-C now ends the reply only
+        try:
+            spoken = await _stream_reply(llm, ctx, out)
+        finally:
+            interrupts.barge_in = None
         ctx.add_message(ChatRole.ASSISTANT, spoken)
 
 
-async def _read_line(prompt: str, out: TextIO) -> str:
-    """Read a line from stdin without a thread: wait until it is readable, then read."""
-    out.write(prompt)
-    out.flush()
-    await anyio.wait_readable(sys.stdin)
-    return sys.stdin.readline()  # "" at end of input
-
-
-async def _reply_with_barge_in(llm: OpenAILLM, ctx: ChatContext, out: TextIO) -> str:
-    """Stream a reply; SIGINT (Ctrl-C) while it streams is a barge-in."""
-    import signal
-
-    result: list[str] = []
-    async with anyio.create_task_group() as tg:
-
-        async def watch_ctrl_c() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                async for _ in signals:
-                    await llm.cancel_current_generation()
-
-        tg.start_soon(watch_ctrl_c)
-        result.append(await _stream_reply(llm, ctx, out))
-        tg.cancel_scope.cancel()
-    return result[0]
-
-
-async def _demo(args: argparse.Namespace, out: TextIO) -> None:
+async def _demo(args: argparse.Namespace, out: TextIO, interrupts: Interrupts) -> None:
     from ._demo import print_table, run_session, script_fake
 
     async def body(target: _Target) -> None:
@@ -179,33 +215,80 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> None:
                 figures += await run_session(llm, path, out)
         print_table(figures, out)
 
-    await _Target(args, out).run(body, script=script_fake)
+    await _Target(args, out, interrupts).run(body, script=script_fake)
+
+
+Command = Callable[[argparse.Namespace, TextIO, Interrupts], Awaitable[None]]
+
+
+async def _run(command: Command, args: argparse.Namespace, out: TextIO) -> bool:
+    """Run ``command`` with Ctrl-C handled; True if Ctrl-C ended it."""
+    interrupts = Interrupts()
+    async with anyio.create_task_group() as task_group:
+        await task_group.start(interrupts.watch, task_group.cancel_scope)
+        await command(args, out, interrupts)
+        task_group.cancel_scope.cancel()  # the watcher
+    return interrupts.interrupted
+
+
+def _missing_extra(args: argparse.Namespace) -> str | None:
+    """The one-line error for an optional dependency this run needs and lacks, or None."""
+    if args.backend == "trio" and importlib.util.find_spec("trio") is None:
+        return "--backend trio needs trio: pip install 'scoped-openai[trio]'"
+    use_fake = not (os.getenv("OPENAI_API_KEY") or args.base_url or os.getenv("OPENAI_BASE_URL"))
+    if use_fake and importlib.util.find_spec("hypercorn") is None:
+        return (
+            "the embedded fake server needs hypercorn: pip install 'scoped-openai[fake]' "
+            "(or set OPENAI_API_KEY, or pass --base-url for a server of your own)"
+        )
+    return None
+
+
+def _one_line(error: BaseException) -> str | None:
+    """What to print for a failure the user can act on, or None for a bug."""
+    if isinstance(error, ModuleNotFoundError):
+        extra = {"hypercorn": "fake", "trio": "trio", "trio_websocket": "trio", "h2": "http2"}
+        hint = extra.get((error.name or "").partition(".")[0])
+        where = f"pip install 'scoped-openai[{hint}]'" if hint else "install it"
+        return f"{error.name} is not installed: {where}"
+    if isinstance(error, ScopedOpenAIError | OSError | ValueError | RuntimeError):
+        return str(error) or type(error).__name__
+    return None
+
+
+def _exit_status(error: BaseException) -> int:
+    """Exit 130 for Ctrl-C, else 1 with one ``error:`` line; a bug keeps its traceback."""
+    leaves = leaf_exceptions(error)
+    if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        return EXIT_INTERRUPTED
+    for leaf in leaves:
+        line = _one_line(leaf)
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr)
+            return EXIT_ERROR
+    raise error
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
     stream = out or sys.stdout
-    command = {"ask": _ask, "chat": _chat, "demo": _demo}[args.command]
     try:
-        anyio.run(command, args, stream, backend=args.backend)
-    except ScopedOpenAIError as exc:
+        args = _parser().parse_args(argv)
+        missing = _missing_extra(args)
+        if missing is not None:
+            raise UsageError(missing)
+        command = {"ask": _ask, "chat": _chat, "demo": _demo}[args.command]
+        interrupted = anyio.run(_run, command, args, stream, backend=args.backend)
+    except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except (OSError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except ModuleNotFoundError as exc:
-        extra = {"hypercorn": "fake", "trio": "trio", "trio_websocket": "trio"}.get(
-            exc.name or "", "fake,trio"
-        )
-        print(
-            f"error: {exc.name} is not installed: pip install 'scoped-openai[{extra}]'",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as exc:  # Ctrl-C before the handler is in, errors in groups
+        if isinstance(exc, SystemExit):
+            raise
+        return _exit_status(exc)
+    if interrupted:
+        print(file=stream, flush=True)  # end the half-written line
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -77,6 +77,15 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _check_base_url(base_url: str | None) -> None:
+    """Refuse a base URL without its scheme now, not as a garbled URL at the first turn."""
+    if base_url is not None and not base_url.lower().startswith(("http://", "https://")):
+        raise ValueError(
+            f"base_url must start with http:// or https:// (got {base_url!r}), "
+            "e.g. http://localhost:8000/v1"
+        )
+
+
 class OpenAILLM:
     """A streaming OpenAI LLM for voice agents, on trio or asyncio.
 
@@ -129,6 +138,8 @@ class OpenAILLM:
     ) -> None:
         api_key = api_key or os.getenv("OPENAI_API_KEY")
         if _endpoint is None:
+            base_url = base_url or os.getenv("OPENAI_BASE_URL") or None  # as openai-python
+            _check_base_url(base_url)
             if not api_key and client is None and base_url is None:
                 raise ValueError(
                     "OpenAI API key must be provided either through the api_key parameter "

@@ -26,6 +26,7 @@ never the query string (Azure accepts ``api-key`` there).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -297,6 +298,31 @@ def handshake_rejected(
     )
     error.add_note(f"the WebSocket handshake with {where} was refused")
     return error
+
+
+def connect_failed(exc: BaseException, where: str) -> APIConnectionError:
+    """The error for a host that cannot be reached, in the same words on every engine: the
+    operating system's reason (``Connection refused``, a DNS failure), not the engine's."""
+    return APIConnectionError(f"the WebSocket connection to {where} failed: {_os_reason(exc)}")
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The first operating-system error under ``exc`` (causes and groups), in words."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        errno = getattr(current, "errno", None)
+        if isinstance(current, OSError) and errno is not None:
+            # Positive errnos have the OS's short text; resolver errors carry their own.
+            return os.strerror(errno) if errno > 0 else str(current.strerror)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return str(exc) or type(exc).__name__
 
 
 def leaf_exceptions(exc: BaseException) -> list[BaseException]:

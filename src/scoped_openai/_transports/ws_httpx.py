@@ -56,11 +56,12 @@ from httpx_ws import (
 )
 
 from .._errors import APIConnectionError, APITimeoutError, ProtocolError, ScopedOpenAIError
-from .http import connection_error, raise_for_status
+from .http import raise_for_status
 from .websocket import (
     ABNORMAL_CLOSURE,
     CLOSE_TIMEOUT,
     WebSocketClosed,
+    connect_failed,
     describe_url,
     resolve_exit,
 )
@@ -273,7 +274,7 @@ class HttpxWebSocketConnection:
                 phase="connect",
             ) from None
         except httpx.HTTPError as exc:
-            raise connection_error(exc, httpx.URL(self._url)) from None
+            raise connect_failed(exc, self._where) from None
         return response
 
     async def __aexit__(

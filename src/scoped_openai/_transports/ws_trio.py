@@ -56,6 +56,7 @@ from .._errors import APIConnectionError, APITimeoutError, ProtocolError, Scoped
 from .websocket import (
     CLOSE_TIMEOUT,
     WebSocketClosed,
+    connect_failed,
     describe_url,
     handshake_rejected,
     raise_unwrapped,
@@ -127,7 +128,7 @@ def map_trio_websocket_error(
     if isinstance(exc, trio_websocket.HandshakeError):
         return APIConnectionError(f"the WebSocket handshake with {where} failed")
     if isinstance(exc, OSError | trio.BrokenResourceError):
-        return APIConnectionError(f"the WebSocket connection to {where} failed: {exc}")
+        return connect_failed(exc, where)
     return exc
 
 
