@@ -23,8 +23,11 @@ No I/O here. Facts this module relies on (DESIGN.md section 4, and the sources n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
+
+import msgspec
 
 from ._chat import ChatItem, ChatMessage, ChatRole, FunctionCall, ImageContent
 from ._errors import APIStreamError, ProtocolError
@@ -41,6 +44,15 @@ from ._events import (
 from ._graph import ConversationalGraph
 from ._settings import GenerationSettings, ToolChoice
 from ._tools import FunctionTool
+from ._wire import (
+    ErrorFields,
+    ErrorText,
+    OutputItem,
+    ResponseBody,
+    ResponsesUsage,
+    ServerEvent,
+    decode_server_event,
+)
 
 __all__ = [
     "ChainState",
@@ -303,44 +315,87 @@ def build_create_event(
 # ---------------------------------------------------------------------------------------------
 
 
-def _malformed(event: object, what: str) -> ProtocolError:
-    return ProtocolError(f"a Responses server event is malformed ({what}): {repr(event)[:200]}")
+class _Decoded:
+    """An event given as plain JSON values (``feed``); a bare ``str`` source is JSON text."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
-def _field(event: object, obj: Mapping[str, Any], key: str, kind: type, *, optional: bool) -> Any:
-    value = obj.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _malformed(event, f"{key!r} is not {'an' if kind is int else 'a'} {kind.__name__}")
+def _snippet(source: object) -> str:
+    return repr(source.value)[:200] if isinstance(source, _Decoded) else str(source)[:200]
+
+
+def _malformed(source: object, what: str) -> ProtocolError:
+    return ProtocolError(f"a Responses server event is malformed ({what}): {_snippet(source)}")
+
+
+_T = TypeVar("_T")
+
+
+def _required(value: _T | None, source: object, path: str) -> _T:
+    """``value``, which this event kind must carry (its type was checked by the decoder)."""
+    if value is None:
+        raise _malformed(source, f"`$.{path}` is missing or null")
     return value
 
 
-def _text(event: object, obj: Mapping[str, Any], key: str) -> str | None:
-    """An optional string field; numbers are accepted and rendered (codes are sometimes ints)."""
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise _malformed(event, f"{key!r} is not a string")
+def _text(value: ErrorText) -> str | None:
+    """An optional text field; numbers are rendered (codes are sometimes ints)."""
+    return value if value is None or isinstance(value, str) else str(value)
 
 
-def _usage(event: object, response: Mapping[str, Any], usage: Mapping[str, Any]) -> Usage:
-    def count(obj: Mapping[str, Any], key: str) -> int:
-        value = _field(event, obj, key, int, optional=True)
-        return 0 if value is None else int(value)
+def _body(source: object) -> Any:
+    """The event as plain JSON values, kept as an error's ``body`` (decoded again: rare)."""
+    return source.value if isinstance(source, _Decoded) else json.loads(str(source))
 
-    in_details = _field(event, usage, "input_tokens_details", dict, optional=True) or {}
-    out_details = _field(event, usage, "output_tokens_details", dict, optional=True) or {}
+
+#: The event kinds we map; any other kind is skipped, even when its fields do not have the
+#: types our struct gives the fields of the same name.
+_MAPPED = frozenset(
+    {
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.refusal.delta",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.created",
+        "response.completed",
+        "response.failed",
+        "response.incomplete",
+        "error",
+    }
+)
+_ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
+
+
+def _skippable(source: object) -> bool:
+    """Whether an event that did not fit our struct is one we skip anyway: an unknown kind,
+    or an output item that is not a function call."""
+    raw = _body(source)
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if not isinstance(kind, str):
+        return False
+    if kind not in _MAPPED:
+        return True
+    item = raw.get("item")
+    return kind in _ITEM_EVENTS and isinstance(item, dict) and item.get("type") != "function_call"
+
+
+def _usage(response: ResponseBody, usage: ResponsesUsage) -> Usage:
+    in_details = usage.input_tokens_details
+    out_details = usage.output_tokens_details
     return Usage(
-        prompt_tokens=count(usage, "input_tokens"),
-        completion_tokens=count(usage, "output_tokens"),
-        total_tokens=count(usage, "total_tokens"),
-        prompt_cached_tokens=count(in_details, "cached_tokens"),
-        reasoning_tokens=count(out_details, "reasoning_tokens"),
-        request_id=response.get("id") or None,
-        model=_text(event, response, "model") or None,
+        prompt_tokens=usage.input_tokens or 0,
+        completion_tokens=usage.output_tokens or 0,
+        total_tokens=usage.total_tokens or 0,
+        prompt_cached_tokens=(in_details.cached_tokens if in_details else None) or 0,
+        reasoning_tokens=(out_details.reasoning_tokens if out_details else None) or 0,
+        request_id=response.id or None,
+        model=response.model or None,
     )
 
 
@@ -353,51 +408,53 @@ _INCOMPLETE_REASONS = {
 }
 
 
-def _terminal_error(event: dict[str, Any], kind: str) -> APIStreamError:
-    response = _field(event, event, "response", dict, optional=False)
-    response_id = _field(event, response, "id", str, optional=True)
-    if kind == "response.failed":
-        error = _field(event, response, "error", dict, optional=True) or {}
-        message = _text(event, error, "message") or "no error details"
+def _terminal_error(event: ServerEvent, source: object) -> APIStreamError:
+    response = _required(event.response, source, "response")
+    if event.type == "response.failed":
+        error = response.error or ErrorFields()
         return APIStreamError(
-            f"the response failed: {message}",
+            f"the response failed: {_text(error.message) or 'no error details'}",
             status="failed",
-            code=_text(event, error, "code"),
-            param=_text(event, error, "param"),
-            type=_text(event, error, "type"),
-            request_id=response_id,
-            body=event,
+            code=_text(error.code),
+            param=_text(error.param),
+            type=_text(error.type),
+            request_id=response.id,
+            body=_body(source),
         )
-    details = _field(event, response, "incomplete_details", dict, optional=True) or {}
-    reason = _text(event, details, "reason")
+    details = response.incomplete_details
+    reason = _text(details.reason) if details is not None else None
     if reason is None:
         message = "the response is incomplete (no reason given)"
     else:
         message = _INCOMPLETE_REASONS.get(reason, f"the response is incomplete ({reason})")
     return APIStreamError(
-        message, status="incomplete", code=reason, request_id=response_id, body=event
+        message, status="incomplete", code=reason, request_id=response.id, body=_body(source)
     )
 
 
-def _error_frame(event: dict[str, Any]) -> APIStreamError:
-    nested = event.get("error")
-    if nested is not None and not isinstance(nested, dict):
-        raise _malformed(event, "'error' is not an object")
+def _error_frame(event: ServerEvent, source: object) -> APIStreamError:
     # Nested (WebSocket) shape: the fields are in "error"; flat (SSE) shape: beside "type",
     # where "type" is the event's own and not an error type.
-    fields: dict[str, Any] = nested if nested is not None else event
-    status = event.get("status")
-    if status is not None and (isinstance(status, bool) or not isinstance(status, int | str)):
-        raise _malformed(event, "'status' is not a number")
-    message = _text(event, fields, "message") or "no error details"
+    nested = event.error
+    fields = nested if nested is not None else event
+    status = event.status
     return APIStreamError(
-        f"the API reported an error: {message}",
+        f"the API reported an error: {_text(fields.message) or 'no error details'}",
         status=None if status is None else str(status),
-        code=_text(event, fields, "code"),
-        param=_text(event, fields, "param"),
-        type=_text(event, fields, "type") if nested is not None else None,
-        body=event,
+        code=_text(fields.code),
+        param=_text(fields.param),
+        type=_text(nested.type) if nested is not None else None,
+        body=_body(source),
     )
+
+
+def _output_call(item: dict[str, Any], index: int, source: object) -> OutputItem:
+    """A ``response.completed`` output item (kept as plain JSON) as a typed function call."""
+    try:
+        return msgspec.convert(item, OutputItem)
+    except msgspec.ValidationError as exc:
+        where = str(exc).replace("`$", f"`$.response.output[{index}]", 1)
+        raise _malformed(source, where) from None
 
 
 class _Call:
@@ -425,15 +482,20 @@ class ResponsesEventMapper:
     Events: ``response.created`` -> :class:`ResponseCreated`; ``response.output_text.delta``
     -> :class:`TextDelta`; ``response.refusal.delta`` -> :class:`RefusalDelta`;
     ``response.completed`` -> :class:`UsageReport` then :class:`ResponseCompleted`. Other
-    event types (``response.in_progress``, content parts, reasoning events...) are skipped.
+    event types (``response.in_progress``, content parts, reasoning events...) are skipped,
+    whatever their fields hold.
 
-    Raises (from :meth:`feed`):
+    Events are decoded into ``_wire.ServerEvent`` (msgspec): :meth:`feed_json` from the
+    frame's text, :meth:`feed` from plain JSON values; both map the same way.
+
+    Raises (from :meth:`feed_json` and :meth:`feed`):
         APIStreamError: ``response.failed`` (status ``"failed"``), ``response.incomplete``
             (status ``"incomplete"``, code = the reason) or an ``error`` frame (status = the
             frame's numeric status as a string). The event is kept as ``body``: for a
             failed or incomplete response its usage is in ``body["response"]["usage"]``.
-        ProtocolError: The event is not an object, has no string ``type``, or a field it
-            needs has the wrong type.
+        ProtocolError: The event is not JSON or not an object, has no string ``type``, or
+            a field it needs is missing or has the wrong type; the message names the JSON
+            path (``$.response.usage.input_tokens``).
     """
 
     __slots__ = ("_calls", "_dispatched", "_response_id")
@@ -450,62 +512,80 @@ class ResponsesEventMapper:
         """The id of the response being streamed, once ``response.created`` arrived."""
         return self._response_id
 
+    def feed_json(self, text: str, out: list[Event]) -> None:
+        """Decode one server event's JSON text and append its events to ``out``.
+
+        Raises:
+            APIStreamError: A terminal error event (see the class docstring).
+            ProtocolError: The text is not JSON or the event is malformed.
+        """
+        try:
+            event = decode_server_event(text)
+        except msgspec.ValidationError as exc:
+            if _skippable(text):
+                return
+            raise _malformed(text, str(exc)) from None
+        except msgspec.DecodeError:
+            raise ProtocolError(f"a server event is not valid JSON: {text[:200]!r}") from None
+        self._map(event, text, out)
+
     def feed(self, event: object, out: list[Event]) -> None:
-        """Append the events of one parsed server event to ``out``.
+        """Append the events of one server event given as plain JSON values to ``out``.
 
         Raises:
             APIStreamError: A terminal error event (see the class docstring).
             ProtocolError: The event is malformed.
         """
-        if not isinstance(event, dict):
-            raise ProtocolError(
-                f"expected a JSON object server event, got {type(event).__name__}: "
-                f"{repr(event)[:200]}"
-            )
-        kind = event.get("type")
-        if not isinstance(kind, str):
-            raise _malformed(event, "no string 'type'")
+        source = _Decoded(event)
+        try:
+            typed = msgspec.convert(event, ServerEvent)
+        except msgspec.ValidationError as exc:
+            if _skippable(source):
+                return
+            raise _malformed(source, str(exc)) from None
+        self._map(typed, source, out)
+
+    def _map(self, event: ServerEvent, source: object, out: list[Event]) -> None:
+        """The events of one typed event; ``source`` is what it was decoded from."""
+        kind = event.type
         # Most frequent first.
         if kind == "response.output_text.delta":
-            delta = event.get("delta")
-            if type(delta) is not str:  # the check inline: this branch runs per chunk
-                delta = _field(event, event, "delta", str, optional=False)
+            delta = event.delta
+            if delta is None:  # not _required(): this branch runs per chunk
+                raise _malformed(source, "`$.delta` is missing or null")
             if delta:
                 out.append(TextDelta(delta))
         elif kind == "response.function_call_arguments.delta":
-            item_id = _field(event, event, "item_id", str, optional=False)
-            delta = _field(event, event, "delta", str, optional=False)
-            self._call(item_id).deltas.append(delta)
+            item_id = _required(event.item_id, source, "item_id")
+            self._call(item_id).deltas.append(_required(event.delta, source, "delta"))
         elif kind == "response.function_call_arguments.done":
-            item_id = _field(event, event, "item_id", str, optional=False)
-            arguments = _field(event, event, "arguments", str, optional=True)
-            if arguments is not None:
-                self._call(item_id).arguments = arguments
+            item_id = _required(event.item_id, source, "item_id")
+            if event.arguments is not None:
+                self._call(item_id).arguments = event.arguments
         elif kind == "response.refusal.delta":
-            delta = _field(event, event, "delta", str, optional=False)
-            if delta:
-                out.append(RefusalDelta(delta))
+            refusal = _required(event.delta, source, "delta")
+            if refusal:
+                out.append(RefusalDelta(refusal))
         elif kind == "response.output_item.added":
-            item = _field(event, event, "item", dict, optional=False)
-            if item.get("type") == "function_call":
-                item_id = _field(event, item, "id", str, optional=False)
-                call = self._call(item_id)
-                call.call_id = _field(event, item, "call_id", str, optional=True) or call.call_id
-                call.name = _field(event, item, "name", str, optional=True) or call.name
+            item = _required(event.item, source, "item")
+            if item.type == "function_call":
+                call = self._call(_required(item.id, source, "item.id"))
+                call.call_id = item.call_id or call.call_id
+                call.name = item.name or call.name
         elif kind == "response.output_item.done":
-            item = _field(event, event, "item", dict, optional=False)
-            if item.get("type") == "function_call":
-                self._emit_call(event, item, out)
+            item = _required(event.item, source, "item")
+            if item.type == "function_call":
+                self._emit_call(item, source, out)
         elif kind == "response.created":
-            response = _field(event, event, "response", dict, optional=False)
-            self._response_id = _field(event, response, "id", str, optional=False)
+            response = _required(event.response, source, "response")
+            self._response_id = _required(response.id, source, "response.id")
             out.append(ResponseCreated(self._response_id))
         elif kind == "response.completed":
-            self._completed(event, out)
+            self._completed(event, source, out)
         elif kind in ("response.failed", "response.incomplete"):
-            raise _terminal_error(event, kind)
+            raise _terminal_error(event, source)
         elif kind == "error":
-            raise _error_frame(event)
+            raise _error_frame(event, source)
         # Anything else (in_progress, content parts, *.done, reasoning...) is skipped.
 
     def _call(self, item_id: str) -> _Call:
@@ -514,39 +594,33 @@ class ResponsesEventMapper:
             call = self._calls[item_id] = _Call(None, None)
         return call
 
-    def _emit_call(self, event: object, item: Mapping[str, Any], out: list[Event]) -> None:
-        item_id = _field(event, item, "id", str, optional=True)
-        call = self._calls.pop(item_id, None) if item_id is not None else None
-        call_id: str | None = _field(event, item, "call_id", str, optional=True)
-        name: str | None = _field(event, item, "name", str, optional=True)
+    def _emit_call(self, item: OutputItem, source: object, out: list[Event]) -> None:
+        call = self._calls.pop(item.id, None) if item.id is not None else None
+        call_id, name = item.call_id, item.name
         if call is not None:
             call_id = call_id or call.call_id
             name = name or call.name
         if not call_id or not name:
-            raise _malformed(event, "a function call without call_id or name")
+            raise _malformed(source, "a function call without call_id or name")
         if call_id in self._dispatched:
             return
-        arguments = _field(event, item, "arguments", str, optional=True)
+        arguments = item.arguments
         if not arguments and call is not None:
             arguments = call.arguments if call.arguments else "".join(call.deltas)
         if self._remember:
             self._dispatched.add(call_id)
-        out.append(ToolCallDone(call_id, name, arguments or "", item_id))
+        out.append(ToolCallDone(call_id, name, arguments or "", item.id))
 
-    def _completed(self, event: dict[str, Any], out: list[Event]) -> None:
-        response = _field(event, event, "response", dict, optional=False)
-        response_id = _field(event, response, "id", str, optional=False)
-        output = _field(event, response, "output", list, optional=True) or []
-        for item in output:
-            if not isinstance(item, dict):
-                raise _malformed(event, "an output item is not an object")
+    def _completed(self, event: ServerEvent, source: object, out: list[Event]) -> None:
+        response = _required(event.response, source, "response")
+        response_id = _required(response.id, source, "response.id")
+        output = response.output or []
         if self._remember:
-            for item in output:
+            for index, item in enumerate(output):
                 if item.get("type") == "function_call":
-                    self._emit_call(event, item, out)
-        usage = _field(event, response, "usage", dict, optional=True)
-        if usage is not None:
-            out.append(UsageReport(_usage(event, response, usage)))
+                    self._emit_call(_output_call(item, index, source), source, out)
+        if response.usage is not None:
+            out.append(UsageReport(_usage(response, response.usage)))
         self._response_id = response_id
         out.append(ResponseCompleted(response_id, output))
 

@@ -21,7 +21,7 @@ from typing import Any
 from ._assembly import Assembler
 from ._chat import ChatItem
 from ._connection import SocketSlot, WebSocketPool
-from ._errors import APIStreamError, ProtocolError
+from ._errors import APIStreamError
 from ._events import Event, ResponseCompleted
 from ._graph import ConversationalGraph
 from ._responses import ResponsesEventMapper, build_create_event, to_input_items
@@ -132,11 +132,7 @@ class ResponsesTurnSource:
     def _feed(self, frame: str, out: list[Event]) -> bool:
         """Map one frame; True once the response is over (what follows is no turn's)."""
         try:
-            event = json.loads(frame)
-        except ValueError:
-            raise ProtocolError(f"a WebSocket frame is not valid JSON: {frame[:200]!r}") from None
-        try:
-            self._mapper.feed(event, out)
+            self._mapper.feed_json(frame, out)
         except APIStreamError:
             self._terminal = True  # the response is over: the socket stays clean
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -833,6 +834,108 @@ def test_malformed_events_raise_protocol_error_with_a_snippet(event: object) -> 
     with pytest.raises(ProtocolError) as info:
         feed_all(event)
     assert repr(event)[:40] in str(info.value)
+
+
+def json_events(*frames: str) -> list[Event]:
+    mapper = ResponsesEventMapper()
+    out: list[Event] = []
+    for frame in frames:
+        mapper.feed_json(frame, out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("frame", "path"),
+    [
+        ('{"type":"response.output_text.delta","delta":5}', "got `int` - at `$.delta`"),
+        ('{"type":5}', "got `int` - at `$.type`"),
+        ('{"no":"type"}', "missing required field `type`"),
+        ("[1]", "Expected `object`, got `array`"),
+        ('{"type":"response.output_text.delta"}', "`$.delta` is missing or null"),
+        (
+            '{"type":"response.function_call_arguments.delta","delta":"{"}',
+            "`$.item_id` is missing or null",
+        ),
+        (
+            '{"type":"response.completed","response":{"id":"r","usage":{"input_tokens":"3"}}}',
+            "got `str` - at `$.response.usage.input_tokens`",
+        ),
+        (
+            '{"type":"response.completed","response":{"id":"r","output":[{"type":'
+            '"message"},{"type":"function_call","id":"fc_1","call_id":7,"name":"f"}]}}',
+            "got `int` - at `$.response.output[1].call_id`",
+        ),
+        (
+            '{"type":"response.output_item.done","item":{"type":"function_call","name":[]}}',
+            "got `array` - at `$.item.name`",
+        ),
+        (
+            '{"type":"error","error":{"message":{"text":"x"}}}',
+            "got `object` - at `$.error.message`",
+        ),
+    ],
+)
+def test_wrong_type_in_json_names_the_path(frame: str, path: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        json_events(frame)
+    assert path in str(info.value)
+    assert frame[:40] in str(info.value)
+
+
+def test_json_that_does_not_parse_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match=re.escape("not valid JSON: '{not json'")):
+        json_events("{not json")
+
+
+def test_unknown_kinds_are_skipped_whatever_their_fields_hold() -> None:
+    # Fields named like ours but shaped otherwise, on kinds we do not map: skipped, not errors.
+    frames = [
+        '{"type":"response.mcp_call_arguments.delta","delta":{"partial":true},"item_id":1}',
+        '{"type":"response.in_progress","response":"not an object"}',
+        '{"type":"response.output_item.added","item":{"type":"mcp_call","name":{"x":1}}}',
+        '{"type":"response.output_item.done","item":{"type":"message","id":5}}',
+        '{"type":"response.output_text.delta","delta":"ok","brand_new":{"a":[1]},"logprobs":[]}',
+    ]
+    assert json_events(*frames) == [TextDelta("ok")]
+
+
+def test_json_and_plain_values_map_alike_with_nulls_where_the_api_sends_them() -> None:
+    created = {
+        "type": "response.created",
+        "response": {"id": "resp_1", "error": None, "incomplete_details": None, "usage": None},
+    }
+    completed = {
+        "type": "response.completed",
+        "response": {
+            "id": "resp_1",
+            "model": None,
+            "output": [fc_item(call_id="call_1", name="f", arguments="{}")],
+            "usage": {
+                "input_tokens": 3,
+                "output_tokens": 2,
+                "total_tokens": 5,
+                "input_tokens_details": None,
+                "output_tokens_details": {"reasoning_tokens": None},
+            },
+        },
+    }
+    frames = [json.dumps(created), json.dumps(completed)]
+    events = json_events(*frames)
+    assert events == feed_all(created, completed)
+    assert events[0] == ResponseCreated("resp_1")
+    assert events[1] == ToolCallDone("call_1", "f", "{}", "fc_1")
+    assert events[2] == UsageReport(Usage(3, 2, 5, 0, 0, "resp_1", None))
+
+
+def test_terminal_error_from_json_keeps_the_event_as_its_body() -> None:
+    frame = (
+        '{"type":"response.failed","response":{"id":"r","error":{"code":500,'
+        '"message":"boom"},"usage":{"input_tokens":1}}}'
+    )
+    with pytest.raises(APIStreamError) as info:
+        json_events(frame)
+    assert info.value.body == json.loads(frame)
+    assert (info.value.status, info.value.code) == ("failed", "500")
 
 
 def test_malformed_snippet_is_bounded() -> None:

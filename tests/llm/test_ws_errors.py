@@ -202,8 +202,9 @@ async def test_an_error_frame_after_text_keeps_the_text(
         "[1, 2, 3]",
         '{"no_type": true}',
         '{"type": "response.output_text.delta"}',
+        '{"type": "response.output_text.delta", "delta": 7}',
     ],
-    ids=["not-json", "not-an-object", "no-type", "delta-without-delta"],
+    ids=["not-json", "not-an-object", "no-type", "delta-without-delta", "wrong-type"],
 )
 async def test_a_frame_we_cannot_read_is_a_protocol_error(
     fake: FakeOpenAI,
@@ -220,6 +221,7 @@ async def test_a_frame_we_cannot_read_is_a_protocol_error(
         items, error = await turn(llm, ctx)
         assert contents(items) == ["Hi t"]
         assert isinstance(error, ProtocolError)
+        assert bad[:40] in str(error)
         assert errors == [error]
         # The rest of that response must not reach the next turn: its socket is dropped.
         await next_turn_works(fake, llm, ctx)
