@@ -662,6 +662,36 @@ def _tool_calls_answered(items: Sequence[InputItem]) -> bool:
     return not pending
 
 
+def _canonical_json(text: Any) -> Any:
+    """``text`` re-serialized with default spacing, or as is when it is not JSON text.
+
+    Re-serializing (rather than comparing parsed values) keeps JSON types apart: Python's
+    ``==`` would take ``true`` for ``1`` and ``1.0`` for ``1``.
+    """
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.dumps(json.loads(text))
+    except ValueError:
+        return text
+
+
+def _same_call(mine: InputItem, theirs: InputItem) -> bool:
+    """Whether two function calls differ only in how their arguments JSON is spelled.
+
+    The model's arguments text (what the server holds) and a framework's
+    ``json.dumps(parsed_arguments)`` (what VideoSDK records in its context) differ in
+    spacing and escapes but carry the same call, so a turn after a tool call may chain.
+    """
+    if mine.get("type") != "function_call" or theirs.get("type") != "function_call":
+        return False
+    if mine.keys() != theirs.keys() or any(
+        mine[key] != theirs[key] for key in mine if key != "arguments"
+    ):
+        return False
+    return bool(_canonical_json(mine.get("arguments")) == _canonical_json(theirs.get("arguments")))
+
+
 class ChainState:
     """What the server holds for the response we could continue from, and when to continue.
 
@@ -672,7 +702,9 @@ class ChainState:
 
     :meth:`plan` chains (sends only the new suffix with ``previous_response_id``) only when
     the local context provably extends what the server holds: its items start with exactly
-    ``server_items``, compared by content, and every function call in it has its output.
+    ``server_items``, compared by content (a function call's arguments by their JSON value,
+    types kept apart: ``{"a":1}`` matches ``{"a": 1}``, never ``{"a": true}``), and every
+    function call in it has its output.
     Truncation, a summary replacing old items, an inserted or edited system prompt, an
     edited earlier message, same count but different content: all send the full context
     with no id. The cost is linear in the context size.
@@ -714,7 +746,7 @@ class ChainState:
         if self.response_id is None or len(full) <= len(held):
             return full, None
         for mine, theirs in zip(full, held, strict=False):
-            if mine != theirs:
+            if mine != theirs and not _same_call(mine, theirs):
                 return full, None
         if not _tool_calls_answered(full):
             return full, None

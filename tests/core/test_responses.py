@@ -1073,6 +1073,57 @@ def test_chain_same_count_different_content_sends_full_context() -> None:
     )
 
 
+def tool_turn(raw_arguments: str) -> tuple[ChatContext, ChainState]:
+    """A completed turn whose output is one call, its arguments as the model spelled them."""
+    ctx, chain = first_turn()
+    ctx.add_message(ChatRole.USER, "Weather?")
+    chain.plan(ctx.items)
+    call = {"type": "function_call", "call_id": "c1", "name": "get_weather"}
+    chain.completed(chain.planned_input, [{**call, "arguments": raw_arguments}], "resp_2")
+    return ctx, chain
+
+
+@pytest.mark.parametrize(
+    ("raw", "recorded"),
+    [
+        ('{"city":"Paris"}', '{"city": "Paris"}'),
+        ('{ "city" : "Z\u00fcrich" }', '{"city": "Z\\u00fcrich"}'),
+        ('{"a":[1,2],"b":{"c":null}}', '{"a": [1, 2], "b": {"c": null}}'),
+        ('{"city":"Z\\u00fcrich"}', '{"city": "Z\\u00fcrich"}'),
+    ],
+    ids=["spacing", "raw-utf8-vs-escape", "nested", "escape-both"],
+)
+def test_chain_call_arguments_compare_as_json(raw: str, recorded: str) -> None:
+    ctx, chain = tool_turn(raw)
+    assert json.loads(raw) == json.loads(recorded)
+    ctx.add_function_call("get_weather", recorded, call_id="c1")
+    ctx.add_function_output("get_weather", "sunny", call_id="c1")
+    output = {"type": "function_call_output", "call_id": "c1", "output": "sunny"}
+    assert chain.plan(ctx.items) == ([output], "resp_2")
+
+
+@pytest.mark.parametrize(
+    ("raw", "recorded", "call_id", "name"),
+    [
+        ('{"on":true}', '{"on": 1}', "c1", "get_weather"),
+        ('{"n":1}', '{"n": 1.0}', "c1", "get_weather"),
+        ('{"a":1,"b":2}', '{"b": 2, "a": 1}', "c1", "get_weather"),
+        ('{"city":"Paris"}', '{"city": "Rome"}', "c1", "get_weather"),
+        ('{"city":"Paris"}', '{"city": "Paris"}', "c2", "get_weather"),
+        ('{"city":"Paris"}', '{"city": "Paris"}', "c1", "get_time"),
+        ("{not json", "{not json ", "c1", "get_weather"),
+    ],
+    ids=["bool-vs-int", "int-vs-float", "key-order", "value", "call-id", "name", "not-json"],
+)
+def test_chain_other_call_sends_full_context(
+    raw: str, recorded: str, call_id: str, name: str
+) -> None:
+    ctx, chain = tool_turn(raw)
+    ctx.add_function_call(name, recorded, call_id=call_id)
+    ctx.add_function_output(name, "sunny", call_id=call_id)
+    assert chain.plan(ctx.items) == (to_input_items(ctx.items), None)
+
+
 def test_chain_nothing_new_sends_full_context() -> None:
     ctx, chain = first_turn()
     assert chain.plan(ctx.items) == (to_input_items(ctx.items), None)

@@ -346,25 +346,54 @@ async def test_one_of_two_calls_unanswered_sends_the_full_context(
 
 
 @pytest.mark.anyio
-async def test_a_tool_call_recorded_with_other_arguments_text_sends_the_full_context(
+async def test_a_tool_call_recorded_as_json_dumps_of_its_arguments_still_chains(
     fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM
 ) -> None:
-    # The server holds the arguments text it generated; a context that re-serialized the
-    # parsed arguments (other spacing) is not provably the same prefix.
+    # The server holds the arguments text it generated; a framework (VideoSDK's pipeline)
+    # records json.dumps(parsed arguments): other spacing and escapes, the same call.
+    raw = '{"city":"Z\u00fcrich","days":2}'
     fake.add_ws(
-        WSReply.function_calls(("call_1", "get_weather", '{"city":"Paris"}')),
+        WSReply.function_calls(("call_1", "get_weather", raw)),
         WSReply.text("18C."),
     )
     async with make_ws_llm() as llm:
         items, _ = await turn(llm, ctx, tools=[WEATHER])
         call = next(i.function_call for i in items if i.function_call)
         assert call is not None
-        ctx.add_function_call(call["name"], json.dumps(call["arguments"]), call_id=call["id"])
+        recorded = json.dumps(call["arguments"])
+        assert recorded != raw
+        ctx.add_function_call(call["name"], recorded, call_id=call["id"])
+        ctx.add_function_output("get_weather", "18C", call_id="call_1")
+        assert await ok_turn(llm, ctx, tools=[WEATHER]) == "18C."
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "18C"}
+    assert chain_of(creates(fake)[1]) == ("resp_fake_1", [output])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        '{"city": "Rome", "days": 2}',
+        '{"days": 2, "city": "Paris"}',
+        '{"city": "Paris", "days": 2.0}',
+    ],
+    ids=["other-value", "other-key-order", "float-for-int"],
+)
+async def test_a_tool_call_recorded_with_other_arguments_sends_the_full_context(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, recorded: str
+) -> None:
+    fake.add_ws(
+        WSReply.function_calls(("call_1", "get_weather", '{"city":"Paris","days":2}')),
+        WSReply.text("18C."),
+    )
+    async with make_ws_llm() as llm:
+        await turn(llm, ctx, tools=[WEATHER])
+        ctx.add_function_call("get_weather", recorded, call_id="call_1")
         ctx.add_function_output("get_weather", "18C", call_id="call_1")
         assert await ok_turn(llm, ctx, tools=[WEATHER]) == "18C."
     second = creates(fake)[1]
     assert "previous_response_id" not in second
-    assert second["input"][2]["arguments"] == '{"city": "Paris"}'
+    assert second["input"][2]["arguments"] == recorded
 
 
 @pytest.mark.anyio
