@@ -3,7 +3,8 @@ official openai SDK and the reference plugin, on both backends and both paths, w
 OpenAI server in a separate process on loopback.
 
 Run: ``nox -s bench`` (all ``bench_*.py``), or ``python benchmarks/bench_client.py [--quick]
-[--backend asyncio|trio|both] [--only cpu,ttft,bargein,concurrency,idle,import,reference,profile]``.
+[--backend asyncio|trio|both] [--only cpu,ttft,bargein,concurrency,idle,import,reference,profile,
+stall]``.
 
 Figures (each a median of several runs next to a floor measured in the same run):
 
@@ -16,7 +17,8 @@ Figures (each a median of several runs next to a floor measured in the same run)
 5. import time (``_fig_import``);
 6. the openai SDK as a peer on the HTTP figures (asyncio; whether it runs under trio is
    checked and said);
-7. the reference plugin, from its own virtualenv (``_reference``), when one exists.
+7. the reference plugin, from its own virtualenv (``_reference``), when one exists;
+8. the longest event-loop stall the library causes, seen by a 1 ms ticker (``_fig_stall``).
 
 Targets are reported as met or not, never asserted. Writes ``results/latest.json`` and
 ``results/latest.png`` and prints a Markdown table. Only loopback is used; every loop is
@@ -48,12 +50,23 @@ from _fig_bargein import barge_in  # noqa: E402
 from _fig_concurrency import concurrency  # noqa: E402
 from _fig_cpu import cancel_scope_cost_us, cpu_per_chunk  # noqa: E402
 from _fig_import import heaviest, import_times  # noqa: E402
+from _fig_stall import stall_rows, stalls  # noqa: E402
 from _fig_ttft import request_build_cost, ttft  # noqa: E402
 from _profile import profile_turn  # noqa: E402
 from _serverproc import ServerProcess  # noqa: E402
 from _sessions import makers  # noqa: E402
 
-FIGURES = ("cpu", "ttft", "bargein", "concurrency", "idle", "import", "reference", "profile")
+FIGURES = (
+    "cpu",
+    "ttft",
+    "bargein",
+    "concurrency",
+    "idle",
+    "import",
+    "reference",
+    "profile",
+    "stall",
+)
 DEFAULT_REF_PYTHON = os.environ.get("BENCH_REF_PYTHON", "/tmp/refvenv/bin/python")
 
 
@@ -79,6 +92,8 @@ class Scale:
     ref_repeats: int = 3
     ref_rounds: int = 2
     ref_trials: int = 6
+    stall_repeats: int = 3
+    stall_sessions: int = 1000
 
 
 FULL = Scale()
@@ -99,6 +114,8 @@ QUICK = Scale(
     ref_repeats=2,
     ref_rounds=1,
     ref_trials=2,
+    stall_repeats=1,
+    stall_sessions=50,
 )
 
 
@@ -429,6 +446,12 @@ def main() -> None:
             if "idle" in only:
                 with timed(f"idle {backend}"):
                     figures["idle"] = run_idle(backend, scale)
+            if "stall" in only:
+                say(f"  [{backend}] loop stalls: fresh processes, {scale.stall_sessions} sessions")
+                with timed(f"stall {backend}"):
+                    figures["stall"] = stalls(
+                        server.base_url, backend, scale.stall_repeats, scale.stall_sessions
+                    )
             results["backends"][backend] = figures
         if sdk_missing is None:
             results["sdk_under_trio"] = _sdk.sdk_runs_under_trio(server.base_url)
@@ -447,6 +470,8 @@ def main() -> None:
     results["elapsed_s"] = elapsed
     results["timings_s"] = dict(TIMINGS)
     rows = _report.build_rows(results)
+    for backend, figures in results["backends"].items():
+        rows += stall_rows(backend, figures.get("stall", {}))
     args.out.mkdir(parents=True, exist_ok=True)
     _report.write_json(args.out / "latest.json", results, rows)
     problem = _report.chart(

@@ -1,0 +1,357 @@
+"""Figure 8: event-loop stalls. How long the library holds the loop, seen by a 1 ms ticker.
+
+Each scenario runs in a fresh process (``python _fig_stall.py --child ...``), as a voice agent
+would meet it: ``scoped_openai`` is imported before the loop starts, a ticker task does
+``await anyio.sleep(0.001)`` in a loop on the same event loop, then the scenario runs:
+
+- ``enter``: the first ``async with OpenAILLM(...)`` of the process (HTTP and WebSocket mode);
+- ``first_turn``: the first turn of the process (entering not counted), 20 chunks;
+- ``bargein``: after a warm turn, a turn at 50 chunks/s cancelled after its first item with
+  ``cancel_current_generation()``, then the next turn to its end;
+- ``sessions``: N WebSocket instances entered and prewarmed at once (their sockets opened).
+
+Two numbers per scenario: the ticker's longest gap minus its 1 ms period (what an audio task
+on the same loop sees), and the longest single task step (trio: an ``Instrument``; asyncio:
+each ``Handle._run`` timed), with the task that took it, which tells a step that holds the
+loop from many short steps queued ahead of the ticker. The ticker's longest excess over 200
+ms of an idle loop, in the same process just before, is the floor; where that floor is
+itself over the 2 ms target (a loaded machine preempts the process), the target is judged on
+the longest step's CPU time (``thread_time``), which preemption does not inflate. Bytecode is
+compiled first (as an installer leaves it), or every lazy import would also pay compilation.
+On asyncio the first two scenarios also run as if trio were not installed (httpcore imports
+trio whenever it can).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PERIOD = 0.001
+IDLE = 0.2
+SCENARIOS = ("enter", "first_turn", "bargein", "sessions")
+TARGET_MS = 2.0
+
+
+class StepClock:
+    """The longest task step since ``reset``, and whose it was."""
+
+    def __init__(self) -> None:
+        self.longest = self.cpu = 0.0
+        self.who = ""
+
+    def reset(self) -> None:
+        self.longest, self.cpu, self.who = 0.0, 0.0, ""
+
+    def record(self, seconds: float, cpu: float, who: object) -> None:
+        # CPU time too: on a loaded machine a step's wall time includes preemption.
+        if seconds > self.longest:
+            self.longest, self.cpu, self.who = seconds, cpu, str(who)[:120]
+
+    def install(self, backend: str) -> None:
+        if backend == "trio":
+            import trio
+
+            clock = self
+
+            class Steps(trio.abc.Instrument):
+                # The step running now began before this.
+                start, start_cpu = time.perf_counter(), time.thread_time()
+
+                def before_task_step(self, task: trio.lowlevel.Task) -> None:
+                    self.start, self.start_cpu = time.perf_counter(), time.thread_time()
+
+                def after_task_step(self, task: trio.lowlevel.Task) -> None:
+                    clock.record(
+                        time.perf_counter() - self.start,
+                        time.thread_time() - self.start_cpu,
+                        task.name,
+                    )
+
+            trio.lowlevel.add_instrument(Steps())
+        else:
+            import asyncio.events
+
+            run = asyncio.events.Handle._run
+
+            def timed_run(handle: asyncio.events.Handle) -> None:
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                run(handle)
+                self.record(
+                    time.perf_counter() - start,
+                    time.thread_time() - start_cpu,
+                    _handle_name(handle),
+                )
+
+            asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+
+
+def _handle_name(handle: Any) -> str:
+    """The coroutine a task step ran (asyncio shows only a wrapper), else the callback."""
+    task = getattr(handle._callback, "__self__", None)
+    get_coro = getattr(task, "get_coro", None)
+    if get_coro is not None:
+        coro = get_coro()
+        return getattr(coro, "__qualname__", repr(coro))
+    return repr(handle._callback)
+
+
+class Ticker:
+    """A 1 ms periodic task; ``longest`` is its longest gap beyond the period since reset."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.last = time.perf_counter()
+
+    def reset(self) -> None:
+        self.longest, self.last = 0.0, time.perf_counter()
+
+    async def run(self) -> None:
+        import anyio
+
+        while True:
+            await anyio.sleep(PERIOD)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - self.last - PERIOD)
+            self.last = now
+
+
+async def _turn(llm: Any, spec: Any, *, cancel_after_first: bool = False) -> None:
+    from _common import SYSTEM
+
+    from scoped_openai import ChatContext, ChatRole
+
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.SYSTEM, SYSTEM)
+    ctx.add_message(ChatRole.USER, spec.user_text())
+    async with llm.chat(ctx) as stream:
+        async for item in stream:
+            if item.content and cancel_after_first:
+                await llm.cancel_current_generation()
+
+
+async def _sessions(base_url: str, count: int) -> None:
+    import anyio
+    from _common import API_KEY
+
+    from scoped_openai import OpenAILLM
+
+    async def one(done: anyio.Event, release: anyio.Event) -> None:
+        async with OpenAILLM(api_key=API_KEY, base_url=base_url, streaming=True) as llm:
+            await llm.prewarm()
+            done.set()
+            await release.wait()
+
+    release = anyio.Event()
+    opened = [anyio.Event() for _ in range(count)]
+    async with anyio.create_task_group() as tg:
+        for done in opened:
+            tg.start_soon(one, done, release)
+        for done in opened:
+            await done.wait()
+        release.set()
+
+
+async def child(
+    scenario: str, path: str, base_url: str, count: int, backend: str
+) -> dict[str, Any]:
+    """One scenario in this (fresh) process: the ticker's and the steps' longest, in ms."""
+    import anyio
+    from _common import API_KEY
+    from _spec import Spec
+
+    from scoped_openai import OpenAILLM
+
+    steps = StepClock()
+    steps.install(backend)
+    ticker = Ticker()
+    out: dict[str, Any] = {}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker.run)
+        await anyio.sleep(0.05)  # the loop and the ticker settled
+        ticker.reset()
+        await anyio.sleep(IDLE)
+        out["idle_ms"] = ticker.longest * 1e3
+        if scenario == "sessions":
+            steps.reset()
+            ticker.reset()
+            await _sessions(base_url, count)
+        else:
+            llm = OpenAILLM(api_key=API_KEY, base_url=base_url, streaming=path == "ws")
+            if scenario == "enter":
+                steps.reset()
+                ticker.reset()
+            await llm.__aenter__()
+            await anyio.sleep(0.05)  # whatever entering started in the background runs now
+            try:
+                if scenario == "bargein":
+                    await _turn(llm, Spec(chunks=20))
+                if scenario in ("first_turn", "bargein"):
+                    steps.reset()
+                    ticker.reset()
+                if scenario == "bargein":
+                    await _turn(llm, Spec(chunks=5000, pace=50), cancel_after_first=True)
+                if scenario != "enter":
+                    await _turn(llm, Spec(chunks=20))
+            finally:
+                _read(out, ticker, steps)
+                await llm.__aexit__(None, None, None)
+        if "ticker_ms" not in out:
+            _read(out, ticker, steps)
+        tg.cancel_scope.cancel()
+    return out
+
+
+def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock) -> None:
+    out["ticker_ms"], out["step_ms"] = ticker.longest * 1e3, steps.longest * 1e3
+    out["step_cpu_ms"], out["step_task"] = steps.cpu * 1e3, steps.who
+
+
+def _run_child(
+    backend: str, scenario: str, path: str, base_url: str, count: int, no_trio: bool = False
+) -> Any:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        *(["--no-trio"] if no_trio else []),
+        "--child",
+        f"--backend={backend}",
+        f"--scenario={scenario}",
+        f"--path={path}",
+        f"--base-url={base_url}",
+        f"--count={count}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return f"failed: exit {done.returncode}: {done.stderr.strip()[-300:]}"
+    return json.loads(lines[-1])
+
+
+def stalls(base_url: str, backend: str, repeats: int, sessions: int) -> dict[str, Any]:
+    """Every scenario on both paths, ``repeats`` fresh processes each (sessions: once);
+    medians, and the worst run (a stall that happens once is still a dropped frame)."""
+    from _fig_import import compile_bytecode
+
+    compile_bytecode(sys.executable, ["scoped_openai", "httpx", "httpcore", "anyio"])
+    cases = [(scenario, path, False) for scenario in SCENARIOS[:-1] for path in ("http", "ws")]
+    if backend == "asyncio":
+        # An asyncio app installed without the trio extra: httpcore then imports no trio.
+        cases += [("enter", "http", True), ("first_turn", "http", True)]
+    cases.append(("sessions", "ws", False))
+    out: dict[str, Any] = {}
+    for scenario, path, no_trio in cases:
+        name = f"{scenario}/{path}" + (" (trio not installed)" if no_trio else "")
+        runs = [
+            _run_child(backend, scenario, path, base_url, sessions, no_trio)
+            for _ in range(1 if scenario == "sessions" else repeats)
+        ]
+        good = [run for run in runs if isinstance(run, dict)]
+        out[name] = (
+            _summary(good, sessions if scenario == "sessions" else None)
+            if good
+            else {"failed": runs[0]}
+        )
+    return out
+
+
+def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]:
+    longest_step = max(runs, key=lambda run: run["step_ms"])
+    summary = {
+        key: statistics.median(run[key] for run in runs)
+        for key in ("ticker_ms", "step_ms", "step_cpu_ms", "idle_ms")
+    }
+    return {
+        **summary,
+        "worst_ticker_ms": max(run["ticker_ms"] for run in runs),
+        "worst_step_task": longest_step["step_task"],
+        "sessions": sessions,
+        "n": len(runs),
+    }
+
+
+def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
+    """Report rows: ours = the ticker's longest excess, floor = the idle loop's."""
+    from _report import Row
+
+    rows = []
+    for name, result in figure.items():
+        if "failed" in result:
+            rows.append(Row(f"Loop stall: {name}", backend, "-", "ms", {}, note=result["failed"]))
+            continue
+        scenario, path = name.split("/", 1)
+        label = f"{result['sessions']} sessions" if result["sessions"] else scenario
+        # The ticker is the measure; where the idle loop alone already misses it (a loaded
+        # machine preempts the process), the longest step's CPU time is what we can judge.
+        loaded = result["idle_ms"] > TARGET_MS
+        judged = result["step_cpu_ms"] if loaded else result["ticker_ms"]
+        row = Row(
+            f"Longest event-loop stall (1 ms ticker): {label}",
+            backend,
+            path,
+            "ms",
+            {"ours": result["ticker_ms"], "floor": result["idle_ms"]},
+            target=f"<= {TARGET_MS:g} ms",
+            met=judged <= TARGET_MS,
+            note=(
+                f"longest single step {result['step_ms']:.2f} ms, {result['step_cpu_ms']:.2f} ms "
+                f"CPU ({result['worst_step_task']}); floor = the same ticker on an idle loop"
+                + ("; judged on the step's CPU (the idle loop is over target)" if loaded else "")
+                + f"; median of {result['n']} fresh processes, worst "
+                f"{result['worst_ticker_ms']:.2f} ms"
+            ),
+        )
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--backend", default="asyncio")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="enter")
+    parser.add_argument("--path", choices=("http", "ws"), default="http")
+    parser.add_argument("--base-url", default="")
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-trio", action="store_true", help="as if trio were not installed")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    if args.no_trio:
+        sys.modules["trio"] = None  # type: ignore[assignment]  (import trio: ImportError)
+    if args.child:
+        import anyio
+        from _common import raise_fd_limit
+
+        import scoped_openai  # noqa: F401  (imported before any loop runs, as an agent does)
+
+        raise_fd_limit()
+        result = anyio.run(
+            child,
+            args.scenario,
+            args.path,
+            args.base_url,
+            args.count,
+            args.backend,
+            backend=args.backend,
+        )
+        print(json.dumps(result))
+        return
+    from _serverproc import ServerProcess
+
+    with ServerProcess() as server:
+        for backend in ("asyncio", "trio") if args.backend == "both" else (args.backend,):
+            figure = stalls(server.base_url, backend, args.repeats, args.count)
+            for row in stall_rows(backend, figure):
+                print(f"{backend} {row.path:4} {row.figure}: {row.values} {row.note}")
+
+
+if __name__ == "__main__":
+    main()
