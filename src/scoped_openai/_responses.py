@@ -270,7 +270,8 @@ def build_create_event(
     is False. ``stream`` is never sent: WebSocket mode streams implicitly.
 
     ``settings.extra_body`` then ``overrides`` are merged last, objects deeply (see
-    :func:`_merge`); a None value removes a field. No None value is sent.
+    :func:`_merge`); a None value removes a field. No None value is sent. A
+    ``tool_choice`` in ``overrides`` is converted like the configured one and replaces it.
     """
     event: dict[str, Any] = {
         "type": "response.create",
@@ -306,6 +307,12 @@ def build_create_event(
     if settings.extra_body:
         _merge(event, settings.extra_body)
     if overrides:
+        choice = overrides.get("tool_choice")
+        if choice is not None:
+            # chat(tool_choice=...) is one keyword on every path: the Chat Completions
+            # shape is converted here, and it replaces the configured choice whole.
+            overrides = {key: value for key, value in overrides.items() if key != "tool_choice"}
+            event["tool_choice"] = responses_tool_choice(choice)
         _merge(event, overrides)
     return {key: value for key, value in event.items() if value is not None}
 

@@ -222,6 +222,25 @@ def test_create_event_tools_and_tool_choice(configured: Any, sent: Any) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("override", "sent"),
+    [
+        ("required", "required"),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"type": "function", "name": "get_weather"},
+        ),
+        ({"type": "function", "name": "get_weather"}, {"type": "function", "name": "get_weather"}),
+    ],
+)
+def test_tool_choice_override_takes_the_responses_shape(override: Any, sent: Any) -> None:
+    # A framework passes the turn's choice as chat(tool_choice=...) in the Chat Completions
+    # shape whatever the path; it replaces a configured dict choice whole (no deep merge).
+    settings = GenerationSettings(tool_choice={"type": "function", "name": "other"})
+    event = build_create_event(settings, HI, tools=[WEATHER], overrides={"tool_choice": override})
+    assert event["tool_choice"] == sent
+
+
 def test_tool_choice_and_parallel_calls_only_with_tools() -> None:
     settings = GenerationSettings(tool_choice="required", parallel_tool_calls=True)
     no_tools: list[FunctionTool] = []
