@@ -17,6 +17,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck", "examples", "docs"]
+nox.options.sessions += ["pipecat"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 BACKENDS = ["asyncio", "trio"]
@@ -92,3 +93,15 @@ def soak(session: nox.Session) -> None:
     """
     session.install("-e", ".[test]")
     session.run("python", "benchmarks/soak.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def pipecat(session: nox.Session) -> None:
+    """The Pipecat plugin inside real Pipecat from PyPI, on asyncio only (Pipecat runs on
+    asyncio): its tests (beside Pipecat's own OpenAI services, pinned) and its example."""
+    session.install("-e", ".[test,pipecat]", "pipecat-ai[openai]==1.14.0")
+    session.run("pytest", "-q", "tests/frameworks/pipecat", *session.posargs)
+    env = {"OPENAI_API_KEY": ""}
+    for path in sorted(os.listdir("examples/frameworks")):
+        if path.startswith("pipecat") and path.endswith(".py"):
+            session.run("python", os.path.join("examples/frameworks", path), env=env)
