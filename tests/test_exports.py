@@ -34,6 +34,7 @@ PUBLIC = [
     "GraphParseError",
     "ImageContent",
     "InternalServerError",
+    "InvalidContextError",
     "LLMResponse",
     "NotFoundError",
     "OpenAILLM",
@@ -221,6 +222,8 @@ def test_error_tree() -> None:
     }
     for cls, parent in parents.items():
         assert cls.__bases__ == (parent,), cls
+    # A ValueError too: these context checks raised ValueError before they were typed.
+    assert m.InvalidContextError.__bases__ == (m.ScopedOpenAIError, ValueError)
 
 
 def test_constructor_parameters_match_the_reference() -> None:

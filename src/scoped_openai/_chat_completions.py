@@ -16,7 +16,7 @@ from typing import Any, cast
 import msgspec
 
 from ._chat import ChatContext, ChatItem, ChatMessage, FunctionCall, ImageContent
-from ._errors import APIStreamError, ProtocolError, error_fields
+from ._errors import APIStreamError, InvalidContextError, ProtocolError, error_fields
 from ._events import (
     ChoiceFinished,
     Event,
@@ -54,23 +54,39 @@ def message_content(content: str | Sequence[str | ImageContent]) -> str | list[d
     return parts
 
 
+def _image_outside_user(index: int, role: str, content: Sequence[object]) -> None:
+    """The spec allows only text parts in system and developer messages (and text or
+    refusal parts in assistant ones): an image there is refused before anything is sent."""
+    if role != "user" and any(isinstance(part, ImageContent) for part in content):
+        raise InvalidContextError(
+            f"message {index} ({role}) holds an image: Chat Completions accepts images only "
+            "in user messages",
+            index=index,
+        )
+
+
 def to_messages(ctx: ChatContext | Sequence[ChatItem], *, reasoning: bool) -> list[dict[str, Any]]:
     """Convert a context to Chat Completions ``messages``.
 
     Consecutive function calls become one assistant message with ``tool_calls`` (merged into
     the assistant message right before them, if any), as the API requires. Reasoning models
     get system instructions as ``developer`` messages.
+
+    Raises:
+        InvalidContextError: A system, developer or assistant message holds an image.
     """
     items = ctx.items if isinstance(ctx, ChatContext) else ctx
     messages: list[dict[str, Any]] = []
-    for item in items:
+    for index, item in enumerate(items):
         if isinstance(item, ChatMessage):
             # Run for every message of the history on every turn: ``_value_`` (Enum's own
             # attribute) skips the ``.value`` descriptor, and plain text skips the parts logic.
             role = item.role._value_
+            content = item.content
+            if type(content) is not str:
+                _image_outside_user(index, role, content)
             if reasoning and role == "system":
                 role = "developer"
-            content = item.content
             messages.append(
                 {
                     "role": role,
@@ -109,11 +125,20 @@ def build_request(
     ``reasoning_effort`` when set and ``verbosity`` as a top-level string; other models get
     ``temperature`` and the sampling parameters that are set. ``extra_body`` then the call's
     ``overrides`` are merged last. No ``None`` value is sent.
+
+    Raises:
+        InvalidContextError: The context is empty (the API requires at least one message)
+            or holds an image outside a user message.
     """
     reasoning = settings.reasoning
+    messages = to_messages(ctx, reasoning=reasoning)
+    if not messages:
+        raise InvalidContextError(
+            "the context is empty: Chat Completions needs at least one message"
+        )
     body: dict[str, Any] = {
         "model": settings.model,
-        "messages": to_messages(ctx, reasoning=reasoning),
+        "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
     }

@@ -23,6 +23,9 @@ the same in both. The tree says whose fault it is::
     │       └── APITimeoutError        nothing arrived in time (idle or first-token deadline)
     ├── ProtocolError                  the server sent something we cannot read: malformed SSE,
     │                                  JSON or UTF-8, an unexpected frame
+    ├── InvalidContextError            the context cannot be sent as the API requires (also a
+    │                                  ValueError): nothing to send, an image where only
+    │                                  text is accepted; raised before anything is sent
     └── ToolArgumentsError             the model's tool-call arguments are not a JSON object
 
 The API key never appears in any message: messages are built from the API's error body, the
@@ -163,6 +166,22 @@ class APITimeoutError(APIConnectionError):
 
 class ProtocolError(ScopedOpenAIError):
     """The server sent bytes or frames we cannot read (the remote side's fault)."""
+
+
+class InvalidContextError(ScopedOpenAIError, ValueError):
+    """The chat context cannot be sent in the shape the API requires (our caller's fault).
+
+    Raised before anything is sent: an empty context (the API requires at least one
+    message), an image in a message whose role accepts only text. Also a ``ValueError``,
+    which is what these checks raised before.
+
+    Attributes:
+        index: The position in the context of the offending item, or None (empty context).
+    """
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class ToolArgumentsError(ScopedOpenAIError):

@@ -26,6 +26,7 @@ from ._chat import ChatContext, ChatRole
 from ._chat_completions import build_request
 from ._connection import WebSocketPool
 from ._endpoint import Endpoint, with_query
+from ._errors import InvalidContextError
 from ._graph import ConversationalGraph
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
@@ -429,6 +430,11 @@ class OpenAILLM:
         Returns a stream: ``async with llm.chat(ctx) as stream: async for r in stream``
         (preferred) or ``async for r in llm.chat(ctx)``. Nothing is sent until the first
         item is awaited. ``kwargs`` are merged into the request body last.
+
+        Raises:
+            InvalidContextError: The context cannot be sent as the API requires (an empty
+                context or an image outside a user message on Chat Completions; the
+                WebSocket path raises it from the first iteration). Nothing is sent.
         """
         if self.streaming:
             source: TurnSource = ResponsesTurnSource(
@@ -441,9 +447,13 @@ class OpenAILLM:
             )
             return self._track(source, conversational_graph)
 
-        body = build_request(
-            self.settings, messages, tools=tools, graph=conversational_graph, overrides=kwargs
-        )
+        try:
+            body = build_request(
+                self.settings, messages, tools=tools, graph=conversational_graph, overrides=kwargs
+            )
+        except InvalidContextError as error:
+            self._emit_error(error)  # like every error of a turn (nothing was sent)
+            raise
         client = self._http_client()
         request = client.build_request(
             "POST",

@@ -30,7 +30,7 @@ from typing import Any, TypeAlias, TypeVar
 import msgspec
 
 from ._chat import ChatItem, ChatMessage, ChatRole, FunctionCall, ImageContent
-from ._errors import APIStreamError, ProtocolError
+from ._errors import APIStreamError, InvalidContextError, ProtocolError
 from ._events import (
     Event,
     RefusalDelta,
@@ -74,9 +74,35 @@ InputItem: TypeAlias = dict[str, Any]
 # ---------------------------------------------------------------------------------------------
 
 
-def _message_item(message: ChatMessage) -> InputItem | None:
-    assistant = message.role is ChatRole.ASSISTANT
-    text_type = "output_text" if assistant else "input_text"
+def _assistant_item(index: int, message: ChatMessage) -> InputItem | None:
+    """An assistant turn as the client-authored ``EasyInputMessage``.
+
+    ``{"role": "assistant", "content": "text"}`` is valid input everywhere: the spec's
+    ``OutputMessage`` (``type: message`` with ``output_text`` parts) requires the server's
+    ``id``, ``status`` and per-part ``annotations``/``logprobs``, which a client does not
+    have, and OpenAI-compatible servers (vLLM, gateways) validate against the spec. Text
+    parts are joined with newlines, as on the Chat Completions path.
+    """
+    content = message.content
+    if not isinstance(content, str):
+        for part in content:
+            if isinstance(part, ImageContent):
+                raise InvalidContextError(
+                    f"message {index} (assistant) holds an image: the Responses API accepts "
+                    "images only in user, system and developer messages",
+                    index=index,
+                )
+            if not isinstance(part, str):
+                raise TypeError(f"unsupported message content part: {type(part).__name__}")
+        content = "\n".join(part for part in content if isinstance(part, str) and part)
+    if not content:
+        return None  # an empty message says nothing (and the server never echoes one)
+    return {"role": "assistant", "content": content}
+
+
+def _message_item(index: int, message: ChatMessage) -> InputItem | None:
+    if message.role is ChatRole.ASSISTANT:
+        return _assistant_item(index, message)
     content = [message.content] if isinstance(message.content, str) else message.content
     parts: list[dict[str, Any]] = []
     for part in content:
@@ -84,13 +110,8 @@ def _message_item(message: ChatMessage) -> InputItem | None:
             # Empty text parts carry nothing and the server never echoes them back, so
             # dropping them keeps local items comparable with the server's (ChainState).
             if part:
-                parts.append({"type": text_type, "text": part})
+                parts.append({"type": "input_text", "text": part})
         elif isinstance(part, ImageContent):
-            if assistant:
-                raise ValueError(
-                    "an assistant message holds an image: the Responses API accepts images "
-                    "only in user, system and developer messages"
-                )
             parts.append(
                 {
                     "type": "input_image",
@@ -108,21 +129,22 @@ def _message_item(message: ChatMessage) -> InputItem | None:
 def to_input_items(items: Sequence[ChatItem]) -> list[InputItem]:
     """Convert chat items to Responses ``input`` items.
 
-    - A message becomes ``{"type": "message", "role", "content": [parts]}``: text parts are
-      ``input_text`` for user/system/developer and ``output_text`` for the assistant, images
-      ``{"type": "input_image", "image_url", "detail"}``. Empty text parts are left out, and
-      a message left with no parts is left out entirely.
+    - A user, system or developer message becomes ``{"type": "message", "role", "content":
+      [parts]}``: text parts ``input_text``, images ``{"type": "input_image", "image_url",
+      "detail"}``. An assistant message becomes ``{"role": "assistant", "content": "text"}``
+      (see :func:`_assistant_item`). Empty text parts are left out, and a message left with
+      no content is left out entirely.
     - A :class:`FunctionCall` becomes ``{"type": "function_call", "call_id", "name",
       "arguments"}``; a :class:`FunctionCallOutput` ``{"type": "function_call_output",
       "call_id", "output"}``.
 
     Raises:
-        ValueError: An assistant message holds an image (the API has no such part).
+        InvalidContextError: An assistant message holds an image (the API has no such part).
     """
     out: list[InputItem] = []
-    for item in items:
+    for index, item in enumerate(items):
         if isinstance(item, ChatMessage):
-            message = _message_item(item)
+            message = _message_item(index, item)
             if message is not None:
                 out.append(message)
         elif isinstance(item, FunctionCall):
@@ -141,16 +163,30 @@ def to_input_items(items: Sequence[ChatItem]) -> list[InputItem]:
     return out
 
 
+def _is_text(part: object) -> bool:
+    return (
+        isinstance(part, dict)
+        and part.get("type") == "output_text"
+        and isinstance(part.get("text"), str)
+    )
+
+
+def _empty_text(part: object) -> bool:
+    return isinstance(part, dict) and _is_text(part) and not part["text"]
+
+
 def output_to_input_items(output: Sequence[object]) -> list[InputItem]:
     """Convert a response's ``output`` items to the input-item shape of :func:`to_input_items`.
 
     This is what the server holds for a response, in the form our own context converts to,
-    so the two can be compared. Ids, statuses, annotations, logprobs and ``phase`` are left
-    out (our items do not have them). ``reasoning`` items are dropped: they are the model's
-    hidden work, never part of the local context; continuing from the response keeps them on
-    the server side, which is what OpenAI recommends, and the visible conversation is the
-    same either way. Item kinds we do not produce ourselves are kept whole, so a context
-    never matches them and such a response is never chained from.
+    so the two can be compared: an assistant message with one ``output_text`` part becomes
+    ``{"role": "assistant", "content": text}``; ids, statuses, annotations, logprobs and
+    ``phase`` are left out (our items do not have them). ``reasoning`` items are dropped:
+    they are the model's hidden work, never part of the local context; continuing from the
+    response keeps them on the server side, which is what OpenAI recommends, and the
+    visible conversation is the same either way. Item kinds we do not produce ourselves
+    are kept whole, so a context never matches them and such a response is never chained
+    from.
 
     Raises:
         ProtocolError: An output item is not a JSON object.
@@ -172,18 +208,16 @@ def output_to_input_items(output: Sequence[object]) -> list[InputItem]:
                 }
             )
         elif kind == "message" and isinstance(raw.get("content"), list):
-            parts: list[dict[str, Any]] = []
-            for part in raw["content"]:
-                if isinstance(part, dict) and part.get("type") == "output_text":
-                    if part.get("text"):
-                        parts.append({"type": "output_text", "text": part["text"]})
-                elif isinstance(part, dict) and part.get("type") == "refusal":
-                    # Kept as a refusal part: no local message converts to it.
-                    parts.append({"type": "refusal", "refusal": part.get("refusal")})
-                else:
-                    parts.append({"unknown_part": part})
-            if parts:
-                items.append({"type": "message", "role": raw.get("role"), "content": parts})
+            # Empty text parts are left out, as from local messages (an empty one says nothing).
+            parts = [part for part in raw["content"] if not _empty_text(part)]
+            if not parts:
+                continue
+            if len(parts) == 1 and _is_text(parts[0]) and raw.get("role") == "assistant":
+                items.append({"role": "assistant", "content": parts[0]["text"]})
+            else:
+                # Several parts, a refusal, an unknown part: kept whole, so no local
+                # message equals it and the response is never chained from.
+                items.append({"unknown_message": raw})
         else:
             items.append({"unknown_item": raw})
     return items

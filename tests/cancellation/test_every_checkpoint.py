@@ -86,6 +86,7 @@ from scoped_openai.testing import (
     chunk,
     usage_chunk,
 )
+from wire_items import msg
 
 #: Generous stall guards: a cancellation must never wait for them (the clock would jump).
 GUARDS: dict[str, Any] = {"idle_timeout": 1000.0, "first_token_timeout": 1000.0}
@@ -269,11 +270,6 @@ class Ledger:
 
 
 # -- context <-> Responses input items (written out here, not taken from the library) -----------
-
-
-def msg(role: str, text: str) -> dict[str, Any]:
-    kind = "output_text" if role == "assistant" else "input_text"
-    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
 
 
 def input_items(ctx: ChatContext) -> list[dict[str, Any]]:

@@ -25,15 +25,11 @@ import trio.testing
 from consumer import Consumer
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai.testing import FakeOpenAI, Pause, Stall, WSReply
+from wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
 NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
 TWENTY = [f"w{n:02d} " for n in range(20)]  # 20 chunks: "w00 ", "w01 ", ...
-
-
-def msg(role: str, text: str) -> dict[str, Any]:
-    kind = "output_text" if role == "assistant" else "input_text"
-    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
 
 
 SYSTEM = msg("system", "You are terse.")

@@ -13,6 +13,7 @@ from scoped_openai import (
     ConversationalGraph,
     FunctionTool,
     ImageContent,
+    InvalidContextError,
     ProtocolError,
 )
 from scoped_openai._chat_completions import (
@@ -297,6 +298,31 @@ def test_reasoning_messages_use_the_developer_role() -> None:
         {"role": "developer", "content": "Be brief."},
         {"role": "user", "content": "Hi"},
     ]
+
+
+@pytest.mark.parametrize("role", [ChatRole.SYSTEM, ChatRole.DEVELOPER, ChatRole.ASSISTANT])
+@pytest.mark.parametrize("reasoning", [False, True])
+def test_an_image_outside_a_user_message_is_refused_naming_the_message(
+    role: ChatRole, reasoning: bool
+) -> None:
+    # The spec allows only text parts there (and refusal for the assistant): sending an
+    # image_url part would be a 400 after a round trip.
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "hi")
+    ctx.add_message(role, ["see", ImageContent("https://x/y.png")])
+    with pytest.raises(InvalidContextError, match=rf"message 1 \({role.value}\) holds an image"):
+        to_messages(ctx, reasoning=reasoning)
+    with pytest.raises(InvalidContextError) as info:
+        build_request(GenerationSettings(), ctx)
+    assert info.value.index == 1
+    assert isinstance(info.value, ValueError)
+
+
+def test_an_empty_context_is_refused() -> None:
+    # The spec's messages has minItems 1.
+    with pytest.raises(InvalidContextError, match="context is empty") as info:
+        build_request(GenerationSettings(), ChatContext.empty())
+    assert info.value.index is None
 
 
 # -- chunks -> events -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from scoped_openai._chat import (
     ChatRole,
     ImageContent,
 )
-from scoped_openai._errors import APIStreamError, ProtocolError
+from scoped_openai._errors import APIStreamError, InvalidContextError, ProtocolError
 from scoped_openai._events import (
     Event,
     RefusalDelta,
@@ -86,11 +86,8 @@ def system(text: str) -> dict[str, Any]:
 
 
 def assistant(text: str) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "role": "assistant",
-        "content": [{"type": "output_text", "text": text}],
-    }
+    # The client-authored EasyInputMessage: OutputMessage needs the server's id and status.
+    return {"role": "assistant", "content": text}
 
 
 def nones(value: object, path: str = "$") -> list[str]:
@@ -419,23 +416,16 @@ def test_input_items_string_content_multiple_parts_and_empty_messages() -> None:
         ChatMessage(role=ChatRole.ASSISTANT, content=""),  # says nothing: left out
         ChatMessage(role=ChatRole.USER, content=[]),
     ]
-    assert to_input_items(items) == [
-        user("plain"),
-        {
-            "type": "message",
-            "role": "assistant",
-            "content": [
-                {"type": "output_text", "text": "one"},
-                {"type": "output_text", "text": "two"},
-            ],
-        },
-    ]
+    assert to_input_items(items) == [user("plain"), assistant("one\ntwo")]
 
 
 def test_input_items_reject_an_assistant_image() -> None:
     message = ChatMessage(role=ChatRole.ASSISTANT, content=[ImageContent("https://x/y.png")])
-    with pytest.raises(ValueError, match="assistant message holds an image"):
-        to_input_items([message])
+    with pytest.raises(
+        InvalidContextError, match=r"message 1 \(assistant\) holds an image"
+    ) as info:
+        to_input_items([ChatMessage(role=ChatRole.USER, content="look"), message])
+    assert info.value.index == 1
 
 
 def test_output_items_convert_to_input_shape() -> None:
@@ -468,11 +458,7 @@ def test_output_items_convert_to_input_shape() -> None:
     assert output_to_input_items(output) == [
         assistant("Hi."),
         {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
-        {
-            "type": "message",
-            "role": "assistant",
-            "content": [{"type": "refusal", "refusal": "No."}],
-        },
+        {"unknown_message": output[3]},  # a refusal: no local message equals it
         {"unknown_item": output[4]},
     ]
     with pytest.raises(ProtocolError):

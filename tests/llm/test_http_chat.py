@@ -18,6 +18,8 @@ from scoped_openai import (
     ChatStream,
     ConversationalGraph,
     FunctionTool,
+    ImageContent,
+    InvalidContextError,
     LLMResponse,
     OpenAILLM,
 )
@@ -133,6 +135,22 @@ async def test_chat_after_aclose_is_a_clear_error(ctx: ChatContext, make_llm: Ma
     await llm.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         llm.chat(ctx)
+
+
+@pytest.mark.anyio
+async def test_a_context_the_api_would_refuse_is_a_typed_error_before_anything_is_sent(
+    fake: FakeOpenAI, make_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    with_image = ChatContext.empty()
+    with_image.add_message(ChatRole.SYSTEM, ["Describe this:", ImageContent("https://x/y.png")])
+    with_image.add_message(ChatRole.USER, "Go.")
+    async with make_llm() as llm:
+        with pytest.raises(InvalidContextError, match=r"message 0 \(system\) holds an image"):
+            llm.chat(with_image)
+        with pytest.raises(InvalidContextError, match="context is empty"):
+            llm.chat(ChatContext.empty())
+    assert [type(error) for error in errors] == [InvalidContextError, InvalidContextError]
+    assert fake.requests == []
 
 
 @pytest.mark.anyio

@@ -23,6 +23,7 @@ import trio.testing
 
 from scoped_openai import ChatContext, ChatMessage, ChatRole, FunctionTool, LLMResponse, OpenAILLM
 from scoped_openai.testing import CloseSocket, FakeOpenAI, WSReply
+from wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
 
@@ -36,11 +37,6 @@ WEATHER = FunctionTool(
         "additionalProperties": False,
     },
 )
-
-
-def msg(role: str, text: str) -> dict[str, Any]:
-    kind = "output_text" if role == "assistant" else "input_text"
-    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
 
 
 SYSTEM = msg("system", "You are terse.")

@@ -29,6 +29,7 @@ from scoped_openai import (
     ConversationalGraph,
     FunctionTool,
     ImageContent,
+    InvalidContextError,
     LLMResponse,
     OpenAILLM,
 )
@@ -519,6 +520,25 @@ async def test_extra_body_and_kwargs_merge_and_none_removes(
 
 
 @pytest.mark.anyio
+async def test_an_assistant_image_is_a_typed_error_before_anything_is_sent(
+    fake: FakeOpenAI, make_ws_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "Draw me a cat.")
+    ctx.add_message(ChatRole.ASSISTANT, [ImageContent("https://x/cat.png")])
+    ctx.add_message(ChatRole.USER, "Thanks")
+    fake.add_ws(WSReply.text("unused"))
+    async with make_ws_llm() as llm:
+        items, error = await turn(llm, ctx)
+    assert isinstance(error, InvalidContextError)
+    assert "message 1 (assistant) holds an image" in str(error)
+    assert items == []
+    assert errors == [error]
+    assert fake.ws_frames == []  # nothing was sent
+    assert len(fake.ws_replies) == 1
+
+
+@pytest.mark.anyio
 async def test_input_items_from_every_kind_of_chat_item(
     fake: FakeOpenAI, make_ws_llm: MakeLLM
 ) -> None:
@@ -562,13 +582,7 @@ async def test_input_items_from_every_kind_of_chat_item(
                 },
             ],
         },
-        {
-            "type": "message",
-            "role": "assistant",
-            "content": [
-                {"type": "output_text", "text": "A picture. Let me check the weather too."}
-            ],
-        },
+        {"role": "assistant", "content": "A picture. Let me check the weather too."},
         {
             "type": "function_call",
             "call_id": "call_1",

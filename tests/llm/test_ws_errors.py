@@ -31,13 +31,9 @@ from scoped_openai import (
 from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Pause, Stall, WSReply
 from scoped_openai.testing._ws_script import error_frame
+from wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
-
-
-def msg(role: str, text: str) -> dict[str, Any]:
-    kind = "output_text" if role == "assistant" else "input_text"
-    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
 
 
 CTX_INPUT = [msg("system", "You are terse."), msg("user", "Say hello.")]

@@ -20,6 +20,7 @@ from scoped_openai import (
 )
 from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Stall, WSReply
+from wire_items import msg
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loopback]
 
@@ -36,11 +37,6 @@ WEATHER = FunctionTool(
         "additionalProperties": False,
     },
 )
-
-
-def msg(role: str, text: str) -> dict[str, Any]:
-    kind = "output_text" if role == "assistant" else "input_text"
-    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
 
 
 async def turn(
