@@ -1,7 +1,8 @@
 """Figure 8: event-loop stalls. How long the library holds the loop, seen by a 1 ms ticker.
 
 Each scenario runs in a fresh process (``python _fig_stall.py --child ...``), as a voice agent
-would meet it: ``scoped_openai`` is imported before the loop starts, a ticker task does
+would meet it: ``scoped_openai`` is imported before the loop starts (after ``trio``, on trio,
+as a trio app does), a ticker task does
 ``await anyio.sleep(0.001)`` in a loop on the same event loop, then the scenario runs:
 
 - ``enter``: the first ``async with OpenAILLM(...)`` of the process (HTTP and WebSocket mode);
@@ -327,6 +328,8 @@ def main() -> None:
     if args.no_trio:
         sys.modules["trio"] = None  # type: ignore[assignment]  (import trio: ImportError)
     if args.child:
+        if args.backend == "trio":
+            import trio  # noqa: F401  (a trio app imports trio first)
         import anyio
         from _common import raise_fd_limit
 

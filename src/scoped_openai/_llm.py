@@ -11,7 +11,7 @@ import functools
 import importlib.util
 import logging
 import os
-import ssl
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -30,6 +30,7 @@ from ._errors import InvalidContextError
 from ._graph import ConversationalGraph
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
+from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
 from ._transports.http import ChatCompletionsSource, connection_error
 from ._transports.websocket import WebSocketConnector, default_connector
@@ -58,24 +59,16 @@ def _http2_available() -> bool:
     return importlib.util.find_spec("h2") is not None
 
 
-@functools.cache
-def _load_transport_once() -> None:
-    """Pay, once per process, what the first turn would otherwise pay before its request:
-    httpx imports its transport (httpcore, and trio when installed) when the first client
-    is built, about 100 ms on this project's 2-core machine, and the shared TLS context
-    loads the CA bundle (about 20 ms). Called when an ``OpenAILLM`` is entered, where an
-    agent expects its set-up cost."""
-    import httpcore  # noqa: F401  (the import is the point)
-
-    _shared_ssl_context()
-
-
-@functools.cache
-def _shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every instance: building one (loading the CA bundle) costs about
-    20 ms and 0.8 MB, which a process with a thousand agents should pay once, not each time.
-    """
-    return httpx.create_ssl_context()
+async def _load_transport_once() -> None:
+    """Pay, when an ``OpenAILLM`` is entered, what the first turn would otherwise pay before
+    its request, without holding the event loop longer than needed: the shared TLS context,
+    a slice of the CA bundle per step (``_tls``), and httpcore, which httpx imports only when
+    its first client is built. ``_transports.http`` imports httpcore before any loop runs
+    unless that would also import trio; then it is imported here, in one step (about 55 ms
+    of trio's own import on this project's machine: it cannot be split)."""
+    await load_shared_tls_context()
+    if "httpcore" not in sys.modules:
+        import httpcore  # noqa: F401  (the import is the point)
 
 
 def _check_base_url(base_url: str | None) -> None:
@@ -336,7 +329,7 @@ class OpenAILLM:
                 timeout=self._timeout,
                 limits=DEFAULT_LIMITS,
                 follow_redirects=True,
-                verify=_shared_ssl_context(),
+                verify=shared_tls_context(),
                 # With HTTP/2 a barge-in resets one stream and the connection stays up for
                 # the next turn; on HTTP/1.1 it costs a new TCP + TLS handshake (measured in
                 # benchmarks/: no new connection in 8 of 8 barge-ins over HTTP/2).
@@ -346,14 +339,18 @@ class OpenAILLM:
 
     async def __aenter__(self) -> OpenAILLM:
         """Open the task group connections and prewarm live in. The first entry in a
-        process also loads the HTTP transport and the TLS context (about 0.1 s, once), so
-        the first turn does not pay it before its request.
+        process also loads the TLS context (a slice of the CA bundle per step, so the event
+        loop is not held for it) and, if not loaded yet, the HTTP transport, so the first
+        turn does not pay them before its request.
 
-        Cancellation: nothing is opened yet when it is cancelled.
+        Cancellation: nothing is opened yet when it is cancelled; the part of the TLS
+        context already loaded stays loaded.
         """
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
-        _load_transport_once()
+        await _load_transport_once()
+        if self._closed:
+            raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group

@@ -9,13 +9,23 @@ and only while nothing has reached the caller.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
+import sys
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, cast
 
 import anyio
 import httpx
+
+# httpx imports its transport, httpcore, only when the first client is built: on the event
+# loop, one step of about 25 ms. Imported now instead, before any loop runs, unless httpcore
+# would also import trio (it does whenever trio is installed): trio's import is about 130 ms,
+# which would put ``import scoped_openai`` over its budget for asyncio apps that never use
+# trio. Then ``OpenAILLM.__aenter__`` imports it (one step: it cannot be split).
+if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
+    import httpcore  # noqa: F401  (the import is the point)
 
 from .._chat_completions import chunk_data_events
 from .._errors import (

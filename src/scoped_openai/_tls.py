@@ -1,0 +1,97 @@
+"""The TLS context every instance shares, loaded without holding the event loop.
+
+Loading certifi's CA bundle (about 120 certificates) is one C call of about 20 ms on this
+project's 2-core machine: on the event loop, a realtime audio task on the same loop would
+miss 20 of its 1 ms ticks. :func:`load_shared_tls_context` loads the bundle a few
+certificates at a time, with a checkpoint between slices (under 1 ms each), so no single
+step holds the loop; threads are not an option here (DESIGN.md section 3). One context
+serves every instance: a process with a thousand agents pays the bundle (and its 0.8 MB)
+once.
+
+The trust is httpx's default (``httpx.create_ssl_context()``): ``SSL_CERT_FILE`` or
+``SSL_CERT_DIR`` when set, else certifi's bundle. A bundle file is loaded in slices when it
+holds only certificates, else whole; a directory is read lazily by OpenSSL anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+import anyio.lowlevel
+
+#: Certificates per slice: about 0.8 ms of parsing each on this project's machine.
+SLICE = 5
+_END = "-----END CERTIFICATE-----"
+
+
+class _Shared:
+    """The context and the PEM slices not loaded into it yet (shared by concurrent loaders:
+    each slice is taken and loaded in one step, so none is loaded twice)."""
+
+    __slots__ = ("context", "pending")
+
+    def __init__(self) -> None:
+        self.context: ssl.SSLContext | None = None
+        self.pending: list[str] = []
+
+
+_shared = _Shared()
+
+
+def _pem_slices(path: str) -> list[str] | None:
+    """A bundle file's certificates, a few per slice; None when it holds anything else
+    (a CRL, a trusted-certificate block) or is not text: then it is loaded whole."""
+    try:
+        with open(path, encoding="ascii") as bundle:
+            text = bundle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    blocks = [block + _END for block in text.split(_END) if "-----BEGIN" in block]
+    if not blocks or text.count("-----BEGIN") != text.count("-----BEGIN CERTIFICATE-----"):
+        return None
+    return ["\n".join(blocks[i : i + SLICE]) for i in range(0, len(blocks), SLICE)]
+
+
+def _start() -> ssl.SSLContext:
+    """Create the context with the first slice of the bundle and queue the others."""
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if not cafile and os.environ.get("SSL_CERT_DIR"):
+        # Certificates in a hashed directory are read when a handshake needs them.
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    if not cafile:
+        import certifi  # httpx's own dependency
+
+        cafile = certifi.where()
+    slices = _pem_slices(cafile)
+    if slices is None:
+        return ssl.create_default_context(cafile=cafile)
+    context = ssl.create_default_context(cadata=slices[0])
+    _shared.pending = slices[1:]
+    return context
+
+
+def shared_tls_context() -> ssl.SSLContext:
+    """The shared context, complete: what :func:`load_shared_tls_context` has not loaded
+    yet is loaded now, at once (a client built without ``async with`` pays it here)."""
+    context = _shared.context
+    if context is None:
+        context = _shared.context = _start()
+    while _shared.pending:
+        context.load_verify_locations(cadata=_shared.pending.pop())
+    return context
+
+
+async def load_shared_tls_context() -> None:
+    """Load the shared context a slice per step, if no one has yet.
+
+    Cancellation: what was loaded stays loaded; the rest is loaded by the next call, or at
+    once by :func:`shared_tls_context` when a client needs the context.
+    """
+    if _shared.context is None:
+        _shared.context = _start()
+    context = _shared.context
+    while _shared.pending:
+        await anyio.lowlevel.checkpoint()
+        if _shared.pending:  # another task may have taken the last slice meanwhile
+            context.load_verify_locations(cadata=_shared.pending.pop())

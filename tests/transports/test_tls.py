@@ -1,0 +1,110 @@
+"""The shared TLS context: httpx's trust, loaded a slice of the CA bundle per step."""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+from typing import Any
+
+import anyio
+import certifi
+import pytest
+
+from scoped_openai import _tls
+
+
+def trusted(context: ssl.SSLContext) -> list[str]:
+    return sorted(repr(sorted(cert.items())) for cert in context.get_ca_certs())
+
+
+CERTIFI = trusted(ssl.create_default_context(cafile=certifi.where()))
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A process that has not loaded the shared context yet, without the env overrides."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    shared = _tls._Shared()
+    monkeypatch.setattr(_tls, "_shared", shared)
+    return shared
+
+
+def steps_of(monkeypatch: pytest.MonkeyPatch, shared: Any) -> list[int]:
+    """Record, at each checkpoint the loader takes, how many certificates are loaded."""
+    loaded: list[int] = []
+    checkpoint = anyio.lowlevel.checkpoint
+
+    async def counting() -> None:
+        assert shared.context is not None
+        loaded.append(len(shared.context.get_ca_certs()))
+        await checkpoint()
+
+    monkeypatch.setattr(_tls.anyio.lowlevel, "checkpoint", counting)
+    return loaded
+
+
+@pytest.mark.anyio
+async def test_loads_certifi_a_slice_per_step(fresh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = steps_of(monkeypatch, fresh)
+    await _tls.load_shared_tls_context()
+    assert fresh.pending == []
+    assert trusted(_tls.shared_tls_context()) == CERTIFI
+    # Between two checkpoints at most one slice was loaded.
+    counts = [*loaded, len(CERTIFI)]
+    assert counts[0] <= _tls.SLICE
+    assert all(0 < b - a <= _tls.SLICE for a, b in itertools.pairwise(counts))
+    assert len(loaded) == -(-len(CERTIFI) // _tls.SLICE) - 1
+
+
+@pytest.mark.anyio
+async def test_concurrent_loaders_share_the_work(
+    fresh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = steps_of(monkeypatch, fresh)
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(_tls.load_shared_tls_context)
+    assert trusted(_tls.shared_tls_context()) == CERTIFI
+    # Each slice was taken once: three loaders take no more steps than slices in all.
+    assert len(loaded) <= -(-len(CERTIFI) // _tls.SLICE) - 1 + 3
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_load_is_completed_when_the_context_is_needed(
+    fresh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = steps_of(monkeypatch, fresh)
+    with anyio.CancelScope() as scope:
+        checkpoint = _tls.anyio.lowlevel.checkpoint
+
+        async def cancel_on_the_third() -> None:
+            if len(loaded) == 2:
+                scope.cancel()
+            await checkpoint()
+
+        monkeypatch.setattr(_tls.anyio.lowlevel, "checkpoint", cancel_on_the_third)
+        await _tls.load_shared_tls_context()
+    assert scope.cancelled_caught
+    assert fresh.pending  # stopped part way
+    assert trusted(_tls.shared_tls_context()) == CERTIFI
+    assert fresh.pending == []
+
+
+def test_the_context_without_a_loop_is_complete(fresh: Any) -> None:
+    context = _tls.shared_tls_context()
+    assert trusted(context) == CERTIFI
+    assert _tls.shared_tls_context() is context
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+
+
+def test_ssl_cert_file_is_honoured_as_httpx_does(
+    fresh: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    with open(certifi.where(), encoding="ascii") as bundle:
+        first = bundle.read().split("-----END CERTIFICATE-----")[0]
+    one = tmp_path / "one.pem"
+    one.write_text(first + "-----END CERTIFICATE-----\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(one))
+    assert len(_tls.shared_tls_context().get_ca_certs()) == 1
