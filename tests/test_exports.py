@@ -132,7 +132,7 @@ STALL_GUARDS: list[tuple[str, Any]] = [
     ("first_token_timeout", 60.0),
     ("warm_spare", True),
 ]
-WS_SEAM: list[tuple[str, Any]] = [("ws_connector", None)]
+WS_SEAM: list[tuple[str, Any]] = [("ws_connector", None), ("ws_engine", "auto")]
 AZURE_STREAMING: list[tuple[str, Any]] = [("streaming", False), ("store", False), ("wss_url", None)]
 
 

@@ -26,7 +26,7 @@ import anyio.abc
 
 from ._errors import APIConnectionError
 from ._responses import ChainState
-from ._transports.websocket import WebSocket, WebSocketConnector
+from ._transports.websocket import KeepAlive, WebSocket, WebSocketConnector
 
 logger = logging.getLogger("scoped_openai")
 
@@ -36,6 +36,9 @@ MAX_SOCKET_AGE = 55 * 60.0
 SPARE_RENEW_AGE = 45 * 60.0
 #: How often the pool checks socket ages while idle.
 MAINTENANCE_INTERVAL = 60.0
+#: An idle socket (between turns, or a spare) pings after this much silence, so proxies and
+#: the API's edge see traffic (the interval httpx-ws and the websockets package use).
+KEEPALIVE_INTERVAL = 20.0
 
 
 class SocketSlot:
@@ -122,14 +125,14 @@ class SocketSlot:
             with anyio.CancelScope() as scope:
                 self._idle_read = scope
                 try:
-                    got = await ws.receive_text()
+                    got = await self._receive_or_ping(ws)
                 except Exception as exc:  # a close, a binary frame: the socket is done
                     got = exc
                 finally:
                     self._idle_read = None
                     self._idle_read_done.set()
             if got is None:
-                continue  # stopped by begin_turn
+                continue  # stopped by begin_turn, or pinged
             if self._owned:
                 self._handoff.append(got)
             elif isinstance(got, str):
@@ -137,6 +140,17 @@ class SocketSlot:
             if isinstance(got, Exception):
                 self.retired = True  # no new turn may start on it; this task closes it
                 return
+
+    @staticmethod
+    async def _receive_or_ping(ws: WebSocket) -> str | None:
+        """The next frame; or, after ``KEEPALIVE_INTERVAL`` of silence, a ping and None.
+        The ping is sent here, in the one task that reads between turns: no extra task."""
+        if not isinstance(ws, KeepAlive):
+            return await ws.receive_text()
+        with anyio.move_on_after(KEEPALIVE_INTERVAL):
+            return await ws.receive_text()
+        await ws.ping()  # shielded and bounded by the engine: a turn waits at most that
+        return None
 
     def begin_turn(self) -> None:
         """A turn owns the socket from now on: stop the idle read (``take_over`` waits for it)."""

@@ -33,7 +33,12 @@ from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
 from ._transports.http import ChatCompletionsSource, connection_error
-from ._transports.websocket import WebSocketConnector, default_connector
+from ._transports.websocket import (
+    ENGINES,
+    WebSocketConnector,
+    WebSocketEngine,
+    default_connector,
+)
 from ._watchdog import Watchdog
 from ._ws_turn import ResponsesTurnSource
 
@@ -88,9 +93,12 @@ class OpenAILLM:
     ``first_token_timeout`` (longest wait for the first output of a turn);
     ``warm_spare`` (WebSocket mode: keep a second socket open so the turn after a barge-in
     never waits for a handshake; False halves the sockets of a server running many sessions,
-    and a barge-in then costs the next turn one handshake); and ``ws_connector``, the seam
-    that opens WebSockets (tests pass an in-memory one, e.g. ``FakeOpenAI.ws_connector()``;
-    the default picks trio-websocket or httpx-ws).
+    and a barge-in then costs the next turn one handshake); ``ws_engine``, the WebSocket
+    client: ``"auto"`` (the default: the ``websockets`` package's protocol over anyio streams,
+    on both backends; proxies from the environment as httpx reads them), ``"trio-websocket"``
+    (trio only) or ``"httpx-ws"`` (asyncio only; goes through ``client``, its TLS and proxy
+    settings); and ``ws_connector``, the seam that opens WebSockets (tests pass an in-memory
+    one, e.g. ``FakeOpenAI.ws_connector()``; it overrides ``ws_engine``).
 
     Use it as ``async with OpenAILLM(...) as llm:`` (required for ``streaming=True``, which
     keeps sockets in the block's task group); HTTP mode also works without the block, then
@@ -128,6 +136,7 @@ class OpenAILLM:
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
         warm_spare: bool = True,
         ws_connector: WebSocketConnector | None = None,
+        ws_engine: WebSocketEngine = "auto",
         _endpoint: Endpoint | None = None,
     ) -> None:
         api_key = api_key or os.getenv("OPENAI_API_KEY")
@@ -181,6 +190,9 @@ class OpenAILLM:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watchdog: Watchdog | None = None
         self._ws_connector = ws_connector
+        if ws_engine not in ENGINES:
+            raise ValueError(f"unknown ws_engine {ws_engine!r}; choose one of {ENGINES}")
+        self.ws_engine: WebSocketEngine = ws_engine
         self._pool: WebSocketPool | None = None
         self._closed = False
         self._closing: anyio.Event | None = None
@@ -475,7 +487,9 @@ class OpenAILLM:
                     "llm.chat() inside the block"
                 )
             connector = self._ws_connector or default_connector(
-                self._http_client(), self._timeout.connect or DEFAULT_CONNECT_TIMEOUT
+                self._http_client(),
+                self._timeout.connect or DEFAULT_CONNECT_TIMEOUT,
+                self.ws_engine,
             )
             self._pool = WebSocketPool(
                 self._task_group,

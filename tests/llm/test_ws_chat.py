@@ -295,7 +295,9 @@ async def test_azure_streaming(
 ) -> None:
     # azure() takes no ws_connector: the default connector is replaced by the tracker, so the
     # URL and headers azure() configures are the ones the connector receives.
-    monkeypatch.setattr("scoped_openai._llm.default_connector", lambda client, timeout: ws_tracker)
+    monkeypatch.setattr(
+        "scoped_openai._llm.default_connector", lambda client, timeout, engine: ws_tracker
+    )
     fake.add_ws(WSReply.text("Hallo Welt!", model="gpt-4o"))
     llm = OpenAILLM.azure(
         model="gpt-4o",

@@ -36,6 +36,7 @@ from scoped_openai._errors import (
 from scoped_openai._transports.websocket import (
     WebSocket,
     WebSocketClosed,
+    WebSocketEngine,
     current_async_library,
     default_connector,
     open_websocket,
@@ -51,6 +52,14 @@ LIMIT = 10
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(params=["websockets", "native"])
+def engine(request: pytest.FixtureRequest, anyio_backend: str) -> WebSocketEngine:
+    """The default engine, and the backend's own library (trio-websocket, httpx-ws)."""
+    if request.param == "websockets":
+        return "websockets"
+    return "trio-websocket" if anyio_backend == "trio" else "httpx-ws"
 
 
 # --- the in-memory pair ---------------------------------------------------------------------
@@ -400,11 +409,11 @@ def _no_secret(exc: BaseException) -> None:
 
 
 @pytest.mark.anyio
-async def test_real_echo_headers_and_clean_close() -> None:
+async def test_real_echo_headers_and_clean_close(engine: WebSocketEngine) -> None:
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
             async with open_websocket(
-                server.url("/echo"), AUTH, client=None, connect_timeout=5
+                server.url("/echo"), AUTH, client=None, connect_timeout=5, engine=engine
             ) as ws:
                 assert isinstance(ws, WebSocket)
                 await ws.send_text('{"type": "response.create"}')
@@ -463,14 +472,16 @@ class WsprotoServer:
 
 
 @pytest.mark.anyio
-async def test_real_local_close_code_reaches_server_and_is_idempotent() -> None:
+async def test_real_local_close_code_reaches_server_and_is_idempotent(
+    engine: WebSocketEngine,
+) -> None:
     server = WsprotoServer()
     with anyio.fail_after(LIMIT):
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
         async with listener, anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, server.handle)
-            connect = default_connector(None, 5.0)
+            connect = default_connector(None, 5.0, engine)
             async with connect(f"ws://127.0.0.1:{port}/v1/responses", AUTH) as ws:
                 await ws.send_text("hi")
                 assert await ws.receive_text() == "hi"
@@ -488,7 +499,7 @@ async def test_real_local_close_code_reaches_server_and_is_idempotent() -> None:
 
 
 @pytest.mark.anyio
-async def test_real_dropped_connection_is_1006() -> None:
+async def test_real_dropped_connection_is_1006(engine: WebSocketEngine) -> None:
     server = WsprotoServer(drop_after_first=True)
     with anyio.fail_after(LIMIT):
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
@@ -496,7 +507,7 @@ async def test_real_dropped_connection_is_1006() -> None:
         async with listener, anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, server.handle)
             async with open_websocket(
-                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=5
+                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=5, engine=engine
             ) as ws:
                 await ws.send_text("one")
                 assert await ws.receive_text() == "one"
@@ -525,7 +536,7 @@ async def test_httpx_ws_keepalive_timeout_is_1006(monkeypatch: pytest.MonkeyPatc
         async with listener, anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, server.handle)
             async with open_websocket(
-                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=5
+                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=5, engine="httpx-ws"
             ) as ws:
                 with pytest.raises(WebSocketClosed) as info:
                     await ws.receive_text()
@@ -534,25 +545,25 @@ async def test_httpx_ws_keepalive_timeout_is_1006(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.anyio
-async def test_real_cancel_during_handshake_leaks_nothing() -> None:
+async def test_real_cancel_during_handshake_leaks_nothing(engine: WebSocketEngine) -> None:
     with socket.socket() as sock:  # accepts TCP (backlog), never answers the upgrade
         sock.bind(("127.0.0.1", 0))
         sock.listen(4)
         port = sock.getsockname()[1]
         with anyio.fail_after(LIMIT), anyio.move_on_after(0.2) as scope:
             async with open_websocket(
-                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=5
+                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=5, engine=engine
             ):
                 pytest.fail("the server never answers")
         assert scope.cancelled_caught
 
 
 @pytest.mark.anyio
-async def test_real_server_close_1011_maps_to_websocket_closed() -> None:
+async def test_real_server_close_1011_maps_to_websocket_closed(engine: WebSocketEngine) -> None:
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
             async with open_websocket(
-                server.url("/close1011"), AUTH, client=None, connect_timeout=5
+                server.url("/close1011"), AUTH, client=None, connect_timeout=5, engine=engine
             ) as ws:
                 await ws.send_text("go")
                 assert await ws.receive_text() == "partial"
@@ -569,13 +580,14 @@ async def test_real_server_close_1011_maps_to_websocket_closed() -> None:
 
 
 @pytest.mark.anyio
-async def test_real_queued_frames_are_taken_without_waiting(anyio_backend: str) -> None:
-    """trio-websocket queues frames its reader parsed: ``receive_text_nowait`` takes them in
-    order (one wait serves a burst). httpx-ws keeps its queue private: always None."""
+async def test_real_queued_frames_are_taken_without_waiting(engine: WebSocketEngine) -> None:
+    """The default engine keeps the messages of each read, trio-websocket queues what its
+    reader parsed: ``receive_text_nowait`` takes them in order (one wait serves a burst).
+    httpx-ws keeps its queue private: always None."""
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
             async with open_websocket(
-                server.url("/echo"), AUTH, client=None, connect_timeout=5
+                server.url("/echo"), AUTH, client=None, connect_timeout=5, engine=engine
             ) as ws:
                 assert ws.receive_text_nowait() is None
                 for text in ("a", "b", "c"):
@@ -584,9 +596,11 @@ async def test_real_queued_frames_are_taken_without_waiting(anyio_backend: str) 
                 rest: list[str] = []
                 while len(rest) < 2:
                     queued = ws.receive_text_nowait()
-                    if anyio_backend == "asyncio":
+                    if engine == "httpx-ws":
                         assert queued is None
                         rest.append(await ws.receive_text())
+                    elif queued is None and engine == "websockets":
+                        rest.append(await ws.receive_text())  # not yet read: a wait reads
                     elif queued is not None:
                         rest.append(queued)
                     else:  # the echo is still on its way: let the reader run
@@ -597,11 +611,11 @@ async def test_real_queued_frames_are_taken_without_waiting(anyio_backend: str) 
 
 
 @pytest.mark.anyio
-async def test_real_binary_frame_is_a_protocol_error() -> None:
+async def test_real_binary_frame_is_a_protocol_error(engine: WebSocketEngine) -> None:
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
             async with open_websocket(
-                server.url("/binary"), AUTH, client=None, connect_timeout=5
+                server.url("/binary"), AUTH, client=None, connect_timeout=5, engine=engine
             ) as ws:
                 with pytest.raises(ProtocolError):
                     await ws.receive_text()
@@ -615,12 +629,14 @@ async def test_real_binary_frame_is_a_protocol_error() -> None:
     [("/reject401", AuthenticationError, 401), ("/reject429", RateLimitError, 429)],
 )
 async def test_real_rejection_is_the_typed_status_error(
-    path: str, error_type: type[Exception], status: int
+    path: str, error_type: type[Exception], status: int, engine: WebSocketEngine
 ) -> None:
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
             with pytest.raises(error_type) as info:
-                async with open_websocket(server.url(path), AUTH, client=None, connect_timeout=5):
+                async with open_websocket(
+                    server.url(path), AUTH, client=None, connect_timeout=5, engine=engine
+                ):
                     pytest.fail("the handshake should have been refused")
             error = info.value
             assert type(error) is error_type  # not an ExceptionGroup
@@ -635,12 +651,12 @@ async def test_real_rejection_is_the_typed_status_error(
 
 
 @pytest.mark.anyio
-async def test_real_close_before_accept_is_permission_denied() -> None:
+async def test_real_close_before_accept_is_permission_denied(engine: WebSocketEngine) -> None:
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
             with pytest.raises(PermissionDeniedError) as info:
                 async with open_websocket(
-                    server.url("/deny"), AUTH, client=None, connect_timeout=5
+                    server.url("/deny"), AUTH, client=None, connect_timeout=5, engine=engine
                 ):
                     pytest.fail("the handshake should have been refused")
             assert info.value.status_code == 403
@@ -648,13 +664,17 @@ async def test_real_close_before_accept_is_permission_denied() -> None:
 
 
 @pytest.mark.anyio
-async def test_real_connection_refused_is_api_connection_error() -> None:
+async def test_real_connection_refused_is_api_connection_error(engine: WebSocketEngine) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with anyio.fail_after(LIMIT), pytest.raises(APIConnectionError) as info:
         async with open_websocket(
-            f"ws://127.0.0.1:{port}/v1/responses?api-key=zzz", AUTH, client=None, connect_timeout=5
+            f"ws://127.0.0.1:{port}/v1/responses?api-key=zzz",
+            AUTH,
+            client=None,
+            connect_timeout=5,
+            engine=engine,
         ):
             pytest.fail("nothing listens there")
     assert type(info.value) is APIConnectionError
@@ -663,7 +683,7 @@ async def test_real_connection_refused_is_api_connection_error() -> None:
 
 
 @pytest.mark.anyio
-async def test_real_silent_server_is_a_connect_timeout() -> None:
+async def test_real_silent_server_is_a_connect_timeout(engine: WebSocketEngine) -> None:
     # Listening, never accepting: TCP connects (the backlog), the upgrade is never answered.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -671,7 +691,7 @@ async def test_real_silent_server_is_a_connect_timeout() -> None:
         port = sock.getsockname()[1]
         with anyio.fail_after(LIMIT), pytest.raises(APITimeoutError) as info:
             async with open_websocket(
-                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=0.3
+                f"ws://127.0.0.1:{port}/", AUTH, client=None, connect_timeout=0.3, engine=engine
             ):
                 pytest.fail("the server never answers")
     assert info.value.phase == "connect"
@@ -680,13 +700,13 @@ async def test_real_silent_server_is_a_connect_timeout() -> None:
 
 
 @pytest.mark.anyio
-async def test_real_block_exception_passes_through_unwrapped() -> None:
+async def test_real_block_exception_passes_through_unwrapped(engine: WebSocketEngine) -> None:
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
 
             async def use_then_fail() -> None:
                 async with open_websocket(
-                    server.url("/echo"), AUTH, client=None, connect_timeout=5
+                    server.url("/echo"), AUTH, client=None, connect_timeout=5, engine=engine
                 ) as ws:
                     await ws.send_text("x")
                     assert await ws.receive_text() == "x"
@@ -699,12 +719,12 @@ async def test_real_block_exception_passes_through_unwrapped() -> None:
 
 
 @pytest.mark.anyio
-async def test_real_cancel_inside_block_closes_the_socket() -> None:
+async def test_real_cancel_inside_block_closes_the_socket(engine: WebSocketEngine) -> None:
     with anyio.fail_after(LIMIT):
         async with LoopbackServer(WsApp()) as server:
             with anyio.CancelScope() as scope:
                 async with open_websocket(
-                    server.url("/echo"), AUTH, client=None, connect_timeout=5
+                    server.url("/echo"), AUTH, client=None, connect_timeout=5, engine=engine
                 ) as ws:
                     scope.cancel()
                     await ws.receive_text()  # cancelled here: a barge-in
@@ -714,8 +734,7 @@ async def test_real_cancel_inside_block_closes_the_socket() -> None:
 
 
 @pytest.mark.anyio
-async def test_real_adapter_uses_and_keeps_a_passed_httpx_client() -> None:
-    backend = current_async_library()
+async def test_real_adapter_uses_and_keeps_a_passed_httpx_client(engine: WebSocketEngine) -> None:
     calls: list[str] = []
 
     async def record(request: httpx.Request) -> None:
@@ -727,12 +746,12 @@ async def test_real_adapter_uses_and_keeps_a_passed_httpx_client() -> None:
             httpx.AsyncClient(event_hooks={"request": [record]}) as client,
         ):
             async with open_websocket(
-                server.url("/echo"), AUTH, client=client, connect_timeout=5
+                server.url("/echo"), AUTH, client=client, connect_timeout=5, engine=engine
             ) as ws:
                 await ws.send_text("via client")
                 assert await ws.receive_text() == "via client"
             assert not client.is_closed  # the caller's client is the caller's to close
             await server.app.wait_idle()
     # httpx-ws goes through the client (with ws:// mapped to http:// for its mounts and
-    # proxies); trio-websocket does its own networking and ignores it.
-    assert calls == ([] if backend == "trio" else ["http"])
+    # proxies); the default engine and trio-websocket do their own networking.
+    assert calls == (["http"] if engine == "httpx-ws" else [])

@@ -2,16 +2,22 @@
 
 Everything above this seam (``_connection.py``, the fake server's in-memory mode) sees only
 ``WebSocket``: text frames in and out, a close code when the peer closes, an ``aclose`` that
-never raises. The adapters sit beside this module, one concern each, and are the only modules
-that import a WebSocket library:
+never raises (and ``KeepAlive``'s ping, where the engine needs one). The engines sit beside
+this module, one concern each, and are the only modules that import a WebSocket library
+(``ENGINES`` names them):
 
-- ``ws_trio``: trio-websocket, the trio-native client (used when running under trio).
-- ``ws_httpx``: httpx-ws over the caller's ``httpx.AsyncClient`` (used under asyncio).
+- ``ws_sansio`` (``"websockets"``, the default on both backends): the ``websockets`` package's
+  sans-IO protocol over anyio TCP/TLS streams, read in the consumer's own task; the cheapest
+  per frame of the candidates measured (``benchmarks/ws_engines.py``).
+- ``ws_trio`` (``"trio-websocket"``, trio only): trio-websocket, the trio-native client.
+- ``ws_httpx`` (``"httpx-ws"``, asyncio only): httpx-ws over the caller's
+  ``httpx.AsyncClient`` (its TLS, proxy and mount settings).
 - ``ws_memory``: an in-memory pair for deterministic tests (no sockets, no time).
 
-Both real adapters run their reader in a task group the library opens *inside* its context
-manager, so they cannot live in an ``@asynccontextmanager`` generator of ours (DESIGN §3: never
-``yield`` inside a task group or cancel scope). They are class-based context managers instead:
+trio-websocket and httpx-ws run their reader in a task group the library opens *inside* its
+context manager, so they cannot live in an ``@asynccontextmanager`` generator of ours (DESIGN
+§3: never ``yield`` inside a task group or cancel scope). They are class-based context
+managers instead:
 ``__aenter__`` enters the library's context manager and ``__aexit__`` exits it, in the same
 task, properly nested. ``__aexit__`` also unwraps the ``ExceptionGroup`` the library's task
 group may raise (``resolve_exit``), so callers never see one.
@@ -27,20 +33,24 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import NoReturn, Protocol, runtime_checkable
+from typing import Literal, NoReturn, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import anyio
 import httpx
 
-from .._errors import APIConnectionError, APIStatusError, status_error
+from .._errors import APIConnectionError, APIStatusError, ProtocolError, status_error
 from .http import ERROR_BODY_LIMIT, retry_after_seconds
 
 __all__ = [
     "CLOSE_TIMEOUT",
+    "ENGINES",
+    "KeepAlive",
+    "WebSocketEngine",
     "WebSocket",
     "WebSocketClosed",
     "WebSocketConnector",
@@ -51,6 +61,10 @@ __all__ = [
 #: Seconds a polite close (send our close frame, wait for the peer's) may take before the
 #: adapter drops the TCP connection instead. Closing is cleanup: it must stay small.
 CLOSE_TIMEOUT = 2.0
+
+#: The WebSocket engines ``open_websocket`` can use; ``"auto"`` is the default one.
+WebSocketEngine = Literal["auto", "websockets", "trio-websocket", "httpx-ws"]
+ENGINES: tuple[WebSocketEngine, ...] = ("auto", "websockets", "trio-websocket", "httpx-ws")
 
 #: The abnormal-closure code (RFC 6455 §7.4.1): the connection dropped without a close frame.
 ABNORMAL_CLOSURE = 1006
@@ -91,8 +105,8 @@ class WebSocketClosed(APIConnectionError):
 class WebSocket(Protocol):
     """A client WebSocket that speaks text frames (the Responses API's JSON events).
 
-    Implementations: ``ws_trio.TrioWebSocket``, ``ws_httpx.HttpxWebSocket``,
-    ``ws_memory.MemoryWebSocket``.
+    Implementations: ``ws_sansio.SansIOWebSocket``, ``ws_trio.TrioWebSocket``,
+    ``ws_httpx.HttpxWebSocket``, ``ws_memory.MemoryWebSocket``.
     """
 
     @property
@@ -151,6 +165,21 @@ class WebSocket(Protocol):
         ...
 
 
+@runtime_checkable
+class KeepAlive(Protocol):
+    """A ``WebSocket`` that can be kept alive from outside (``_connection.py`` pings an idle
+    socket between turns); engines that keep themselves alive (httpx-ws) leave it out."""
+
+    async def ping(self) -> None:
+        """Keep the connection alive while idle: send a ping (or an unsolicited pong, a
+        heartbeat RFC 6455 §5.5.3 allows) without waiting for an answer. A no-op on a closed
+        socket and where the engine keeps itself alive.
+
+        Cancellation: shielded and bounded like a close frame (a frame is never cut in half).
+        """
+        ...
+
+
 #: Opens a WebSocket to ``url`` with ``headers``: the seam ``_connection.py`` depends on.
 #: ``default_connector`` gives the real one; tests pass one that hands out in-memory pairs.
 WebSocketConnector = Callable[[str, Mapping[str, str]], AbstractAsyncContextManager[WebSocket]]
@@ -162,17 +191,20 @@ def open_websocket(
     *,
     client: httpx.AsyncClient | None,
     connect_timeout: float,
+    engine: WebSocketEngine = "auto",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AbstractAsyncContextManager[WebSocket]:
-    """Open a client WebSocket with the running backend's adapter.
+    """Open a client WebSocket with the chosen engine (module docstring).
 
-    Under trio this is trio-websocket (``client`` is not used: trio-websocket does its own
-    TCP and TLS); under asyncio it is httpx-ws over ``client`` (its TLS, proxy and limits), or
-    over a private client that is closed on exit when ``client`` is None. ``ws``/``wss`` and
-    ``http``/``https`` URLs are both accepted.
+    ``engine="auto"`` (and ``"websockets"``) is the sans-IO engine on both backends: its own
+    TCP and TLS (``ssl_context``, default httpx's CA bundle) and the proxy the environment
+    gives httpx for the URL; ``client`` is not used. ``"trio-websocket"`` (trio only) does its
+    own TCP and TLS with the system's CA store; ``"httpx-ws"`` (asyncio only) goes through
+    ``client`` (its TLS, proxy and limits), or a private client closed on exit when
+    ``client`` is None. ``ws``/``wss`` and ``http``/``https`` URLs are both accepted.
 
     Entering the context performs the handshake, bounded by ``connect_timeout`` seconds in
-    total; leaving it closes the socket (bounded by ``CLOSE_TIMEOUT``) and the adapter's
-    background reader.
+    total; leaving it closes the socket (bounded by ``CLOSE_TIMEOUT``).
 
     Raises (on entering):
         APIStatusError: The server rejected the upgrade; the subclass follows the status
@@ -180,28 +212,43 @@ def open_websocket(
         APITimeoutError: The handshake took longer than ``connect_timeout`` (phase
             ``"connect"``).
         APIConnectionError: The host could not be reached or the handshake failed.
+        RuntimeError: The engine does not run on this backend, or is not installed.
 
     Cancellation: a cancel while entering abandons the handshake and closes whatever was
     opened; no socket leaks. Leaving the block closes the socket even while being cancelled.
     """
-    return _OpenWebSocket(url, dict(headers), client, connect_timeout)
+    if engine not in ENGINES:
+        raise ValueError(f"unknown WebSocket engine {engine!r}; choose one of {ENGINES}")
+    return _OpenWebSocket(url, dict(headers), client, connect_timeout, engine, ssl_context)
 
 
 def default_connector(
-    client: httpx.AsyncClient | None, connect_timeout: float
+    client: httpx.AsyncClient | None,
+    connect_timeout: float,
+    engine: WebSocketEngine = "auto",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> WebSocketConnector:
-    """The production ``WebSocketConnector``: ``open_websocket`` bound to a client and timeout."""
+    """The production ``WebSocketConnector``: ``open_websocket`` with these settings bound."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown WebSocket engine {engine!r}; choose one of {ENGINES}")
 
     def connect(url: str, headers: Mapping[str, str]) -> AbstractAsyncContextManager[WebSocket]:
-        return open_websocket(url, headers, client=client, connect_timeout=connect_timeout)
+        return open_websocket(
+            url,
+            headers,
+            client=client,
+            connect_timeout=connect_timeout,
+            engine=engine,
+            ssl_context=ssl_context,
+        )
 
     return connect
 
 
 class _OpenWebSocket:
-    """Picks the adapter when entered (the running backend is only known inside a task)."""
+    """Picks the engine when entered (the running backend is only known inside a task)."""
 
-    __slots__ = ("_client", "_connect_timeout", "_headers", "_impl", "_url")
+    __slots__ = ("_client", "_connect_timeout", "_engine", "_headers", "_impl", "_ssl", "_url")
 
     def __init__(
         self,
@@ -209,39 +256,54 @@ class _OpenWebSocket:
         headers: dict[str, str],
         client: httpx.AsyncClient | None,
         connect_timeout: float,
+        engine: WebSocketEngine,
+        ssl_context: ssl.SSLContext | None,
     ) -> None:
         self._url = url
         self._headers = headers
         self._client = client
         self._connect_timeout = connect_timeout
+        self._engine = engine
+        self._ssl = ssl_context
         self._impl: AbstractAsyncContextManager[WebSocket] | None = None
 
     async def __aenter__(self) -> WebSocket:
         if self._impl is not None:
             raise RuntimeError("this open_websocket() context was already entered")
-        impl: AbstractAsyncContextManager[WebSocket]
-        if current_async_library() == "trio":
+        self._impl = self._choose(current_async_library())
+        return await self._impl.__aenter__()
+
+    def _choose(self, backend: str) -> AbstractAsyncContextManager[WebSocket]:
+        engine = self._engine
+        if engine in ("auto", "websockets"):
+            from .ws_sansio import SansIOWebSocketConnection
+
+            return SansIOWebSocketConnection(
+                self._url,
+                self._headers,
+                connect_timeout=self._connect_timeout,
+                ssl_context=self._ssl,
+            )
+        if engine == "trio-websocket":
+            if backend != "trio":
+                raise RuntimeError("the trio-websocket engine runs under trio only")
             try:
                 from .ws_trio import TrioWebSocketConnection
             except ImportError as exc:
                 raise RuntimeError(
-                    "WebSocket mode under trio needs trio-websocket: "
+                    "the trio-websocket engine needs trio-websocket: "
                     "pip install 'scoped-openai[trio]'"
                 ) from exc
-            impl = TrioWebSocketConnection(
+            return TrioWebSocketConnection(
                 self._url, self._headers, connect_timeout=self._connect_timeout
             )
-        else:
-            from .ws_httpx import HttpxWebSocketConnection
+        if backend != "asyncio":
+            raise RuntimeError("the httpx-ws engine runs under asyncio only")
+        from .ws_httpx import HttpxWebSocketConnection
 
-            impl = HttpxWebSocketConnection(
-                self._url,
-                self._headers,
-                client=self._client,
-                connect_timeout=self._connect_timeout,
-            )
-        self._impl = impl
-        return await impl.__aenter__()
+        return HttpxWebSocketConnection(
+            self._url, self._headers, client=self._client, connect_timeout=self._connect_timeout
+        )
 
     async def __aexit__(
         self,
@@ -263,6 +325,40 @@ def current_async_library() -> str:
 
 
 # --- helpers shared by the adapters -------------------------------------------------------
+
+
+def websocket_target(url: str) -> tuple[str, int, bool, str, str]:
+    """``(host, port, tls, host_header, resource)`` of a ws/wss (or http/https) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss", "http", "https"):
+        raise ValueError(f"a WebSocket URL must start with ws:// or wss://, not {parts.scheme}://")
+    host = parts.hostname
+    if not host:
+        raise ValueError("the WebSocket URL has no host")
+    tls = parts.scheme in ("wss", "https")
+    default_port = 443 if tls else 80
+    port = parts.port or default_port
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default_port else f"{shown}:{port}"
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return host, port, tls, host_header, resource
+
+
+def binary_frame_error(size: int) -> ProtocolError:
+    """The error a binary message is (the Responses API sends JSON text only)."""
+    return ProtocolError(
+        f"the server sent a binary WebSocket frame ({size} bytes); "
+        "the Responses API sends JSON text frames only"
+    )
+
+
+def http_url(url: str) -> str:
+    """httpx routes (mounts, proxies) by ``http``/``https``: map ``ws``/``wss`` onto them."""
+    if url.startswith("wss://"):
+        return "https://" + url[len("wss://") :]
+    if url.startswith("ws://"):
+        return "http://" + url[len("ws://") :]
+    return url
 
 
 def describe_url(url: str) -> str:

@@ -63,6 +63,7 @@ from .websocket import (
     WebSocketClosed,
     connect_failed,
     describe_url,
+    http_url,
     resolve_exit,
 )
 
@@ -78,15 +79,6 @@ KEEPALIVE_INTERVAL = 20.0
 KEEPALIVE_TIMEOUT = 120.0
 #: Bytes per network read (httpx-ws reassembles fragmented messages of any size).
 READ_SIZE = 64 * 1024
-
-
-def http_url(url: str) -> str:
-    """httpx routes (mounts, proxies) by ``http``/``https``: map ``ws``/``wss`` onto them."""
-    if url.startswith("wss://"):
-        return "https://" + url[len("wss://") :]
-    if url.startswith("ws://"):
-        return "http://" + url[len("ws://") :]
-    return url
 
 
 def map_httpx_ws_error(exc: BaseException) -> BaseException:

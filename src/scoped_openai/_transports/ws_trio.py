@@ -35,7 +35,9 @@ How each concern is handled here:
   case (which also ends the reader task).
 - **Limits.** The library's defaults (a 1-message queue, 1 MiB messages) are raised: a
   ``response.completed`` event repeats the whole response and its instructions.
-- No keepalive pings (trio-websocket sends none); ``client`` (httpx) is not used under trio:
+- **Keep-alive**: ``ping`` sends an unsolicited pong (a heartbeat, RFC 6455 §5.5.3):
+  trio-websocket's own ``ping`` waits for the answer, which an idle socket cannot promise.
+  Pings from the server are answered by its reader. ``client`` (httpx) is not used under trio:
   TLS uses the system's default ``ssl`` context.
 """
 
@@ -47,20 +49,21 @@ import ssl
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import NoReturn, cast
-from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
 
-from .._errors import APIConnectionError, APITimeoutError, ProtocolError, ScopedOpenAIError
+from .._errors import APIConnectionError, APITimeoutError, ScopedOpenAIError
 from .websocket import (
     CLOSE_TIMEOUT,
     WebSocketClosed,
+    binary_frame_error,
     connect_failed,
     describe_url,
     handshake_rejected,
     raise_unwrapped,
     resolve_exit,
+    websocket_target,
 )
 
 __all__ = ["TrioWebSocket", "TrioWebSocketConnection"]
@@ -77,23 +80,6 @@ TrioStream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 def _default_ssl_context() -> ssl.SSLContext:
     # Loading the CA bundle costs milliseconds: once per process, not per socket.
     return ssl.create_default_context()
-
-
-def _target(url: str) -> tuple[str, int, bool, str, str]:
-    """``(host, port, tls, host_header, resource)`` of a ws/wss (or http/https) URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss", "http", "https"):
-        raise ValueError(f"a WebSocket URL must start with ws:// or wss://, not {parts.scheme}://")
-    host = parts.hostname
-    if not host:
-        raise ValueError("the WebSocket URL has no host")
-    tls = parts.scheme in ("wss", "https")
-    default_port = 443 if tls else 80
-    port = parts.port or default_port
-    shown = f"[{host}]" if ":" in host else host
-    host_header = shown if port == default_port else f"{shown}:{port}"
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return host, port, tls, host_header, resource
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> WebSocketClosed:
@@ -130,13 +116,6 @@ def map_trio_websocket_error(
     if isinstance(exc, OSError | trio.BrokenResourceError):
         return connect_failed(exc, where)
     return exc
-
-
-def _binary_frame(message: bytes) -> ProtocolError:
-    return ProtocolError(
-        f"the server sent a binary WebSocket frame ({len(message)} bytes); "
-        "the Responses API sends JSON text frames only"
-    )
 
 
 async def _close_stream(stream: TrioStream) -> None:
@@ -187,7 +166,7 @@ class TrioWebSocket:
         except trio_websocket.ConnectionClosed as exc:
             raise self._error(exc) from None
         if isinstance(message, bytes):
-            raise _binary_frame(message)
+            raise binary_frame_error(len(message))
         return message
 
     def receive_text_nowait(self) -> str | None:
@@ -200,8 +179,16 @@ class TrioWebSocket:
         except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
             return None  # a close is reported by the next receive_text
         if isinstance(message, bytes):
-            raise _binary_frame(message)
+            raise binary_frame_error(len(message))
         return cast(str, message)
+
+    async def ping(self) -> None:
+        """A heartbeat while idle: an unsolicited pong (see ``KeepAlive.ping``)."""
+        if self.closed:
+            return
+        with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
+            with contextlib.suppress(trio_websocket.ConnectionClosed):
+                await self._connection.pong()
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame, wait (bounded) for the peer's, drop TCP (``WebSocket.aclose``)."""
@@ -236,7 +223,7 @@ class TrioWebSocketConnection:
         return map_trio_websocket_error(exc, self._where, self._connect_timeout)
 
     async def __aenter__(self) -> TrioWebSocket:
-        host, port, tls, host_header, resource = _target(self._url)
+        host, port, tls, host_header, resource = websocket_target(self._url)
         # UTF-8 cannot fail (latin-1 could, with the offending header value in the message).
         extra_headers = [
             (name.encode("utf-8"), value.encode("utf-8")) for name, value in self._headers.items()

@@ -1,0 +1,347 @@
+"""The sans-IO WebSocket engine: the ``websockets`` package's protocol over an anyio stream.
+
+One code path on asyncio and trio, and no task of its own: bytes are read in the task that
+calls ``receive_text`` (the consumer's), fed to ``websockets``' sans-IO ``Protocol`` (frame
+parsing with its C speedups), and the text messages of that one read are kept for
+``receive_text_nowait``. So a paused consumer reads nothing: the socket never reads ahead of
+it beyond one read of ``READ_SIZE`` bytes (the rest waits in the kernel's buffer).
+
+- **Handshake**: TCP, proxy tunnel and TLS from ``ws_dial``; the upgrade request with our
+  headers and the bounded answer from ``ws_handshake`` (typed refusals with the API's error
+  body, no redirects followed); all of it under ``connect_timeout``.
+- **Frames**: text messages (fragmented ones reassembled by us, the protocol bounding their
+  total at ``MAX_MESSAGE_SIZE``); a binary message is a ``ProtocolError`` in its place
+  (the socket stays usable); pings are answered at once; a pong, solicited or not, is
+  ignored.
+- **Closes**: the peer's close frame is ``WebSocketClosed(code, reason)`` after the messages
+  before it; a connection lost without one is 1006; a message over the limit is a
+  ``ProtocolError`` that names it (the socket is closed with 1009); a protocol violation is a
+  ``ProtocolError`` (closed with 1002).
+- **Our close**: a close frame, then the peer's answer and its end of the connection, bounded
+  by ``CLOSE_TIMEOUT``, then the stream is dropped in every case.
+- **Keep-alive**: ``ping`` sends a ping and returns (the pong is ignored); the pool calls it
+  when a socket is idle between turns.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections import deque
+from types import TracebackType
+
+import anyio
+import anyio.abc
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidState, PayloadTooBig
+from websockets.exceptions import ProtocolError as WebSocketsProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from .._errors import APITimeoutError, ProtocolError
+from .._tls import shared_tls_context
+from .websocket import (
+    ABNORMAL_CLOSURE,
+    CLOSE_TIMEOUT,
+    WebSocketClosed,
+    binary_frame_error,
+    describe_url,
+    websocket_target,
+)
+from .ws_dial import dial
+from .ws_handshake import upgrade
+
+__all__ = ["MAX_MESSAGE_SIZE", "SansIOWebSocket", "SansIOWebSocketConnection"]
+
+#: Largest message accepted (all its fragments together): a ``response.completed`` event
+#: repeats the whole response and its instructions. Larger ones close the socket with 1009.
+MAX_MESSAGE_SIZE = 16 * 2**20
+#: Bytes per network read: the most the socket reads ahead of a consumer that stopped.
+READ_SIZE = 64 * 1024
+
+_TEXT, _BINARY, _CONT, _CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
+_NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+def _protocol_for(url: str) -> ClientProtocol:
+    # OPEN: the handshake was ours (ws_handshake); the protocol only frames from here on.
+    return ClientProtocol(
+        parse_uri(url.replace("http", "ws", 1) if url.startswith("http") else url),
+        state=State.OPEN,
+        max_size=MAX_MESSAGE_SIZE,
+    )
+
+
+class SansIOWebSocket:
+    """The ``WebSocket`` over one anyio byte stream (see the module docstring)."""
+
+    __slots__ = (
+        "_aclosed",
+        "_close",
+        "_error",
+        "_fragments",
+        "_messages",
+        "_protocol",
+        "_send_lock",
+        "_stream",
+    )
+
+    def __init__(self, stream: anyio.abc.ByteStream, protocol: ClientProtocol) -> None:
+        self._stream = stream
+        self._protocol = protocol
+        #: Messages of reads already done, in order: text, or the error a binary one is.
+        self._messages: deque[str | ProtocolError] = deque()
+        self._fragments: list[bytes] = []  # an unfinished fragmented message
+        self._close: tuple[int | None, str] | None = None  # seen, sent, or lost
+        self._error: ProtocolError | None = None  # raised once, before the close
+        self._aclosed = False
+        self._send_lock = anyio.Lock()
+
+    @property
+    def closed(self) -> bool:
+        """True once a close was seen or sent, or the connection dropped."""
+        return self._close is not None or self._aclosed
+
+    def _closed_error(self) -> Exception:
+        error, self._error = self._error, None
+        if error is not None:
+            return error
+        code, reason = self._close or (None, "")
+        return WebSocketClosed(code, reason)
+
+    async def send_text(self, text: str) -> None:
+        """Send one text frame (see ``WebSocket.send_text``)."""
+        if self.closed:
+            raise self._closed_error()
+        try:
+            self._protocol.send_text(text.encode("utf-8"))
+        except InvalidState:
+            raise WebSocketClosed(None, "the peer is closing the WebSocket") from None
+        await self._flush(shield=False)
+        if self._close is not None:
+            raise self._closed_error()
+
+    async def receive_text(self) -> str:
+        """Return the next text message (see ``WebSocket.receive_text``)."""
+        messages = self._messages
+        while not messages:
+            if self.closed:
+                raise self._closed_error()
+            await self._read()
+        message = messages.popleft()
+        if type(message) is str:
+            return message
+        raise message  # type: ignore[misc]  # a binary message's ProtocolError
+
+    def receive_text_nowait(self) -> str | None:
+        """A message an earlier read already got, or None (see ``WebSocket``)."""
+        messages = self._messages
+        if not messages:
+            return None
+        message = messages.popleft()
+        if type(message) is str:
+            return message
+        raise message  # type: ignore[misc]
+
+    async def ping(self) -> None:
+        """Send a keep-alive ping; the pong is not awaited (see ``WebSocket.ping``)."""
+        if not self.closed:
+            self._protocol.send_ping(b"")
+            await self._flush(shield=True)
+
+    async def _read(self) -> None:
+        """One network read, parsed (see ``absorb``)."""
+        try:
+            data: bytes | None = await self._stream.receive(READ_SIZE)
+        except anyio.EndOfStream:
+            data = None
+        except _NETWORK_ERRORS:
+            self._lost()
+            return
+        await self.absorb(data)
+
+    async def absorb(self, data: bytes | None) -> None:
+        """Parse bytes read from the network (None: its end): keep their messages, answer
+        control frames at once. Also takes the bytes that arrived right behind the 101."""
+        protocol = self._protocol
+        if data is None:
+            protocol.receive_eof()
+        else:
+            protocol.receive_data(data)
+        self._take(protocol.events_received())  # type: ignore[arg-type]
+        writes = protocol.data_to_send()
+        if writes:  # a pong, the answer to a close, a close after a failure
+            await self._write(writes, shield=True)
+        # parser_exc: pinned in tests/transports/test_compat.py.
+        if protocol.parser_exc is not None and self._close is None:
+            self._failed(protocol.parser_exc)
+
+    def _take(self, frames: list[Frame]) -> None:
+        append = self._messages.append
+        for frame in frames:
+            opcode = frame.opcode
+            if opcode is _TEXT and frame.fin:
+                append(_decode(frame.data))  # type: ignore[arg-type]  # bytes here
+            elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+                self._fragment(opcode, frame.data, frame.fin)  # type: ignore[arg-type]
+            elif opcode is _CLOSE:
+                received = self._protocol.close_rcvd
+                if self._close is None and received is not None:
+                    self._close = (received.code, received.reason)
+            # PING: the protocol queued the pong. PONG: nothing to do (RFC 6455 §5.5.3).
+
+    def _fragment(self, opcode: Opcode, data: bytes, fin: bool) -> None:
+        """Collect a fragmented message (the protocol bounds its total size)."""
+        if opcode is not _CONT:
+            self._fragments = [bytes([opcode]), data]  # the first item remembers the kind
+        else:
+            self._fragments.append(data)
+        if not fin:
+            return
+        kind, *parts = self._fragments
+        self._fragments = []
+        if kind[0] == _TEXT:
+            self._messages.append(_decode(b"".join(parts)))
+        else:
+            self._messages.append(binary_frame_error(sum(map(len, parts))))
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, PayloadTooBig):
+            self._error = ProtocolError(
+                f"the server sent a WebSocket message over the {MAX_MESSAGE_SIZE:,}-byte "
+                "limit (MAX_MESSAGE_SIZE); the socket was closed with 1009"
+            )
+            self._close = (1009, "message too big")
+        elif isinstance(exc, WebSocketsProtocolError | UnicodeDecodeError):
+            self._error = ProtocolError(f"the server broke the WebSocket protocol: {exc}")
+            self._close = (1002, "protocol error")
+        else:  # EOFError: the connection ended without a close frame
+            self._lost()
+
+    def _lost(self) -> None:
+        if self._close is None:
+            self._close = (ABNORMAL_CLOSURE, "the connection was lost")
+
+    async def _flush(self, *, shield: bool) -> None:
+        """Write what the protocol queued (see ``_write``)."""
+        await self._write(self._protocol.data_to_send(), shield=shield)
+
+    async def _write(self, writes: list[bytes], *, shield: bool) -> None:
+        """Write ``writes``. Control frames are written shielded (a cancel must not cut a
+        frame in half); a cancelled data send leaves the socket lost."""
+        data = b"".join(writes)  # an end-of-stream marker is b"": we close, not half-close
+        if not data:
+            return
+        with anyio.CancelScope(shield=shield) as scope:
+            if shield:
+                scope.deadline = anyio.current_time() + CLOSE_TIMEOUT
+            async with self._send_lock:
+                try:
+                    await self._stream.send(data)
+                except _NETWORK_ERRORS:
+                    self._lost()
+                except BaseException:
+                    self._lost()  # part of a frame may be on the wire: nothing can follow
+                    raise
+        if scope.cancelled_caught:
+            self._lost()
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close frame, the peer's answer, drop the stream (see ``WebSocket.aclose``)."""
+        if self._aclosed:
+            return
+        self._aclosed = True
+        protocol = self._protocol
+        with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+            if protocol.state is State.OPEN and self._close is None:
+                self._close = (code, reason)
+                protocol.send_close(code, reason)
+                await self._flush(shield=False)
+            # Wait for the peer's close frame and its end of the connection.
+            while protocol.state is not State.CLOSED and protocol.parser_exc is None:
+                try:
+                    data = await self._stream.receive(READ_SIZE)
+                except anyio.EndOfStream:
+                    break
+                except _NETWORK_ERRORS:
+                    break
+                protocol.receive_data(data)
+                protocol.events_received()  # late messages: nobody reads them any more
+                await self._flush(shield=False)
+        with anyio.CancelScope(shield=True):
+            await anyio.aclose_forcefully(self._stream)
+
+
+def _decode(data: bytes) -> str | ProtocolError:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ProtocolError(f"the server sent a text WebSocket message that is not UTF-8: {exc}")
+
+
+class SansIOWebSocketConnection:
+    """Async context manager: dial and handshake on enter, bounded close on exit.
+
+    Args:
+        url: ``ws``/``wss`` (or ``http``/``https``) URL of the WebSocket.
+        headers: Headers of the upgrade request (auth, extra headers).
+        connect_timeout: Seconds for TCP, proxy tunnel, TLS and the upgrade together.
+        ssl_context: TLS trust for ``wss`` (default: the process's shared context, httpx's
+            trust, which ``OpenAILLM`` loads without holding the event loop).
+    """
+
+    __slots__ = ("_connect_timeout", "_headers", "_ssl_context", "_url", "_websocket", "_where")
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        connect_timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._url = url
+        self._where = describe_url(url)
+        self._headers = headers
+        self._connect_timeout = connect_timeout
+        self._ssl_context = ssl_context
+        self._websocket: SansIOWebSocket | None = None
+
+    async def __aenter__(self) -> SansIOWebSocket:
+        if self._websocket is not None:
+            raise RuntimeError("this WebSocket context was already entered")
+        host, port, tls, host_header, resource = websocket_target(self._url)
+        context = self._ssl_context or shared_tls_context()
+        stream: anyio.abc.ByteStream | None = None
+        try:
+            with anyio.fail_after(self._connect_timeout):
+                stream = await dial(
+                    host, port, tls=tls, ssl_context=context, url=self._url, where=self._where
+                )
+                leftover = await upgrade(stream, host_header, resource, self._headers, self._where)
+        except BaseException as exc:
+            if stream is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.aclose_forcefully(stream)
+            if isinstance(exc, TimeoutError):
+                raise APITimeoutError(
+                    f"the WebSocket handshake with {self._where} did not complete within "
+                    f"{self._connect_timeout:g} s",
+                    phase="connect",
+                    seconds=self._connect_timeout,
+                ) from None
+            raise
+        websocket = SansIOWebSocket(stream, _protocol_for(self._url))
+        if leftover:  # frames the server sent right behind its 101
+            await websocket.absorb(leftover)
+        self._websocket = websocket
+        return websocket
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._websocket is not None, "__aexit__ without __aenter__"
+        await self._websocket.aclose()

@@ -1,0 +1,60 @@
+"""``_compat``: the dependency internals the library reaches for, pinned so a move fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from scoped_openai._compat import environment_proxy
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_httpx_still_has_the_proxy_helpers_we_use() -> None:
+    from httpx._utils import URLPattern, get_environment_proxies
+
+    assert callable(get_environment_proxies)
+    assert URLPattern("all://*example.com").matches(
+        __import__("httpx").URL("https://a.example.com")
+    )
+
+
+def test_environment_proxy_follows_httpx_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert environment_proxy("https://api.openai.com/v1/responses") is None
+    monkeypatch.setenv("ALL_PROXY", "proxy.local:3128")  # no scheme: httpx assumes http://
+    assert environment_proxy("https://api.openai.com/v1") == "http://proxy.local:3128"
+    monkeypatch.setenv("HTTPS_PROXY", "http://secure.local:8443")  # more specific than ALL
+    assert environment_proxy("https://api.openai.com/v1") == "http://secure.local:8443"
+    assert environment_proxy("http://api.openai.com/v1") == "http://proxy.local:3128"
+    monkeypatch.setenv("NO_PROXY", "openai.com,localhost,10.0.0.1")
+    assert environment_proxy("https://api.openai.com/v1") is None  # *openai.com
+    assert environment_proxy("https://notopenai.com/v1") == "http://secure.local:8443"
+    assert environment_proxy("http://localhost:8080/v1") is None
+    assert environment_proxy("http://10.0.0.1/v1") is None
+    monkeypatch.setenv("NO_PROXY", "*")
+    assert environment_proxy("https://api.openai.com/v1") is None
+
+
+def test_websockets_protocol_reports_why_its_parser_stopped() -> None:
+    """``ws_sansio`` tells a message over the limit (1009) from a protocol violation (1002)
+    and a lost connection (1006) by ``Protocol.parser_exc``."""
+    from websockets.client import ClientProtocol
+    from websockets.exceptions import PayloadTooBig, ProtocolError
+    from websockets.protocol import State
+    from websockets.uri import parse_uri
+
+    def fed(data: bytes, *, eof: bool = False) -> ClientProtocol:
+        protocol = ClientProtocol(parse_uri("ws://x/"), state=State.OPEN, max_size=10)
+        protocol.receive_data(data)
+        if eof:
+            protocol.receive_eof()
+        return protocol
+
+    assert fed(b"\x81\x05hello").parser_exc is None
+    assert isinstance(fed(b"\x81\x0bhello world").parser_exc, PayloadTooBig)
+    assert isinstance(fed(b"\xf1\x00").parser_exc, ProtocolError)  # reserved bits set
+    assert isinstance(fed(b"\x81\x05he", eof=True).parser_exc, EOFError)
