@@ -9,7 +9,8 @@ as a trio app does), a ticker task does
 - ``first_turn``: the first turn of the process (entering not counted), 20 chunks;
 - ``bargein``: after a warm turn, a turn at 50 chunks/s cancelled after its first item with
   ``cancel_current_generation()``, then the next turn to its end;
-- ``sessions``: N WebSocket instances entered and prewarmed at once (their sockets opened).
+- ``sessions``: N WebSocket instances entered and prewarmed at once (their sockets opened),
+  after one was opened and closed (what a first socket loads is in ``first_turn``).
 
 Two numbers per scenario: the ticker's longest gap minus its 1 ms period (what an audio task
 on the same loop sees), and the longest single task step (trio: an ``Instrument``; asyncio:
@@ -26,6 +27,7 @@ trio whenever it can).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import subprocess
@@ -42,19 +44,24 @@ TARGET_MS = 2.0
 
 
 class StepClock:
-    """The longest task step since ``reset``, and whose it was."""
+    """The longest task step since ``reset``, and whose it was; and the longest (CPU) of the
+    steps in which no garbage collection ran (a collection's pause is the interpreter's,
+    reported apart by ``GCClock``)."""
 
-    def __init__(self) -> None:
-        self.longest = self.cpu = 0.0
+    def __init__(self, collections: GCClock) -> None:
+        self.collections = collections
+        self.longest = self.cpu = self.cpu_without_gc = 0.0
         self.who = ""
 
     def reset(self) -> None:
-        self.longest, self.cpu, self.who = 0.0, 0.0, ""
+        self.longest, self.cpu, self.cpu_without_gc, self.who = 0.0, 0.0, 0.0, ""
 
-    def record(self, seconds: float, cpu: float, who: object) -> None:
+    def record(self, seconds: float, cpu: float, who: object, collected_since: int) -> None:
         # CPU time too: on a loaded machine a step's wall time includes preemption.
         if seconds > self.longest:
             self.longest, self.cpu, self.who = seconds, cpu, str(who)[:120]
+        if collected_since == self.collections.count and cpu > self.cpu_without_gc:
+            self.cpu_without_gc = cpu
 
     def install(self, backend: str) -> None:
         if backend == "trio":
@@ -64,16 +71,18 @@ class StepClock:
 
             class Steps(trio.abc.Instrument):
                 # The step running now began before this.
-                start, start_cpu = time.perf_counter(), time.thread_time()
+                start, start_cpu, seen = time.perf_counter(), time.thread_time(), -1
 
                 def before_task_step(self, task: trio.lowlevel.Task) -> None:
                     self.start, self.start_cpu = time.perf_counter(), time.thread_time()
+                    self.seen = clock.collections.count
 
                 def after_task_step(self, task: trio.lowlevel.Task) -> None:
                     clock.record(
                         time.perf_counter() - self.start,
                         time.thread_time() - self.start_cpu,
                         task.name,
+                        self.seen,
                     )
 
             trio.lowlevel.add_instrument(Steps())
@@ -84,11 +93,13 @@ class StepClock:
 
             def timed_run(handle: asyncio.events.Handle) -> None:
                 start, start_cpu = time.perf_counter(), time.thread_time()
+                seen = self.collections.count
                 run(handle)
                 self.record(
                     time.perf_counter() - start,
                     time.thread_time() - start_cpu,
                     _handle_name(handle),
+                    seen,
                 )
 
             asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
@@ -102,6 +113,29 @@ def _handle_name(handle: Any) -> str:
         coro = get_coro()
         return getattr(coro, "__qualname__", repr(coro))
     return repr(handle._callback)
+
+
+class GCClock:
+    """The longest garbage collection since ``reset`` (it runs inside whichever step
+    allocated last, so a long one shows up as that step's)."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.generation = -1
+        self.start = 0.0
+        self.count = 0  # collections finished so far
+        gc.callbacks.append(self.callback)
+
+    def reset(self) -> None:
+        self.longest, self.generation = 0.0, -1
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.start = time.thread_time()
+            return
+        self.count += 1
+        if time.thread_time() - self.start > self.longest:
+            self.longest, self.generation = time.thread_time() - self.start, info["generation"]
 
 
 class Ticker:
@@ -170,7 +204,8 @@ async def child(
 
     from scoped_openai import OpenAILLM
 
-    steps = StepClock()
+    collections = GCClock()
+    steps = StepClock(collections)
     steps.install(backend)
     ticker = Ticker()
     out: dict[str, Any] = {}
@@ -181,12 +216,15 @@ async def child(
         await anyio.sleep(IDLE)
         out["idle_ms"] = ticker.longest * 1e3
         if scenario == "sessions":
+            await _sessions(base_url, 1)  # the first socket's imports: the first turn's figure
+            collections.reset()
             steps.reset()
             ticker.reset()
             await _sessions(base_url, count)
         else:
             llm = OpenAILLM(api_key=API_KEY, base_url=base_url, streaming=path == "ws")
             if scenario == "enter":
+                collections.reset()
                 steps.reset()
                 ticker.reset()
             await llm.__aenter__()
@@ -195,6 +233,7 @@ async def child(
                 if scenario == "bargein":
                     await _turn(llm, Spec(chunks=20))
                 if scenario in ("first_turn", "bargein"):
+                    collections.reset()
                     steps.reset()
                     ticker.reset()
                 if scenario == "bargein":
@@ -202,17 +241,19 @@ async def child(
                 if scenario != "enter":
                     await _turn(llm, Spec(chunks=20))
             finally:
-                _read(out, ticker, steps)
+                _read(out, ticker, steps, collections)
                 await llm.__aexit__(None, None, None)
         if "ticker_ms" not in out:
-            _read(out, ticker, steps)
+            _read(out, ticker, steps, collections)
         tg.cancel_scope.cancel()
     return out
 
 
-def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock) -> None:
+def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock, collections: GCClock) -> None:
     out["ticker_ms"], out["step_ms"] = ticker.longest * 1e3, steps.longest * 1e3
     out["step_cpu_ms"], out["step_task"] = steps.cpu * 1e3, steps.who
+    out["step_cpu_without_gc_ms"] = steps.cpu_without_gc * 1e3
+    out["gc_ms"], out["gc_generation"] = collections.longest * 1e3, collections.generation
 
 
 def _run_child(
@@ -267,7 +308,14 @@ def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]
     longest_step = max(runs, key=lambda run: run["step_ms"])
     summary = {
         key: statistics.median(run[key] for run in runs)
-        for key in ("ticker_ms", "step_ms", "step_cpu_ms", "idle_ms")
+        for key in (
+            "ticker_ms",
+            "step_ms",
+            "step_cpu_ms",
+            "step_cpu_without_gc_ms",
+            "gc_ms",
+            "idle_ms",
+        )
     }
     return {
         **summary,
@@ -305,7 +353,9 @@ def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
                 f"longest single step {result['step_ms']:.2f} ms, {result['step_cpu_ms']:.2f} ms "
                 f"CPU ({result['worst_step_task']}); floor = the same ticker on an idle loop"
                 + ("; judged on the step's CPU (the idle loop is over target)" if loaded else "")
-                + f"; median of {result['n']} fresh processes, worst "
+                + f"; longest step without a garbage collection "
+                f"{result['step_cpu_without_gc_ms']:.2f} ms CPU, longest collection "
+                f"{result['gc_ms']:.2f} ms" + f"; median of {result['n']} fresh processes, worst "
                 f"{result['worst_ticker_ms']:.2f} ms"
             ),
         )
