@@ -29,7 +29,7 @@ from ._errors import (
 )
 from ._graph import ConversationalGraph, GraphParseError
 from ._llm import OpenAILLM
-from ._response import LLMResponse
+from ._response import FunctionCallRequest, LLMResponse, TokenUsage
 from ._stream import ChatStream
 from ._tools import FunctionTool, ToolSchemaError, function_tool
 
@@ -49,6 +49,7 @@ __all__ = [
     "ConversationalGraph",
     "FunctionCall",
     "FunctionCallOutput",
+    "FunctionCallRequest",
     "FunctionTool",
     "GraphParseError",
     "ImageContent",
@@ -61,6 +62,7 @@ __all__ = [
     "ProtocolError",
     "RateLimitError",
     "ScopedOpenAIError",
+    "TokenUsage",
     "ToolArgumentsError",
     "ToolSchemaError",
     "UnprocessableEntityError",

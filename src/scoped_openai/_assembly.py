@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, MutableSequence
-from typing import Any
+from typing import Any, cast
 
 from ._chat import ChatRole
 from ._errors import ProtocolError, ToolArgumentsError
@@ -30,7 +30,7 @@ from ._events import (
     UsageReport,
 )
 from ._graph import ConversationalGraph, GraphParseError, SpokenFieldExtractor
-from ._response import LLMResponse
+from ._response import LLMResponse, TokenUsage
 
 _ASSISTANT = ChatRole.ASSISTANT
 
@@ -144,7 +144,8 @@ class Assembler:
             self._dispatch([(event.call_id, event.name, event.arguments)], out)
         elif isinstance(event, UsageReport):
             self._set_usage(event.usage)
-            out.append(LLMResponse("", _ASSISTANT, {"usage": self._usage_dict}))
+            usage = self._usage_dict
+            out.append(LLMResponse("", _ASSISTANT, {"usage": usage}, usage=cast(TokenUsage, usage)))
         elif isinstance(event, RefusalDelta):
             self.spoken_parts.append(event.text)
             out.append(

@@ -126,7 +126,7 @@ async def test_recording_through_the_graph_over_http(name: str, split: int | Non
             "schema": LOCATION_SCHEMA,
         },
     }
-    usage = items[-1].usage
+    usage = (items[-1].metadata or {})["usage"]  # the shared dict: every item has it
     assert usage is not None
     assert usage["total_tokens"] == expected["usage"]["total_tokens"]
 

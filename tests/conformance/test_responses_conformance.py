@@ -103,7 +103,9 @@ def check(items: list[LLMResponse], frames: list[dict[str, Any]], expected: dict
         "request_id": expected["response_id"],
         "model": completed_response(frames)["model"],
     }
-    assert all(item.usage is usage_items[0].usage for item in items)
+    shared = (usage_items[0].metadata or {})["usage"]
+    assert all((item.metadata or {}).get("usage") is shared for item in items)
+    assert [item for item in items if item.usage is not None] == usage_items  # typed: one
 
 
 @pytest.mark.anyio

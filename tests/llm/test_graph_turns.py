@@ -146,7 +146,8 @@ def check_graph_ending(items: list[LLMResponse], obj: dict[str, Any]) -> None:
     assert last is items[-1]
     assert last.content == ""
     assert last.graph_response == obj
-    assert last.usage is items[0].usage  # the turn's shared usage dict
+    assert (last.metadata or {})["usage"] is (items[0].metadata or {})["usage"]  # shared
+    assert last.usage is None  # the typed shortcut is on the usage item only
 
 
 async def full_graph_turn(

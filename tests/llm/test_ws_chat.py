@@ -637,7 +637,9 @@ async def test_text_deltas_and_usage(
     assert contents(items) == ["Hello", " there", ", friend", ""]
     assert all(item.role is ChatRole.ASSISTANT for item in items)
     assert items[-1].metadata == {"usage": usage(12, 3)}
-    assert all(item.usage is items[-1].usage for item in items)  # one shared dict
+    shared = (items[-1].metadata or {})["usage"]
+    assert all((item.metadata or {})["usage"] is shared for item in items)  # one dict
+    assert [item.usage for item in items] == [None, None, None, usage(12, 3)]  # typed: one
     assert stream.assembler.done is True
     assert stream.assembler.response_id == "resp_fake_1"
     assert stream.cancelled is False
@@ -695,7 +697,7 @@ async def test_function_calls_with_parsed_arguments(
         {"name": "get_time", "arguments": {}, "id": "call_B"},
     ]
     assert items[-1].metadata == {"usage": usage()}
-    assert items[1].usage is items[-1].usage
+    assert (items[1].metadata or {})["usage"] is (items[-1].metadata or {})["usage"]
     assert errors == []
 
 
