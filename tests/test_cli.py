@@ -104,7 +104,11 @@ async def test_ask_without_a_key_uses_the_embedded_fake_and_says_so() -> None:
     out = result.stdout.decode()
     assert "embedded fake OpenAI server at http://127.0.0.1:" in out
     assert "You said: ping from the tests" in out
-    assert "time to first token" in out
+    # The turn's figures, from its TurnMetrics.
+    assert "(time to first token " in out
+    assert " ms in all, " in out
+    assert "tokens, " in out
+    assert "request chatcmpl-" in out
 
 
 @pytest.mark.anyio
@@ -321,3 +325,27 @@ async def test_an_unreachable_websocket_host_is_worded_the_same_on_both_backends
         "error: the WebSocket connection to ws://127.0.0.1:9/v1/responses failed: "
         "Connection refused"
     )
+
+
+@pytest.mark.anyio
+async def test_openai_log_debug_shows_each_phase_without_the_key() -> None:
+    fake = FakeOpenAI()
+    fake.add(Reply.text("a private answer"))
+    async with fake.serve() as server:
+        result = await run_cli(
+            "ask",
+            "a private question",
+            "--base-url",
+            server.base_url,
+            OPENAI_API_KEY="sk-secret-123",
+            OPENAI_LOG="debug",
+        )
+    assert result.returncode == 0, result.stderr
+    err = result.stderr.decode()
+    lines = [line for line in err.splitlines() if " - scoped_openai - " in line]
+    phases = ["sending the request", "first token after", "ended after"]
+    for phase in phases:
+        assert any(f"DEBUG] turn 1: {phase}" in line for line in lines), (phase, err)
+    assert "HTTP Request: POST" in err  # httpx's line, as with openai-python
+    assert "sk-secret-123" not in err
+    assert "private" not in err

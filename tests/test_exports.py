@@ -46,6 +46,7 @@ PUBLIC = [
     "TokenUsage",
     "ToolArgumentsError",
     "ToolSchemaError",
+    "TurnMetrics",
     "UnprocessableEntityError",
     "function_tool",
 ]

@@ -29,6 +29,8 @@ from ._errors import (
 )
 from ._graph import ConversationalGraph, GraphParseError
 from ._llm import OpenAILLM
+from ._logs import configure_from_env as _configure_logging_from_env
+from ._metrics import TurnMetrics
 from ._response import FunctionCallRequest, LLMResponse, TokenUsage
 from ._stream import ChatStream
 from ._tools import FunctionTool, ToolSchemaError, function_tool
@@ -65,7 +67,10 @@ __all__ = [
     "TokenUsage",
     "ToolArgumentsError",
     "ToolSchemaError",
+    "TurnMetrics",
     "UnprocessableEntityError",
     "function_tool",
 ]
 __version__ = "0.1.0"
+
+_configure_logging_from_env()  # OPENAI_LOG=debug|info, as openai-python reads it

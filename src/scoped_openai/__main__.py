@@ -12,13 +12,12 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import anyio
 
-from . import ChatContext, ChatRole, OpenAILLM, ScopedOpenAIError, __version__
+from . import ChatContext, ChatRole, OpenAILLM, ScopedOpenAIError, TurnMetrics, __version__
 from ._cli_input import Interrupts, StdinLines
 from ._transports.websocket import leaf_exceptions
 
@@ -145,21 +144,31 @@ class _Target:
 
 
 async def _stream_reply(llm: OpenAILLM, ctx: ChatContext, out: TextIO) -> str:
-    started = time.perf_counter()
-    first: float | None = None
     heard: list[str] = []
     async with llm.chat(ctx) as stream:
         async for item in stream:
             if item.content:
-                if first is None:
-                    first = time.perf_counter() - started
                 heard.append(item.content)
                 out.write(item.content)
                 out.flush()
-    ttft = f"{first * 1000:.0f} ms" if first is not None else "n/a"
     note = " [interrupted]" if stream.cancelled else ""
-    print(f"{note}\n  (time to first token {ttft})", file=out, flush=True)
+    print(f"{note}\n  ({_figures(stream.metrics)})", file=out, flush=True)
     return "".join(heard)
+
+
+def _figures(metrics: TurnMetrics | None) -> str:
+    """The turn's figures in one line, from its ``TurnMetrics``."""
+    if metrics is None:
+        return "no figures"
+    ttft = f"{metrics.ttft * 1000:.0f} ms" if metrics.ttft is not None else "n/a"
+    parts = [f"time to first token {ttft}", f"{metrics.duration * 1000:.0f} ms in all"]
+    if metrics.completion_tokens:
+        parts.append(f"{metrics.completion_tokens} tokens, {metrics.tokens_per_second:.0f}/s")
+    if metrics.retries:
+        parts.append(f"{metrics.retries} retries")
+    if metrics.request_id:
+        parts.append(f"request {metrics.request_id}")
+    return ", ".join(parts)
 
 
 async def _ask(args: argparse.Namespace, out: TextIO, interrupts: Interrupts) -> None:

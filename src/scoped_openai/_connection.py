@@ -107,11 +107,13 @@ class SocketSlot:
                     self.ws = ws
                     self.opened_at = anyio.current_time()
                     self.ready.set()
+                    logger.debug("socket #%d: opened", self.number)
                     with self._read_scope:
                         await self._read_between_turns(ws)
             except Exception as exc:
                 if not self.ready.is_set():
                     self.error = exc
+                    logger.debug("socket #%d: could not open: %s", self.number, exc)
         self.dead = True
         self.ready.set()
         self._idle_read_done.set()  # a turn waiting to take over sees the socket is gone
@@ -181,6 +183,8 @@ class SocketSlot:
 
     def retire(self) -> None:
         """Close the socket in the background; returns at once. Idempotent."""
+        if not self.retired:
+            logger.debug("socket #%d: retired", self.number)
         self.retired = True
         self.end_turn()
         if self.ws is None:
@@ -240,6 +244,9 @@ class WebSocketPool:
                 if idle and active.age() >= MAX_SOCKET_AGE:
                     spare = self.spare
                     if spare is not None and spare.ws is not None and spare.usable:
+                        logger.debug(
+                            "socket #%d: rotated out at %.0f s", active.number, active.age()
+                        )
                         self._current()  # retires the old one, promotes the spare
                 self.ensure_spare()
 

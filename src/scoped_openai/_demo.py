@@ -98,7 +98,6 @@ async def _turn(
     llm: OpenAILLM, ctx: ChatContext, turn: TurnFigures, out: TextIO, *, barge_in: bool
 ) -> str:
     print(f"[{turn.path}] assistant: ", end="", file=out, flush=True)
-    started = time.perf_counter()
     heard: list[str] = []
     chunks = 0
     cancel_at: float | None = None
@@ -116,8 +115,6 @@ async def _turn(
                 continue
             if not item.content:
                 continue
-            if turn.ttft_ms is None:
-                turn.ttft_ms = (time.perf_counter() - started) * 1000
             heard.append(item.content)
             chunks += 1
             print(item.content, end="", file=out, flush=True)
@@ -129,14 +126,18 @@ async def _turn(
         turn.barge_in_ms = (ended - cancel_at) * 1000
         print(" [user interrupts]", end="", file=out)
     print(file=out, flush=True)
+    metrics = stream.metrics
     if called_tool:
-        # The tool turn: ask again with the result; that reply is the turn's answer.
+        # The tool turn: ask again with the result; that reply is the turn's answer, and
+        # the time to first token is the first call's (what the user waited for).
+        if metrics is not None and metrics.ttft is not None:
+            turn.ttft_ms = metrics.ttft * 1000
         return await _turn(llm, ctx, turn, out, barge_in=False)
-    usage = stream.assembler.usage
-    if usage["completion_tokens"] and turn.ttft_ms is not None:
-        seconds = ended - started - turn.ttft_ms / 1000
-        if seconds > 0:
-            turn.tokens_per_s = usage["completion_tokens"] / seconds
+    if metrics is not None:
+        if turn.ttft_ms is None and metrics.ttft is not None:
+            turn.ttft_ms = metrics.ttft * 1000
+        if metrics.completion_tokens:
+            turn.tokens_per_s = metrics.tokens_per_second
     return "".join(heard)
 
 

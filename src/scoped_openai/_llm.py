@@ -15,7 +15,7 @@ import sys
 import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import anyio
 import anyio.abc
@@ -28,6 +28,7 @@ from ._connection import WebSocketPool
 from ._endpoint import Endpoint, with_query
 from ._errors import InvalidContextError
 from ._graph import ConversationalGraph
+from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
@@ -56,6 +57,9 @@ DEFAULT_CONNECT_TIMEOUT = 15.0
 CLOSE_WAIT = 5.0
 
 ErrorCallback = Callable[[Exception], object]
+MetricsCallback = Callable[[TurnMetrics], object]
+#: The events ``on`` accepts.
+EVENTS = ("error", "metrics")
 
 
 @functools.cache
@@ -186,7 +190,7 @@ class OpenAILLM:
         # to ``_abandoned``, which the next turn, barge-in or close releases).
         self._streams: weakref.WeakSet[ChatStream] = weakref.WeakSet()
         self._abandoned: list[TurnSource] = []
-        self._listeners: dict[str, list[ErrorCallback]] = {}
+        self._listeners: dict[str, list[Callable[[Any], object]]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watchdog: Watchdog | None = None
         self._ws_connector = ws_connector
@@ -307,20 +311,35 @@ class OpenAILLM:
 
     # -- events -----------------------------------------------------------------------
 
-    def on(self, event: str, callback: ErrorCallback) -> None:
-        """Call ``callback(error)`` for every error (``event="error"``), raised or not.
+    @overload
+    def on(self, event: Literal["error"], callback: ErrorCallback) -> None: ...
+
+    @overload
+    def on(self, event: Literal["metrics"], callback: MetricsCallback) -> None: ...
+
+    def on(self, event: str, callback: Callable[[Any], object]) -> None:
+        """Listen to ``"error"`` or ``"metrics"``.
+
+        ``"error"``: ``callback(error)`` for every error, raised or not (as the reference).
+        ``"metrics"``: ``callback(metrics)`` with a ``TurnMetrics`` once per turn when it
+        ends, completed, cancelled or failed (not for a prewarm's warm-up).
 
         Callbacks run synchronously; an exception in one is logged and swallowed.
+
+        Raises:
+            ValueError: ``event`` is not one of them (a typo would otherwise never fire).
         """
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}: OpenAILLM emits {', '.join(EVENTS)}")
         self._listeners.setdefault(event, []).append(callback)
 
-    def off(self, event: str, callback: ErrorCallback) -> None:
+    def off(self, event: str, callback: Callable[[Any], object]) -> None:
         """Remove a callback added with ``on``."""
         callbacks = self._listeners.get(event, [])
         if callback in callbacks:
             callbacks.remove(callback)
 
-    def emit(self, event: str, payload: Exception) -> None:
+    def emit(self, event: str, payload: object) -> None:
         """Call the listeners of ``event`` with ``payload``."""
         for callback in tuple(self._listeners.get(event, ())):
             try:
@@ -330,6 +349,9 @@ class OpenAILLM:
 
     def _emit_error(self, error: Exception) -> None:
         self.emit("error", error)
+
+    def _emit_metrics(self, metrics: TurnMetrics) -> None:
+        self.emit("metrics", metrics)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -454,7 +476,7 @@ class OpenAILLM:
                 graph=conversational_graph,
                 overrides=kwargs,
             )
-            return self._track(source, conversational_graph)
+            return self._track(source, conversational_graph, path="responses_websocket")
 
         try:
             body = build_request(
@@ -474,7 +496,7 @@ class OpenAILLM:
         )
         background = self._task_group.start_soon if self._task_group is not None else None
         source = ChatCompletionsSource(client, request, self.max_retries, background)
-        return self._track(source, conversational_graph)
+        return self._track(source, conversational_graph, path="chat_completions")
 
     def _websocket_pool(self) -> WebSocketPool:
         if self._closed:
@@ -501,7 +523,11 @@ class OpenAILLM:
             )
         return self._pool
 
-    def _track(self, source: TurnSource, graph: ConversationalGraph | None) -> ChatStream:
+    def _track(
+        self, source: TurnSource, graph: ConversationalGraph | None, *, path: str | None
+    ) -> ChatStream:
+        """A stream for ``source``, tracked for barge-in and close; ``path`` None: no
+        metrics (a prewarm's warm-up is not a turn)."""
         stream = ChatStream(
             source,
             Assembler(model=self.model, graph=graph),
@@ -512,6 +538,8 @@ class OpenAILLM:
             on_abandon=self._abandoned.append,
             prepare=self._release_abandoned,
             watchdog=self._deadline_watchdog(),
+            recorder=TurnRecorder(path) if path is not None else None,
+            on_metrics=self._emit_metrics,
         )
         self._streams.add(stream)
         return stream
@@ -595,6 +623,6 @@ class OpenAILLM:
         if instructions:
             warmup.add_message(ChatRole.SYSTEM, instructions)
         source = ResponsesTurnSource(pool, self.settings, warmup.items, tools=tools, generate=False)
-        async with self._track(source, None) as stream:
+        async with self._track(source, None, path=None) as stream:
             async for _ in stream:
                 pass

@@ -26,6 +26,7 @@ import sniffio
 from ._assembly import Assembler
 from ._errors import APITimeoutError
 from ._events import Event, ResponseCreated
+from ._metrics import TurnMetrics, TurnRecorder
 from ._response import LLMResponse
 from ._watchdog import Watchdog
 
@@ -104,6 +105,8 @@ class ChatStream:
     Attributes:
         cancelled: True once a barge-in ended this stream.
         assembler: The turn's assembler: ``spoken`` text, ``calls``, ``usage``.
+        metrics: The turn's ``TurnMetrics`` once it has ended (None before, and for a
+            prewarm's warm-up turn).
     """
 
     def __init__(
@@ -118,6 +121,8 @@ class ChatStream:
         on_abandon: Callable[[TurnSource], None] | None = None,
         prepare: Callable[[], Awaitable[None]] | None = None,
         watchdog: Watchdog | None = None,
+        recorder: TurnRecorder | None = None,
+        on_metrics: Callable[[TurnMetrics], None] | None = None,
     ) -> None:
         self._source = source
         self.assembler = assembler
@@ -142,6 +147,11 @@ class ChatStream:
         self._watchdog = watchdog
         self._read_deadline = math.inf
         self.cancelled = False
+        self.metrics: TurnMetrics | None = None
+        self._recorder = recorder
+        self._on_metrics = on_metrics
+        self._output_seen = recorder is None  # nothing to record without a recorder
+        self._error_name: str | None = None
 
     # -- barge-in ---------------------------------------------------------------------
 
@@ -256,6 +266,8 @@ class ChatStream:
         item = buffer.popleft()
         if isinstance(item, LLMResponse):
             self._delivered = True
+            if not self._output_seen and (item.content or item.function_call is not None):
+                self._first_output()
             return item
         self._failure = item
         del item  # no local may hold the exception: see _raise_failure
@@ -294,6 +306,8 @@ class ChatStream:
                     if not self._started:
                         if self._prepare is not None:
                             await self._prepare()  # e.g. close what an abandoned turn left
+                        if self._recorder is not None:
+                            self._recorder.sending(now, self._attempt)
                         await self._source.start()
                         self._started = True
                     receive = self._source.receive
@@ -352,7 +366,10 @@ class ChatStream:
 
     async def _prepare_retry(self, delay: float, error: Exception) -> None:
         self._attempt += 1
-        logger.info("retrying in %.2fs after: %s", delay, error)
+        if self._recorder is not None:
+            self._recorder.retrying(delay, error)
+        else:
+            logger.info("retrying in %.2fs after: %s", delay, error)
         self._events.clear()
         self._buffer.clear()
         self.assembler.reset()
@@ -380,6 +397,7 @@ class ChatStream:
         error = self._failure
         self._failure = None
         assert error is not None
+        self._error_name = type(error).__name__
         await self._close(completed=False)
         self._on_error(error)
         try:
@@ -400,5 +418,34 @@ class ChatStream:
         finally:
             self._source.turn_ended(self.assembler, cancelled=self.cancelled)
             self._on_close(self)
+            if self._recorder is not None:
+                self._report_metrics(self._recorder, completed=completed)
             if self._closed_event is not None:
                 self._closed_event.set()
+
+    # -- metrics ----------------------------------------------------------------------
+
+    def _request_id(self) -> str | None:
+        # The HTTP source knows the x-request-id header; the WebSocket's id is the response's.
+        request_id: str | None = getattr(self._source, "request_id", None)
+        return request_id
+
+    def _first_output(self) -> None:
+        self._output_seen = True
+        assert self._recorder is not None
+        self._recorder.first_output(self._now(), self._request_id())
+
+    def _report_metrics(self, recorder: TurnRecorder, *, completed: bool) -> None:
+        # Neither completed nor failed: a barge-in, the stream left early, or the caller's
+        # own scope cancelled.
+        cancelled = self.cancelled or not (completed or self._error_name)
+        self.metrics = recorder.finish(
+            self._now(),
+            self.assembler,
+            cancelled=cancelled,
+            retries=self._attempt,
+            request_id=self._request_id(),
+            error=self._error_name,
+        )
+        if self._on_metrics is not None:
+            self._on_metrics(self.metrics)
