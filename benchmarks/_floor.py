@@ -1,9 +1,12 @@
 """The floors: the least a client can do on the same wire, measured in the same run.
 
 HTTP: one ``httpx.AsyncClient`` stream per turn, ``aiter_lines`` and ``json.loads`` per
-``data:`` line, the content of choice 0 collected. WebSocket: a plain socket (httpx-ws under
-asyncio, trio-websocket under trio: the libraries our adapters use), ``json.loads`` per frame,
-the full context sent with every ``response.create`` (no chaining).
+``data:`` line, the content of choice 0 collected. WebSocket: a plain socket, ``json.loads`` per
+frame, the full context sent with every ``response.create`` (no chaining). The WebSocket floor
+(``library="aiohttp"``) is aiohttp's ``receive()``, the fastest plain client a user could pick
+(asyncio only; the report uses its asyncio figures as the trio floor too); the same-library
+floor (``library="same"``, the ``floor-lib`` column) is httpx-ws under asyncio and
+trio-websocket under trio, the libraries of the engines before the default one.
 
 Barge-in: the consumer's loop runs inside a ``CancelScope`` that the canceller cancels. Over
 HTTP the next turn is a new request on the same client (HTTP/1.1 drops the interrupted
@@ -157,9 +160,9 @@ class _RawSocket:
         self.recv: Callable[[], Any] | None = None
         self.error: BaseException | None = None
 
-    async def run(self, url: str, client: httpx.AsyncClient | None) -> None:
+    async def run(self, url: str, client: httpx.AsyncClient | None, library: str) -> None:
         try:
-            async with open_raw_websocket(url, client) as (send, recv):
+            async with open_raw_websocket(url, client, library) as (send, recv):
                 self.send, self.recv = send, recv
                 self.ready.set()
                 await self.done.wait()
@@ -172,12 +175,15 @@ class _RawSocket:
 class _RawWSContext:
     """``async with open_raw_websocket(url) as (send_text, receive_text)`` on either backend."""
 
-    def __init__(self, url: str, client: httpx.AsyncClient | None) -> None:
+    def __init__(self, url: str, client: httpx.AsyncClient | None, library: str) -> None:
         self._url = url
         self._client = client
+        self._library = library
         self._cm: AbstractAsyncContextManager[Any] | None = None
 
     async def __aenter__(self) -> tuple[Callable[[str], Any], Callable[[], Any]]:
+        if self._library == "aiohttp":
+            return await self._enter_aiohttp()
         if sniffio.current_async_library() == "trio":
             import trio_websocket
 
@@ -190,14 +196,37 @@ class _RawWSContext:
         session = await self._cm.__aenter__()
         return session.send_text, session.receive_text
 
+    async def _enter_aiohttp(self) -> tuple[Callable[[str], Any], Callable[[], Any]]:
+        import aiohttp
+
+        session = aiohttp.ClientSession()
+        try:
+            ws = await session.ws_connect(self._url, max_msg_size=16 * 2**20)
+        except BaseException:
+            await session.close()
+            raise
+        self._aiohttp = (session, ws)
+
+        async def receive() -> Any:
+            return (await ws.receive()).data
+
+        return ws.send_str, receive
+
     async def __aexit__(self, *exc: Any) -> Any:
+        if self._library == "aiohttp":
+            session, ws = self._aiohttp
+            await ws.close()
+            await session.close()
+            return None
         assert self._cm is not None
         # Not wrapped in a scope of ours: the library's own task group was entered outside it.
         return await self._cm.__aexit__(*exc)
 
 
-def open_raw_websocket(url: str, client: httpx.AsyncClient | None) -> _RawWSContext:
-    return _RawWSContext(url, client)
+def open_raw_websocket(
+    url: str, client: httpx.AsyncClient | None, library: str = "same"
+) -> _RawWSContext:
+    return _RawWSContext(url, client, library)
 
 
 def http_url(url: str) -> str:
@@ -207,10 +236,11 @@ def http_url(url: str) -> str:
 class FloorWS:
     """Responses API over a plain WebSocket, full context each turn, one warm spare."""
 
-    name = "floor"
     path = "ws"
 
-    def __init__(self, base_url: str, *, spare: bool = False) -> None:
+    def __init__(self, base_url: str, *, spare: bool = False, library: str = "aiohttp") -> None:
+        self.name = "floor" if library == "aiohttp" else "floor-lib"
+        self.library = library
         self.url = ws_url(base_url)
         self.want_spare = spare
         self.input: list[dict[str, Any]] = []
@@ -244,7 +274,7 @@ class FloorWS:
         assert self._tg is not None
         sock = _RawSocket()
         self.sockets_opened += 1
-        self._tg.start_soon(sock.run, self.url, self._client)
+        self._tg.start_soon(sock.run, self.url, self._client, self.library)
         await sock.ready.wait()
         if sock.error is not None:
             raise sock.error

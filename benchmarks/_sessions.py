@@ -10,7 +10,7 @@ from _floor import FloorHTTP, FloorWS
 from _ours import Ours
 
 #: Display order of the clients in tables and charts.
-ORDER = ("ours", "floor", "openai-sdk", "reference")
+ORDER = ("ours", "floor", "floor-lib", "openai-sdk", "reference")
 
 
 def makers(
@@ -19,14 +19,17 @@ def makers(
     """Session factories for ``path`` (``"http"``/``"ws"``) on ``backend``.
 
     The SDK joins on HTTP under asyncio when it is installed (it is the peer a user would
-    pick; it is an asyncio/anyio library).
+    pick; it is an asyncio/anyio library). On WebSocket, ``floor`` is aiohttp (asyncio only)
+    and ``floor-lib`` the backend's own WebSocket library (``_floor.py``).
     """
+    found: dict[str, Callable[[], Any]]
     if path == "ws":
-        return {
-            "ours": lambda: Ours(base_url, path="ws"),
-            "floor": lambda: FloorWS(base_url, spare=spare),
-        }
-    found: dict[str, Callable[[], Any]] = {
+        found = {"ours": lambda: Ours(base_url, path="ws")}
+        if backend == "asyncio":  # aiohttp is asyncio-only; its figures are trio's floor too
+            found["floor"] = lambda: FloorWS(base_url, spare=spare, library="aiohttp")
+        found["floor-lib"] = lambda: FloorWS(base_url, spare=spare, library="same")
+        return found
+    found = {
         "ours": lambda: Ours(base_url, http2=http2),
         "floor": lambda: FloorHTTP(base_url, http2=http2),
     }

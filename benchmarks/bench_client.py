@@ -242,7 +242,7 @@ async def in_process(
             found = makers(base, path, backend, http2=http2, spare=True)
             for scenario in ("paced", "stall"):
                 say(f"  [{backend}/{variant}] barge-in, {scenario}: {scale.trials} trials")
-                for name in ("ours", "floor"):
+                for name in [n for n in ("ours", "floor", "floor-lib") if n in found]:
                     with timed(f"bargein {backend}/{variant}"):
                         result = await barge_in(found[name], scenario, scale.trials, count)
                     out.setdefault("bargein", {}).setdefault(variant, {}).setdefault(scenario, {})[
