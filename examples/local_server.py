@@ -14,6 +14,7 @@ from scoped_openai.testing import FakeOpenAI, Reply
 
 
 def script(fake: FakeOpenAI) -> None:
+    fake.extra_models.add("llama-3.2-3b")  # the fake serves OpenAI's model names otherwise
     fake.add(Reply.text("Answering from a local model.", model="llama-3.2-3b"))
 
 

@@ -259,7 +259,7 @@ def validator(
 ) -> Draft202012Validator:
     """A validator for the component schema ``name`` (strict: no field outside the spec;
     ``older``, ``without``: see ``_registry``)."""
-    if name not in spec()["components"]["schemas"]:
+    if name.split("/")[0] not in spec()["components"]["schemas"]:
         raise KeyError(f"the spec has no schema {name!r}")
     root = {"$ref": f"{BASE_URI}{SCHEMAS}{name}"}
     return Draft202012Validator(root, registry=_registry(strict, older, without))
@@ -346,16 +346,23 @@ def _without(value: Any, path: tuple[Any, ...]) -> Any:
 
 @cache
 def event_schemas(union: str = "ResponseStreamEvent") -> dict[str, str]:
-    """``type`` -> component name for the members of a union the spec discriminates by
-    ``type`` (JSON Schema has no discriminator: picking the member by its ``type`` is what
-    the spec's ``discriminator`` means, and gives errors about the right member)."""
+    """``type`` -> the schema of that member of ``union``, for a union the spec discriminates
+    by ``type`` (JSON Schema has no discriminator: picking the member by its ``type`` is what
+    the spec's ``discriminator`` means, and gives errors about the right member).
+
+    A member is a component name, or a pointer into the union (``"ResponsesServerEvent/
+    anyOf/3"``) for the WebSocket union's inline members (an event plus its ``stream_id``).
+    """
     components = spec()["components"]["schemas"]
     out: dict[str, str] = {}
-    for member in components[union]["anyOf"]:
-        name = member["$ref"][len(SCHEMAS) :]
-        kinds = components[name]["properties"]["type"]["enum"]
-        for kind in kinds:
-            out.setdefault(kind, name)
+    for index, member in enumerate(components[union]["anyOf"]):
+        if "$ref" in member:
+            name = target = member["$ref"][len(SCHEMAS) :]
+        else:
+            name = next(m["$ref"] for m in member["allOf"] if "$ref" in m)[len(SCHEMAS) :]
+            target = f"{union}/anyOf/{index}"
+        for kind in components[name]["properties"]["type"]["enum"]:
+            out.setdefault(kind, target)
     return out
 
 
@@ -363,13 +370,24 @@ def event_problems(
     event: Any,
     union: str = "ResponseStreamEvent",
     *,
+    strict: bool = False,
     older: bool = False,
     without: int | None = None,
 ) -> list[str]:
-    """How a server event fails the member of ``union`` its ``type`` names (loose view)."""
+    """How a server event fails the member of ``union`` its ``type`` names."""
     kind = event.get("type") if isinstance(event, dict) else None
     name = event_schemas(union).get(kind) if isinstance(kind, str) else None
     if name is None:
         return [f"type {kind!r} is not a member of {union}"]
-    found = problems(event, name, strict=False, older=older, without=without)
+    found = problems(event, name, strict=strict, older=older, without=without)
     return [f"{name}: {p}" for p in found]
+
+
+def sse_payloads(body: bytes) -> list[Any]:
+    """The JSON ``data:`` payloads of an SSE body (``[DONE]`` left out)."""
+    out: list[Any] = []
+    for block in body.decode().replace("\r\n", "\n").split("\n\n"):
+        data = [line[5:].lstrip(" ") for line in block.split("\n") if line.startswith("data:")]
+        if data and data != ["[DONE]"]:
+            out.append(json.loads("\n".join(data)))
+    return out

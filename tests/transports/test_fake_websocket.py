@@ -258,16 +258,71 @@ async def test_bad_client_frames_get_error_frames() -> None:
 
 
 @pytest.mark.anyio
-async def test_creates_queue_behind_the_reply_in_flight() -> None:
+async def test_a_create_while_a_reply_is_in_flight_is_refused() -> None:
+    # One response in flight per socket (WebSocket mode guide). This test used to expect the
+    # second create to be queued behind the first: the real API does not serve it.
     fake = FakeOpenAI().add_ws(WSReply.text("first reply"), WSReply.text("second"))
     async with fake.ws_connector()(URL, HEADERS) as ws:
         await ws.send_text(create())
         await ws.send_text(create())  # before reading anything
+        refused = json.loads(await ws.receive_text())  # at once, ahead of the reply
         first = await read_turn(ws)
+        await ws.send_text(create())  # the reply ended: served, with the script's next
         second = await read_turn(ws)
+    assert refused == {
+        "type": "error",
+        "status": 400,
+        "error": {
+            "type": "invalid_request_error",
+            "code": "conversation_already_has_active_response",
+            "message": "Conversation already has an active response in progress: "
+            "resp_fake_1. Wait until the response is finished before creating a new one.",
+            "param": None,
+        },
+    }
+    assert stream_error([refused]).code == "conversation_already_has_active_response"
     assert (text_of(mapped(first)), text_of(mapped(second))) == ("first reply", "second")
     assert first[0]["response"]["id"] == "resp_fake_1"
     assert second[-1]["response"]["id"] == "resp_fake_2"
+
+
+@pytest.mark.anyio
+async def test_frames_after_the_terminal_one_do_not_hold_the_socket() -> None:
+    # The response is over at its terminal frame; what a script sends after it (here a
+    # rate_limits.updated, as the Realtime API sends) does not count as in flight.
+    late = {"type": "rate_limits.updated", "rate_limits": []}
+    fake = FakeOpenAI().add_ws(WSReply.text("one").extended(late), WSReply.text("two"))
+    async with fake.ws_connector()(URL, HEADERS) as ws:
+        await ws.send_text(create())
+        first = await read_turn(ws)
+        await ws.send_text(create())  # the late frame is still queued
+        assert json.loads(await ws.receive_text()) == late
+        second = await read_turn(ws)
+    assert (text_of(mapped(first)), text_of(mapped(second))) == ("one", "two")
+
+
+@pytest.mark.anyio
+async def test_an_unknown_model_is_refused_as_the_api_does() -> None:
+    fake = FakeOpenAI().add_ws(WSReply.text("for a known model"))
+    async with fake.ws_connector()(URL, HEADERS) as ws:
+        await ws.send_text(create(model="gpt-9-imaginary-ultra"))  # a family prefix: served
+        assert text_of(mapped(await read_turn(ws))) == "for a known model"
+        fake.add_ws(WSReply.text("never sent"))
+        await ws.send_text(create(model="llama-3.2-3b"))
+        (refused,) = await read_turn(ws)
+        fake.extra_models.add("llama-3.2-3b")  # a local server's model, for such a test
+        await ws.send_text(create(model="llama-3.2-3b"))
+        assert text_of(mapped(await read_turn(ws))) == "never sent"
+    assert refused == {
+        "type": "error",
+        "status": 400,
+        "error": {
+            "type": "invalid_request_error",
+            "code": "model_not_found",
+            "message": "The requested model 'llama-3.2-3b' does not exist.",
+            "param": "model",
+        },
+    }
 
 
 @pytest.mark.anyio
@@ -341,9 +396,10 @@ async def test_given_response_ids_and_raw_frames() -> None:
         WSReply.text("named", response_id="resp_mine"), WSReply.frames(raw), WSReply.frames(raw)
     )
     async with fake.ws_connector()(URL, HEADERS) as ws:
-        for _ in range(3):
+        ids = []
+        for _ in range(3):  # one response in flight per socket: one turn at a time
             await ws.send_text(create(store=True))
-        ids = [(await read_turn(ws))[-1]["response"]["id"] for _ in range(3)]
+            ids.append((await read_turn(ws))[-1]["response"]["id"])
     # A given id is used as is; the placeholder gets a fresh id each time it is played.
     assert ids == ["resp_mine", "resp_fake_1", "resp_fake_2"]
     assert fake.ws_stored_responses == set(ids)
@@ -540,7 +596,6 @@ async def test_on_cancel(behaviour: str, autojump_clock: trio.testing.MockClock)
             await read_until(ws, "response.output_text.delta")
         cancelled_at = trio.current_time()
         await ws.send_text(json.dumps({"type": "response.cancel"}))
-        await ws.send_text(create())
         rest = await read_turn(ws)
         if behaviour == "stop":
             assert trio.current_time() == cancelled_at  # at once: no more pauses
@@ -548,9 +603,12 @@ async def test_on_cancel(behaviour: str, autojump_clock: trio.testing.MockClock)
             assert stopped["type"] == "response.incomplete"
             assert stopped["response"]["id"] == "resp_fake_1"
             assert stopped["response"]["status"] == "cancelled"
-            assert stopped["response"]["incomplete_details"] == {"reason": "cancelled"}
+            # null: the spec's reasons are max_output_tokens and content_filter only (this
+            # test used to expect {"reason": "cancelled"}, which the spec does not allow).
+            assert stopped["response"]["incomplete_details"] is None
+            assert stopped["sequence_number"] == 5  # after created, item, part, 2 deltas (0-4)
             error = stream_error(rest)
-            assert (error.status, error.code) == ("incomplete", "cancelled")
+            assert (error.status, error.code) == ("incomplete", None)
         else:
             if behaviour == "error":
                 assert trio.current_time() == cancelled_at  # the error frame comes at once
@@ -562,6 +620,7 @@ async def test_on_cancel(behaviour: str, autojump_clock: trio.testing.MockClock)
             assert sum(f["type"] == "response.output_text.delta" for f in rest) == 18
             assert rest[-1]["type"] == "response.completed"
             assert trio.current_time() - cancelled_at == 9.0
+        await ws.send_text(create())  # the first reply is over: one in flight per socket
         after = await read_turn(ws)
         assert text_of(mapped(after)) == "next turn"
         assert after[-1]["response"]["id"] == "resp_fake_2"

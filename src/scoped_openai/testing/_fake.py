@@ -37,6 +37,7 @@ The Responses WebSocket (``streaming=True``) is scripted the same way with ``WSR
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,7 @@ from ._asgi import Receive, Scope, Send, asgi_app, serve_asgi_websocket
 from ._loopback import LoopbackServer
 from ._memory import MemoryTransport
 from ._recorder import Counters, RecordedRequest
+from ._refusals import is_openai_model, unknown_model_reply
 from ._script import Reply
 from ._ws_fake import CancelBehaviour, FakeWSConnector, WSHandshake
 from ._ws_script import WSReply
@@ -77,6 +79,22 @@ class FakeOpenAI:
     does with ``previous_response_id``, ``generate: false``, ``response.cancel`` and bad
     frames.
 
+    What it sends is shaped like the real API's and validates against OpenAI's OpenAPI spec
+    (tests/spec checks every reply kind). What the real API refuses, the fake refuses with
+    the real API's error, before taking a scripted reply (``_refusals`` names the evidence):
+
+    - an unknown model (not one of OpenAI's families, ``gpt-*``, ``o1``/``o3``/``o4``...,
+      nor in ``extra_models``): on Chat Completions HTTP 404, type
+      ``invalid_request_error``, code ``model_not_found``, message "The model `X` does not
+      exist or you do not have access to it."; on the WebSocket an ``error`` frame, status
+      400, code ``model_not_found``, param ``model``. Azure deployment paths are not
+      checked (a deployment's name is the user's);
+    - a second ``response.create`` while a response is in flight on the socket: an
+      ``error`` frame at once, status 400, code ``conversation_already_has_active_response``
+      (the response in flight goes on);
+    - a ``previous_response_id`` the socket cannot reach: an ``error`` frame, status 400,
+      code ``previous_response_not_found``, param ``previous_response_id``.
+
     Attributes:
         ws_replies: Scripted WebSocket replies, next first.
         ws_default: Answers a ``response.create`` when ``ws_replies`` is empty.
@@ -89,6 +107,8 @@ class FakeOpenAI:
         ws_handshake_status: Refuse handshakes with this HTTP status (None: accept).
         ws_handshake_delay: Seconds each handshake takes before it is answered.
         ws_stored_responses: Ids of responses completed with ``store: true``.
+        extra_models: Model names accepted besides OpenAI's families (a local model's name,
+            for a test of an OpenAI-compatible server).
     """
 
     def __init__(
@@ -107,6 +127,7 @@ class FakeOpenAI:
         self.ws_handshake_status: int | None = None
         self.ws_handshake_delay = 0.0
         self.ws_stored_responses: set[str] = set()
+        self.extra_models: set[str] = set()
         self._response_numbers = 0
 
     @property
@@ -129,6 +150,10 @@ class FakeOpenAI:
         self._response_numbers += 1
         return f"resp_fake_{self._response_numbers}"
 
+    def knows_model(self, model: str) -> bool:
+        """Whether a request for ``model`` is served (else: the API's unknown-model error)."""
+        return model in self.extra_models or is_openai_model(model)
+
     def answer(
         self,
         method: str,
@@ -144,6 +169,9 @@ class FakeOpenAI:
             return Reply([], status=200, headers={"content-type": "text/plain"})
         if not path.endswith("/chat/completions"):
             return Reply.error(404, f"the fake serves no {method} {path}")
+        model = _model_of(body)
+        if model is not None and "/deployments/" not in path and not self.knows_model(model):
+            return unknown_model_reply(model)
         if self.replies:
             return self.replies.popleft()
         if self.default is not None:
@@ -189,3 +217,13 @@ class FakeOpenAI:
         Cancellation: ends the connection (the server shutting down).
         """
         await serve_asgi_websocket(self, scope, receive, send)
+
+
+def _model_of(body: bytes) -> str | None:
+    """The ``model`` of a JSON request body, if it names one (else the fake does not judge)."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    model = parsed.get("model") if isinstance(parsed, dict) else None
+    return model if isinstance(model, str) else None

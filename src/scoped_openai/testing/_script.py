@@ -13,6 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+#: ``created`` of every scripted chunk: a fixed time keeps bodies deterministic.
+CREATED = 1_700_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class Pause:
@@ -140,6 +143,7 @@ def chunk(
     payload = {
         "id": chunk_id,
         "object": "chat.completion.chunk",
+        "created": CREATED,
         "model": model,
         "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}],
     }
@@ -151,6 +155,7 @@ def usage_chunk(prompt: int, completion: int, *, model: str = "gpt-4o-mini") -> 
     payload = {
         "id": "chatcmpl-fake",
         "object": "chat.completion.chunk",
+        "created": CREATED,
         "model": model,
         "choices": [],
         "usage": {

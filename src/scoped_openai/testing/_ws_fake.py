@@ -12,23 +12,30 @@ its own, so in-memory tests stay deterministic (and run on trio's virtual clock)
 Behaviour, as the real API's where it is documented (DESIGN.md section 4):
 
 - ``response.create`` takes the next ``WSReply`` from ``fake.ws_replies`` (else
-  ``fake.ws_default(request)``, else an ``error`` frame saying the script ran out), at once,
-  in the order the creates arrive. One response is in flight per socket: a create that
-  arrives while a reply is playing is answered after it.
+  ``fake.ws_default(request)``, else an ``error`` frame saying the script ran out), at once.
+- What the real API refuses is refused with its error frame (``_refusals``), taking no
+  scripted reply: a create while a response is in flight on the socket, i.e. before the
+  reply's terminal frame was sent (one response in flight per socket; code
+  ``conversation_already_has_active_response``, sent at once, the reply goes on); a model
+  outside OpenAI's families and ``fake.extra_models`` (``model_not_found``); a
+  ``previous_response_id`` the socket cannot reach (below).
 - ``"generate": false`` answers ``response.created`` + ``response.completed`` (no output,
-  zero usage) with a fresh id, without taking a scripted reply.
+  zero usage, numbered 0 and 1) with a fresh id, without taking a scripted reply.
 - ``previous_response_id`` must name a response this fake completed: with ``store: true``
   any completed one (on any socket); otherwise only the connection-local cache, which holds
   the most recent response completed on this socket. An unknown id is answered with the
-  nested ``error`` frame, code ``previous_response_not_found`` (status 400). A response
+  nested ``error`` frame, code ``previous_response_not_found`` (status 400).
+- Every frame a builder, the warm-up, a cancel or a refusal sends validates against OpenAI's
+  OpenAPI spec (``ResponsesServerEvent``); tests/spec checks each. A response
   counts as completed when its ``response.completed`` frame is *sent*.
 - ``response.cancel`` (not a documented event) follows ``fake.on_cancel``: ``"ignore"``
   keeps streaming; ``"error"`` sends an ``error`` frame (code ``unknown_event``) at once
   and keeps streaming; ``"stop"`` drops the rest of the reply in flight and sends
   ``response.incomplete`` for it at once (``response.status`` ``"cancelled"``,
-  ``incomplete_details.reason`` ``"cancelled"``, no output, zero usage), preceded by its
-  ``response.created`` if that was not sent yet. A ``response_id`` in the cancel, when
-  given, must name the reply in flight (else nothing is stopped).
+  ``incomplete_details`` null, no output, zero usage, numbered on from the reply's last
+  frame), preceded by its ``response.created`` if that was not sent yet. A
+  ``response_id`` in the cancel, when given, must name the reply in flight (else nothing
+  is stopped).
 - Invalid JSON gets an ``error`` frame with code ``invalid_json``; a JSON value that is not
   an object with a string ``type`` gets ``invalid_event``; another event type gets
   ``unknown_event``. These error frames are sent at once, ahead of a reply in flight.
@@ -58,14 +65,16 @@ import anyio.lowlevel
 from .._errors import APIStatusError
 from .._transports.websocket import WebSocketClosed, describe_url, handshake_rejected
 from ._recorder import RecordedRequest
+from ._refusals import in_flight_frame, previous_response_not_found_frame, unknown_model_frame
 from ._script import Pause, Stall
 from ._ws_script import (
     AUTO_RESPONSE_ID,
     CloseSocket,
     WSReply,
+    cancelled_frames,
     error_frame,
     frame_text,
-    response_object,
+    warmup_frames,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +90,11 @@ __all__ = [
 ]
 
 CancelBehaviour = Literal["ignore", "error", "stop"]
+
+#: The frames that end a response: after one, the socket may take the next create.
+TERMINAL_KINDS = frozenset(
+    {"response.completed", "response.failed", "response.incomplete", "error"}
+)
 
 #: The close code for a WebSocket path the fake does not serve (policy violation).
 WRONG_PATH_CLOSE = 1008
@@ -100,7 +114,10 @@ class _Playing:
 
     response_id: str
     store: bool
+    model: str = "gpt-4o-mini"
     created_sent: bool = False
+    next_sequence: int = 0  # after the last frame delivered
+    ended: bool = False  # its terminal frame was sent: frames after it are not in flight
 
 
 @dataclass(slots=True)
@@ -111,6 +128,7 @@ class _Entry:
     reply: _Playing | None = None
     kind: str | None = None
     response_id: str | None = None
+    sequence: int | None = None
 
 
 @dataclass(slots=True)
@@ -311,8 +329,11 @@ class ScriptedResponsesSocket:
                 parsed = None
         kind: str | None = None
         response_id: str | None = None
+        sequence: int | None = None
         if isinstance(parsed, dict):
             kind = parsed.get("type") if isinstance(parsed.get("type"), str) else None
+            number = parsed.get("sequence_number")
+            sequence = number if isinstance(number, int) else None
             response = parsed.get("response")
             if isinstance(response, dict) and isinstance(response.get("id"), str):
                 response_id = response["id"]
@@ -322,11 +343,15 @@ class ScriptedResponsesSocket:
                         frame = {**frame, "response": {**response, "id": response_id}}
                     else:
                         frame = json.dumps({**parsed, "response": {**response, "id": response_id}})
-        return _Entry(frame_text(frame), reply, kind, response_id)
+        return _Entry(frame_text(frame), reply, kind, response_id, sequence)
 
     def _deliver(self, entry: _Entry) -> str:
         reply = entry.reply
+        if reply is not None and entry.sequence is not None:
+            reply.next_sequence = entry.sequence + 1
         if reply is not None and entry.kind is not None:
+            if entry.kind in TERMINAL_KINDS:
+                reply.ended = True
             if entry.kind == "response.created":
                 reply.created_sent = True
                 if entry.response_id is not None:
@@ -350,30 +375,34 @@ class ScriptedResponsesSocket:
     def _known(self, response_id: str) -> bool:
         return response_id in self._fake.ws_stored_responses or response_id == self._local_response
 
+    def _in_flight(self) -> _Playing | None:
+        """The reply being played whose terminal frame was not sent yet, if any."""
+        return next(
+            (e.reply for e in self._queue if e.reply is not None and not e.reply.ended), None
+        )
+
     def _create(self, event: dict[str, Any], request: RecordedRequest) -> None:
         fake = self._fake
         store = event.get("store") is True
+        model = event.get("model")
+        if not isinstance(model, str):
+            model = "gpt-4o-mini"
+        # What the real API refuses, before anything is generated (see _refusals).
+        in_flight = self._in_flight()
+        if in_flight is not None:
+            self._send_now(in_flight_frame(in_flight.response_id))  # at once; it goes on
+            return
+        if not fake.knows_model(model):
+            self._enqueue([self._entry(unknown_model_frame(model), None)])
+            return
         previous = event.get("previous_response_id")
         if previous is not None and not (isinstance(previous, str) and self._known(previous)):
-            frame = error_frame(
-                "previous_response_not_found",
-                f"Previous response with id '{previous}' not found.",
-                param="previous_response_id",
-            )
+            frame = previous_response_not_found_frame(str(previous))
             self._enqueue([self._entry(frame, None)])
             return
         if event.get("generate") is False:
-            playing = _Playing(fake.next_response_id(), store)
-            frames = [
-                {
-                    "type": "response.created",
-                    "response": response_object(playing.response_id, "in_progress"),
-                },
-                {
-                    "type": "response.completed",
-                    "response": response_object(playing.response_id, "completed", usage=(0, 0)),
-                },
-            ]
+            playing = _Playing(fake.next_response_id(), store, model)
+            frames = warmup_frames(playing.response_id, model)
             self._enqueue([self._entry(frame, playing) for frame in frames])
             return
         reply: WSReply
@@ -388,7 +417,7 @@ class ScriptedResponsesSocket:
                 status=500,
                 type="server_error",
             )
-        playing = _Playing(reply.response_id or fake.next_response_id(), store)
+        playing = _Playing(reply.response_id or fake.next_response_id(), store, model)
         entries: list[_Entry] = []
         for step in reply.steps:
             if isinstance(step, dict | str):
@@ -416,16 +445,13 @@ class ScriptedResponsesSocket:
         # Drop the rest of the reply in flight; later replies keep their places.
         self._queue = deque(entry for entry in self._queue if entry.reply is not playing)
         self._cursor = min(self._cursor, anyio.current_time())
-        if not playing.created_sent:
-            created = response_object(playing.response_id, "in_progress")
-            self._send_now({"type": "response.created", "response": created}, playing)
-        stopped = response_object(
+        for frame in cancelled_frames(
             playing.response_id,
-            "cancelled",
-            usage=(0, 0),
-            incomplete_details={"reason": "cancelled"},
-        )
-        self._send_now({"type": "response.incomplete", "response": stopped}, playing)
+            playing.model,
+            sequence=playing.next_sequence,
+            created=playing.created_sent,
+        ):
+            self._send_now(frame, playing)
 
 
 class FakeWebSocket:

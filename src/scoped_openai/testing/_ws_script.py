@@ -10,7 +10,12 @@ The builders shape their frames like the real API's (see the recorded ``response
 the shared conformance folder): ``response.created``, output items with their content parts,
 ``*.delta`` events keyed by ``item_id``, and a terminal ``response.completed`` /
 ``response.failed`` / ``response.incomplete`` or a nested ``error`` frame. Every frame of a
-builder carries a ``sequence_number`` (0, 1, ... within the reply).
+builder carries a ``sequence_number`` (0, 1, ... within the reply), text deltas and parts
+their ``logprobs`` (empty), usage its ``cache_write_tokens``: every frame validates against
+OpenAI's OpenAPI spec (``ResponsesServerEvent``; tests/spec checks each builder). The
+response object's echoes of the request (``instructions``, ``tools``, ``tool_choice``,
+``temperature``, ``top_p``) are the values the API reports when the request did not set
+them, not the request's own.
 
 Response ids: a builder given ``response_id`` uses it. Without one, its frames carry the
 placeholder ``AUTO_RESPONSE_ID`` and the fake replaces it, when the reply is played, by a fresh
@@ -26,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._script import Pause, Stall
+from ._script import CREATED, Pause, Stall
 
 __all__ = [
     "AUTO_RESPONSE_ID",
@@ -34,15 +39,17 @@ __all__ = [
     "WSFrame",
     "WSReply",
     "WSStep",
+    "cancelled_frames",
     "error_frame",
     "response_object",
+    "warmup_frames",
 ]
 
 #: Stands for "the id the fake assigns when it plays the reply" (see the module docstring).
 AUTO_RESPONSE_ID = "resp_fake_auto"
 
-#: ``created_at`` of every built response: a fixed time keeps frames deterministic.
-CREATED_AT = 1_700_000_000
+#: ``created_at`` of every built response: the chunks' fixed time, for deterministic frames.
+CREATED_AT = CREATED
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +298,7 @@ def usage_object(usage: tuple[int, int] | None) -> dict[str, Any] | None:
     prompt, completion = usage
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": prompt + completion,
@@ -308,7 +315,8 @@ def response_object(
     error: dict[str, Any] | None = None,
     incomplete_details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Responses ``response`` object (the fields our client and the real API's share)."""
+    """A Responses ``response`` object: the spec's required fields (request echoes at the
+    API's defaults, see the module docstring) and the ones our client reads."""
     return {
         "id": response_id,
         "object": "response",
@@ -316,25 +324,35 @@ def response_object(
         "status": status,
         "error": error,
         "incomplete_details": incomplete_details,
+        "instructions": None,
         "model": model,
         "output": list(output),
         "parallel_tool_calls": True,
         "previous_response_id": None,
+        "temperature": 1.0,
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
         "usage": usage_object(usage),
         "metadata": {},
     }
 
 
+def text_part(text: str) -> dict[str, Any]:
+    """An ``output_text`` content part (no annotations, no logprobs)."""
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
 class _Builder:
-    """Accumulates one reply's steps and numbers its frames."""
+    """Accumulates one reply's steps and numbers its frames (from ``sequence``)."""
 
     __slots__ = ("model", "response_id", "sequence", "steps")
 
-    def __init__(self, response_id: str, model: str) -> None:
+    def __init__(self, response_id: str, model: str, *, sequence: int = 0) -> None:
         self.response_id = response_id
         self.model = model
         self.steps: list[WSStep] = []
-        self.sequence = 0
+        self.sequence = sequence
 
     def frame(self, frame: dict[str, Any]) -> None:
         frame["sequence_number"] = self.sequence
@@ -361,7 +379,7 @@ class _Builder:
                 "item_id": item_id,
                 "output_index": index,
                 "content_index": 0,
-                "part": {"type": "output_text", "text": "", "annotations": []},
+                "part": text_part(""),
             }
         )
 
@@ -373,12 +391,13 @@ class _Builder:
                 "output_index": index,
                 "content_index": 0,
                 "delta": piece,
+                "logprobs": [],
             }
         )
 
     def message_end(self, index: int, text: str, *, status: str = "completed") -> dict[str, Any]:
         item_id = f"msg_fake_{index}"
-        part = {"type": "output_text", "text": text, "annotations": []}
+        part = text_part(text)
         self.frame(
             {
                 "type": "response.output_text.done",
@@ -386,6 +405,7 @@ class _Builder:
                 "output_index": index,
                 "content_index": 0,
                 "text": text,
+                "logprobs": [],
             }
         )
         self.frame(
@@ -427,6 +447,30 @@ class _Builder:
             incomplete_details=incomplete_details,
         )
         self.frame({"type": kind, "response": response})
+
+
+def warmup_frames(response_id: str, model: str) -> list[dict[str, Any]]:
+    """The answer to a ``generate: false`` create: ``response.created`` then
+    ``response.completed`` with no output and zero usage."""
+    builder = _Builder(response_id, model)
+    builder.created()
+    builder.terminal("response.completed", "completed", [], (0, 0))
+    return [step for step in builder.steps if isinstance(step, dict)]
+
+
+def cancelled_frames(
+    response_id: str, model: str, *, sequence: int, created: bool
+) -> list[dict[str, Any]]:
+    """A reply stopped by the fake's ``"stop"`` cancel: ``response.created`` (unless it was
+    sent already) then ``response.incomplete`` with ``status: "cancelled"`` (the spec's
+    status for it; ``incomplete_details`` is null: its reasons are only
+    ``max_output_tokens`` and ``content_filter``), no output, zero usage. Numbered on from
+    ``sequence``, the reply's next sequence number."""
+    builder = _Builder(response_id, model, sequence=sequence)
+    if not created:
+        builder.created()
+    builder.terminal("response.incomplete", "cancelled", [], (0, 0))
+    return [step for step in builder.steps if isinstance(step, dict)]
 
 
 def frame_text(frame: WSFrame) -> str:

@@ -1,0 +1,236 @@
+"""Every chunk, event and error FakeOpenAI sends, validated against OpenAI's OpenAPI spec.
+
+Users test their agents against the fake, so it must never send what the real API would
+not. Checked in the *strict* view (``openapi_schema``): the fake invents no field the spec
+does not define (the live API's extras, such as ``obfuscation``, are not needed by anyone).
+
+- Chat Completions: each ``data:`` chunk of every ``Reply`` builder against
+  ``CreateChatCompletionStreamResponse``; every error body (scripted, and the fake's own:
+  unknown model, unknown route, script exhausted) against ``ErrorResponse``.
+- The Responses WebSocket: every frame of every ``WSReply`` builder, the warm-up, the
+  ``"stop"`` cancel reply and every refusal, played through the fake's socket, against the
+  member of ``ResponsesServerEvent`` its ``type`` names (errors: ``ResponseWsError``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from openapi_schema import SKIP_REASON, SPEC_FILE, event_problems, problems, sse_payloads
+
+from scoped_openai import APIStreamError, ChatContext, ChatRole, NotFoundError
+from scoped_openai.testing import (
+    FAKE_API_KEY,
+    FakeOpenAI,
+    Reply,
+    WSReply,
+    chunk,
+    usage_chunk,
+)
+from scoped_openai.testing._ws_fake import rejection_body
+
+pytestmark = pytest.mark.skipif(not SPEC_FILE.is_file(), reason=SKIP_REASON)
+
+CHUNK = "CreateChatCompletionStreamResponse"
+WS_EVENTS = "ResponsesServerEvent"
+TERMINAL = {"response.completed", "response.failed", "response.incomplete", "error"}
+URL = "ws://fake-openai.invalid/v1/responses"
+CALLS = [("call_1", "get_weather", '{"city": "Paris"}'), ("call_2", "book", '{"guests": 2}')]
+
+
+def body_of(reply: Reply) -> bytes:
+    return b"".join(step for step in reply.steps if isinstance(step, bytes))
+
+
+def chunk_problems(reply: Reply) -> list[str]:
+    payloads = sse_payloads(body_of(reply))
+    assert payloads, "a reply with no chunks checks nothing"
+    return [
+        f"chunk {i}: {p}" for i, c in enumerate(payloads) for p in problems(c, CHUNK, strict=True)
+    ]
+
+
+CHAT_REPLIES: dict[str, Callable[[], Reply]] = {
+    "text": lambda: Reply.text("Hello there, friend."),
+    "text-pieces-delayed": lambda: Reply.text(["Hel", "lo"], delay=0.1, model="gpt-5-mini"),
+    "text-no-usage": lambda: Reply.text("Hi", usage=None),
+    "text-cut-by-length": lambda: Reply.text("Hi", finish_reason="length"),
+    "one-tool-call": lambda: Reply.tool_calls(CALLS[0]),
+    "parallel-tool-calls-after-text": lambda: Reply.tool_calls(*CALLS, text="Let me check."),
+    "raw-chunks": lambda: Reply(
+        [chunk({"role": "assistant", "content": ""}), chunk({"refusal": "No."}), usage_chunk(1, 2)]
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(CHAT_REPLIES))
+def test_every_chat_reply_kind_sends_valid_chunks(kind: str) -> None:
+    assert chunk_problems(CHAT_REPLIES[kind]()) == []
+
+
+def error_body(reply: Reply) -> Any:
+    assert reply.status >= 400
+    assert reply.headers["content-type"] == "application/json"
+    return json.loads(body_of(reply))
+
+
+def test_every_chat_error_body_is_valid() -> None:
+    fake = FakeOpenAI()
+    post = json.dumps({"model": "gpt-4o-mini", "messages": []}).encode()
+    replies = {
+        "scripted": Reply.error(429, "Slow down.", code="rate_limit_exceeded"),
+        "unknown model": fake.answer(
+            "POST", "/v1/chat/completions", {}, {}, json.dumps({"model": "llama-3"}).encode()
+        ),
+        "unknown route": fake.answer("POST", "/v1/embeddings", {}, {}, post),
+        "script exhausted": fake.answer("POST", "/v1/chat/completions", {}, {}, post),
+    }
+    bodies = {name: error_body(reply) for name, reply in replies.items()}
+    for status in (401, 403, 429, 500):  # a refused WebSocket handshake's body
+        bodies[f"handshake {status}"] = rejection_body(status)
+    found = {name: problems(body, "ErrorResponse", strict=True) for name, body in bodies.items()}
+    assert found == {name: [] for name in bodies}
+    assert [r.status for r in replies.values()] == [429, 404, 404, 500]
+
+
+# -- the Responses WebSocket --------------------------------------------------------------------
+
+
+def create(**fields: Any) -> str:
+    return json.dumps({"type": "response.create", "model": "gpt-5-mini", "input": [], **fields})
+
+
+async def frames_until_terminal(ws: Any) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    while not frames or frames[-1]["type"] not in TERMINAL:
+        frames.append(json.loads(await ws.receive_text()))
+    return frames
+
+
+async def played(reply: WSReply) -> list[dict[str, Any]]:
+    """The frames the fake's socket sends for one create answered by ``reply``."""
+    fake = FakeOpenAI().add_ws(reply)
+    async with fake.ws_connector()(URL, {"authorization": f"Bearer {FAKE_API_KEY}"}) as ws:
+        await ws.send_text(create())
+        return await frames_until_terminal(ws)
+
+
+WS_REPLIES: dict[str, Callable[[], WSReply]] = {
+    "text": lambda: WSReply.text("Hello there, friend.", model="gpt-5-mini"),
+    "text-no-usage": lambda: WSReply.text("Hi", usage=None),
+    "function-call": lambda: WSReply.function_calls(CALLS[0]),
+    "text-then-function-calls": lambda: WSReply.function_calls(*CALLS, text="Checking."),
+    "error": lambda: WSReply.error("rate_limit_exceeded", "Slow down.", status=429),
+    "failed": lambda: WSReply.failed("server_error", "The model failed."),
+    "incomplete": lambda: WSReply.incomplete("max_output_tokens", "Cut sho"),
+    "incomplete-empty": lambda: WSReply.incomplete("content_filter"),
+}
+
+
+def ws_problems(frames: list[dict[str, Any]]) -> list[str]:
+    assert frames, "no frames checks nothing"
+    return [
+        f"frame {i} ({f.get('type')}): {p}"
+        for i, f in enumerate(frames)
+        for p in event_problems(f, WS_EVENTS, strict=True)
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(WS_REPLIES))
+async def test_every_websocket_reply_kind_sends_valid_frames(kind: str) -> None:
+    frames = await played(WS_REPLIES[kind]())
+    assert ws_problems(frames) == []
+    numbers = [f["sequence_number"] for f in frames if "sequence_number" in f]
+    assert numbers == list(range(len(numbers)))  # every response event numbered, in order
+
+
+@pytest.mark.anyio
+async def test_the_warm_up_and_the_refusals_send_valid_frames() -> None:
+    fake = FakeOpenAI().add_ws(WSReply.text("slow", delay=1.0), WSReply.text("next"))
+    sent: dict[str, list[dict[str, Any]]] = {}
+    async with fake.ws_connector()(URL, {}) as ws:
+        await ws.send_text(create(generate=False, store=False))
+        sent["warm-up"] = await frames_until_terminal(ws)
+        await ws.send_text(create(previous_response_id=sent["warm-up"][-1]["response"]["id"]))
+        await ws.send_text(create())  # while the first is in flight
+        sent["in flight"] = [json.loads(await ws.receive_text())]
+        sent["reply"] = await frames_until_terminal(ws)
+        await ws.send_text(create(previous_response_id="resp_never_made"))
+        sent["previous not found"] = await frames_until_terminal(ws)
+        await ws.send_text(create(model="claude-3"))
+        sent["unknown model"] = await frames_until_terminal(ws)
+        for frame in ("{not json", "[1, 2]", json.dumps({"type": "session.update"})):
+            await ws.send_text(frame)
+            sent[frame] = await frames_until_terminal(ws)
+        await ws.send_text(create())
+        sent["next"] = await frames_until_terminal(ws)
+        await ws.send_text(create())
+        sent["script exhausted"] = await frames_until_terminal(ws)
+    assert [f["type"] for f in sent["warm-up"]] == ["response.created", "response.completed"]
+    assert [f["sequence_number"] for f in sent["warm-up"]] == [0, 1]
+    codes = {name: frames[-1].get("error", {}).get("code") for name, frames in sent.items()}
+    assert codes == {
+        "warm-up": None,
+        "in flight": "conversation_already_has_active_response",
+        "reply": None,
+        "previous not found": "previous_response_not_found",
+        "unknown model": "model_not_found",
+        "{not json": "invalid_json",
+        "[1, 2]": "invalid_event",
+        '{"type": "session.update"}': "unknown_event",
+        "next": None,
+        "script exhausted": "fake_script_exhausted",
+    }
+    assert {name: ws_problems(frames) for name, frames in sent.items()} == {
+        name: [] for name in sent
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("created_first", [True, False])
+async def test_the_stop_cancel_reply_is_valid(created_first: bool) -> None:
+    fake = FakeOpenAI().add_ws(WSReply.text(["a", "b", "c"], delay=1.0))
+    fake.on_cancel = "stop"
+    async with fake.ws_connector()(URL, {}) as ws:
+        await ws.send_text(create())
+        before = [json.loads(await ws.receive_text())] if created_first else []
+        await ws.send_text(json.dumps({"type": "response.cancel"}))
+        frames = before + await frames_until_terminal(ws)
+    assert [f["type"] for f in frames] == ["response.created", "response.incomplete"]
+    assert [f["sequence_number"] for f in frames] == [0, 1]
+    assert frames[-1]["response"]["status"] == "cancelled"
+    assert ws_problems(frames) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streaming", [False, True], ids=["http", "websocket"])
+async def test_an_unknown_model_is_the_api_s_error_and_takes_no_scripted_reply(
+    fake: FakeOpenAI, streaming: bool
+) -> None:
+    fake.add(Reply.text("kept"))
+    fake.add_ws(WSReply.text("kept"))
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "hi")
+    async with fake.llm(streaming=streaming, model="llama-3") as llm:
+        with pytest.raises((NotFoundError, APIStreamError)) as info:
+            async for _ in llm.chat(ctx):
+                pass
+    error = info.value
+    if isinstance(error, NotFoundError):
+        assert not streaming
+        assert error.body == {
+            "error": {
+                "message": "The model `llama-3` does not exist or you do not have access to it.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "model_not_found",
+            }
+        }
+    else:
+        assert streaming
+        assert (error.status, error.code, error.param) == ("400", "model_not_found", "model")
+    assert (len(fake.replies), len(fake.ws_replies)) == (1, 1)
