@@ -74,6 +74,7 @@ def asgi_app(fake: FakeOpenAI) -> Callable[[Scope, Receive, Send], Awaitable[Non
             }
         )
         fake.counters.bodies_opened += 1
+        fake._connections_changed()
         try:
             async with anyio.create_task_group() as tg:
 
@@ -89,6 +90,7 @@ def asgi_app(fake: FakeOpenAI) -> Callable[[Scope, Receive, Send], Awaitable[Non
                 tg.cancel_scope.cancel()
         finally:
             fake.counters.bodies_closed += 1
+            fake._connections_changed()
 
     return app
 

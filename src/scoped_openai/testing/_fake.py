@@ -42,6 +42,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import httpx
 
 from .._llm import OpenAILLM
@@ -129,6 +130,7 @@ class FakeOpenAI:
         self.ws_stored_responses: set[str] = set()
         self.extra_models: set[str] = set()
         self._response_numbers = 0
+        self._changed: anyio.Event | None = None
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -144,6 +146,26 @@ class FakeOpenAI:
         """Queue WebSocket replies for the next ``response.create`` frames, in order."""
         self.ws_replies.extend(replies)
         return self
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds; it is checked again each time a response body
+        or a WebSocket of this fake opens or closes (e.g. ``lambda: fake.ws_open == 0``).
+
+        On loopback, the server notices a client's close in its own tasks, after the
+        client's call returned: this waits for that instead of sleeping.
+
+        Cancellation: nothing to undo; bound it with a timeout (``anyio.fail_after``).
+        """
+        while not condition():
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
+
+    def _connections_changed(self) -> None:
+        """Wake ``wait_until``: a body or WebSocket opened or closed (the transports call it)."""
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def next_response_id(self) -> str:
         """A fresh response id: ``resp_fake_1``, ``resp_fake_2``..."""

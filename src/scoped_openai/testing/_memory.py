@@ -27,6 +27,7 @@ class _ReplyStream(httpx.AsyncByteStream):
         self._fake = fake
         self._closed = False
         fake.counters.bodies_opened += 1
+        fake._connections_changed()
 
     def __aiter__(self) -> _ReplyStream:
         return self
@@ -50,6 +51,7 @@ class _ReplyStream(httpx.AsyncByteStream):
         if not self._closed:
             self._closed = True
             self._fake.counters.bodies_closed += 1
+            self._fake._connections_changed()
 
 
 class MemoryTransport(httpx.AsyncBaseTransport):

@@ -166,6 +166,7 @@ class ScriptedResponsesSocket:
         self.sent = 0
         fake.counters.connections += 1
         fake.ws_open += 1
+        fake._connections_changed()
 
     def __repr__(self) -> str:
         return f"<ScriptedResponsesSocket {self._path} closed={self.closed}>"
@@ -309,6 +310,7 @@ class ScriptedResponsesSocket:
         self._queue.clear()
         self._urgent.clear()
         self._fake.ws_open -= 1
+        self._fake._connections_changed()
         self._notify()
 
     def _notify(self) -> None:
