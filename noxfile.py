@@ -18,6 +18,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck", "examples", "docs"]
 nox.options.sessions += ["pipecat"]
+nox.options.sessions += ["livekit"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 BACKENDS = ["asyncio", "trio"]
@@ -68,6 +69,20 @@ def docs(session: nox.Session) -> None:
     """The API reference from the docstrings (mkdocs + mkdocstrings), built offline."""
     session.install("-e", ".", "mkdocs>=1.6", "mkdocstrings[python]>=0.26")
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+#: LiveKit's own OpenAI plugin, tested side by side with ours (same line as the extra).
+LIVEKIT_OPENAI = "livekit-plugins-openai==1.8.9"
+
+
+@nox.session(python="3.11")
+def livekit(session: nox.Session) -> None:
+    """The LiveKit Agents plugin inside the real framework, beside LiveKit's own OpenAI
+    plugin, and its example. asyncio only: LiveKit Agents runs on asyncio."""
+    session.install("-e", ".[test,livekit]", LIVEKIT_OPENAI)
+    session.run("pytest", "-q", "tests/frameworks/livekit", *session.posargs)
+    env = {"OPENAI_API_KEY": ""}
+    session.run("python", "examples/frameworks/livekit_agent.py", env=env)
 
 
 @nox.session(python="3.11")
