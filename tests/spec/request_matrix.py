@@ -173,6 +173,15 @@ CONTEXTS: dict[str, Callable[[], ChatContext]] = {
 }
 
 
+#: Contexts only the Responses API takes (Chat Completions refuses them before sending).
+RESPONSES_ONLY_CONTEXTS: dict[str, Callable[[], ChatContext]] = {
+    "image-in-developer": _context(
+        _msg(ChatRole.DEVELOPER, ["Match this style:", ImageContent("https://example.com/s.png")]),
+        _msg(ChatRole.USER, "Describe it."),
+    ),
+}
+
+
 def _settings(model: str, **changes: Any) -> GenerationSettings:
     return replace(GenerationSettings(model=model), **changes)
 
@@ -193,6 +202,10 @@ SETTINGS: dict[str, Callable[[str], GenerationSettings]] = {
         m, reasoning_effort="none", verbosity="low"
     ),
     "reasoning-minimal": lambda m: _settings(m, reasoning_effort="minimal"),
+    "reasoning-low-verbosity-medium": lambda m: _settings(
+        m, reasoning_effort="low", verbosity="medium"
+    ),
+    "reasoning-medium": lambda m: _settings(m, reasoning_effort="medium", top_p=0.5),
     "reasoning-high-verbosity-high": lambda m: _settings(
         m, reasoning_effort="high", verbosity="high", max_completion_tokens=1024
     ),

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 from openapi_schema import SKIP_REASON, SPEC_FILE, fields_outside_the_spec, problems
-from request_matrix import CONTEXTS, MODELS, SETTINGS, TOOLS, get_weather, graph
+from request_matrix import (
+    CONTEXTS,
+    MODELS,
+    RESPONSES_ONLY_CONTEXTS,
+    SETTINGS,
+    TOOLS,
+    get_weather,
+    graph,
+)
 
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai._chat_completions import build_request
@@ -69,6 +77,9 @@ def matrix_cases(model: str, settings_name: str) -> list[tuple[str, dict[str, An
         ctx = CONTEXTS[context_name]()
         cases.append((f"chat {label}", chat_body(settings, ctx, **kw), CHAT))
         cases.append((f"responses {label}", create_frame(settings, ctx, **kw), CREATE))
+    for context_name, build in RESPONSES_ONLY_CONTEXTS.items():
+        frame = create_frame(settings, build(), tools=[get_weather])
+        cases.append((f"responses {context_name}", frame, CREATE))
     return cases
 
 
@@ -130,19 +141,25 @@ def request_bodies(fake: FakeOpenAI) -> list[dict[str, Any]]:
     return [r.json() for r in fake.requests if r.method == "POST"]
 
 
+def azure_llm(fake: FakeOpenAI, model: str, *, streaming: bool = False) -> OpenAILLM:
+    """An Azure deployment named after its model (a reasoning one gets azure()'s defaults:
+    effort "none", verbosity "low")."""
+    return OpenAILLM.azure(
+        model=model,
+        azure_endpoint="http://fake-openai.invalid",
+        azure_deployment=model,
+        api_version="2025-04-01-preview",
+        api_key="azure-key",
+        streaming=streaming,
+        client=fake.client(),
+    )
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-5.1"])
 async def test_azure_bodies_are_valid(fake: FakeOpenAI, model: str) -> None:
     fake.add(Reply.text("ok"), Reply.tool_calls(("call_1", "get_weather", '{"city":"Oslo"}')))
-    llm = OpenAILLM.azure(
-        azure_endpoint="http://fake-openai.invalid",
-        azure_deployment=model,
-        api_key="azure-key",
-        api_version="2025-04-01-preview",
-        model=model,
-        client=fake.client(),
-    )
-    async with llm:
+    async with azure_llm(fake, model) as llm:
         ctx = CONTEXTS["tool-history"]()
         async for _ in llm.chat(ctx, tools=[get_weather]):
             pass
@@ -151,6 +168,24 @@ async def test_azure_bodies_are_valid(fake: FakeOpenAI, model: str) -> None:
     bodies = request_bodies(fake)
     assert len(bodies) == 2
     assert [strict_problems(body, CHAT) for body in bodies] == [[], []]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-5.1"])
+async def test_azure_websocket_frames_are_valid(
+    fake: FakeOpenAI, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # azure() takes no ws_connector: the default connector is replaced by the fake's, so the
+    # frames are the ones azure()'s settings build.
+    monkeypatch.setattr(
+        "scoped_openai._llm.default_connector", lambda *args, **kwargs: fake.ws_connector()
+    )
+    fake.add_ws(WSReply.text("Hallo Welt!", model=model))
+    async with azure_llm(fake, model, streaming=True) as llm:
+        async for _ in llm.chat(CONTEXTS["history"](), tools=[get_weather]):
+            pass
+    (frame,) = fake.ws_frames
+    assert strict_problems(frame, CREATE) == []
 
 
 @pytest.mark.anyio
