@@ -19,6 +19,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck", "examples", "docs"]
 nox.options.sessions += ["pipecat"]
 nox.options.sessions += ["livekit"]
+nox.options.sessions += ["videosdk"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 BACKENDS = ["asyncio", "trio"]
@@ -120,3 +121,16 @@ def pipecat(session: nox.Session) -> None:
     for path in sorted(os.listdir("examples/frameworks")):
         if path.startswith("pipecat") and path.endswith(".py"):
             session.run("python", os.path.join("examples/frameworks", path), env=env)
+
+
+@nox.session(python="3.11")
+def videosdk(session: nox.Session) -> None:
+    """The VideoSDK Agents plugin inside the real framework from PyPI, on asyncio only (the
+    framework runs on asyncio): its tests, beside VideoSDK's own OpenAI plugin (pinned; it
+    also brings the openai SDK the ``client=`` tests pass in), and its example on both paths."""
+    session.install("-e", ".[test,videosdk]", "videosdk-plugins-openai==1.0.30")
+    env = {"SCOPED_OPENAI_BACKEND": "asyncio"}
+    session.run("pytest", "-q", "tests/frameworks/videosdk", *session.posargs, env=env)
+    example = os.path.join("examples", "frameworks", "videosdk_agent.py")
+    for args in ([], ["--websocket"]):
+        session.run("python", example, *args, env={"OPENAI_API_KEY": ""})
