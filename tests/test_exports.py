@@ -37,17 +37,21 @@ PUBLIC = [
     "InternalServerError",
     "InvalidContextError",
     "LLMResponse",
+    "LimitExceededError",
     "NotFoundError",
     "OpenAILLM",
     "PermissionDeniedError",
+    "PoolExhaustedError",
     "ProtocolError",
     "RateLimitError",
     "ScopedOpenAIError",
+    "StreamLimits",
     "TokenUsage",
     "ToolArgumentsError",
     "ToolSchemaError",
     "TurnMetrics",
     "UnprocessableEntityError",
+    "UsageError",
     "function_tool",
 ]
 
@@ -137,6 +141,12 @@ STALL_GUARDS: list[tuple[str, Any]] = [
 ]
 WS_SEAM: list[tuple[str, Any]] = [("ws_connector", None), ("ws_engine", "auto")]
 AZURE_STREAMING: list[tuple[str, Any]] = [("streaming", False), ("store", False), ("wss_url", None)]
+# Deadlines and limits against hostile servers (issue 18), on both constructors.
+HOSTILE: list[tuple[str, Any]] = [
+    ("headers_timeout", 20.0),
+    ("turn_timeout", None),
+    ("limits", None),
+]
 
 
 def public_parameters(function: Any) -> list[tuple[str, Any]]:
@@ -219,8 +229,11 @@ def test_error_tree() -> None:
         m.APIStreamError: m.APIError,
         m.APIConnectionError: m.APIError,
         m.APITimeoutError: m.APIConnectionError,
+        m.PoolExhaustedError: m.APIConnectionError,
         m.ProtocolError: m.ScopedOpenAIError,
+        m.LimitExceededError: m.ProtocolError,
         m.ToolArgumentsError: m.ScopedOpenAIError,
+        m.UsageError: m.ScopedOpenAIError,
         m.ScopedOpenAIError: Exception,
     }
     for cls, parent in parents.items():
@@ -230,11 +243,15 @@ def test_error_tree() -> None:
 
 
 def test_constructor_parameters_match_the_reference() -> None:
-    assert public_parameters(OpenAILLM.__init__) == REFERENCE_INIT + STALL_GUARDS + WS_SEAM
+    assert (
+        public_parameters(OpenAILLM.__init__) == REFERENCE_INIT + STALL_GUARDS + WS_SEAM + HOSTILE
+    )
 
 
 def test_azure_parameters_match_the_reference() -> None:
-    assert public_parameters(OpenAILLM.azure) == REFERENCE_AZURE + AZURE_STREAMING + STALL_GUARDS
+    assert public_parameters(OpenAILLM.azure) == (
+        REFERENCE_AZURE + AZURE_STREAMING + STALL_GUARDS + HOSTILE
+    )
 
 
 def test_missing_api_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,15 +19,19 @@ from ._errors import (
     ConflictError,
     InternalServerError,
     InvalidContextError,
+    LimitExceededError,
     NotFoundError,
     PermissionDeniedError,
+    PoolExhaustedError,
     ProtocolError,
     RateLimitError,
     ScopedOpenAIError,
     ToolArgumentsError,
     UnprocessableEntityError,
+    UsageError,
 )
 from ._graph import ConversationalGraph, GraphParseError
+from ._limits import StreamLimits
 from ._llm import OpenAILLM
 from ._logs import configure_from_env as _configure_logging_from_env
 from ._metrics import TurnMetrics
@@ -58,17 +62,21 @@ __all__ = [
     "InternalServerError",
     "InvalidContextError",
     "LLMResponse",
+    "LimitExceededError",
     "NotFoundError",
     "OpenAILLM",
     "PermissionDeniedError",
+    "PoolExhaustedError",
     "ProtocolError",
     "RateLimitError",
     "ScopedOpenAIError",
+    "StreamLimits",
     "TokenUsage",
     "ToolArgumentsError",
     "ToolSchemaError",
     "TurnMetrics",
     "UnprocessableEntityError",
+    "UsageError",
     "function_tool",
 ]
 __version__ = "0.1.0"

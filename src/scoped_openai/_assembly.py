@@ -6,6 +6,12 @@ calls with parsed arguments (Chat Completions fragments assembled by index and y
 index order when the choice finishes; Responses calls as each one is done), a usage item,
 and at the end the graph object. Tool-call arguments that are not a JSON object are never
 dispatched: the valid calls of the batch go first, then a ``ToolArgumentsError``.
+
+The events come from the server's JSON, so their fields are checked here, where both paths
+meet: a value of the wrong type (``arguments`` sent as an object, an ``index`` that is a
+string, ``content`` that is a number) is a ``ProtocolError`` naming the field, never a raw
+``TypeError`` later or a wrong value in an item. A tool call's assembled arguments are
+bounded by ``StreamLimits.max_tool_arguments_bytes``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Iterable, MutableSequence
 from typing import Any, cast
 
 from ._chat import ChatRole
-from ._errors import ProtocolError, ToolArgumentsError
+from ._errors import LimitExceededError, ProtocolError, ToolArgumentsError
 from ._events import (
     ChoiceFinished,
     Event,
@@ -30,18 +36,42 @@ from ._events import (
     UsageReport,
 )
 from ._graph import ConversationalGraph, GraphParseError, SpokenFieldExtractor
+from ._limits import DEFAULT_LIMITS, StreamLimits
 from ._response import LLMResponse, TokenUsage
 
 _ASSISTANT = ChatRole.ASSISTANT
+#: Usage fields and their types (``str`` ones may be null).
+_USAGE_FIELDS = (
+    ("prompt_tokens", int),
+    ("completion_tokens", int),
+    ("total_tokens", int),
+    ("prompt_cached_tokens", int),
+    ("reasoning_tokens", int),
+    ("request_id", str),
+    ("model", str),
+)
 
 
 class _PendingCall:
-    __slots__ = ("arguments", "id", "name")
+    __slots__ = ("arguments", "id", "name", "size")
 
     def __init__(self, call_id: str, name: str, arguments: str) -> None:
         self.id = call_id
         self.name = name
         self.arguments = [arguments] if arguments else []
+        self.size = len(arguments)
+
+
+def _wrong_type(event: Event, field: str, value: object, expected: str) -> ProtocolError:
+    return ProtocolError(
+        f"the server sent {type(value).__name__} {repr(value)[:80]} as a {field}, "
+        f"expected {expected} ({type(event).__name__})"
+    )
+
+
+def _check_str(event: Event, field: str, value: object, *, optional: bool = False) -> None:
+    if type(value) is not str and not (optional and value is None):
+        raise _wrong_type(event, field, value, "a string" + (" or null" if optional else ""))
 
 
 class Assembler:
@@ -62,6 +92,7 @@ class Assembler:
     __slots__ = (
         "_extractor",
         "_graph",
+        "_max_arguments",
         "_model",
         "_pending",
         "_text",
@@ -76,9 +107,16 @@ class Assembler:
         "warnings",
     )
 
-    def __init__(self, *, model: str | None = None, graph: ConversationalGraph | None = None):
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        graph: ConversationalGraph | None = None,
+        limits: StreamLimits = DEFAULT_LIMITS,
+    ):
         self._model = model
         self._graph = graph
+        self._max_arguments = limits.max_tool_arguments_bytes
         self.reset()
 
     def reset(self) -> None:
@@ -126,6 +164,8 @@ class Assembler:
         if self.done:
             return  # nothing after the end marker belongs to this turn
         if type(event) is TextDelta:
+            if type(event.text) is not str:
+                raise _wrong_type(event, "text delta", event.text, "a string")
             self._text.append(event.text)
             if self._extractor is None:
                 self.spoken_parts.append(event.text)
@@ -138,22 +178,33 @@ class Assembler:
         elif isinstance(event, ToolCallDelta):
             self._call_fragment(event)
         elif isinstance(event, ChoiceFinished):
+            _check_str(event, "finish_reason", event.reason)
             self.finish_reason = event.reason
             self._flush_calls(out)
         elif isinstance(event, ToolCallDone):
+            _check_str(event, "tool call id", event.call_id)
+            _check_str(event, "tool name", event.name)
+            _check_str(event, "tool call arguments", event.arguments)
+            if len(event.arguments) > self._max_arguments:
+                raise self._arguments_too_large(event.name)
             self._dispatch([(event.call_id, event.name, event.arguments)], out)
         elif isinstance(event, UsageReport):
             self._set_usage(event.usage)
             usage = self._usage_dict
             out.append(LLMResponse("", _ASSISTANT, {"usage": usage}, usage=cast(TokenUsage, usage)))
         elif isinstance(event, RefusalDelta):
+            _check_str(event, "refusal delta", event.text)
             self.spoken_parts.append(event.text)
             out.append(
                 LLMResponse(event.text, _ASSISTANT, {"usage": self._usage_dict, "refusal": True})
             )
         elif isinstance(event, ResponseCreated):
+            _check_str(event, "response id", event.response_id)
             self.response_id = event.response_id
         elif isinstance(event, ResponseCompleted):
+            _check_str(event, "response id", event.response_id)
+            if type(event.output) is not list:
+                raise _wrong_type(event, "response output", event.output, "a list")
             self.response_id = event.response_id
             self.output = event.output
             self._finish(out)
@@ -161,17 +212,28 @@ class Assembler:
             self._finish(out)
 
     def _set_usage(self, usage: Usage) -> None:
+        for name, kind in _USAGE_FIELDS:
+            value = getattr(usage, name)
+            if type(value) is not kind and not (kind is str and value is None):
+                raise ProtocolError(f"the server sent {repr(value)[:80]} as usage.{name}")
         if usage.model is None:
             usage.model = self._usage.model
         self._usage = usage
         self._usage_dict.update(usage.as_metadata())
 
     def _call_fragment(self, delta: ToolCallDelta) -> None:
+        if type(delta.index) is not int:  # mixed types would break the sort by index
+            raise _wrong_type(delta, "tool call index", delta.index, "an integer")
+        _check_str(delta, "tool call id", delta.id, optional=True)
+        _check_str(delta, "tool name", delta.name, optional=True)
+        _check_str(delta, "tool call arguments", delta.arguments)
         pending = self._pending.get(delta.index)
         if pending is None:
-            self._pending[delta.index] = _PendingCall(
+            pending = self._pending[delta.index] = _PendingCall(
                 delta.id or "", delta.name or "", delta.arguments
             )
+            if pending.size > self._max_arguments:
+                raise self._arguments_too_large(pending.name)
             return
         if delta.id and not pending.id:
             pending.id = delta.id
@@ -179,7 +241,17 @@ class Assembler:
         if delta.name and not pending.name:
             pending.name = delta.name
         if delta.arguments:
+            pending.size += len(delta.arguments)
+            if pending.size > self._max_arguments:
+                raise self._arguments_too_large(pending.name)
             pending.arguments.append(delta.arguments)
+
+    def _arguments_too_large(self, name: str) -> LimitExceededError:
+        return LimitExceededError(
+            f"the arguments of a call to tool {name!r} are larger than the tool-arguments limit",
+            limit="max_tool_arguments_bytes",
+            value=self._max_arguments,
+        )
 
     def _flush_calls(self, out: MutableSequence[LLMResponse | Exception]) -> None:
         if not self._pending:

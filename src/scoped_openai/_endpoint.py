@@ -1,16 +1,47 @@
 """Where requests go and how they authenticate: OpenAI, OpenAI-compatible servers, Azure.
 
 Secrets live only in the header dict handed to the transports; ``Endpoint.__repr__`` and
-every error message leave them out.
+every error message leave them out. Azure users also put keys in ``extra_query``
+(``?api-key=...``): reprs show every query value but ``api-version`` as ``***``, and the
+names of the caller's query parameters are registered so the HTTP transport's log filter
+masks them in httpx's INFO request line (``redact_url``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_RESPONSES_WSS_URL = "wss://api.openai.com/v1/responses"
+#: Query parameters that carry no secret, shown as they are.
+PUBLIC_QUERY = frozenset({"api-version"})
+REDACTED = "***"
+#: Names of query parameters callers configured (``extra_query``), other than public ones:
+#: the log filter masks their values in any URL it sees.
+SECRET_QUERY_NAMES: set[str] = set()
+
+
+def _shown(name: str, value: str, secret: Collection[str] | None) -> str:
+    hidden = name in secret if secret is not None else name not in PUBLIC_QUERY
+    return REDACTED if hidden else value
+
+
+def redact_query(query: Mapping[str, str], secret: Collection[str] | None = None) -> dict[str, str]:
+    """``query`` with the values of the ``secret`` names (by default: every name but
+    ``PUBLIC_QUERY``) replaced by ``***``."""
+    return {name: _shown(name, value, secret) for name, value in query.items()}
+
+
+def redact_url(url: str, secret: Collection[str] | None = None) -> str:
+    """``url`` with its query's values redacted as ``redact_query`` does."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(name, _shown(name, value, secret)) for name, value in pairs], safe="*")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def websocket_url_for(base_url: str) -> str:
@@ -45,6 +76,18 @@ class Endpoint:
     wss_url: str
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        SECRET_QUERY_NAMES.update(name for name in self.query if name not in PUBLIC_QUERY)
+        SECRET_QUERY_NAMES.update(
+            name for name, _ in parse_qsl(urlsplit(self.wss_url).query) if name not in PUBLIC_QUERY
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Endpoint(chat_url={redact_url(self.chat_url)!r}, "
+            f"wss_url={redact_url(self.wss_url)!r}, query={redact_query(self.query)!r})"
+        )
 
     @classmethod
     def openai(

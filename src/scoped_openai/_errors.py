@@ -20,13 +20,18 @@ the same in both. The tree says whose fault it is::
     │   │                              ``response.incomplete``
     │   └── APIConnectionError         no answer: connect failed, the peer went away (a stream
     │       │                          that ends before its end marker, a WebSocket closing)
-    │       └── APITimeoutError        nothing arrived in time (idle or first-token deadline)
+    │       ├── APITimeoutError        nothing arrived in time (phase: connect, headers,
+    │       │                          first_token, idle, turn)
+    │       └── PoolExhaustedError     every connection of the HTTP pool stayed busy
     ├── ProtocolError                  the server sent something we cannot read: malformed SSE,
-    │                                  JSON or UTF-8, an unexpected frame
+    │   │                              JSON or UTF-8, a value of the wrong type, an unexpected
+    │   │                              frame
+    │   └── LimitExceededError         the server sent more than a configured limit allows
     ├── InvalidContextError            the context cannot be sent as the API requires (also a
     │                                  ValueError): nothing to send, an image where only
     │                                  text is accepted; raised before anything is sent
-    └── ToolArgumentsError             the model's tool-call arguments are not a JSON object
+    ├── ToolArgumentsError             the model's tool-call arguments are not a JSON object
+    └── UsageError                     the caller passed something the library cannot use
 
 The API key never appears in any message: messages are built from the API's error body, the
 status, the URL's host and path, never from request headers.
@@ -153,14 +158,31 @@ class APITimeoutError(APIConnectionError):
     """Nothing arrived in time.
 
     Attributes:
-        phase: ``"first_token"`` (no output before the first-token deadline),
-            ``"idle"`` (the stream stalled between chunks) or ``"connect"``.
+        phase: ``"connect"`` (no connection), ``"headers"`` (connected, but no status and
+            headers before the headers deadline), ``"first_token"`` (no output before the
+            first-token deadline), ``"idle"`` (no event for the idle timeout; comments and
+            partial bytes do not count) or ``"turn"`` (the whole-turn deadline passed).
         seconds: The limit that was exceeded.
     """
 
     def __init__(self, message: str, *, phase: str, seconds: float | None = None) -> None:
         super().__init__(message)
         self.phase = phase
+        self.seconds = seconds
+
+
+class PoolExhaustedError(APIConnectionError):
+    """Every connection of the HTTP pool stayed busy for the pool timeout: too many turns at
+    once for ``max_connections`` (not a network failure; the server may be healthy).
+
+    Attributes:
+        max_connections: The pool's size.
+        seconds: How long the turn waited for a connection.
+    """
+
+    def __init__(self, message: str, *, max_connections: int | None, seconds: float | None) -> None:
+        super().__init__(message)
+        self.max_connections = max_connections
         self.seconds = seconds
 
 
@@ -182,6 +204,27 @@ class InvalidContextError(ScopedOpenAIError, ValueError):
     def __init__(self, message: str, *, index: int | None = None) -> None:
         super().__init__(message)
         self.index = index
+
+
+class LimitExceededError(ProtocolError):
+    """The server sent more than a configured limit allows; the turn ends, memory stays
+    bounded.
+
+    Attributes:
+        limit: The limit's name, as ``StreamLimits`` spells it (``"max_event_bytes"``...).
+        value: The limit's configured value.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: int) -> None:
+        super().__init__(f"{message} (limit {limit}={value:,})")
+        self.limit = limit
+        self.value = value
+
+
+class UsageError(ScopedOpenAIError):
+    """The caller passed something the library cannot use (a string where a ``ChatContext``
+    goes, a tool that is not a ``FunctionTool``, an instance shared between event loops).
+    Nothing was sent."""
 
 
 class ToolArgumentsError(ScopedOpenAIError):

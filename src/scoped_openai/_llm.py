@@ -20,20 +20,22 @@ from typing import Any, Literal, overload
 import anyio
 import anyio.abc
 import httpx
+import sniffio
 
 from ._assembly import Assembler
-from ._chat import ChatContext, ChatRole
+from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
 from ._chat_completions import build_request
 from ._connection import WebSocketPool
 from ._endpoint import Endpoint, with_query
-from ._errors import InvalidContextError
+from ._errors import InvalidContextError, UsageError
 from ._graph import ConversationalGraph
+from ._limits import StreamLimits
 from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
-from ._transports.http import ChatCompletionsSource, connection_error
+from ._transports.http import ChatCompletionsSource, connection_error, install_log_redaction
 from ._transports.websocket import (
     ENGINES,
     WebSocketConnector,
@@ -46,12 +48,16 @@ from ._ws_turn import ResponsesTurnSource
 logger = logging.getLogger("scoped_openai")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=None, write=5.0, pool=5.0)
-DEFAULT_LIMITS = httpx.Limits(
-    max_connections=50, max_keepalive_connections=50, keepalive_expiry=120.0
+#: One ``OpenAILLM`` runs up to 1,000 HTTP turns at once (each streaming turn holds its
+#: connection to the end); past that a turn waits ``pool`` seconds for one, then fails with
+#: ``PoolExhaustedError``. 50 made turn 51 of a busy instance fail against a healthy server.
+DEFAULT_POOL = httpx.Limits(
+    max_connections=1000, max_keepalive_connections=100, keepalive_expiry=120.0
 )
 #: Defaults of the stall guards (seconds; None disables one).
 DEFAULT_IDLE_TIMEOUT = 10.0
 DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
+DEFAULT_HEADERS_TIMEOUT = 20.0
 DEFAULT_CONNECT_TIMEOUT = 15.0
 #: How long a second, concurrent ``aclose()`` waits for the first to finish.
 CLOSE_WAIT = 5.0
@@ -92,9 +98,12 @@ def _check_base_url(base_url: str | None) -> None:
 class OpenAILLM:
     """A streaming OpenAI LLM for voice agents, on trio or asyncio.
 
-    Takes every argument of the VideoSDK plugin with the same name and default, plus two
-    stall guards: ``idle_timeout`` (longest silence between chunks) and
-    ``first_token_timeout`` (longest wait for the first output of a turn);
+    Takes every argument of the VideoSDK plugin with the same name and default, plus the
+    stall guards: ``idle_timeout`` (longest wait for the next event; comments and partial
+    bytes do not count), ``first_token_timeout`` (longest wait for the first output of a
+    turn), ``headers_timeout`` (HTTP: longest wait for the response's status and headers)
+    and ``turn_timeout`` (optional bound on a whole turn); ``limits`` (``StreamLimits``:
+    what one turn may receive, so memory stays bounded whatever the server sends);
     ``warm_spare`` (WebSocket mode: keep a second socket open so the turn after a barge-in
     never waits for a handshake; False halves the sockets of a server running many sessions,
     and a barge-in then costs the next turn one handshake); ``ws_engine``, the WebSocket
@@ -141,6 +150,9 @@ class OpenAILLM:
         warm_spare: bool = True,
         ws_connector: WebSocketConnector | None = None,
         ws_engine: WebSocketEngine = "auto",
+        headers_timeout: float | None = DEFAULT_HEADERS_TIMEOUT,
+        turn_timeout: float | None = None,
+        limits: StreamLimits | None = None,
         _endpoint: Endpoint | None = None,
     ) -> None:
         api_key = api_key or os.getenv("OPENAI_API_KEY")
@@ -181,6 +193,9 @@ class OpenAILLM:
         self.max_retries = max_retries
         self.idle_timeout = idle_timeout
         self.first_token_timeout = first_token_timeout
+        self.headers_timeout = headers_timeout
+        self.turn_timeout = turn_timeout
+        self.limits = limits or StreamLimits()
         self.warm_spare = warm_spare
         self._endpoint = _endpoint
         self._timeout = timeout or DEFAULT_TIMEOUT
@@ -200,6 +215,7 @@ class OpenAILLM:
         self._pool: WebSocketPool | None = None
         self._closed = False
         self._closing: anyio.Event | None = None
+        self._loop: object = None  # the event loop of first use (see _check_loop)
 
     # -- configuration shortcuts ------------------------------------------------------
 
@@ -246,6 +262,9 @@ class OpenAILLM:
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
         warm_spare: bool = True,
+        headers_timeout: float | None = DEFAULT_HEADERS_TIMEOUT,
+        turn_timeout: float | None = None,
+        limits: StreamLimits | None = None,
     ) -> OpenAILLM:
         """An ``OpenAILLM`` for Azure OpenAI, with the reference's env fallbacks.
 
@@ -306,6 +325,9 @@ class OpenAILLM:
             idle_timeout=idle_timeout,
             first_token_timeout=first_token_timeout,
             warm_spare=warm_spare,
+            headers_timeout=headers_timeout,
+            turn_timeout=turn_timeout,
+            limits=limits,
             _endpoint=endpoint,
         )
 
@@ -358,11 +380,16 @@ class OpenAILLM:
     def _http_client(self) -> httpx.AsyncClient:
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
+        install_log_redaction()  # also for a caller's client: the query is ours
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self._timeout,
-                limits=DEFAULT_LIMITS,
-                follow_redirects=True,
+                limits=DEFAULT_POOL,
+                # Never: a 307/308 to another origin would carry the API key (httpx strips
+                # only Authorization, not api-key or extra headers) and the conversation
+                # there, and its answer would be spoken. A redirect is an APIStatusError
+                # that names its target (README, "Redirects are not followed").
+                follow_redirects=False,
                 verify=shared_tls_context(),
                 # With HTTP/2 a barge-in resets one stream and the connection stays up for
                 # the next turn; on HTTP/1.1 it costs a new TCP + TLS handshake (measured in
@@ -382,6 +409,7 @@ class OpenAILLM:
         """
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
+        self._check_loop()
         await _load_transport_once()
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
@@ -462,11 +490,23 @@ class OpenAILLM:
         (preferred) or ``async for r in llm.chat(ctx)``. Nothing is sent until the first
         item is awaited. ``kwargs`` are merged into the request body last.
 
+        ``messages`` is a ``ChatContext`` or a list of its items (``ChatMessage``,
+        ``FunctionCall``, ``FunctionCallOutput``), on both paths.
+
         Raises:
             InvalidContextError: The context cannot be sent as the API requires (an empty
                 context or an image outside a user message on Chat Completions; the
                 WebSocket path raises it from the first iteration). Nothing is sent.
+            UsageError: ``messages`` or ``tools`` is not what is described above, or the
+                instance is used from a second event loop. Nothing is sent.
         """
+        try:
+            self._check_loop()
+            messages = _as_context(messages)
+            _check_tools(tools)
+        except UsageError as error:
+            self._emit_error(error)  # like every error of a turn (nothing was sent)
+            raise
         if self.streaming:
             source: TurnSource = ResponsesTurnSource(
                 self._websocket_pool(),
@@ -475,6 +515,7 @@ class OpenAILLM:
                 tools=tools,
                 graph=conversational_graph,
                 overrides=kwargs,
+                limits=self.limits,
             )
             return self._track(source, conversational_graph, path="responses_websocket")
 
@@ -495,7 +536,14 @@ class OpenAILLM:
             params=self._endpoint.query or None,
         )
         background = self._task_group.start_soon if self._task_group is not None else None
-        source = ChatCompletionsSource(client, request, self.max_retries, background)
+        source = ChatCompletionsSource(
+            client,
+            request,
+            self.max_retries,
+            background,
+            limits=self.limits,
+            headers_timeout=self.headers_timeout,
+        )
         return self._track(source, conversational_graph, path="chat_completions")
 
     def _websocket_pool(self) -> WebSocketPool:
@@ -530,9 +578,10 @@ class OpenAILLM:
         metrics (a prewarm's warm-up is not a turn)."""
         stream = ChatStream(
             source,
-            Assembler(model=self.model, graph=graph),
+            Assembler(model=self.model, graph=graph, limits=self.limits),
             idle_timeout=self.idle_timeout,
             first_token_timeout=self.first_token_timeout,
+            turn_timeout=self.turn_timeout,
             on_error=self._emit_error,
             on_close=self._streams.discard,
             on_abandon=self._abandoned.append,
@@ -543,6 +592,21 @@ class OpenAILLM:
         )
         self._streams.add(stream)
         return stream
+
+    def _check_loop(self) -> None:
+        """One instance, one event loop: its connections, pool and tasks belong to the loop
+        that first used it, and another loop would get raw ``RuntimeError``s from deep in
+        httpx or anyio. Make one ``OpenAILLM`` per event loop instead."""
+        loop = _current_loop()
+        if loop is None:
+            return
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise UsageError(
+                "this OpenAILLM was first used in another event loop; its connections and "
+                "tasks belong to that loop: create one OpenAILLM per event loop"
+            )
 
     def _deadline_watchdog(self) -> Watchdog | None:
         """The task that enforces read deadlines, inside ``async with`` (made on first use)."""
@@ -592,6 +656,8 @@ class OpenAILLM:
         Cancellation: a cancelled prewarm leaves no half-open connection (a handshake in
         progress finishes in its own task and serves the first turn).
         """
+        self._check_loop()
+        _check_tools(tools)
         if self.streaming:
             await self._prewarm_websocket(instructions, tools)
             return
@@ -626,3 +692,55 @@ class OpenAILLM:
         async with self._track(source, None, path=None) as stream:
             async for _ in stream:
                 pass
+
+
+def _current_loop() -> object:
+    """The running event loop (asyncio) or run (trio), or None outside one."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+    if library == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+_ITEM_TYPES = (ChatMessage, FunctionCall, FunctionCallOutput)
+
+
+def _as_context(messages: object) -> ChatContext:
+    """``messages`` as a ``ChatContext``; a list of items is accepted on both paths."""
+    if isinstance(messages, ChatContext):
+        return messages
+    if isinstance(messages, list | tuple):
+        for index, item in enumerate(messages):
+            if not isinstance(item, _ITEM_TYPES):
+                raise UsageError(
+                    f"chat() got a list whose item {index} is a {type(item).__name__}; "
+                    "items are ChatMessage, FunctionCall or FunctionCallOutput"
+                )
+        items: list[ChatItem] = list(messages)
+        return ChatContext(items)
+    raise UsageError(
+        f"chat() takes a ChatContext (or a list of its items), not a "
+        f"{type(messages).__name__}: ctx = ChatContext.empty(); "
+        "ctx.add_message(ChatRole.USER, text); llm.chat(ctx)"
+    )
+
+
+def _check_tools(tools: object) -> None:
+    """Bad tools fail at ``chat()`` on both paths, before anything is sent."""
+    if tools is None:
+        return
+    if not isinstance(tools, list | tuple):
+        raise UsageError(f"tools must be a list of FunctionTool, not a {type(tools).__name__}")
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, FunctionTool):
+            raise UsageError(
+                f"tools[{index}] is a {type(tool).__name__}, not a FunctionTool (decorate the "
+                "function with @function_tool)"
+            )

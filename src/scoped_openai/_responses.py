@@ -539,11 +539,13 @@ class ResponsesEventMapper:
             path (``$.response.usage.input_tokens``).
     """
 
-    __slots__ = ("_calls", "_dispatched", "_response_id")
+    __slots__ = ("_calls", "_created_first", "_dispatched", "_response_id")
 
     _remember = True  # False for the stateless server_event_events()
 
-    def __init__(self) -> None:
+    def __init__(self, *, created_first: bool = False) -> None:
+        # created_first: a turn on a socket that carried earlier responses; see _map.
+        self._created_first = created_first
         self._response_id: str | None = None
         self._calls: dict[str, _Call] = {}
         self._dispatched: set[str] = set()  # call_ids already emitted
@@ -589,6 +591,19 @@ class ResponsesEventMapper:
     def _map(self, event: ServerEvent, source: object, out: list[Event]) -> None:
         """The events of one typed event; ``source`` is what it was decoded from."""
         kind = event.type
+        if self._remember:
+            # Only this turn's response counts (a socket kept after a terminal event may
+            # still carry a server's second response.completed or a late delta): an event
+            # that names another response is left over, and so, with ``created_first``
+            # (every response opens with response.created), is any other response.* event
+            # before ours was created. Deltas name none; one response is in flight per
+            # socket.
+            ours = self._response_id
+            if ours is None:
+                if self._created_first and kind != "response.created" and kind[:9] == "response.":
+                    return
+            elif event.response is not None and event.response.id != ours:
+                return
         # Most frequent first.
         if kind == "response.output_text.delta":
             delta = event.delta

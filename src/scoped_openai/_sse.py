@@ -9,15 +9,23 @@ split across reads needs no incremental decoder.
 
 One leniency: ``close()`` dispatches a last event whose blank line never came (Azure ends
 its stream with ``data: [DONE]\\n``).
+
+Linear in the input whatever the server sends: a line still waiting for its end is kept as
+the list of pieces it arrived in and joined once, when its end arrives (joining on every read
+made a 64 MB line cost 30 s of CPU). One line or event larger than ``max_event_bytes`` raises
+``LimitExceededError`` as soon as it passes the limit, so memory stays bounded too.
 """
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
-from ._errors import ProtocolError
+from ._errors import LimitExceededError, ProtocolError
+from ._limits import DEFAULT_LIMITS
 
 _BOM = b"\xef\xbb\xbf"
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class ServerSentEvent(NamedTuple):
@@ -29,17 +37,35 @@ class ServerSentEvent(NamedTuple):
 
 
 class SSEDecoder:
-    """Feed it bytes with ``feed``; it returns the events those bytes completed."""
+    """Feed it bytes with ``feed``; it returns the events those bytes completed.
 
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_skip_lf", "_start", "comments")
+    Args:
+        max_event_bytes: The largest line or event (its ``data`` lines together) accepted.
+    """
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_event",
+        "_id",
+        "_max",
+        "_pending",
+        "_pieces",
+        "_skip_lf",
+        "_start",
+        "comments",
+    )
+
+    def __init__(self, max_event_bytes: int = DEFAULT_LIMITS.max_event_bytes) -> None:
+        self._pieces: list[bytes] = []  # an unfinished line, in the pieces it arrived in
+        self._pending = 0  # bytes in ``_pieces``
         self._data: list[str] = []
+        self._data_size = 0  # characters in ``_data``
         self._event = ""
         self._id: str | None = None
         self._skip_lf = False  # the last byte seen was a CR: a following LF belongs to it
         self._start = True  # nothing seen yet: a leading byte-order mark is dropped
+        self._max = max_event_bytes
         self.comments = 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -47,26 +73,28 @@ class SSEDecoder:
 
         Raises:
             ProtocolError: A line is not valid UTF-8.
+            LimitExceededError: A line or an event passed ``max_event_bytes``.
         """
         if not chunk:
             return []
         if self._start:
             # The spec's UTF-8 decode drops one leading BOM, which may arrive split.
-            head = self._buffer + chunk
+            head = b"".join(self._pieces) + chunk
             if len(head) < len(_BOM) and _BOM.startswith(head):
-                self._buffer = head
+                self._pieces, self._pending = [head], len(head)
                 return []
             self._start = False
-            self._buffer = b""
+            self._pieces, self._pending = [], 0
             chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
             if not chunk:
                 return []
         if (
             chunk[:6] == b"data: "
-            and not (self._buffer or self._data or self._event or self._skip_lf)
+            and not (self._pieces or self._data or self._event or self._skip_lf)
             and chunk.find(b"\n") == len(chunk) - 2
             and chunk[-1:] == b"\n"
             and b"\r" not in chunk
+            and len(chunk) <= self._max
         ):
             # Fast path for the common read: exactly one whole "data: ...\n\n" event.
             try:
@@ -77,25 +105,48 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in buffer:
-            lines, self._buffer, self._skip_lf = _split_any(buffer)
+                if not chunk:
+                    return []
+        has_cr = b"\r" in chunk
+        if not has_cr and b"\n" not in chunk:
+            # No line ends here: keep the piece; nothing is copied until the line ends.
+            self._keep(chunk)
+            return []
+        if self._pieces:
+            self._pieces.append(chunk)
+            buffer = b"".join(self._pieces)
+            self._pieces, self._pending = [], 0
+        else:
+            buffer = chunk
+        if has_cr:
+            lines = _LINE_END.split(buffer)
+            if buffer[-1:] == b"\r":
+                lines.pop()  # the empty rest after the final CR
+                self._skip_lf = True
+                rest = b""
+            else:
+                rest = lines.pop()
         else:
             lines = buffer.split(b"\n")
-            self._buffer = lines.pop()
+            rest = lines.pop()
         events: list[ServerSentEvent] = []
         for line in lines:
+            if len(line) > self._max:
+                raise self._too_large()
             event = self._line(line)
             if event is not None:
                 events.append(event)
+        if rest:
+            self._keep(rest)
         return events
 
     def close(self) -> list[ServerSentEvent]:
         """End of input: dispatch what is pending (see the module's leniency note)."""
         events: list[ServerSentEvent] = []
-        if self._buffer:
-            event = self._line(self._buffer)
-            self._buffer = b""
+        if self._pieces:
+            line = b"".join(self._pieces)
+            self._pieces, self._pending = [], 0
+            event = self._line(line)
             if event is not None:
                 events.append(event)
         if self._data:
@@ -107,7 +158,20 @@ class SSEDecoder:
     @property
     def pending(self) -> bool:
         """True when bytes of an unfinished event are buffered."""
-        return bool(self._buffer or self._data)
+        return bool(self._pieces or self._data)
+
+    def _keep(self, piece: bytes) -> None:
+        self._pending += len(piece)
+        if self._pending + self._data_size > self._max:
+            raise self._too_large()
+        self._pieces.append(piece)
+
+    def _too_large(self) -> LimitExceededError:
+        return LimitExceededError(
+            "an event of the stream is larger than the event limit",
+            limit="max_event_bytes",
+            value=self._max,
+        )
 
     def _line(self, raw: bytes) -> ServerSentEvent | None:
         if not raw:
@@ -117,6 +181,7 @@ class SSEDecoder:
             data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
             event = ServerSentEvent(data, self._event or "message", self._id)
             self._data = []
+            self._data_size = 0
             self._event = ""
             return event
         try:
@@ -128,7 +193,7 @@ class SSEDecoder:
             ) from None
         if line.startswith("data:"):
             value = line[5:]
-            self._data.append(value[1:] if value[:1] == " " else value)
+            self._add_data(value[1:] if value[:1] == " " else value)
             return None
         if line[0] == ":":
             self.comments += 1
@@ -139,30 +204,15 @@ class SSEDecoder:
         if name == "event":
             self._event = value
         elif name == "data":  # "data" with no colon: an empty data line
-            self._data.append(value)
+            self._add_data(value)
         elif name == "id" and "\0" not in value:
             self._id = value
         # "retry" and unknown fields are ignored, as the spec says.
         return None
 
-
-def _split_any(buffer: bytes) -> tuple[list[bytes], bytes, bool]:
-    """Split on CR, LF and CRLF; return lines, the unfinished rest, and whether it ended in CR."""
-    lines: list[bytes] = []
-    start = 0
-    n = len(buffer)
-    i = 0
-    while i < n:
-        byte = buffer[i]
-        if byte == 0x0A:
-            lines.append(buffer[start:i])
-            start = i + 1
-        elif byte == 0x0D:
-            lines.append(buffer[start:i])
-            if i + 1 == n:
-                return lines, b"", True
-            if buffer[i + 1] == 0x0A:
-                i += 1
-            start = i + 1
-        i += 1
-    return lines, buffer[start:], False
+    def _add_data(self, value: str) -> None:
+        # Data lines without a blank line between them make one growing event: bounded too.
+        self._data_size += len(value) + 1
+        if self._data_size > self._max:
+            raise self._too_large()
+        self._data.append(value)

@@ -4,8 +4,16 @@ Each ``__anext__`` that has to wait opens one ``CancelScope`` around that wait a
 else (no scope is ever open across a ``yield`` to the consumer, DESIGN.md section 3). A
 barge-in cancels that scope, so the consumer's iteration ends within one scheduler step
 whatever the server does; a barge-in between steps sets a flag the next step sees first.
-The scope's deadline is the idle timeout or the first-token deadline, whichever is nearer,
-so a stall ends with an ``APITimeoutError`` instead of hanging.
+The scope's deadline is the idle timeout, the first-token deadline or the whole-turn
+deadline, whichever is nearest, so a stall ends with an ``APITimeoutError`` instead of
+hanging. Idle means no *event*: bytes that complete none (a comment, half a line, one byte at
+a time) do not move the deadline, so a server cannot hold a turn by trickling.
+
+Every exception a caller receives is one of ours: anything else that escapes the network
+side or the assembly (a ``RecursionError`` from JSON nested 100,000 deep, a ``TypeError``
+from a value of the wrong type) becomes a ``ProtocolError`` (data) or an
+``APIConnectionError`` (anything else), chained to the original, and ends the turn like any
+other failure (emitted to ``on("error")``, the connection released).
 
 The network work lives behind ``TurnSource`` (HTTP response or WebSocket turn); the item
 building lives in the sans-IO ``Assembler``.
@@ -24,7 +32,7 @@ import anyio
 import sniffio
 
 from ._assembly import Assembler
-from ._errors import APITimeoutError
+from ._errors import APIConnectionError, APITimeoutError, ProtocolError, ScopedOpenAIError
 from ._events import Event, ResponseCreated
 from ._metrics import TurnMetrics, TurnRecorder
 from ._response import LLMResponse
@@ -69,9 +77,11 @@ class TurnSource(Protocol):
         response or a claimed socket, which ``aclose`` releases.
         """
 
-    async def receive(self, out: list[Event]) -> None:
-        """Wait for the next chunk or frame and append its events (maybe none: any arrival
-        counts as activity for the idle timeout), or raise a typed error.
+    async def receive(self, out: list[Event]) -> bool:
+        """Wait for the next chunk or frame and append its events, or raise a typed error.
+        True when at least one whole server event arrived (an SSE event, a WebSocket frame),
+        even one that maps to nothing (a reasoning-summary delta): it moves the idle
+        deadline. Bytes that complete no event (half a line, a comment) return False.
 
         Cancellation: the barge-in point; what was not yet appended is dropped.
         """
@@ -117,6 +127,7 @@ class ChatStream:
         idle_timeout: float | None,
         first_token_timeout: float | None,
         on_error: Callable[[Exception], None],
+        turn_timeout: float | None = None,
         on_close: Callable[[ChatStream], None],
         on_abandon: Callable[[TurnSource], None] | None = None,
         prepare: Callable[[], Awaitable[None]] | None = None,
@@ -140,6 +151,8 @@ class ChatStream:
         self._delivered = False
         self._attempt = 0
         self._first_token_deadline = math.inf
+        self._turn_timeout = turn_timeout
+        self._turn_deadline = math.inf
         self._closed_event: anyio.Event | None = None
         self._failure: Exception | None = None
         self._new_scope: Callable[..., Any] | None = None
@@ -256,13 +269,16 @@ class ChatStream:
         while not buffer:
             if self._finished:
                 raise StopAsyncIteration
-            if self.cancelled:
-                await self._close(completed=False)
-                raise StopAsyncIteration
             if self.assembler.done:
                 await self._close(completed=True)
                 raise StopAsyncIteration
             await self._step()
+            if self.cancelled:
+                # Looked at again after every wait: under trio a barge-in that lands after
+                # the read completed but before this task ran cancels nothing (the wait is
+                # over), and the items of that read must not be spoken.
+                await self._close(completed=False)
+                raise StopAsyncIteration
         item = buffer.popleft()
         if isinstance(item, LLMResponse):
             self._delivered = True
@@ -284,10 +300,14 @@ class ChatStream:
         now = self._now()
         if self._first_token_timeout is not None and self._first_token_deadline == math.inf:
             self._first_token_deadline = now + self._first_token_timeout
+        if self._turn_timeout is not None and self._turn_deadline == math.inf:
+            self._turn_deadline = now + self._turn_timeout
         deadline = self._first_token_deadline if not self._delivered else math.inf
         idle = self._idle_timeout
         if idle is not None and self._started and now + idle < deadline:
             deadline = now + idle
+        if self._turn_deadline < deadline:
+            deadline = self._turn_deadline
         events = self._events
         failure: Exception | None = None
         watchdog = self._watchdog
@@ -311,22 +331,26 @@ class ChatStream:
                         await self._source.start()
                         self._started = True
                     receive = self._source.receive
-                    await receive(events)
+                    arrived = await receive(events)
                     while not events:
-                        # Something arrived but completed no event (a partial chunk, a
-                        # frame we skip): it counts as activity, so the idle deadline
-                        # moves; the first-token deadline does not.
-                        if idle is not None:
+                        # A server event that maps to nothing (a reasoning-summary delta, a
+                        # function-argument fragment) moves the idle deadline; bytes that
+                        # complete no event (a partial line, a comment) do not, so a server
+                        # cannot hold a turn by trickling. The first-token deadline stays.
+                        if arrived and idle is not None:
                             deadline = min(
                                 self._first_token_deadline if not self._delivered else math.inf,
+                                self._turn_deadline,
                                 self._now() + idle,
                             )
                             if watchdog is not None:
                                 self._read_deadline = deadline  # later: no need to wake it
                             else:
                                 scope.deadline = deadline
-                        await receive(events)
+                        arrived = await receive(events)
                 except Exception as error:
+                    if not isinstance(error, ScopedOpenAIError):
+                        error = _ours(error)
                     delay = None
                     # Resend only while nothing the caller could hear arrived: not after an
                     # item was delivered, nor after one arrived in this very read.
@@ -353,8 +377,12 @@ class ChatStream:
         out = self._buffer
         if events:
             feed = self.assembler.feed
-            for event in events:
-                feed(event, out)
+            try:
+                for event in events:
+                    feed(event, out)
+            except Exception as caught:  # a value the assembly cannot use, a limit
+                if failure is None:
+                    failure = caught if isinstance(caught, ScopedOpenAIError) else _ours(caught)
             events.clear()
             if self.assembler.warnings:
                 for warning in self.assembler.warnings:
@@ -379,12 +407,16 @@ class ChatStream:
         await anyio.sleep(delay)
 
     def _timeout_error(self, deadline: float) -> APITimeoutError:
+        if deadline == self._turn_deadline:
+            limit = self._turn_timeout
+            message = f"the turn passed its whole-turn deadline ({limit:g}s)"
+            return APITimeoutError(message, phase="turn", seconds=limit)
         if not self._delivered and deadline == self._first_token_deadline:
             limit = self._first_token_timeout
             message = f"no output from the model before the first-token deadline ({limit:g}s)"
             return APITimeoutError(message, phase="first_token", seconds=limit)
         limit = self._idle_timeout
-        message = f"the stream stalled: nothing arrived for {limit:g}s"
+        message = f"the stream stalled: no event arrived for {limit:g}s"
         return APITimeoutError(message, phase="idle", seconds=limit)
 
     async def _raise_failure(self) -> NoReturn:
@@ -449,3 +481,16 @@ class ChatStream:
         )
         if self._on_metrics is not None:
             self._on_metrics(self.metrics)
+
+
+def _ours(error: Exception) -> ScopedOpenAIError:
+    """Our error for one that escaped the network side or the assembly (the original is
+    kept as ``__cause__``). Data errors are the server's: a ``ProtocolError``."""
+    detail = f"{type(error).__name__}: {str(error)[:200]}"
+    ours: ScopedOpenAIError
+    if isinstance(error, RecursionError | TypeError | ValueError | LookupError | AttributeError):
+        ours = ProtocolError(f"the server sent data this library cannot read ({detail})")
+    else:
+        ours = APIConnectionError(f"the connection failed unexpectedly ({detail})")
+    ours.__cause__ = error
+    return ours

@@ -5,6 +5,10 @@ plans the input (chained with ``previous_response_id`` only when provably safe),
 ``response.create``. ``receive`` reads the socket itself, in the consumer's task.
 ``aclose`` keeps the socket when the response reached a terminal event and retires it
 otherwise (a barge-in or a failure mid-response), so no late event can reach the next turn.
+A socket kept after a terminal event can still carry what a server sends after it (a second
+``response.completed``, a late delta): the turn's mapper counts only its own response's
+events (``ResponsesEventMapper``: nothing before this turn's ``response.created``, nothing
+that names another response after it).
 
 Recovery, only while nothing reached the caller and once per turn:
 ``previous_response_not_found`` resends the full context on the same socket;
@@ -24,6 +28,7 @@ from ._connection import SocketSlot, WebSocketPool
 from ._errors import APIStreamError
 from ._events import Event, ResponseCompleted
 from ._graph import ConversationalGraph
+from ._limits import DEFAULT_LIMITS, StreamLimits, reply_too_large
 from ._responses import ResponsesEventMapper, build_create_event, to_input_items
 from ._settings import GenerationSettings
 from ._tools import FunctionTool
@@ -49,8 +54,11 @@ class ResponsesTurnSource:
         graph: ConversationalGraph | None = None,
         overrides: Mapping[str, Any] | None = None,
         generate: bool | None = None,
+        limits: StreamLimits = DEFAULT_LIMITS,
     ) -> None:
         self._pool = pool
+        self._limits = limits
+        self._received = 0
         self._settings = settings
         self._items = list(items)
         self._tools = tools
@@ -59,7 +67,7 @@ class ResponsesTurnSource:
         self._generate = generate
         self._slot: SocketSlot | None = None
         self._handoff: list[str | Exception] | None = None  # None: not taken over yet
-        self._mapper = ResponsesEventMapper()
+        self._mapper = ResponsesEventMapper(created_first=True)
         self._holding_gate = False
         self._force_full = False
         self._keep_socket = False
@@ -91,7 +99,8 @@ class ResponsesTurnSource:
             overrides=self._overrides,
             generate=self._generate,
         )
-        self._mapper = ResponsesEventMapper()
+        self._mapper = ResponsesEventMapper(created_first=True)
+        self._received = 0
         self._terminal = False
         self._keep_socket = False
         self._slot = slot
@@ -101,10 +110,11 @@ class ResponsesTurnSource:
         self._sent = True
         await slot.ws.send_text(json.dumps(event))
 
-    async def receive(self, out: list[Event]) -> None:
+    async def receive(self, out: list[Event]) -> bool:
         """Wait for one frame (the frames the slot's idle read handed over first), then
         take the frames already queued behind it, up to ``BURST``; append their events
-        (maybe none: frames we skip). One wait, one cancel scope, serves a burst."""
+        (maybe none: frames we skip). One wait, one cancel scope, serves a burst. Every
+        frame is a whole server event, so this returns True."""
         slot = self._slot
         assert slot is not None, "receive() before start()"
         handoff = self._handoff
@@ -123,14 +133,18 @@ class ResponsesTurnSource:
             frame = await ws.receive_text()
         feed = self._feed
         if feed(frame, out):
-            return
+            return True
         for _ in range(BURST):
             queued = ws.receive_text_nowait() if not handoff else None
             if queued is None or feed(queued, out):
-                return
+                return True
+        return True
 
     def _feed(self, frame: str, out: list[Event]) -> bool:
         """Map one frame; True once the response is over (what follows is no turn's)."""
+        self._received += len(frame)
+        if self._received > self._limits.max_reply_bytes:
+            raise reply_too_large(self._limits)
         try:
             self._mapper.feed_json(frame, out)
         except APIStreamError:

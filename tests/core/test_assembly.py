@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from scoped_openai import ChatRole, ConversationalGraph, LLMResponse, ToolArgumentsError
+from scoped_openai import (
+    ChatRole,
+    ConversationalGraph,
+    LimitExceededError,
+    LLMResponse,
+    ProtocolError,
+    StreamLimits,
+    ToolArgumentsError,
+)
 from scoped_openai._assembly import Assembler
 from scoped_openai._events import (
     ChoiceFinished,
@@ -243,3 +251,48 @@ def test_unsay_ignores_items_that_spoke_nothing() -> None:
     assembler, out = run([TextDelta("Hi"), UsageReport(Usage(1, 1, 2)), StreamDone()])
     assembler.unsay(out[1:])  # the usage item (empty content) was not heard either
     assert assembler.spoken == "Hi"
+
+
+# -- values of the wrong type, limits (issue 18) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        TextDelta(5),  # type: ignore[arg-type]
+        RefusalDelta(["no"]),  # type: ignore[arg-type]
+        ToolCallDelta(0, "c1", "f", {"a": 1}),  # type: ignore[arg-type]
+        ToolCallDelta("0", "c1", "f", "{}"),  # type: ignore[arg-type]
+        ToolCallDelta(True, "c1", "f", "{}"),
+        ToolCallDelta(0, ["c1"], "f", "{}"),  # type: ignore[arg-type]
+        ToolCallDelta(0, "c1", {"x": 1}, "{}"),  # type: ignore[arg-type]
+        ToolCallDone("c1", 7, "{}"),  # type: ignore[arg-type]
+        ChoiceFinished(None),  # type: ignore[arg-type]
+        UsageReport(Usage(prompt_tokens="3")),  # type: ignore[arg-type]
+        UsageReport(Usage(model=["m"])),  # type: ignore[arg-type]
+    ],
+    ids=repr,
+)
+def test_a_value_of_the_wrong_type_is_a_protocol_error(event: Event) -> None:
+    with pytest.raises(ProtocolError, match="the server sent"):
+        run([event])
+
+
+def test_mixed_index_types_never_reach_the_sort() -> None:
+    with pytest.raises(ProtocolError, match="tool call index"):
+        run([ToolCallDelta(0, "c1", "f", "{}"), ToolCallDelta("1", "c2", "g", "{}")])
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["fragments", "one-done-event"])
+def test_tool_arguments_over_the_limit(whole: bool) -> None:
+    limits = StreamLimits(max_tool_arguments_bytes=100)
+    arguments = json.dumps({"text": "x" * 200})
+    if whole:
+        events: list[Event] = [ToolCallDone("c1", "save", arguments)]
+    else:
+        pieces = [arguments[i : i + 10] for i in range(0, len(arguments), 10)]
+        events = [ToolCallDelta(0, "c1", "save", pieces[0])]
+        events += [ToolCallDelta(0, None, None, piece) for piece in pieces[1:]]
+    with pytest.raises(LimitExceededError, match="'save'") as caught:
+        run(events, limits=limits)
+    assert caught.value.limit == "max_tool_arguments_bytes"

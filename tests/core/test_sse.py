@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoped_openai import ProtocolError
+from scoped_openai import LimitExceededError, ProtocolError
 from scoped_openai._sse import ServerSentEvent, SSEDecoder
 
 
@@ -216,3 +216,44 @@ def test_any_rechunking_gives_the_same_events(body: bytes, data: st.DataObject) 
     assert b"".join(pieces) == body
     assert feed_pieces(pieces) == whole
     assert feed_bytewise(body) == whole
+
+
+# -- limits (issue 18): memory stays bounded whatever the server sends -------------------
+
+
+def test_a_line_with_no_newline_stops_at_the_event_limit() -> None:
+    decoder = SSEDecoder(max_event_bytes=1000)
+    decoder.feed(b"data: ")
+    for _ in range(9):
+        assert decoder.feed(b"x" * 100) == []  # 906 bytes kept: under the limit
+    with pytest.raises(LimitExceededError) as caught:
+        decoder.feed(b"x" * 100)
+    assert (caught.value.limit, caught.value.value) == ("max_event_bytes", 1000)
+    assert "max_event_bytes=1,000" in str(caught.value)
+
+
+def test_data_lines_without_a_blank_line_stop_at_the_event_limit() -> None:
+    decoder = SSEDecoder(max_event_bytes=1000)
+    for _ in range(111):  # 8 characters and a line end each: 999 in all
+        assert decoder.feed(b"data: xxxxxxxx\n") == []
+    with pytest.raises(LimitExceededError):
+        decoder.feed(b"data: xxxxxxxx\n")
+
+
+def test_an_event_at_the_limit_passes_and_the_count_restarts() -> None:
+    decoder = SSEDecoder(max_event_bytes=1000)
+    body = b"data: " + b"x" * 990 + b"\n\n"
+    for _ in range(3):  # each event is counted on its own
+        assert decoder.feed(body) == [ServerSentEvent("x" * 990)]
+
+
+def test_one_whole_line_over_the_limit_in_one_read() -> None:
+    with pytest.raises(LimitExceededError):
+        SSEDecoder(max_event_bytes=100).feed(b": " + b"c" * 200 + b"\ndata: x\n\n")
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_a_line_kept_in_pieces_ends_with_any_line_end(end: bytes) -> None:
+    pieces = [b"da", b"ta: ", b"he", b"llo", end, end]
+    assert feed_pieces(pieces) == [ServerSentEvent("hello")]
+    assert feed_pieces([b"".join(pieces)]) == [ServerSentEvent("hello")]

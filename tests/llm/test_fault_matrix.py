@@ -35,12 +35,14 @@ from scoped_openai import (
     ChatContext,
     ConflictError,
     InternalServerError,
+    LimitExceededError,
     LLMResponse,
     NotFoundError,
     OpenAILLM,
     PermissionDeniedError,
     ProtocolError,
     RateLimitError,
+    StreamLimits,
     ToolArgumentsError,
 )
 from scoped_openai._transports.websocket import WebSocketClosed
@@ -49,6 +51,7 @@ from scoped_openai.testing import (
     CloseSocket,
     Disconnect,
     FakeOpenAI,
+    Pause,
     Reply,
     Stall,
     WSReply,
@@ -411,6 +414,101 @@ FAULTS: list[Fault] = [
             (e.name, e.call_id, e.raw_arguments) == ("get_weather", "call_bad", '{"city": "Par')
             or pytest.fail(repr(e))
         ),
+    ),
+]
+
+
+# -- hostile servers (issue 18) ------------------------------------------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+BIG_ARGUMENTS = json.dumps({"text": "x" * 4096})
+SMALL_LIMITS = StreamLimits(max_event_bytes=16 * 1024, max_tool_arguments_bytes=2048)
+
+
+def limit_check(name: str) -> Callable[[Any], None]:
+    return lambda e: (
+        (e.limit, e.value) == (name, getattr(SMALL_LIMITS, name)) or pytest.fail(repr(e))
+    )
+
+
+FAULTS += [
+    Fault(
+        "json-nested-100000-deep",
+        {
+            "http": http(Reply.text(["Hi"], then=[b"data: " + DEEP + b"\n\n", DONE])),
+            "ws": ws(WSReply.text(["Hi"], then=[DEEP.decode()])),
+        },
+        ProtocolError,
+        before=HI,
+    ),
+    Fault(
+        "tool-arguments-sent-as-an-object",
+        {
+            "http": http(
+                Reply.text(
+                    ["Hi"],
+                    then=[
+                        chunk(
+                            {
+                                "tool_calls": [
+                                    {
+                                        "index": 0,
+                                        "id": "call_1",
+                                        "type": "function",
+                                        "function": {"name": "f", "arguments": {"a": 1}},
+                                    }
+                                ]
+                            }
+                        ),
+                        chunk({}, finish_reason="tool_calls"),
+                        DONE,
+                    ],
+                )
+            )
+        },
+        ProtocolError,
+        words=("arguments",),
+        before=HI,
+    ),
+    Fault(
+        "an-sse-line-with-no-end-over-the-event-limit",
+        {"http": http(Reply.text(["Hi"], then=[b"data: " + b"x" * 8192, b"y" * 16384]))},
+        LimitExceededError,
+        words=("max_event_bytes=16,384",),
+        before=HI,
+        check=limit_check("max_event_bytes"),
+        llm_kwargs={"limits": SMALL_LIMITS},
+    ),
+    Fault(
+        "tool-arguments-over-the-limit",
+        {
+            "http": http(Reply.tool_calls(("call_1", "save", BIG_ARGUMENTS))),
+            "ws": ws(WSReply.function_calls(("call_1", "save", BIG_ARGUMENTS))),
+        },
+        LimitExceededError,
+        words=("'save'", "max_tool_arguments_bytes=2,048"),
+        check=limit_check("max_tool_arguments_bytes"),
+        llm_kwargs={"limits": SMALL_LIMITS},
+    ),
+    Fault(
+        "comments-trickled-are-not-events",
+        {"http": http(Reply.text(["Hel", "lo"], then=[Pause(0.02), b": hm\n"] * 50 + [DONE]))},
+        APITimeoutError,
+        words=("no event arrived", "0.05s"),
+        before=HEL_LO,
+        check=lambda e: (e.phase, e.seconds) == ("idle", 0.05) or pytest.fail(repr(e)),
+        llm_kwargs=STALL_GUARDS,
+    ),
+    Fault(
+        "a-redirect-to-another-origin",
+        {
+            "http": http(
+                Reply([], status=307, headers={"location": "https://elsewhere.example/v1/x"})
+            )
+        },
+        APIStatusError,
+        words=("HTTP 307", "redirected to https://elsewhere.example", "not followed"),
+        check=lambda e: e.status_code == 307 or pytest.fail(repr(e)),
     ),
 ]
 

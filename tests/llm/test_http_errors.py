@@ -740,7 +740,7 @@ async def test_idle_timeout_between_chunks(
         assert contents(items) == ["a", "b", "c"]
         assert type(error) is APITimeoutError
         assert (error.phase, error.seconds) == ("idle", 5.0)
-        assert str(error) == "the stream stalled: nothing arrived for 5s"
+        assert str(error) == "the stream stalled: no event arrived for 5s"
         await failed_cleanly(error, errors, fake, llm, ctx, ctx_snapshot)
 
 

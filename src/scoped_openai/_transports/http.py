@@ -5,12 +5,18 @@ request, turns the SSE body into events through the sans-IO decoder and mapping,
 httpx's errors to ours. Retries (408/409/429/5xx and connection failures, exponential
 backoff with jitter, honouring ``Retry-After``) are decided here; the stream only asks,
 and only while nothing has reached the caller.
+
+Redirects are not followed (our client is built with ``follow_redirects=False``): a 3xx is
+an ``APIStatusError`` that names where it pointed, so no credential, header or conversation
+travels to an address the caller did not configure.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
+import logging
 import random
 import sys
 from collections.abc import AsyncGenerator, Callable
@@ -28,19 +34,23 @@ if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
     import httpcore  # noqa: F401  (the import is the point)
 
 from .._chat_completions import chunk_data_events
+from .._endpoint import SECRET_QUERY_NAMES, redact_url
 from .._errors import (
     APIConnectionError,
     APIStatusError,
     APIStreamError,
     APITimeoutError,
+    PoolExhaustedError,
     ProtocolError,
     status_error,
 )
 from .._events import Event, StreamDone
+from .._limits import DEFAULT_LIMITS, StreamLimits, reply_too_large
 from .._sse import ServerSentEvent, SSEDecoder
 
 #: Bounds on what we read of an error body and how long we wait for it.
 ERROR_BODY_LIMIT = 64 * 1024
+ERROR_BODY_TIMEOUT = 5.0
 #: How long we read after ``[DONE]`` for the body's end before dropping the connection:
 #: inline (the iteration waits) and in all.
 DRAIN_INLINE = 0.01
@@ -54,12 +64,45 @@ BACKOFF_MAX = 8.0
 RETRY_AFTER_MAX = 60.0
 
 
+class _RedactQueryFilter(logging.Filter):
+    """Masks configured query parameters (``extra_query``: Azure users put ``api-key``
+    there) in httpx's ``HTTP Request: POST https://...?api-key=...`` INFO line. Only the
+    names callers configured are masked, so other httpx users' logs keep their queries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if SECRET_QUERY_NAMES and isinstance(args, tuple) and args:
+            record.args = tuple(
+                redact_url(str(arg), SECRET_QUERY_NAMES)
+                if isinstance(arg, httpx.URL) and arg.query
+                else arg
+                for arg in args
+            )
+        return True
+
+
+@functools.cache
+def install_log_redaction() -> None:
+    """Add the filter to the ``httpx`` logger, once per process (called when a client is
+    built)."""
+    logging.getLogger("httpx").addFilter(_RedactQueryFilter())
+
+
 def connection_error(exc: httpx.HTTPError, url: httpx.URL) -> APIConnectionError:
-    """Our error for an httpx transport failure; names host and path, never headers."""
+    """Our error for an httpx transport failure; names host and path, never headers or the
+    query (where an Azure user may have put a key)."""
     where = f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.PoolTimeout):
+        return PoolExhaustedError(
+            f"no free connection to {where}: every connection of the pool stayed busy "
+            "(too many turns at once for the pool; pass a client with larger "
+            "httpx.Limits, or run fewer turns at once)",
+            max_connections=None,
+            seconds=None,
+        )
     if isinstance(exc, httpx.TimeoutException):
-        phase = "connect" if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) else "idle"
+        phase = "connect" if isinstance(exc, httpx.ConnectTimeout) else "idle"
         return APITimeoutError(f"timed out talking to {where}: {detail}", phase=phase)
     return APIConnectionError(f"connection to {where} failed: {detail}")
 
@@ -95,21 +138,38 @@ def is_retryable(error: Exception) -> bool:
 
 
 async def _read_some(response: httpx.Response) -> bytes:
-    """Up to ``ERROR_BODY_LIMIT`` bytes of a body we will not stream (an error's)."""
+    """Up to ``ERROR_BODY_LIMIT`` bytes of a body we will not stream (an error's), within
+    ``ERROR_BODY_TIMEOUT``: a status whose body never comes is still reported as itself."""
     raw = b""
-    try:
-        async for chunk in response.aiter_bytes():
-            raw += chunk
-            if len(raw) >= ERROR_BODY_LIMIT:
-                break
-    except httpx.HTTPError:
-        pass  # what we have still says what happened
-    return raw
+    with anyio.move_on_after(ERROR_BODY_TIMEOUT):
+        try:
+            async for chunk in response.aiter_bytes():
+                raw += chunk
+                if len(raw) >= ERROR_BODY_LIMIT:
+                    break
+        except httpx.HTTPError:
+            pass  # what we have still says what happened
+    return raw[:ERROR_BODY_LIMIT]
+
+
+def redirect_error(response: httpx.Response) -> APIStatusError:
+    """The error for a 3xx: we do not follow it; say where it pointed (origin only)."""
+    target = httpx.URL(response.headers.get("location", ""))
+    where = f"{target.scheme}://{target.host}" if target.host else "another path"
+    return APIStatusError(
+        f"HTTP {response.status_code}: the server redirected to {where}; redirects are not "
+        "followed (the request carries credentials and the conversation): configure the "
+        "final URL as base_url",
+        status_code=response.status_code,
+        request_id=response.headers.get("x-request-id"),
+    )
 
 
 async def raise_for_status(response: httpx.Response) -> None:
     """Raise the typed error for a non-2xx response, with the API's error body."""
     if response.status_code < 400:
+        if response.status_code >= 300:
+            raise redirect_error(response)
         return
     text = (await _read_some(response)).decode("utf-8", "replace")
     try:
@@ -174,7 +234,10 @@ class ChatCompletionsSource:
         "_chunks",
         "_client",
         "_decoder",
+        "_headers_timeout",
+        "_limits",
         "_max_retries",
+        "_received",
         "_request",
         "_response",
         "request_id",
@@ -186,23 +249,44 @@ class ChatCompletionsSource:
         request: httpx.Request,
         max_retries: int,
         background: Spawner | None = None,
+        *,
+        limits: StreamLimits = DEFAULT_LIMITS,
+        headers_timeout: float | None = None,
     ) -> None:
         self._background = background
+        self._limits = limits
+        self._headers_timeout = headers_timeout
+        self._received = 0
         self._client = client
         self._request = request
         self._max_retries = max_retries
         self._response: httpx.Response | None = None
         self._chunks: AsyncGenerator[bytes, None] | None = None
-        self._decoder = SSEDecoder()
+        self._decoder = SSEDecoder(limits.max_event_bytes)
         self.request_id: str | None = None
 
     async def start(self) -> None:
-        """Send the request and check the answer's status and type."""
-        self._decoder = SSEDecoder()
+        """Send the request and check the answer's status and type.
+
+        Raises ``APITimeoutError`` (phase ``"headers"``) when the status and headers do not
+        arrive within the headers deadline: a server that accepts the connection and never
+        answers is not "no output from the model".
+        """
+        self._decoder = SSEDecoder(self._limits.max_event_bytes)
+        self._received = 0
         try:
-            response = await self._client.send(self._request, stream=True)
+            with anyio.move_on_after(self._headers_timeout) as waiting:
+                response = await self._client.send(self._request, stream=True)
         except httpx.HTTPError as exc:
             raise connection_error(exc, self._request.url) from None
+        if waiting.cancelled_caught:
+            limit = self._headers_timeout
+            raise APITimeoutError(
+                f"no response headers from {self._request.url.host} within the headers "
+                f"deadline ({limit:g}s)",
+                phase="headers",
+                seconds=limit,
+            )
         self._response = response
         self.request_id = response.headers.get("x-request-id")
         await raise_for_status(response)
@@ -236,8 +320,9 @@ class ChatCompletionsSource:
             f"expected an event stream (text/event-stream) but got a JSON body: {raw[:200]!r}"
         )
 
-    async def receive(self, out: list[Event]) -> None:
-        """Read one network chunk and append the events it completed (maybe none)."""
+    async def receive(self, out: list[Event]) -> bool:
+        """Read one network chunk and append the events it completed (maybe none); True
+        when it completed at least one SSE event (a comment or half a line is none)."""
         chunks = self._chunks
         assert chunks is not None, "receive() before start()"
         try:
@@ -248,10 +333,15 @@ class ChatCompletionsSource:
                     "the stream ended before its end marker (data: [DONE]): the server "
                     "closed the connection mid-reply"
                 ) from None
-            return
+            return True
         except httpx.HTTPError as exc:
             raise connection_error(exc, self._request.url) from None
-        _map_events(self._decoder.feed(chunk), out)
+        self._received += len(chunk)
+        if self._received > self._limits.max_reply_bytes:
+            raise reply_too_large(self._limits)
+        events = self._decoder.feed(chunk)
+        _map_events(events, out)
+        return bool(events)
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Backoff before a resend, or None once retries are spent or not worth it."""

@@ -327,7 +327,7 @@ class ScriptedResponsesSocket:
         if isinstance(frame, str):
             try:
                 parsed = json.loads(frame)
-            except ValueError:
+            except (ValueError, RecursionError):  # hostile frames are sent as they are
                 parsed = None
         kind: str | None = None
         response_id: str | None = None

@@ -1,0 +1,116 @@
+"""Issue 18, item 9: a caller's mistake is a ``UsageError`` at ``chat()``, the same on both
+paths, before anything is sent.
+
+- ``chat("hello")`` used to raise ``AttributeError: 'str' object has no attribute
+  'call_id'``;
+- a list of items worked on HTTP and raised on the WebSocket: now both take it;
+- a tool that is not a ``FunctionTool`` failed at ``chat()`` on HTTP but at the first item
+  on the WebSocket: now both fail at ``chat()``;
+- one ``OpenAILLM`` used from a second event loop gave raw ``RuntimeError``s from httpx or
+  anyio: now a ``UsageError`` that says to make one per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import trio
+
+from scoped_openai import ChatContext, ChatMessage, ChatRole, OpenAILLM, UsageError
+from scoped_openai.testing import FakeOpenAI, Reply, WSReply
+
+from .turns import contents, turn
+
+pytestmark = pytest.mark.anyio
+
+PATHS = ["http", "ws"]
+
+
+def make(
+    path: str, make_llm: Callable[..., OpenAILLM], make_ws_llm: Callable[..., OpenAILLM]
+) -> OpenAILLM:
+    return make_llm() if path == "http" else make_ws_llm()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    ("messages", "words"),
+    [
+        ("hello", "not a str"),
+        (None, "not a NoneType"),
+        ({"role": "user", "content": "hi"}, "not a dict"),
+        ([{"role": "user", "content": "hi"}], "item 0 is a dict"),
+    ],
+    ids=["a-string", "none", "a-dict", "a-list-of-dicts"],
+)
+async def test_messages_that_are_not_a_context(
+    fake: FakeOpenAI,
+    make_llm: Callable[..., OpenAILLM],
+    make_ws_llm: Callable[..., OpenAILLM],
+    path: str,
+    messages: Any,
+    words: str,
+) -> None:
+    async with make(path, make_llm, make_ws_llm) as llm:
+        with pytest.raises(UsageError, match=words):
+            llm.chat(messages)
+    assert fake.requests == []
+    assert fake.ws_frames == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_list_of_items_works_on_both_paths(
+    fake: FakeOpenAI,
+    make_llm: Callable[..., OpenAILLM],
+    make_ws_llm: Callable[..., OpenAILLM],
+    path: str,
+) -> None:
+    fake.add(Reply.text("Hi"))
+    fake.add_ws(WSReply.text("Hi"))
+    async with make(path, make_llm, make_ws_llm) as llm:
+        items, error = await turn(llm, [ChatMessage(role=ChatRole.USER, content="hello")])
+    assert (error, "".join(contents(items))) == (None, "Hi")
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    ("tools", "words"),
+    [
+        ([lambda city: city], r"tools\[0\] is a function"),
+        ("get_weather", "not a str"),
+        ([{"type": "function", "name": "f"}], r"tools\[0\] is a dict"),
+    ],
+    ids=["a-plain-function", "a-string", "a-schema-dict"],
+)
+async def test_bad_tools_fail_at_chat_on_both_paths(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_llm: Callable[..., OpenAILLM],
+    make_ws_llm: Callable[..., OpenAILLM],
+    path: str,
+    tools: Any,
+    words: str,
+) -> None:
+    async with make(path, make_llm, make_ws_llm) as llm:
+        with pytest.raises(UsageError, match=words):
+            llm.chat(ctx, tools=tools)
+    assert fake.requests == []
+    assert fake.ws_frames == []
+
+
+def test_one_instance_in_two_event_loops(fake: FakeOpenAI, ctx: ChatContext) -> None:
+    fake.add(Reply.text("first"), Reply.text("second"))
+    llm = fake.llm()
+
+    async def one_turn() -> tuple[list[str], Exception | None]:
+        items, error = await turn(llm, ctx)
+        return contents(items), error
+
+    assert asyncio.run(one_turn()) == (["firs", "t", ""], None)
+    for heard, error in (asyncio.run(one_turn()), trio.run(one_turn)):
+        assert heard == []
+        assert isinstance(error, UsageError), repr(error)
+        assert "one OpenAILLM per event loop" in str(error)
