@@ -9,6 +9,10 @@ floor measured in the same run: keeping the pieces and joining them once (the le
 decoder must do). ``SSEDecoder`` runs with ``max_event_bytes`` above the line so the whole
 line is decoded; with the default limit the turn ends at 16 MB with ``LimitExceededError``.
 
+Then memory: 64 MB of ``data:`` lines with no blank line between them (one event that never
+ends, which grew memory 1:1 with the wire) through a decoder with the default limits; the
+peak traced by ``tracemalloc`` and where it stopped.
+
 Medians of ``--repeats`` runs (default 3). Stdlib only, plus the package (from ``src``
 when it is not installed; ``PYTHONPATH`` may point at another checkout to compare).
 """
@@ -21,6 +25,7 @@ import inspect
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 if importlib.util.find_spec("scoped_openai") is None:
@@ -66,6 +71,25 @@ def floor(size: int) -> float:
     return took
 
 
+def memory(total: int) -> tuple[int, int, str]:
+    """Feed ``total`` bytes of data lines with no blank line: (bytes fed, peak, outcome)."""
+    line = b"data: " + b"x" * 1000 + b"\n"
+    piece = line * 64  # about 64 KB a read
+    decoder = SSEDecoder()
+    fed = 0
+    outcome = "no error"
+    tracemalloc.start()
+    try:
+        while fed < total:
+            decoder.feed(piece)
+            fed += len(piece)
+    except Exception as exc:  # the limit, on a tree that has one
+        outcome = type(exc).__name__
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return fed, peak, outcome
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="8,16,32,64", help="line sizes in MB")
@@ -83,6 +107,11 @@ def main() -> None:
         o = statistics.median(ours(size) for _ in range(repeats))
         f = statistics.median(floor(size) for _ in range(repeats))
         print(f"{mb:>4} {o:>8.3f} {f:>8.3f} {o / f if f else float('nan'):>6.1f}x")
+    fed, peak, outcome = memory(16 * MB if args.quick else 64 * MB)
+    print(
+        f"data lines with no blank line: fed {fed / MB:.1f} MB, peak traced memory "
+        f"{peak / MB:.1f} MB, then: {outcome}"
+    )
 
 
 if __name__ == "__main__":
