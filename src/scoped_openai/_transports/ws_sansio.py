@@ -1,10 +1,12 @@
 """The sans-IO WebSocket engine: the ``websockets`` package's protocol over an anyio stream.
 
 One code path on asyncio and trio, and no task of its own: bytes are read in the task that
-calls ``receive_text`` (the consumer's), fed to ``websockets``' sans-IO ``Protocol`` (frame
-parsing with its C speedups), and the text messages of that one read are kept for
-``receive_text_nowait``. So a paused consumer reads nothing: the socket never reads ahead of
-it beyond one read of ``READ_SIZE`` bytes (the rest waits in the kernel's buffer).
+calls ``receive_text`` (the consumer's); unfragmented text frames are decoded straight from
+them (``ws_frames``), every other frame goes whole and in order to ``websockets``' sans-IO
+``Protocol`` (control frames, fragments, limits, protocol errors); the text messages of that
+one read are kept for ``receive_text_nowait``. So a paused consumer reads nothing: the socket
+never reads ahead of it beyond one read of ``READ_SIZE`` bytes (the rest waits in the
+kernel's buffer).
 
 - **Handshake**: TCP, proxy tunnel and TLS from ``ws_dial``; the upgrade request with our
   headers and the bounded answer from ``ws_handshake`` (typed refusals with the API's error
@@ -49,6 +51,7 @@ from .websocket import (
     websocket_target,
 )
 from .ws_dial import dial
+from .ws_frames import frame_size, simple_text_frames
 from .ws_handshake import upgrade
 
 __all__ = ["MAX_MESSAGE_SIZE", "SansIOWebSocket", "SansIOWebSocketConnection"]
@@ -81,6 +84,8 @@ class SansIOWebSocket:
         "_error",
         "_fragments",
         "_messages",
+        "_owed",
+        "_pending",
         "_protocol",
         "_send_lock",
         "_stream",
@@ -92,6 +97,8 @@ class SansIOWebSocket:
         #: Messages of reads already done, in order: text, or the error a binary one is.
         self._messages: deque[str | ProtocolError] = deque()
         self._fragments: list[bytes] = []  # an unfinished fragmented message
+        self._owed = 0  # bytes the protocol still needs to finish the frame it is parsing
+        self._pending = b""  # the start of a frame header that was cut off
         self._close: tuple[int | None, str] | None = None  # seen, sent, or lost
         self._error: ProtocolError | None = None  # raised once, before the close
         self._aclosed = False
@@ -165,16 +172,46 @@ class SansIOWebSocket:
         control frames at once. Also takes the bytes that arrived right behind the 101."""
         protocol = self._protocol
         if data is None:
+            if self._pending:  # part of a frame header: the protocol reports the cut
+                protocol.receive_data(self._pending)
             protocol.receive_eof()
         else:
-            protocol.receive_data(data)
-        self._take(protocol.events_received())  # type: ignore[arg-type]
+            self._route(data)
         writes = protocol.data_to_send()
         if writes:  # a pong, the answer to a close, a close after a failure
             await self._write(writes, shield=True)
         # parser_exc: pinned in tests/transports/test_compat.py.
         if protocol.parser_exc is not None and self._close is None:
             self._failed(protocol.parser_exc)
+
+    def _route(self, data: bytes) -> None:
+        """Decode simple text frames here (``ws_frames``); hand every other frame to the
+        protocol whole and in order (``_owed``: bytes it still needs to finish one), taking
+        its events at once so messages keep the wire's order."""
+        protocol = self._protocol
+        if self._pending:  # at most the 13 bytes of an unfinished header
+            data, self._pending = self._pending + data, b""
+        while data:
+            owed = self._owed
+            if owed:
+                chunk, data = data[:owed], data[owed:]
+                self._owed = owed - len(chunk)
+                protocol.receive_data(chunk)
+                self._take(protocol.events_received())  # type: ignore[arg-type]
+                if protocol.state is not State.OPEN or protocol.parser_exc is not None:
+                    return  # closing or failed: what follows is nobody's
+                continue
+            if not self._fragments:  # inside a fragmented message, all goes to the protocol
+                used = simple_text_frames(data, self._messages.append)
+                if used:
+                    data = data[used:]
+                    if not data:
+                        return
+            size = frame_size(data)
+            if size is None:
+                self._pending = data
+                return
+            self._owed = size
 
     def _take(self, frames: list[Frame]) -> None:
         append = self._messages.append
