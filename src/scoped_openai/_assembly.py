@@ -21,7 +21,7 @@ from collections.abc import Iterable, MutableSequence
 from typing import Any, cast
 
 from ._chat import ChatRole
-from ._errors import LimitExceededError, ProtocolError, ToolArgumentsError
+from ._errors import ProtocolError, ToolArgumentsError
 from ._events import (
     ChoiceFinished,
     Event,
@@ -36,7 +36,7 @@ from ._events import (
     UsageReport,
 )
 from ._graph import ConversationalGraph, GraphParseError, SpokenFieldExtractor
-from ._limits import DEFAULT_LIMITS, StreamLimits
+from ._limits import DEFAULT_LIMITS, StreamLimits, arguments_too_large
 from ._response import LLMResponse, TokenUsage
 
 _ASSISTANT = ChatRole.ASSISTANT
@@ -186,7 +186,7 @@ class Assembler:
             _check_str(event, "tool name", event.name)
             _check_str(event, "tool call arguments", event.arguments)
             if len(event.arguments) > self._max_arguments:
-                raise self._arguments_too_large(event.name)
+                raise arguments_too_large(event.name, self._max_arguments)
             self._dispatch([(event.call_id, event.name, event.arguments)], out)
         elif isinstance(event, UsageReport):
             self._set_usage(event.usage)
@@ -233,7 +233,7 @@ class Assembler:
                 delta.id or "", delta.name or "", delta.arguments
             )
             if pending.size > self._max_arguments:
-                raise self._arguments_too_large(pending.name)
+                raise arguments_too_large(pending.name, self._max_arguments)
             return
         if delta.id and not pending.id:
             pending.id = delta.id
@@ -243,15 +243,8 @@ class Assembler:
         if delta.arguments:
             pending.size += len(delta.arguments)
             if pending.size > self._max_arguments:
-                raise self._arguments_too_large(pending.name)
+                raise arguments_too_large(pending.name, self._max_arguments)
             pending.arguments.append(delta.arguments)
-
-    def _arguments_too_large(self, name: str) -> LimitExceededError:
-        return LimitExceededError(
-            f"the arguments of a call to tool {name!r} are larger than the tool-arguments limit",
-            limit="max_tool_arguments_bytes",
-            value=self._max_arguments,
-        )
 
     def _flush_calls(self, out: MutableSequence[LLMResponse | Exception]) -> None:
         if not self._pending:

@@ -49,3 +49,12 @@ def reply_too_large(limits: StreamLimits) -> LimitExceededError:
         limit="max_reply_bytes",
         value=limits.max_reply_bytes,
     )
+
+
+def arguments_too_large(tool: str, limit: int) -> LimitExceededError:
+    """The error for a tool call whose arguments passed ``max_tool_arguments_bytes``."""
+    return LimitExceededError(
+        f"the arguments of a call to tool {tool!r} are larger than the tool-arguments limit",
+        limit="max_tool_arguments_bytes",
+        value=limit,
+    )

@@ -20,7 +20,6 @@ from typing import Any, Literal, overload
 import anyio
 import anyio.abc
 import httpx
-import sniffio
 
 from ._assembly import Assembler
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
@@ -30,6 +29,7 @@ from ._endpoint import Endpoint, with_query
 from ._errors import InvalidContextError, UsageError
 from ._graph import ConversationalGraph
 from ._limits import StreamLimits
+from ._loops import current_loop
 from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
@@ -543,6 +543,7 @@ class OpenAILLM:
             background,
             limits=self.limits,
             headers_timeout=self.headers_timeout,
+            pool_size=DEFAULT_POOL.max_connections if self._owns_client else None,
         )
         return self._track(source, conversational_graph, path="chat_completions")
 
@@ -597,7 +598,7 @@ class OpenAILLM:
         """One instance, one event loop: its connections, pool and tasks belong to the loop
         that first used it, and another loop would get raw ``RuntimeError``s from deep in
         httpx or anyio. Make one ``OpenAILLM`` per event loop instead."""
-        loop = _current_loop()
+        loop = current_loop()
         if loop is None:
             return
         if self._loop is None:
@@ -692,21 +693,6 @@ class OpenAILLM:
         async with self._track(source, None, path=None) as stream:
             async for _ in stream:
                 pass
-
-
-def _current_loop() -> object:
-    """The running event loop (asyncio) or run (trio), or None outside one."""
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return None
-    if library == "trio":
-        import trio
-
-        return trio.lowlevel.current_trio_token()
-    import asyncio
-
-    return asyncio.get_running_loop()
 
 
 _ITEM_TYPES = (ChatMessage, FunctionCall, FunctionCallOutput)

@@ -42,6 +42,7 @@ from ._events import (
     UsageReport,
 )
 from ._graph import ConversationalGraph
+from ._limits import DEFAULT_LIMITS, arguments_too_large
 from ._settings import GenerationSettings, ToolChoice
 from ._tools import FunctionTool
 from ._wire import (
@@ -501,12 +502,13 @@ def _output_call(item: dict[str, Any], index: int, source: object) -> OutputItem
 class _Call:
     """A function call being streamed, keyed by its output item id."""
 
-    __slots__ = ("arguments", "call_id", "deltas", "name")
+    __slots__ = ("arguments", "call_id", "deltas", "name", "size")
 
     def __init__(self, call_id: str | None, name: str | None) -> None:
         self.call_id = call_id
         self.name = name
         self.deltas: list[str] = []
+        self.size = 0  # characters in ``deltas``
         self.arguments: str | None = None  # from response.function_call_arguments.done
 
 
@@ -539,13 +541,20 @@ class ResponsesEventMapper:
             path (``$.response.usage.input_tokens``).
     """
 
-    __slots__ = ("_calls", "_created_first", "_dispatched", "_response_id")
+    __slots__ = ("_calls", "_created_first", "_dispatched", "_max_arguments", "_response_id")
 
     _remember = True  # False for the stateless server_event_events()
 
-    def __init__(self, *, created_first: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        created_first: bool = False,
+        max_arguments: int = DEFAULT_LIMITS.max_tool_arguments_bytes,
+    ) -> None:
         # created_first: a turn on a socket that carried earlier responses; see _map.
         self._created_first = created_first
+        # Argument deltas are kept until their call is done: bounded like assembled ones.
+        self._max_arguments = max_arguments
         self._response_id: str | None = None
         self._calls: dict[str, _Call] = {}
         self._dispatched: set[str] = set()  # call_ids already emitted
@@ -613,7 +622,12 @@ class ResponsesEventMapper:
                 out.append(TextDelta(delta))
         elif kind == "response.function_call_arguments.delta":
             item_id = _required(event.item_id, source, "item_id")
-            self._call(item_id).deltas.append(_required(event.delta, source, "delta"))
+            delta = _required(event.delta, source, "delta")
+            call = self._call(item_id)
+            call.size += len(delta)
+            if call.size > self._max_arguments:
+                raise arguments_too_large(call.name or "", self._max_arguments)
+            call.deltas.append(delta)
         elif kind == "response.function_call_arguments.done":
             item_id = _required(event.item_id, source, "item_id")
             if event.arguments is not None:

@@ -67,7 +67,9 @@ class ResponsesTurnSource:
         self._generate = generate
         self._slot: SocketSlot | None = None
         self._handoff: list[str | Exception] | None = None  # None: not taken over yet
-        self._mapper = ResponsesEventMapper(created_first=True)
+        self._mapper = ResponsesEventMapper(
+            created_first=True, max_arguments=self._limits.max_tool_arguments_bytes
+        )
         self._holding_gate = False
         self._force_full = False
         self._keep_socket = False
@@ -99,7 +101,9 @@ class ResponsesTurnSource:
             overrides=self._overrides,
             generate=self._generate,
         )
-        self._mapper = ResponsesEventMapper(created_first=True)
+        self._mapper = ResponsesEventMapper(
+            created_first=True, max_arguments=self._limits.max_tool_arguments_bytes
+        )
         self._received = 0
         self._terminal = False
         self._keep_socket = False

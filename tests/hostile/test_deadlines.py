@@ -8,6 +8,9 @@
   after ``headers_timeout``, not "no output from the model" after the first-token deadline
   (real loopback server; the deadline is 0.2 s).
 - a 500 whose body never comes is reported as the 500 it is, after the error-body bound.
+- on the WebSocket the handshake is the request whose answer never comes: it is bounded by
+  the connect timeout (``timeout.connect``) and reported as ``phase="connect"``, never as
+  the first-token deadline.
 - turn: the optional whole-turn deadline ends a turn that streams steadily but too long,
   ``phase="turn"``, on both paths (virtual clock).
 """
@@ -19,6 +22,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import httpx
 import pytest
 import trio
 
@@ -144,4 +148,26 @@ async def test_a_status_whose_body_never_comes_is_reported_as_itself(
     assert items == []
     assert isinstance(error, InternalServerError), repr(error)
     assert error.status_code == 500
+    assert errors == [error]
+
+
+@pytest.mark.anyio
+async def test_an_unanswered_websocket_handshake_is_a_connect_timeout(ctx: ChatContext) -> None:
+    errors: list[Exception] = []
+    with anyio.fail_after(10):
+        async with (
+            RawServer(never_answer) as server,
+            OpenAILLM(
+                base_url=server.base_url,
+                streaming=True,
+                timeout=httpx.Timeout(5.0, connect=0.2),
+                first_token_timeout=30.0,
+            ) as llm,
+        ):
+            llm.on("error", errors.append)
+            items, error = await turn(llm, ctx)
+    assert items == []
+    assert isinstance(error, APITimeoutError), repr(error)
+    assert error.phase == "connect"
+    assert "handshake" in str(error)
     assert errors == [error]

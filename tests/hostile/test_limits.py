@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from scoped_openai import ChatContext, LimitExceededError, OpenAILLM, StreamLimits
-from scoped_openai.testing import DONE, FakeOpenAI, Reply, WSReply, chunk
+from scoped_openai.testing import DONE, FakeOpenAI, Reply, Stall, WSReply, chunk
 
 from .turns import contents, turn
 
@@ -118,6 +119,33 @@ async def test_websocket_limits(
     async with make_ws_llm(limits=limits) as llm:
         _, error = await turn(llm, ctx)
         check(error, errors, name, limits)
+        items, error = await turn(llm, ctx)
+        assert (error, "".join(contents(items))) == (None, "next")
+    assert fake.ws_open == 0
+
+
+async def test_websocket_argument_deltas_are_bounded_before_the_call_is_done(
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: Callable[..., OpenAILLM],
+    errors: list[Exception],
+) -> None:
+    # Deltas are kept until their call's output_item.done; a server that never sends it
+    # (here: it stalls) must not grow them past the tool-arguments limit.
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "save"}
+    frames: list[Any] = [
+        {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}},
+        {"type": "response.output_item.added", "output_index": 0, "item": call},
+    ]
+    frames += [
+        {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "delta": "x" * 500}
+    ] * 10
+    fake.add_ws(WSReply([*frames, Stall()]), WSReply.text("next"))
+    limits = StreamLimits(max_tool_arguments_bytes=2 * KB)
+    async with make_ws_llm(limits=limits) as llm:
+        _, error = await turn(llm, ctx)
+        check(error, errors, "max_tool_arguments_bytes", limits)
+        assert "'save'" in str(error)
         items, error = await turn(llm, ctx)
         assert (error, "".join(contents(items))) == (None, "next")
     assert fake.ws_open == 0

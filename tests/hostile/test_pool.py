@@ -90,5 +90,6 @@ async def test_pool_exhaustion_is_its_own_error(ctx: ChatContext) -> None:
     assert items == []
     assert isinstance(error, PoolExhaustedError), repr(error)
     assert not isinstance(error, APITimeoutError)
-    assert "busy" in str(error)
+    assert "stayed busy for 0.1s" in str(error)
+    assert (error.max_connections, error.seconds) == (None, 0.1)  # a caller's client
     assert errors == [error]

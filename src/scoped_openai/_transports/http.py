@@ -88,18 +88,27 @@ def install_log_redaction() -> None:
     logging.getLogger("httpx").addFilter(_RedactQueryFilter())
 
 
-def connection_error(exc: httpx.HTTPError, url: httpx.URL) -> APIConnectionError:
+def connection_error(
+    exc: httpx.HTTPError,
+    url: httpx.URL,
+    *,
+    pool_size: int | None = None,
+    pool_timeout: float | None = None,
+) -> APIConnectionError:
     """Our error for an httpx transport failure; names host and path, never headers or the
-    query (where an Azure user may have put a key)."""
+    query (where an Azure user may have put a key). ``pool_size`` and ``pool_timeout``,
+    where known, go into a ``PoolExhaustedError``."""
     where = f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.PoolTimeout):
         return PoolExhaustedError(
-            f"no free connection to {where}: every connection of the pool stayed busy "
-            "(too many turns at once for the pool; pass a client with larger "
-            "httpx.Limits, or run fewer turns at once)",
-            max_connections=None,
-            seconds=None,
+            f"no free connection to {where}: every connection of the pool"
+            f"{f' ({pool_size})' if pool_size else ''} stayed busy"
+            f"{f' for {pool_timeout:g}s' if pool_timeout is not None else ''} (too many turns "
+            "at once for the pool; pass a client with larger httpx.Limits, or run fewer "
+            "turns at once)",
+            max_connections=pool_size,
+            seconds=pool_timeout,
         )
     if isinstance(exc, httpx.TimeoutException):
         phase = "connect" if isinstance(exc, httpx.ConnectTimeout) else "idle"
@@ -237,6 +246,7 @@ class ChatCompletionsSource:
         "_headers_timeout",
         "_limits",
         "_max_retries",
+        "_pool_size",
         "_received",
         "_request",
         "_response",
@@ -252,8 +262,10 @@ class ChatCompletionsSource:
         *,
         limits: StreamLimits = DEFAULT_LIMITS,
         headers_timeout: float | None = None,
+        pool_size: int | None = None,
     ) -> None:
         self._background = background
+        self._pool_size = pool_size
         self._limits = limits
         self._headers_timeout = headers_timeout
         self._received = 0
@@ -278,7 +290,12 @@ class ChatCompletionsSource:
             with anyio.move_on_after(self._headers_timeout) as waiting:
                 response = await self._client.send(self._request, stream=True)
         except httpx.HTTPError as exc:
-            raise connection_error(exc, self._request.url) from None
+            raise connection_error(
+                exc,
+                self._request.url,
+                pool_size=self._pool_size,
+                pool_timeout=self._client.timeout.pool,
+            ) from None
         if waiting.cancelled_caught:
             limit = self._headers_timeout
             raise APITimeoutError(

@@ -32,6 +32,7 @@ import anyio
 import anyio.lowlevel
 
 from .._llm import CLOSE_WAIT, OpenAILLM
+from .._loops import current_loop
 
 __all__ = ["LLMOwner"]
 
@@ -131,7 +132,7 @@ class LLMOwner:
     # -- the owner task ---------------------------------------------------------------
 
     def _check_loop(self) -> None:
-        token = _current_loop_token()
+        token = current_loop()
         if self._loop_token is None:
             self._loop_token = token
         elif token is not self._loop_token:
@@ -179,16 +180,3 @@ class LLMOwner:
             self._closed = True
             entered.set()
             done.set()
-
-
-def _current_loop_token() -> object:
-    """An object that is the same for every task of one event loop (the loop itself)."""
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return trio.lowlevel.current_trio_token()
-    import asyncio
-
-    return asyncio.get_running_loop()
