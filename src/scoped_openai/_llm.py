@@ -32,6 +32,7 @@ from ._limits import StreamLimits
 from ._loops import current_loop
 from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
+from ._stepwise_import import WEBSOCKET_ENGINE, import_stepwise
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
@@ -84,6 +85,10 @@ async def _load_transport_once() -> None:
     await load_shared_tls_context()
     if "httpcore" not in sys.modules:
         import httpcore  # noqa: F401  (the import is the point)
+
+
+def _uses_default_websocket_engine(llm: OpenAILLM) -> bool:
+    return llm.streaming and llm._ws_connector is None and llm.ws_engine in ("auto", "websockets")
 
 
 def _check_base_url(base_url: str | None) -> None:
@@ -411,6 +416,10 @@ class OpenAILLM:
             raise RuntimeError("this OpenAILLM is closed")
         self._check_loop()
         await _load_transport_once()
+        if _uses_default_websocket_engine(self):
+            # The engine's imports, a module per step, so the first socket does not pay them
+            # in one (``_stepwise_import``).
+            await import_stepwise(WEBSOCKET_ENGINE)
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()
