@@ -67,9 +67,14 @@ def examples(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
-    """The API reference from the docstrings (mkdocs + mkdocstrings), built offline."""
-    session.install("-e", ".", "mkdocs>=1.6", "mkdocstrings[python]>=0.26")
-    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+    """The docs site (docs/, README sections, the API from the docstrings), built strictly
+    and offline: every proxy points at a closed port, so a plugin that reached for the
+    network would fail the build instead of quietly depending on it."""
+    session.install(
+        "-e", ".", "mkdocs>=1.6", "mkdocstrings[python]>=0.26", "pymdown-extensions>=10"
+    )
+    offline = {name: "http://127.0.0.1:9" for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env=offline)
 
 
 #: LiveKit's own OpenAI plugin, tested side by side with ours (same line as the extra).

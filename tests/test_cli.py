@@ -13,6 +13,7 @@ import pytest
 import sniffio
 
 import scoped_openai
+from scoped_openai.__main__ import _exit_status
 from scoped_openai.testing import FakeOpenAI, Reply, WSReply
 
 #: Upper bound on any one wait for the child (it answers in well under a second).
@@ -349,3 +350,30 @@ async def test_openai_log_debug_shows_each_phase_without_the_key() -> None:
     assert "HTTP Request: POST" in err  # httpx's line, as with openai-python
     assert "sk-secret-123" not in err
     assert "private" not in err
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            ExceptionGroup("", [ExceptionGroup("", [ModuleNotFoundError(name="hypercorn")])]),
+            "error: hypercorn is not installed: pip install 'scoped-openai[fake]'",
+        ),
+        (
+            BaseExceptionGroup("", [scoped_openai.APIConnectionError("the server went away")]),
+            "error: the server went away",
+        ),
+    ],
+    ids=["missing-extra-in-a-group", "api-error-in-a-group"],
+)
+def test_errors_inside_task_groups_are_one_line(
+    error: BaseException, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What the embedded fake's task group raises reaches main() as an exception group.
+    assert _exit_status(error) == 1
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_ctrl_c_inside_a_task_group_is_130(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_status(BaseExceptionGroup("", [KeyboardInterrupt()])) == 130
+    assert capsys.readouterr().err == ""

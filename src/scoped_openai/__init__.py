@@ -82,3 +82,11 @@ __all__ = [
 __version__ = "0.1.0"
 
 _configure_logging_from_env()  # OPENAI_LOG=debug|info, as openai-python reads it
+
+# Users meet the errors in tracebacks, reprs and ``except`` clauses: name them where they are
+# imported from (``scoped_openai.APIError``), not by the private module defining them.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, BaseException):
+        _value.__module__ = __name__
+del _name, _value

@@ -160,6 +160,56 @@ class OpenAILLM:
         limits: StreamLimits | None = None,
         _endpoint: Endpoint | None = None,
     ) -> None:
+        """Configure the client; nothing is opened until the first turn or ``prewarm``.
+
+        Args:
+            api_key: The OpenAI key; default ``$OPENAI_API_KEY``. Not needed with
+                ``base_url`` (a local server) or a ``client`` that authenticates itself.
+            model: The model of every turn.
+            base_url: An OpenAI-compatible API root such as ``http://localhost:8000/v1``;
+                default ``$OPENAI_BASE_URL``, else OpenAI. Must start with ``http://`` or
+                ``https://``.
+            temperature: Sampling temperature (not sent to reasoning models).
+            tool_choice: ``"auto"``, ``"none"``, ``"required"`` or a tool to force.
+            max_completion_tokens: Upper bound on the reply's tokens.
+            top_p: Nucleus sampling (not sent to reasoning models).
+            frequency_penalty: Not sent to reasoning models nor on the WebSocket path.
+            presence_penalty: Not sent to reasoning models nor on the WebSocket path.
+            seed: Best-effort determinism (not sent on the WebSocket path).
+            organization: ``OpenAI-Organization`` header; default ``$OPENAI_ORG_ID``.
+            project: ``OpenAI-Project`` header; default ``$OPENAI_PROJECT_ID``.
+            parallel_tool_calls: Whether the model may call several tools in one turn.
+            timeout: The default client's ``httpx.Timeout`` (connect 15 s, no read
+                timeout: ``idle_timeout`` and ``first_token_timeout`` bound the stream).
+            extra_headers: Sent with every request and WebSocket handshake.
+            extra_query: Added to every request URL and the WebSocket URL.
+            extra_body: Merged into every request body (and ``response.create`` frame).
+            client: An ``httpx.AsyncClient`` to use instead of the default one (it is not
+                closed by ``aclose``).
+            max_retries: Resends after 408/409/429/5xx or a connection failure, with
+                backoff, jitter and ``Retry-After``, only while nothing reached the caller.
+            reasoning_effort: For reasoning models (o1/o3/o4/gpt-5*), ``"none"`` included.
+            verbosity: For reasoning models: ``"low"``, ``"medium"`` or ``"high"``.
+            streaming: True: the Responses API over a WebSocket kept open across turns
+                (needs ``async with``); False: Chat Completions over HTTP.
+            store: Let the server store responses, so WebSocket turns can chain on
+                ``previous_response_id`` across sockets.
+            wss_url: The WebSocket URL; default derived from ``base_url``
+                (``http`` -> ``ws``, ``https`` -> ``wss``, path + ``/responses``).
+            idle_timeout: Longest silence between chunks or frames, in seconds, before
+                the turn fails with ``APITimeoutError`` (``phase="idle"``); None: no limit.
+            first_token_timeout: Longest wait for a turn's first output, in seconds
+                (``phase="first_token"``); None: no limit.
+            warm_spare: WebSocket mode: keep a second socket open so the turn after a
+                barge-in never waits for a handshake.
+            ws_connector: Opens WebSockets instead of ``ws_engine`` (tests pass
+                ``FakeOpenAI.ws_connector()``).
+            ws_engine: ``"auto"``, ``"trio-websocket"`` (trio only) or ``"httpx-ws"``
+                (asyncio only).
+
+        Raises:
+            ValueError: No key and no ``base_url``, or a ``base_url`` without a scheme.
+        """
         api_key = api_key or os.getenv("OPENAI_API_KEY")
         if _endpoint is None:
             base_url = base_url or os.getenv("OPENAI_BASE_URL") or None  # as openai-python
