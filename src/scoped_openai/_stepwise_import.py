@@ -59,6 +59,7 @@ WEBSOCKET_ENGINE = (
     "scoped_openai._compat",
     "scoped_openai._transports.ws_handshake",
     "scoped_openai._transports.ws_dial",
+    "scoped_openai._transports.ws_frames",
     "scoped_openai._transports.ws_sansio",
 )
 
