@@ -30,7 +30,7 @@ from scoped_openai import (
 )
 from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Pause, Stall, WSReply
-from scoped_openai.testing._ws_script import error_frame
+from scoped_openai.testing._ws_script import error_frame, request_echo
 from wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
@@ -112,7 +112,9 @@ async def test_response_failed_keeps_the_param(
         "failed",
     )
     assert "Invalid prompt." in error.message
-    assert error.body == terminal
+    # The body is the frame as sent: the script's, its response echoing the request.
+    echoed = {**terminal["response"], **request_echo(fake.ws_frames[0])}
+    assert error.body == {**terminal, "response": echoed}
 
 
 @pytest.mark.anyio

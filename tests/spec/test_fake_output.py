@@ -31,6 +31,7 @@ from scoped_openai.testing import (
     usage_chunk,
 )
 from scoped_openai.testing._ws_fake import rejection_body
+from scoped_openai.testing._ws_script import ECHOED_DEFAULTS
 
 pytestmark = pytest.mark.skipif(not SPEC_FILE.is_file(), reason=SKIP_REASON)
 
@@ -146,6 +147,42 @@ async def test_every_websocket_reply_kind_sends_valid_frames(kind: str) -> None:
     assert ws_problems(frames) == []
     numbers = [f["sequence_number"] for f in frames if "sequence_number" in f]
     assert numbers == list(range(len(numbers)))  # every response event numbered, in order
+
+
+@pytest.mark.anyio
+async def test_response_objects_echo_the_request_and_stay_valid() -> None:
+    tool = {
+        "type": "function",
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "strict": False,
+    }
+    asked = {
+        "instructions": "Be brief.",
+        "tools": [tool],
+        "tool_choice": "required",
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "parallel_tool_calls": False,
+    }
+    raw = [{"type": "response.completed", "response": {"id": "resp_raw", "output": []}}]
+    fake = FakeOpenAI().add_ws(
+        WSReply.function_calls(CALLS[0]), WSReply.text("chained"), WSReply.frames(raw)
+    )
+    async with fake.ws_connector()(URL, {}) as ws:
+        await ws.send_text(create(**asked))
+        first = await frames_until_terminal(ws)
+        await ws.send_text(create(previous_response_id="resp_fake_1"))
+        second = await frames_until_terminal(ws)
+        await ws.send_text(create(**asked))
+        (as_given,) = await frames_until_terminal(ws)
+    for frame in (first[0], first[-1]):
+        assert {key: frame["response"][key] for key in asked} == asked
+    assert first[-1]["response"]["previous_response_id"] is None
+    defaults = {key: second[-1]["response"][key] for key in [*asked, "previous_response_id"]}
+    assert defaults == {**ECHOED_DEFAULTS, "previous_response_id": "resp_fake_1"}
+    assert as_given == raw[0]  # raw frames are sent as they are
+    assert ws_problems(first + second) == []
 
 
 @pytest.mark.anyio

@@ -24,10 +24,13 @@ Behaviour, as the real API's where it is documented (DESIGN.md section 4):
 - ``previous_response_id`` must name a response this fake completed: with ``store: true``
   any completed one (on any socket); otherwise only the connection-local cache, which holds
   the most recent response completed on this socket. An unknown id is answered with the
-  nested ``error`` frame, code ``previous_response_not_found`` (status 400).
-- Every frame a builder, the warm-up, a cancel or a refusal sends validates against OpenAI's
-  OpenAPI spec (``ResponsesServerEvent``); tests/spec checks each. A response
+  nested ``error`` frame, code ``previous_response_not_found`` (status 400). A response
   counts as completed when its ``response.completed`` frame is *sent*.
+- Every frame a builder, the warm-up, a cancel or a refusal sends validates against OpenAI's
+  OpenAPI spec (``ResponsesServerEvent``); tests/spec checks each. Their response objects
+  echo the create's ``instructions``, ``tools``, ``tool_choice``, ``temperature``,
+  ``top_p``, ``parallel_tool_calls`` and ``previous_response_id`` as the real API's do
+  (``_ws_script.request_echo``); raw frames (``WSReply.frames``) are sent as given.
 - ``response.cancel`` (not a documented event) follows ``fake.on_cancel``: ``"ignore"``
   keeps streaming; ``"error"`` sends an ``error`` frame (code ``unknown_event``) at once
   and keeps streaming; ``"stop"`` drops the rest of the reply in flight and sends
@@ -74,6 +77,7 @@ from ._ws_script import (
     cancelled_frames,
     error_frame,
     frame_text,
+    request_echo,
     warmup_frames,
 )
 
@@ -118,6 +122,7 @@ class _Playing:
     created_sent: bool = False
     next_sequence: int = 0  # after the last frame delivered
     ended: bool = False  # its terminal frame was sent: frames after it are not in flight
+    echo: dict[str, Any] | None = None  # the request's echoes, for a reply the fake built
 
 
 @dataclass(slots=True)
@@ -322,7 +327,8 @@ class ScriptedResponsesSocket:
         self._notify()
 
     def _entry(self, frame: dict[str, Any] | str, reply: _Playing | None) -> _Entry:
-        """Serialize a frame (giving it the reply's id) and note what recording needs."""
+        """Serialize a frame (giving it the reply's id and, for a built reply, the request's
+        echoes) and note what recording needs."""
         parsed: object = frame
         if isinstance(frame, str):
             try:
@@ -339,12 +345,14 @@ class ScriptedResponsesSocket:
             response = parsed.get("response")
             if isinstance(response, dict) and isinstance(response.get("id"), str):
                 response_id = response["id"]
+                changes: dict[str, Any] = {}
                 if response_id == AUTO_RESPONSE_ID and reply is not None:
-                    response_id = reply.response_id
-                    if isinstance(frame, dict):
-                        frame = {**frame, "response": {**response, "id": response_id}}
-                    else:
-                        frame = json.dumps({**parsed, "response": {**response, "id": response_id}})
+                    response_id = changes["id"] = reply.response_id
+                if reply is not None and reply.echo is not None:
+                    changes.update(reply.echo)
+                if changes:
+                    rewritten = {**parsed, "response": {**response, **changes}}
+                    frame = rewritten if isinstance(frame, dict) else json.dumps(rewritten)
         return _Entry(frame_text(frame), reply, kind, response_id, sequence)
 
     def _deliver(self, entry: _Entry) -> str:
@@ -402,8 +410,9 @@ class ScriptedResponsesSocket:
             frame = previous_response_not_found_frame(str(previous))
             self._enqueue([self._entry(frame, None)])
             return
+        echo = request_echo(event)
         if event.get("generate") is False:
-            playing = _Playing(fake.next_response_id(), store, model)
+            playing = _Playing(fake.next_response_id(), store, model, echo=echo)
             frames = warmup_frames(playing.response_id, model)
             self._enqueue([self._entry(frame, playing) for frame in frames])
             return
@@ -419,7 +428,12 @@ class ScriptedResponsesSocket:
                 status=500,
                 type="server_error",
             )
-        playing = _Playing(reply.response_id or fake.next_response_id(), store, model)
+        playing = _Playing(
+            reply.response_id or fake.next_response_id(),
+            store,
+            model,
+            echo=echo if reply.echo_request else None,
+        )
         entries: list[_Entry] = []
         for step in reply.steps:
             if isinstance(step, dict | str):

@@ -12,10 +12,9 @@ the shared conformance folder): ``response.created``, output items with their co
 ``response.failed`` / ``response.incomplete`` or a nested ``error`` frame. Every frame of a
 builder carries a ``sequence_number`` (0, 1, ... within the reply), text deltas and parts
 their ``logprobs`` (empty), usage its ``cache_write_tokens``: every frame validates against
-OpenAI's OpenAPI spec (``ResponsesServerEvent``; tests/spec checks each builder). The
-response object's echoes of the request (``instructions``, ``tools``, ``tool_choice``,
-``temperature``, ``top_p``) are the values the API reports when the request did not set
-them, not the request's own.
+OpenAI's OpenAPI spec (``ResponsesServerEvent``; tests/spec checks each builder). When
+played, a builder's response objects echo the request as the real API's do (see
+``request_echo``; a request that did not set a field gets the API's default).
 
 Response ids: a builder given ``response_id`` uses it. Without one, its frames carry the
 placeholder ``AUTO_RESPONSE_ID`` and the fake replaces it, when the reply is played, by a fresh
@@ -41,6 +40,7 @@ __all__ = [
     "WSStep",
     "cancelled_frames",
     "error_frame",
+    "request_echo",
     "response_object",
     "warmup_frames",
 ]
@@ -80,10 +80,13 @@ class WSReply:
 
     steps: list[WSStep] = field(default_factory=list)
     response_id: str | None = None
+    echo_request: bool = False
+    """Whether the fake writes the request's echoes into the frames' response objects when
+    it plays them (``request_echo``); the builders set it, raw frames are sent as given."""
 
     def extended(self, *steps: WSStep) -> WSReply:
         """A copy with ``steps`` appended (frames, ``Pause``, ``Stall``, ``CloseSocket``)."""
-        return WSReply([*self.steps, *steps], self.response_id)
+        return WSReply([*self.steps, *steps], self.response_id, self.echo_request)
 
     # -- builders ---------------------------------------------------------------------
 
@@ -125,10 +128,10 @@ class WSReply:
             builder.text_delta(0, piece)
         if then is not None:
             builder.steps.extend(then)
-            return cls(builder.steps, response_id)
+            return cls(builder.steps, response_id, echo_request=True)
         item = builder.message_end(0, full)
         builder.terminal("response.completed", "completed", [item], usage)
-        return cls(builder.steps, response_id)
+        return cls(builder.steps, response_id, echo_request=True)
 
     @classmethod
     def function_calls(
@@ -196,7 +199,7 @@ class WSReply:
             )
             output.append(done)
         builder.terminal("response.completed", "completed", output, usage)
-        return cls(builder.steps, response_id)
+        return cls(builder.steps, response_id, echo_request=True)
 
     @classmethod
     def error(
@@ -230,7 +233,7 @@ class WSReply:
         builder.terminal(
             "response.failed", "failed", [], usage, error={"code": code, "message": message}
         )
-        return cls(builder.steps, response_id)
+        return cls(builder.steps, response_id, echo_request=True)
 
     @classmethod
     def incomplete(
@@ -261,7 +264,7 @@ class WSReply:
             usage,
             incomplete_details={"reason": reason},
         )
-        return cls(builder.steps, response_id)
+        return cls(builder.steps, response_id, echo_request=True)
 
     @classmethod
     def frames(cls, frames: Iterable[WSStep], *, response_id: str | None = None) -> WSReply:
@@ -447,6 +450,28 @@ class _Builder:
             incomplete_details=incomplete_details,
         )
         self.frame({"type": kind, "response": response})
+
+
+#: The request fields a response object echoes, and what it says when the request left one
+#: out (the recorded responses_*.sse: instructions null, tools [], tool_choice "auto",
+#: temperature and top_p 1.0, parallel_tool_calls true, previous_response_id null).
+ECHOED_DEFAULTS: dict[str, Any] = {
+    "instructions": None,
+    "tools": [],
+    "tool_choice": "auto",
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "parallel_tool_calls": True,
+    "previous_response_id": None,
+}
+
+
+def request_echo(create: dict[str, Any]) -> dict[str, Any]:
+    """What a response object says about the ``response.create`` that made it."""
+    return {
+        key: create[key] if create.get(key) is not None else default
+        for key, default in ECHOED_DEFAULTS.items()
+    }
 
 
 def warmup_frames(response_id: str, model: str) -> list[dict[str, Any]]:
