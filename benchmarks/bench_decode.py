@@ -6,11 +6,12 @@ Per typical payload (recorded from the real API: a Chat Completions text chunk w
 
 - ``json.loads`` alone (the floor a plain client pays before any mapping);
 - ``msgspec.json.decode`` alone, untyped (when msgspec is installed), for scale;
-- the library: Chat Completions SSE data -> events (``_transports.http._map_events``) and a
-  WebSocket frame -> events (``ResponsesTurnSource._feed``), the exact calls a turn makes.
+- the library: Chat Completions SSE data -> events (``_transports.http._map_events``, the
+  call a turn makes) and a WebSocket frame -> events (``ResponsesEventMapper.feed_json``,
+  which the WebSocket turn calls per frame; before it, ``json.loads`` then ``feed``).
 
-Both entry points exist before and after the msgspec change, so the same script measures
-either tree (``PYTHONPATH=<tree>/src python benchmarks/bench_decode.py``). Medians of
+Both exist before and after the msgspec change, so the same script measures either tree
+(``PYTHONPATH=<tree>/src python benchmarks/bench_decode.py``). Medians of
 ``--repeats`` runs of ``--calls`` calls each, with the floor measured in the same run.
 
 Run: ``nox -s bench`` or ``python benchmarks/bench_decode.py [--quick]``.
@@ -29,7 +30,6 @@ from scoped_openai._events import Event
 from scoped_openai._responses import ResponsesEventMapper
 from scoped_openai._sse import ServerSentEvent
 from scoped_openai._transports.http import _map_events
-from scoped_openai._ws_turn import ResponsesTurnSource
 
 CHAT_CHUNK = (
     '{"id":"chatcmpl-Dx0Xq5Xx9rHB2ehcHZCRDsnuymUXc","object":"chat.completion.chunk",'
@@ -72,15 +72,19 @@ def chat_call() -> Callable[[], object]:
 
 
 def frame_call(frame: str) -> Callable[[], object]:
-    # A turn source with just what ``_feed`` reads: the mapper and the terminal flag.
-    source = ResponsesTurnSource.__new__(ResponsesTurnSource)
-    source._mapper = ResponsesEventMapper()
-    source._terminal = False
+    mapper = ResponsesEventMapper()
+    # What the WebSocket turn calls per frame: ``feed_json`` (msgspec); a tree from before
+    # it decoded with ``json.loads`` and fed the dict, which is what the fallback does.
+    feed_json = getattr(mapper, "feed_json", None)
+    if feed_json is None:
+
+        def feed_json(text: str, out: list[Event]) -> None:
+            mapper.feed(json.loads(text), out)
+
     out: list[Event] = []
-    feed = source._feed
 
     def call() -> None:
-        feed(frame, out)
+        feed_json(frame, out)
         out.clear()
 
     return call
