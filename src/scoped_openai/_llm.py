@@ -80,7 +80,7 @@ async def _load_transport_once() -> None:
     its request, without holding the event loop longer than needed: the shared TLS context,
     a slice of the CA bundle per step (``_tls``), and httpcore, which httpx imports only when
     its first client is built. ``_transports.http`` imports httpcore before any loop runs
-    unless that would also import trio; then it is imported here, in one step (about 55 ms
+    unless that would also import trio; then it is imported here, in one step (85-95 ms CPU
     of trio's own import on this project's machine: it cannot be split)."""
     await load_shared_tls_context()
     if "httpcore" not in sys.modules:
