@@ -716,8 +716,12 @@ class OpenAILLM:
         Cancellation: a cancelled prewarm leaves no half-open connection (a handshake in
         progress finishes in its own task and serves the first turn).
         """
-        self._check_loop()
-        _check_tools(tools)
+        try:
+            self._check_loop()
+            _check_tools(tools)
+        except UsageError as mistake:
+            self._emit_error(mistake)
+            raise
         if self.streaming:
             await self._prewarm_websocket(instructions, tools)
             return

@@ -90,13 +90,17 @@ async def test_bad_tools_fail_at_chat_on_both_paths(
     ctx: ChatContext,
     make_llm: Callable[..., OpenAILLM],
     make_ws_llm: Callable[..., OpenAILLM],
+    errors: list[Exception],
     path: str,
     tools: Any,
     words: str,
 ) -> None:
     async with make(path, make_llm, make_ws_llm) as llm:
-        with pytest.raises(UsageError, match=words):
+        with pytest.raises(UsageError, match=words) as at_chat:
             llm.chat(ctx, tools=tools)
+        with pytest.raises(UsageError, match=words) as at_prewarm:
+            await llm.prewarm(instructions="Be brief.", tools=tools)
+    assert errors == [at_chat.value, at_prewarm.value]  # emitted, like every turn's error
     assert fake.requests == []
     assert fake.ws_frames == []
 
