@@ -18,7 +18,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import httpx
 import pytest
+from httpx_ws import aconnect_ws
 from openapi_schema import SKIP_REASON, SPEC_FILE, event_problems, problems, sse_payloads
 
 from scoped_openai import APIStreamError, ChatContext, ChatRole, NotFoundError
@@ -95,6 +98,24 @@ def test_every_chat_error_body_is_valid() -> None:
     found = {name: problems(body, "ErrorResponse", strict=True) for name, body in bodies.items()}
     assert found == {name: [] for name in bodies}
     assert [r.status for r in replies.values()] == [429, 404, 404, 500]
+
+
+@pytest.mark.anyio
+@pytest.mark.loopback
+async def test_what_the_loopback_server_puts_on_the_wire_is_valid(fake: FakeOpenAI) -> None:
+    # The same replies through hypercorn and a real httpx client: the bytes on the socket.
+    fake.add(Reply.tool_calls(*CALLS, text="Checking."))
+    body = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with anyio.fail_after(10):
+        async with fake.serve() as server, httpx.AsyncClient() as client:
+            url = f"{server.base_url}/chat/completions"
+            streamed = await client.post(url, json=body)
+            refused = await client.post(url, json={**body, "model": "llama-3"})
+    chunks = sse_payloads(streamed.content)
+    assert len(chunks) > 3
+    assert [problems(c, CHUNK, strict=True) for c in chunks] == [[] for _ in chunks]
+    assert refused.status_code == 404
+    assert problems(refused.json(), "ErrorResponse", strict=True) == []
 
 
 # -- the Responses WebSocket --------------------------------------------------------------------
@@ -271,3 +292,21 @@ async def test_an_unknown_model_is_the_api_s_error_and_takes_no_scripted_reply(
         assert streaming
         assert (error.status, error.code, error.param) == ("400", "model_not_found", "model")
     assert (len(fake.replies), len(fake.ws_replies)) == (1, 1)
+
+
+@pytest.mark.anyio
+@pytest.mark.loopback
+async def test_what_the_loopback_websocket_puts_on_the_wire_is_valid(fake: FakeOpenAI) -> None:
+    fake.add_ws(WSReply.function_calls(*CALLS, text="Checking.", fragment_size=3))
+    with anyio.fail_after(10):
+        async with (
+            fake.serve() as server,
+            httpx.AsyncClient() as client,
+            aconnect_ws(f"{server.base_url}/responses", client) as ws,
+        ):
+            await ws.send_text(create(tools=[], instructions="Be brief."))
+            frames: list[dict[str, Any]] = []
+            while not frames or frames[-1]["type"] not in TERMINAL:
+                frames.append(json.loads(await ws.receive_text()))
+    assert len(frames) > 10
+    assert ws_problems(frames) == []
