@@ -5,7 +5,9 @@ The spec is read where it lives (``SCOPED_OPENAI_OPENAPI``, default
 
 The file says OpenAPI 3.1 but still uses the 3.0 keyword ``nullable`` (README beside it):
 ``nullable: true`` is turned into ``anyOf: [schema, {"type": "null"}]``. Everything else is
-JSON Schema 2020-12 as written, ``$ref`` resolved within the document.
+JSON Schema 2020-12 as written, ``$ref`` resolved within the document, with one reading:
+``oneOf`` is read as ``anyOf``, because the spec's unions overlap (see ``_convert``), which
+is how OpenAPI tools and OpenAI's own SDKs treat them.
 
 Two views of each schema:
 
@@ -246,6 +248,7 @@ def _registry(strict: bool, older: bool = False, without: int | None = None) -> 
 
 
 def _strip_strict(node: Any) -> Any:
+    # Every unevaluatedProperties is ours: the spec itself has none.
     if isinstance(node, dict):
         return {k: _strip_strict(v) for k, v in node.items() if k != "unevaluatedProperties"}
     if isinstance(node, list):
