@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 from pipecat.frames.frames import (
+    FunctionCallsStartedFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -22,10 +24,10 @@ from pipecat.frames.frames import (
 
 from scoped_openai import APITimeoutError
 from scoped_openai.integrations._owner import OWNER_TASK_NAME
-from scoped_openai.testing import FakeOpenAI
+from scoped_openai.testing import FakeOpenAI, Reply, Stall, WSReply, chunk
 
 from .conftest import MakeService, script_text
-from .harness import Harness, running, user_context
+from .harness import WAIT, Harness, running, user_context
 
 pytestmark = pytest.mark.anyio
 
@@ -51,8 +53,9 @@ def assert_clean_after_interruption(pipe: Harness) -> None:
 
 
 async def assert_nothing_left(fake: FakeOpenAI) -> None:
-    assert fake.counters.open_bodies == 0
-    assert fake.ws_open == 0
+    # On loopback the server sees a client's close in its own tasks, a moment later.
+    with anyio.fail_after(WAIT):
+        await fake.wait_until(lambda: fake.counters.open_bodies == 0 and fake.ws_open == 0)
     assert not [t for t in asyncio.all_tasks() if t.get_name() == OWNER_TASK_NAME]
 
 
@@ -112,4 +115,41 @@ async def test_cancelling_the_pipeline_mid_reply_leaves_nothing(
         await pipe.push_context(user_context())
         await pipe.sink.wait_for(LLMTextFrame, 2)
     assert service._owner.closed
+    await assert_nothing_left(fake)
+
+
+def script_tool_call_then_stall(fake: FakeOpenAI, path: str) -> None:
+    """A reply that speaks, starts a tool call, and stalls inside its arguments."""
+    if path == "http":
+        call = {"index": 0, "id": "call_w", "type": "function"}
+        call["function"] = {"name": "get_weather", "arguments": '{"ci'}
+        fake.add(Reply.text("Let me check. ", then=[chunk({"tool_calls": [call]}), Stall()]))
+        return
+    item = {"id": "fc_1", "type": "function_call", "status": "in_progress"}
+    item |= {"arguments": "", "call_id": "call_w", "name": "get_weather"}
+    added = {"type": "response.output_item.added", "output_index": 1, "item": item}
+    delta = {"type": "response.function_call_arguments.delta", "item_id": "fc_1"}
+    delta |= {"output_index": 1, "delta": '{"ci'}
+    fake.add_ws(WSReply.text("Let me check. ", then=[added, delta, Stall()]))
+
+
+async def test_interruption_during_a_tool_call_runs_nothing_and_the_next_turn_is_clean(
+    fake: FakeOpenAI, path: str, make_service: MakeService
+) -> None:
+    script_tool_call_then_stall(fake, path)
+    script_text(fake, path, "next answer")
+    service = make_service(idle_timeout=NEVER, first_token_timeout=NEVER)
+    called: list[object] = []
+
+    async def get_weather(params: object) -> None:
+        called.append(params)
+
+    service.register_function("get_weather", get_weather)
+    async with running(service) as pipe:
+        await interrupt_after_text(pipe, 4)  # "Let me check. " in four pieces
+        assert await pipe.reply(user_context(), 2) == "next answer"
+    assert called == []  # a half-streamed call is never dispatched
+    assert not pipe.sink.of(FunctionCallsStartedFrame)
+    assert_clean_after_interruption(pipe)
+    assert pipe.errors == []
     await assert_nothing_left(fake)
