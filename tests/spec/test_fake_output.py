@@ -84,20 +84,23 @@ def error_body(reply: Reply) -> Any:
 def test_every_chat_error_body_is_valid() -> None:
     fake = FakeOpenAI()
     post = json.dumps({"model": "gpt-4o-mini", "messages": []}).encode()
+    asks = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
     replies = {
         "scripted": Reply.error(429, "Slow down.", code="rate_limit_exceeded"),
         "unknown model": fake.answer(
             "POST", "/v1/chat/completions", {}, {}, json.dumps({"model": "llama-3"}).encode()
         ),
         "unknown route": fake.answer("POST", "/v1/embeddings", {}, {}, post),
-        "script exhausted": fake.answer("POST", "/v1/chat/completions", {}, {}, post),
+        "no messages": fake.answer("POST", "/v1/chat/completions", {}, {}, post),
+        "script exhausted": fake.answer("POST", "/v1/chat/completions", {}, {}, asks.encode()),
     }
     bodies = {name: error_body(reply) for name, reply in replies.items()}
     for status in (401, 403, 429, 500):  # a refused WebSocket handshake's body
         bodies[f"handshake {status}"] = rejection_body(status)
     found = {name: problems(body, "ErrorResponse", strict=True) for name, body in bodies.items()}
     assert found == {name: [] for name in bodies}
-    assert [r.status for r in replies.values()] == [429, 404, 404, 500]
+    assert [r.status for r in replies.values()] == [429, 404, 404, 400, 500]
+    assert bodies["no messages"]["error"]["code"] == "empty_array"
 
 
 @pytest.mark.anyio

@@ -51,7 +51,7 @@ from ._asgi import Receive, Scope, Send, asgi_app, serve_asgi_websocket
 from ._loopback import LoopbackServer
 from ._memory import MemoryTransport
 from ._recorder import Counters, RecordedRequest
-from ._refusals import is_openai_model, unknown_model_reply
+from ._refusals import empty_messages_reply, is_openai_model, unknown_model_reply
 from ._script import Reply
 from ._ws_fake import CancelBehaviour, FakeWSConnector, WSHandshake
 from ._ws_script import WSReply
@@ -90,6 +90,8 @@ class FakeOpenAI:
       exist or you do not have access to it."; on the WebSocket an ``error`` frame, status
       400, code ``model_not_found``, param ``model``. Azure deployment paths are not
       checked (a deployment's name is the user's);
+    - ``messages: []`` on Chat Completions: HTTP 400, code ``empty_array``, param
+      ``messages``;
     - a second ``response.create`` while a response is in flight on the socket: an
       ``error`` frame at once, status 400, code ``conversation_already_has_active_response``
       (the response in flight goes on);
@@ -191,9 +193,12 @@ class FakeOpenAI:
             return Reply([], status=200, headers={"content-type": "text/plain"})
         if not path.endswith("/chat/completions"):
             return Reply.error(404, f"the fake serves no {method} {path}")
-        model = _model_of(body)
-        if model is not None and "/deployments/" not in path and not self.knows_model(model):
+        parsed = _json_object(body)
+        model = parsed.get("model")
+        if isinstance(model, str) and "/deployments/" not in path and not self.knows_model(model):
             return unknown_model_reply(model)
+        if parsed.get("messages") == []:
+            return empty_messages_reply()
         if self.replies:
             return self.replies.popleft()
         if self.default is not None:
@@ -241,11 +246,10 @@ class FakeOpenAI:
         await serve_asgi_websocket(self, scope, receive, send)
 
 
-def _model_of(body: bytes) -> str | None:
-    """The ``model`` of a JSON request body, if it names one (else the fake does not judge)."""
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A request body parsed, when it is a JSON object (else empty: the fake does not judge)."""
     try:
         parsed = json.loads(body)
     except ValueError:
-        return None
-    model = parsed.get("model") if isinstance(parsed, dict) else None
-    return model if isinstance(model, str) else None
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

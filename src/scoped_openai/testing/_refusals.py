@@ -16,6 +16,7 @@ from ._ws_script import error_frame
 
 __all__ = [
     "OPENAI_MODEL_FAMILIES",
+    "empty_messages_reply",
     "in_flight_frame",
     "is_openai_model",
     "previous_response_not_found_frame",
@@ -49,6 +50,19 @@ def unknown_model_reply(model: str) -> Reply:
         404,
         f"The model `{model}` does not exist or you do not have access to it.",
         code="model_not_found",
+    )
+
+
+def empty_messages_reply() -> Reply:
+    """Chat Completions with ``messages: []`` (the spec's ``minItems: 1``): HTTP 400,
+    ``invalid_request_error``, code ``empty_array``, param ``messages``, in api.openai.com's
+    words (quoted in CopilotKit/CopilotKit#529)."""
+    return Reply.error(
+        400,
+        "Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
+        "an empty array instead.",
+        code="empty_array",
+        param="messages",
     )
 
 
