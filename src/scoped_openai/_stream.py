@@ -187,6 +187,8 @@ class ChatStream:
                 self._source.turn_ended(self.assembler, cancelled=True)
                 if self._on_abandon is not None:
                     self._on_abandon(self._source)
+                if self._recorder is not None:  # left early: reported as cancelled
+                    self._report_metrics(self._recorder, completed=False)
             except Exception:  # e.g. collected after the event loop closed
                 logger.debug("releasing a dropped stream failed", exc_info=True)
 

@@ -134,3 +134,21 @@ def test_an_unknown_event_name_is_refused(fake: FakeOpenAI) -> None:
     llm = fake.llm()
     with pytest.raises(ValueError, match="unknown event 'metric'"):
         llm.on("metric", print)  # type: ignore[call-overload]
+
+
+@pytest.mark.trio
+async def test_a_bare_loop_left_by_break_is_reported_once_as_cancelled(
+    autojump_clock: object, fake: FakeOpenAI, ctx: ChatContext
+) -> None:
+    fake.add(Reply.text(PIECES, delay=0.25))
+    async with fake.llm() as llm:
+        seen = listen(llm)
+        async for item in llm.chat(ctx):  # the reference's style: the stream is dropped
+            if item.content == "two ":
+                break
+        assert len(seen) == 1  # reported when the dropped stream was released
+        await llm.cancel_current_generation()  # releases what the drop left; no second report
+    (metrics,) = seen
+    assert metrics.cancelled is True
+    assert metrics.ttft == pytest.approx(0.25)
+    assert metrics.duration == pytest.approx(0.5)
