@@ -16,7 +16,12 @@ import anyio
 import anyio.abc
 import pytest
 
-from scoped_openai._errors import APIConnectionError, AuthenticationError, ProtocolError
+from scoped_openai._errors import (
+    APIConnectionError,
+    AuthenticationError,
+    LimitExceededError,
+    ProtocolError,
+)
 from scoped_openai._transports import ws_handshake, ws_sansio
 from scoped_openai._transports.websocket import WebSocketClosed, open_websocket
 from scoped_openai._transports.ws_sansio import SansIOWebSocket, SansIOWebSocketConnection
@@ -335,9 +340,9 @@ async def test_one_message_over_the_limit_is_refused_before_its_payload_arrives(
 
     with anyio.fail_after(LIMIT):
         async with serving(handler) as port, connect(port) as ws:
-            with pytest.raises(ProtocolError, match="16,777,216-byte limit") as info:
+            with pytest.raises(LimitExceededError, match="16,777,216") as info:
                 await ws.receive_text()
-            assert not isinstance(info.value, WebSocketClosed)
+            assert info.value.limit == "MAX_MESSAGE_SIZE"
             with pytest.raises(WebSocketClosed) as closed:
                 await ws.receive_text()
             assert closed.value.code == 1009
@@ -359,7 +364,7 @@ async def test_200_mb_of_fragments_are_refused_at_the_limit() -> None:
 
     with anyio.fail_after(LIMIT):
         async with serving(handler) as port, connect(port) as ws:
-            with pytest.raises(ProtocolError, match="limit"):
+            with pytest.raises(LimitExceededError):
                 await ws.receive_text()
     assert sent[0] < 200 * MiB
 

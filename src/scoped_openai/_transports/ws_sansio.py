@@ -17,7 +17,7 @@ kernel's buffer).
   ignored.
 - **Closes**: the peer's close frame is ``WebSocketClosed(code, reason)`` after the messages
   before it; a connection lost without one is 1006; a message over the limit is a
-  ``ProtocolError`` that names it (the socket is closed with 1009); a protocol violation is a
+  ``LimitExceededError`` that names it (the socket is closed with 1009); a protocol violation is a
   ``ProtocolError`` (closed with 1002).
 - **Our close**: a close frame, then the peer's answer and its end of the connection, bounded
   by ``CLOSE_TIMEOUT``, then the stream is dropped in every case.
@@ -40,7 +40,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from .._errors import APITimeoutError, ProtocolError
+from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
 from .websocket import (
     ABNORMAL_CLOSURE,
@@ -244,9 +244,11 @@ class SansIOWebSocket:
 
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, PayloadTooBig):
-            self._error = ProtocolError(
-                f"the server sent a WebSocket message over the {MAX_MESSAGE_SIZE:,}-byte "
-                "limit (MAX_MESSAGE_SIZE); the socket was closed with 1009"
+            self._error = LimitExceededError(
+                "the server sent a WebSocket message over the size limit; the socket was "
+                "closed with 1009",
+                limit="MAX_MESSAGE_SIZE",
+                value=MAX_MESSAGE_SIZE,
             )
             self._close = (1009, "message too big")
         elif isinstance(exc, WebSocketsProtocolError | UnicodeDecodeError):
