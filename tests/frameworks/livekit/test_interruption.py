@@ -43,11 +43,16 @@ def script(fake: FakeOpenAI, path: str, server: str) -> None:
 
 async def released(fake: FakeOpenAI, path: str) -> None:
     """The interrupted reply's connection is gone on the server's side (WebSocket: the
-    socket that carried it is closed; the warm spare stays open)."""
+    socket that carried it is closed; the warm spare stays open).
+
+    WebSocket: from here on no new socket can open (its handshake would outlast the test),
+    so the next turn passes only if it goes out on the spare opened before the interruption.
+    """
     if path == "http":
         await fake.wait_until(lambda: fake.counters.open_bodies == 0)
     else:
         await fake.wait_until(lambda: fake.ws_open == 1)
+        fake.ws_handshake_delay = 3600.0
 
 
 def assistant_texts(chat_ctx: lk_llm.ChatContext) -> list[tuple[str, bool]]:
