@@ -6,6 +6,7 @@ socket; ``path`` parametrizes HTTP (Chat Completions) and WebSocket (Responses) 
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -82,3 +83,11 @@ def script_calls(fake: FakeOpenAI, path: str, *calls: tuple[str, str, str]) -> N
         fake.add(Reply.tool_calls(*calls))
     else:
         fake.add_ws(WSReply.function_calls(*calls))
+
+
+def sent_requests(fake: FakeOpenAI, path: str) -> list[dict[str, Any]]:
+    """Every request sent, oldest first: Chat Completions bodies (HTTP) or the
+    ``response.create`` frames (WebSocket)."""
+    if path == "http":
+        return [json.loads(r.body) for r in fake.requests if r.method == "POST"]
+    return [f for f in fake.ws_frames if f.get("type") == "response.create"]

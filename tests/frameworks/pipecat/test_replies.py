@@ -19,7 +19,7 @@ from pipecat.services.settings import LLMSettings
 
 from scoped_openai.testing import FakeOpenAI, Reply, WSReply
 
-from .conftest import CONFORMANCE, MakeService, script_text
+from .conftest import CONFORMANCE, MakeService, script_text, sent_requests
 from .harness import running, user_context
 
 pytestmark = pytest.mark.anyio
@@ -66,12 +66,9 @@ async def test_system_instruction_and_history_reach_the_request(
     )
     async with running(make_service(system_instruction="Be brief.")) as pipe:
         await pipe.reply(context, 1)
-    if path == "http":
-        body = json.loads(fake.requests[-1].body)
-        sent = [(m["role"], m["content"]) for m in body["messages"]]
-    else:
-        frame = fake.ws_frames[-1]
-        sent = [(i["role"], _text(i["content"])) for i in frame["input"]]
+    (request,) = sent_requests(fake, path)
+    items = request["messages" if path == "http" else "input"]
+    sent = [(i["role"], _text(i["content"])) for i in items]
     assert sent[0] in {("system", "Be brief."), ("developer", "Be brief.")}
     assert sent[1:] == [("user", "Hi"), ("assistant", "Hello!"), ("user", "How are you?")]
 
@@ -156,10 +153,7 @@ async def test_settings_update_changes_the_next_request(
         await pipe.reply(user_context(), 1)
         await pipe.push(LLMUpdateSettingsFrame(delta=LLMSettings(model="gpt-5-mini")))
         await pipe.reply(user_context(), 2)
-    if path == "http":
-        bodies = [json.loads(r.body) for r in fake.requests if r.method == "POST"]
-    else:
-        bodies = [f for f in fake.ws_frames if f.get("type") == "response.create"]
+    bodies = sent_requests(fake, path)
     assert [b["model"] for b in bodies] == ["gpt-4o-mini", "gpt-5-mini"]
     assert "temperature" in bodies[0]
     assert "temperature" not in bodies[1]  # a reasoning model: no sampling parameters
@@ -179,14 +173,13 @@ async def test_run_inference_goes_through_the_library(
             response_schema=schema,
         )
     assert text == "A short summary."
+    (body,) = sent_requests(fake, path)
     if path == "http":
         (post,) = [r for r in fake.requests if r.method == "POST"]
-        body = json.loads(post.body)
         assert "openai/python" not in post.headers.get("user-agent", "").lower()
         assert body["max_completion_tokens"] == 50
         assert body["response_format"]["json_schema"]["schema"] == schema
         assert body["messages"][0]["content"] == "Summarize."
     else:
-        (create,) = [f for f in fake.ws_frames if f.get("type") == "response.create"]
-        assert create["max_output_tokens"] == 50
-        assert create["text"]["format"]["schema"] == schema
+        assert body["max_output_tokens"] == 50
+        assert body["text"]["format"]["schema"] == schema

@@ -7,7 +7,6 @@ the pipeline and send the same conversation.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from scoped_openai.integrations.pipecat import OpenAILLMService
 from scoped_openai.testing import FakeOpenAI
 from scoped_openai.testing._loopback import LoopbackServer
 
-from .conftest import MakeService, script_calls, script_text
+from .conftest import MakeService, script_calls, script_text, sent_requests
 from .harness import running, user_context
 from .test_tools import recording_handlers, tool_context
 
@@ -61,9 +60,8 @@ def pipecats_own(server: LoopbackServer, path: str) -> Any:
 
 def sent_conversation(fake: FakeOpenAI, path: str) -> list[Any]:
     if path == "http":
-        bodies = [json.loads(r.body) for r in fake.requests if r.method == "POST"]
-        return [body["messages"] for body in bodies]
-    creates = [f for f in fake.ws_frames if f.get("type") == "response.create"]
+        return [body["messages"] for body in sent_requests(fake, path)]
+    creates = sent_requests(fake, path)
     return [[(i.get("role"), text_of(i.get("content"))) for i in f["input"]] for f in creates]
 
 

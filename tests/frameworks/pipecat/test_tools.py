@@ -3,7 +3,6 @@ their ids and arguments; invalid arguments are an ErrorFrame, never a call with 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +17,7 @@ from scoped_openai import ToolArgumentsError
 from scoped_openai.integrations.pipecat import OpenAILLMService
 from scoped_openai.testing import FakeOpenAI
 
-from .conftest import MakeService, script_calls
+from .conftest import MakeService, script_calls, sent_requests
 from .harness import Harness, running
 
 pytestmark = pytest.mark.anyio
@@ -58,11 +57,8 @@ def recording_handlers(service: OpenAILLMService) -> list[tuple[str, str, dict[s
 
 
 def sent_tools(fake: FakeOpenAI, path: str) -> list[str]:
-    if path == "http":
-        body = json.loads([r for r in fake.requests if r.method == "POST"][-1].body)
-        return [tool["function"]["name"] for tool in body["tools"]]
-    create = [f for f in fake.ws_frames if f.get("type") == "response.create"][-1]
-    return [tool["name"] for tool in create["tools"]]
+    tools = sent_requests(fake, path)[-1]["tools"]
+    return [tool["function"]["name"] if path == "http" else tool["name"] for tool in tools]
 
 
 @asynccontextmanager
@@ -118,9 +114,8 @@ async def test_the_contexts_tool_choice_is_sent_in_the_paths_shape(
     async with running(service) as pipe:
         await pipe.push_context(context)
         await pipe.sink.wait_for(FunctionCallResultFrame, 1)
+    choice = sent_requests(fake, path)[-1]["tool_choice"]
     if path == "http":
-        body = json.loads([r for r in fake.requests if r.method == "POST"][-1].body)
-        assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+        assert choice == {"type": "function", "function": {"name": "get_weather"}}
     else:
-        create = [f for f in fake.ws_frames if f.get("type") == "response.create"][-1]
-        assert create["tool_choice"] == {"type": "function", "name": "get_weather"}
+        assert choice == {"type": "function", "name": "get_weather"}
