@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -92,6 +93,18 @@ def calls_of(items: list[LLMResponse]) -> list[dict[str, Any]]:
 def owner_tasks() -> list[asyncio.Task[Any]]:
     """The plugin owner tasks alive now."""
     return [t for t in asyncio.all_tasks() if t.get_name() == OWNER_TASK_NAME and not t.done()]
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections to ``port`` on this machine (the client side: the remote
+    port is the server's), read from ``/proc/net/tcp``: sockets nobody closed."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+        if remote_port == port and fields[3] == "01":  # 01: ESTABLISHED
+            count += 1
+    return count
 
 
 @pytest.fixture

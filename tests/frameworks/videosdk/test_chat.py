@@ -22,6 +22,7 @@ from .conftest import (
     PATHS,
     calls_of,
     collect,
+    connections_to,
     conversation,
     ours,
     owner_tasks,
@@ -269,8 +270,10 @@ async def test_aclose_from_another_task_leaves_no_task_and_no_socket(
         async with anyio.create_task_group() as tg:
             tg.start_soon(speak)
             await started.wait()
+            assert connections_to(server.port) >= 1
             tg.start_soon(llm.aclose)  # the framework closes from its own task
         await llm.aclose()  # idempotent
+    assert connections_to(server.port) == 0
     assert heard == ["Two"]
     assert owner_tasks() == []
     assert fake.counters.open_bodies == 0
@@ -289,3 +292,22 @@ async def test_a_reply_asked_for_before_a_barge_in_never_starts(
     assert await collect(reply) == []
     assert bodies(fake, path) == []
     await llm.aclose()
+
+
+async def test_each_websocket_turn_sends_only_its_new_items(fake: FakeOpenAI, server: Any) -> None:
+    # As the framework grows its context: the reply it heard, then the next user message.
+    script_text(fake, "ws", "Hello.")
+    script_text(fake, "ws", "Fine.")
+    llm = ours(server, "ws")
+    ctx = conversation()
+    assert text_of(await collect(llm.chat(ctx))) == "Hello."
+    ctx.add_message(ChatRole.ASSISTANT, "Hello.")
+    ctx.add_message(ChatRole.USER, "How are you?")
+    assert text_of(await collect(llm.chat(ctx))) == "Fine."
+    await llm.aclose()
+    second = bodies(fake, "ws")[1]
+    assert second["previous_response_id"] == "resp_fake_1"
+    user = {"type": "message", "role": "user"}
+    assert second["input"] == [
+        {**user, "content": [{"type": "input_text", "text": "How are you?"}]}
+    ]
