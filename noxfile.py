@@ -139,3 +139,12 @@ def videosdk(session: nox.Session) -> None:
     example = os.path.join("examples", "frameworks", "videosdk_agent.py")
     for args in ([], ["--websocket"]):
         session.run("python", example, *args, env={"OPENAI_API_KEY": ""})
+
+
+@nox.session(python="3.11")
+def bench_videosdk(session: nox.Session) -> None:
+    """The VideoSDK benchmark (not part of the default run): the reference plugin, the
+    drop-in and the plain library on one fake, asyncio only (the framework is). ``nox -s
+    bench`` runs the same script, which there says VideoSDK is missing and stops."""
+    session.install("-e", ".[bench,videosdk]", "videosdk-plugins-openai==1.0.30")
+    session.run("python", "benchmarks/bench_videosdk.py", *session.posargs)
