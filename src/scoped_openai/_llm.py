@@ -42,6 +42,7 @@ from ._transports.websocket import (
     WebSocketConnector,
     WebSocketEngine,
     default_connector,
+    raise_unwrapped,
 )
 from ._watchdog import Watchdog
 from ._ws_turn import ResponsesTurnSource
@@ -499,7 +500,13 @@ class OpenAILLM:
                 # rather than cancel them. Not the body's exception: anyio would wrap it in
                 # an ExceptionGroup; our tasks never raise, so the body's exception (if any)
                 # propagates on its own once the group has finished.
-                await task_group.__aexit__(None, None, None)
+                try:
+                    await task_group.__aexit__(None, None, None)
+                except BaseExceptionGroup as group:
+                    # Only what no task may swallow gets here: a KeyboardInterrupt or
+                    # SystemExit that landed in one of our socket tasks (trio delivers
+                    # Ctrl-C to whichever task is running). The caller gets it bare.
+                    raise_unwrapped(group, _unchanged)
 
     async def aclose(self) -> None:
         """Stop every stream, close sockets and the HTTP client if we made it. Idempotent.
@@ -793,3 +800,7 @@ def _check_tools(tools: object) -> None:
                 f"tools[{index}] is a {type(tool).__name__}, not a FunctionTool (decorate the "
                 "function with @function_tool)"
             )
+
+
+def _unchanged(error: BaseException) -> BaseException:
+    return error
