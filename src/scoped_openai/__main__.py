@@ -119,6 +119,7 @@ class _Target:
             return
         from ._cli_fake import embedded_fake
 
+        self.interrupts.defer()  # a Ctrl-C while the server starts must not cancel its start
         fake = embedded_fake()
         if script is not None:
             script(fake)

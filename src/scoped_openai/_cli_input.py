@@ -72,12 +72,31 @@ class Interrupts:
         self.barge_in: Callable[[], Awaitable[None]] | None = None
         self.interrupted = False
         self._scopes: list[anyio.CancelScope] = []
+        self._deferred = False
+
+    def defer(self) -> None:
+        """From now on Ctrl-C never cancels the whole run, only a ``cancellable()`` scope,
+        made later if need be: call it before starting something that must stop gracefully
+        (the embedded fake server), so a Ctrl-C while it starts ends the work at once
+        instead of cancelling the server's start."""
+        self._deferred = True
 
     def cancellable(self) -> anyio.CancelScope:
-        """A scope Ctrl-C cancels (enter it with ``with``; the latest one counts)."""
+        """A scope Ctrl-C cancels (enter it with ``with``; the latest one counts). After an
+        earlier, deferred Ctrl-C it comes already cancelled."""
         scope = anyio.CancelScope()
         self._scopes.append(scope)
+        if self.interrupted:
+            scope.cancel()
         return scope
+
+    def interrupt(self, run_scope: anyio.CancelScope) -> None:
+        """Ctrl-C outside a reply: mark the run interrupted and cancel what it should."""
+        self.interrupted = True
+        if self._scopes:
+            self._scopes[-1].cancel()
+        elif not self._deferred:
+            run_scope.cancel()
 
     async def watch(
         self,
@@ -96,6 +115,5 @@ class Interrupts:
                 if self.barge_in is not None:
                     await self.barge_in()
                     continue
-                self.interrupted = True
-                (self._scopes[-1] if self._scopes else run_scope).cancel()
+                self.interrupt(run_scope)
                 return
