@@ -50,9 +50,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
+    """mypy --strict on the package, and what a user's type checker sees of the typed
+    shortcuts (the one test that needs mypy, skipped in the test sessions)."""
     session.install("-e", ".[test]", "mypy>=1.11")
     session.run("mypy", "--strict", "src/scoped_openai")
+    session.run("pytest", "-q", "tests/core/test_response.py", "-k", "type_checkers")
 
 
 @nox.session(python="3.11")
