@@ -5,14 +5,29 @@
   ``NO_PROXY`` matching): the WebSocket engine dials through the same proxy an
   ``httpx.AsyncClient(trust_env=True)`` would use for the same URL, so both paths of one
   ``OpenAILLM`` leave the machine the same way.
+- anyio's asyncio ``CancelScope`` class: built directly it costs 2.3 µs per network read
+  where ``anyio.CancelScope()`` (which looks the backend up on every call) costs 3.9 µs.
 """
 
 from __future__ import annotations
 
+import anyio
 import httpx
 from httpx._utils import URLPattern, get_environment_proxies
 
-__all__ = ["environment_proxy"]
+__all__ = ["asyncio_cancel_scope_class", "environment_proxy"]
+
+
+def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:
+    """anyio's asyncio backend ``CancelScope`` class, or None when a future anyio moved or
+    changed it (callers then use the public ``anyio.CancelScope``, a little slower)."""
+    try:
+        from anyio._backends._asyncio import CancelScope
+    except ImportError:
+        return None
+    if not issubclass(CancelScope, anyio.CancelScope):
+        return None
+    return CancelScope
 
 
 def environment_proxy(url: str) -> str | None:

@@ -32,6 +32,7 @@ import anyio
 import sniffio
 
 from ._assembly import Assembler
+from ._compat import asyncio_cancel_scope_class
 from ._errors import APIConnectionError, APITimeoutError, ProtocolError, ScopedOpenAIError
 from ._events import Event, ResponseCreated
 from ._metrics import TurnMetrics, TurnRecorder
@@ -58,13 +59,8 @@ def _native_scope_and_clock() -> tuple[Callable[..., Any], Callable[[], float]]:
         import trio
 
         return trio.CancelScope, trio.current_time
-    try:
-        from anyio._backends._asyncio import CancelScope as AsyncioCancelScope
-    except ImportError:  # a future anyio moved it: the public way costs a little more
-        return anyio.CancelScope, anyio.current_time
-    if not issubclass(AsyncioCancelScope, anyio.CancelScope):
-        return anyio.CancelScope, anyio.current_time
-    return AsyncioCancelScope, anyio.current_time
+    # None when a future anyio moved it: the public way costs a little more.
+    return asyncio_cancel_scope_class() or anyio.CancelScope, anyio.current_time
 
 
 class TurnSource(Protocol):
