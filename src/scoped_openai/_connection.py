@@ -278,8 +278,8 @@ class WebSocketPool:
 
     def ensure_spare(self) -> None:
         """Open a spare if there is none usable (and renew an old one)."""
-        if not self._keep_spare or self._closed:
-            return
+        if not self._keep_spare or self._closed or self._task_group.cancel_scope.cancel_called:
+            return  # (the llm is shutting down: a new socket would only be cancelled)
         spare = self.spare
         if spare is not None and spare.usable and spare.age() < SPARE_RENEW_AGE:
             return
@@ -324,11 +324,20 @@ class WebSocketPool:
         raise APIConnectionError("could not open a WebSocket to the Responses API")
 
     def retire(self, slot: SocketSlot) -> None:
-        """Retire ``slot`` (after a barge-in, a failure, or a drop); the spare takes over."""
+        """Retire ``slot`` (after a barge-in, a failure, or a drop); the spare takes over.
+
+        The spare is promoted here and its replacement opened now, not when the next turn
+        starts: its handshake then runs while the user speaks, instead of beside the next
+        turn's request, and that turn still finds a spare opening before it starts.
+        """
         slot.retire()
         if self.active is slot:
             self.active = None
             self.chain.socket_retired()
+            spare = self.spare
+            if spare is not None and spare.usable and spare.age() < MAX_SOCKET_AGE:
+                self.active, self.spare = spare, None
+                self.ensure_spare()
 
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""

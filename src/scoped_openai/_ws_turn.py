@@ -76,6 +76,7 @@ class ResponsesTurnSource:
         self._terminal = False
         self._full_input: list[dict[str, Any]] = []
         self._sent = False
+        self._retired_socket = False  # this turn retired its socket (the chain went with it)
         self.chained = False
 
     async def start(self) -> None:
@@ -107,6 +108,7 @@ class ResponsesTurnSource:
         self._received = 0
         self._terminal = False
         self._keep_socket = False
+        self._retired_socket = False  # a socket an earlier attempt retired is not this one
         self._slot = slot
         self._handoff = None
         slot.begin_turn()
@@ -181,7 +183,7 @@ class ResponsesTurnSource:
         if slot is not None:
             slot.end_turn()
             if not (completed or self._terminal or self._keep_socket):
-                self._pool.retire(slot)
+                self._retire(slot)
         self._handoff = None
 
     def _release_gate(self) -> None:
@@ -192,8 +194,12 @@ class ResponsesTurnSource:
         """Dropped unfinished: retire the socket (its response is still streaming)."""
         slot, self._slot = self._slot, None
         if slot is not None:
-            self._pool.retire(slot)
+            self._retire(slot)
         self._handoff = None
+
+    def _retire(self, slot: SocketSlot) -> None:
+        self._retired_socket = True
+        self._pool.retire(slot)
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Record the chain: a completed response is the new base; anything else is not.
@@ -211,3 +217,7 @@ class ResponsesTurnSource:
             chain.interrupted(assembler.response_id)
         else:
             chain.reset()
+        if self._retired_socket:
+            # The pool promoted the spare when this turn retired its socket, before the
+            # outcome above was recorded: what the old socket held is not the new one's.
+            chain.socket_retired()

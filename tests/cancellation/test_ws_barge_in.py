@@ -451,6 +451,9 @@ async def test_barge_in_on_a_server_that_keeps_streaming(
             nursery.start_soon(consumer.run)
             await trio.sleep(1.75)  # three chunks heard (0.5, 1.0, 1.5 s)
             assert consumer.heard == TWENTY[:3]
+            # The replacement spare opens at the barge-in; a slow handshake there would
+            # show on the next turn if it were on its critical path.
+            fake.ws_handshake_delay = 5.0
             cancelled_at = trio.current_time()
             await llm.cancel_current_generation()
             assert trio.current_time() == cancelled_at  # the call itself returns at once
@@ -461,7 +464,6 @@ async def test_barge_in_on_a_server_that_keeps_streaming(
         assert consumer.stream is not None
         assert consumer.stream.cancelled is True
         # The next turn, at the same instant: on the spare, no handshake, no drain.
-        fake.ws_handshake_delay = 5.0  # a handshake on the critical path would show
         fake.add_ws(WSReply.text("next answer"))
         heard: list[tuple[float, str]] = []
         async with llm.chat(ctx) as stream:
@@ -618,8 +620,8 @@ async def test_repeated_barge_ins_each_take_a_warm_spare(
         assert first_items == [0.5] * 5  # the first chunk's own delay, never a handshake
         assert ws_tracker.create_sockets == [1, 2, 3, 4, 5]
         await trio.sleep(10.0)
-        # The last barge-in retired socket 5; the spare (6) waits for the next turn, which
-        # will open the next spare when it takes this one.
-        assert ws_tracker.open_sockets() == [6]
+        # The last barge-in retired socket 5, promoted the spare (6) for the next turn and
+        # opened that turn's spare (7) at once, in the gap between turns.
+        assert ws_tracker.open_sockets() == [6, 7]
     assert no_cancel_frames(fake)
     assert errors == []
