@@ -173,9 +173,17 @@ class ChatStream:
             self._scope.cancel()
 
     def __del__(self) -> None:
-        # A bare ``async for`` left by ``break`` (or by an exception in its body) drops the
-        # stream unfinished: release the socket and the turn gate now, and let the llm
-        # close the rest from its next turn (nothing can be awaited here).
+        """Last resort for a bare ``async for`` left by ``break`` (or by an exception in its
+        body): Python never closes an async iterator left that way, so the dropped stream
+        releases its socket and the turn gate here, and the llm closes the rest at its
+        next turn, barge-in or ``aclose()`` (nothing can be awaited here).
+
+        ``async with llm.chat(...)``, a finished loop, a barge-in and ``aclose()`` all
+        release without it. For the bare loop, release still waits for the stream to be
+        collected (at once under CPython's reference counting, later if a reference
+        cycle holds it); a pool lease that the next turn reclaims without the collector is
+        the redesign's job (issue "Redesign the middle", point 2).
+        """
         if not self._finished and self._started:
             self._finished = True
             try:
