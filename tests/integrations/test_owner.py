@@ -35,7 +35,14 @@ def script(fake: FakeOpenAI, path: str, text: str, *, stall: bool = False) -> No
         fake.add_ws(WSReply.text(text, then=[Stall()] if stall else None))
 
 
-def make(path: str, make_llm: MakeLLM, make_ws_llm: MakeLLM) -> OpenAILLM:
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def llm(path: str, make_llm: MakeLLM, make_ws_llm: MakeLLM) -> OpenAILLM:
+    """An in-memory LLM on ``fake`` for ``path`` (HTTP, or WebSocket tracked by ws_tracker)."""
     return make_ws_llm() if path == "ws" else make_llm()
 
 
@@ -51,15 +58,9 @@ def assert_released(fake: FakeOpenAI, tracker: SocketTracker, llm: OpenAILLM) ->
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("path", PATHS)
 async def test_concurrent_first_calls_enter_once_and_turns_need_no_async_with(
-    path: str,
-    fake: FakeOpenAI,
-    make_llm: MakeLLM,
-    make_ws_llm: MakeLLM,
-    ws_tracker: SocketTracker,
+    path: str, llm: OpenAILLM, fake: FakeOpenAI, ws_tracker: SocketTracker
 ) -> None:
-    llm = make(path, make_llm, make_ws_llm)
     owner = LLMOwner(llm)
     script(fake, path, "hello there")
     got: list[OpenAILLM] = []
@@ -82,15 +83,9 @@ async def test_concurrent_first_calls_enter_once_and_turns_need_no_async_with(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("path", PATHS)
 async def test_aclose_from_another_task_ends_a_stalled_reply_at_once(
-    path: str,
-    fake: FakeOpenAI,
-    make_llm: MakeLLM,
-    make_ws_llm: MakeLLM,
-    ws_tracker: SocketTracker,
+    path: str, llm: OpenAILLM, fake: FakeOpenAI, ws_tracker: SocketTracker
 ) -> None:
-    llm = make(path, make_llm, make_ws_llm)
     owner = LLMOwner(llm)
     script(fake, path, "one", stall=True)
     heard: list[str] = []
