@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from typing import Any
@@ -52,6 +53,7 @@ PUBLIC = [
     "TurnMetrics",
     "UnprocessableEntityError",
     "UsageError",
+    "WebSocketClosed",
     "function_tool",
 ]
 
@@ -230,6 +232,7 @@ def test_error_tree() -> None:
         m.APIConnectionError: m.APIError,
         m.APITimeoutError: m.APIConnectionError,
         m.PoolExhaustedError: m.APIConnectionError,
+        m.WebSocketClosed: m.APIConnectionError,
         m.ProtocolError: m.ScopedOpenAIError,
         m.LimitExceededError: m.ProtocolError,
         m.ToolArgumentsError: m.ScopedOpenAIError,
@@ -240,6 +243,36 @@ def test_error_tree() -> None:
         assert cls.__bases__ == (parent,), cls
     # A ValueError too: these context checks raised ValueError before they were typed.
     assert m.InvalidContextError.__bases__ == (m.ScopedOpenAIError, ValueError)
+    assert m.GraphParseError.__bases__ == (m.ScopedOpenAIError, ValueError)
+    assert m.ToolSchemaError.__bases__ == (m.ScopedOpenAIError, TypeError)
+
+
+def test_the_drawn_error_tree_is_every_exported_exception() -> None:
+    """The drawing in ``_errors``'s docstring names every exception a user can receive,
+    each under its parent, and nothing else."""
+    from scoped_openai import _errors
+
+    drawn: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in (_errors.__doc__ or "").splitlines():
+        # A class is the root (alone at the drawing's indent) or follows a branch.
+        match = re.match(r"^(    |[ │]*[├└]── )([A-Z]\w+)(?: |$)", line)
+        if match is None:
+            continue
+        depth = len(match.group(1))
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        drawn[match.group(2)] = stack[-1][1] if stack else "Exception"
+        stack.append((depth, match.group(2)))
+    exported = {
+        name: getattr(scoped_openai, name)
+        for name in scoped_openai.__all__
+        if isinstance(getattr(scoped_openai, name), type)
+        and issubclass(getattr(scoped_openai, name), BaseException)
+    }
+    assert set(drawn) == set(exported)
+    for name, parent in drawn.items():
+        assert exported[name].__bases__[0].__name__ == parent, name
 
 
 def test_constructor_parameters_match_the_reference() -> None:

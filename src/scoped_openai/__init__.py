@@ -29,6 +29,7 @@ from ._errors import (
     ToolArgumentsError,
     UnprocessableEntityError,
     UsageError,
+    WebSocketClosed,
 )
 from ._graph import ConversationalGraph, GraphParseError
 from ._limits import StreamLimits
@@ -77,6 +78,7 @@ __all__ = [
     "TurnMetrics",
     "UnprocessableEntityError",
     "UsageError",
+    "WebSocketClosed",
     "function_tool",
 ]
 __version__ = "0.1.0"

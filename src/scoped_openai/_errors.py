@@ -19,10 +19,11 @@ the same in both. The tree says whose fault it is::
     │   │                              ``error`` frame, ``response.failed`` or
     │   │                              ``response.incomplete``
     │   └── APIConnectionError         no answer: connect failed, the peer went away (a stream
-    │       │                          that ends before its end marker, a WebSocket closing)
+    │       │                          that ends before its end marker)
     │       ├── APITimeoutError        nothing arrived in time (phase: connect, headers,
     │       │                          first_token, idle, turn)
-    │       └── PoolExhaustedError     every connection of the HTTP pool stayed busy
+    │       ├── PoolExhaustedError     every connection of the HTTP pool stayed busy
+    │       └── WebSocketClosed        the WebSocket closed or dropped (close_code, reason)
     ├── ProtocolError                  the server sent something we cannot read: malformed SSE,
     │   │                              JSON or UTF-8, a value of the wrong type, an unexpected
     │   │                              frame
@@ -31,6 +32,10 @@ the same in both. The tree says whose fault it is::
     │                                  ValueError): nothing to send, an image where only
     │                                  text is accepted; raised before anything is sent
     ├── ToolArgumentsError             the model's tool-call arguments are not a JSON object
+    ├── GraphParseError                the conversational-graph reply is not a complete JSON
+    │                                  object (also a ValueError)
+    ├── ToolSchemaError                a function's signature cannot be a tool schema, raised
+    │                                  by @function_tool (also a TypeError)
     └── UsageError                     the caller passed something the library cannot use
 
 The API key never appears in any message: messages are built from the API's error body, the
@@ -184,6 +189,34 @@ class PoolExhaustedError(APIConnectionError):
         super().__init__(message)
         self.max_connections = max_connections
         self.seconds = seconds
+
+
+class WebSocketClosed(APIConnectionError):
+    """The WebSocket is closed: the peer closed it, it dropped, or we closed it.
+
+    Attributes:
+        close_code: The WebSocket close code (RFC 6455: 1000 normal, 1006 dropped without
+            a close frame, 1011 server error...), or None when no code is known.
+            ``code`` stays the API's error-code string (None for a close).
+        reason: The close reason the peer sent, or ``""``.
+    """
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        if code is None:
+            detail = "no close code"
+        elif reason:
+            detail = f"code {code}: {reason}"
+        else:
+            detail = f"code {code}"
+        super().__init__(f"the WebSocket closed ({detail})")
+        self.close_code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.message  # the close code is in the message already
+
+    def __reduce__(self) -> tuple[type[WebSocketClosed], tuple[int | None, str]]:
+        return (type(self), (self.close_code, self.reason))
 
 
 class ProtocolError(ScopedOpenAIError):

@@ -41,6 +41,8 @@ import json
 import re
 from typing import Any
 
+from ._errors import ScopedOpenAIError
+
 __all__ = [
     "ConversationalGraph",
     "GraphParseError",
@@ -53,7 +55,7 @@ DEFAULT_SPOKEN_FIELD = "response_to_user"
 DEFAULT_SCHEMA_NAME = "conversational_graph_response"
 
 
-class GraphParseError(ValueError):
+class GraphParseError(ScopedOpenAIError, ValueError):
     """The streamed conversational-graph reply is not a complete, valid JSON object."""
 
 

@@ -2,7 +2,7 @@
 
 The work lives below it: request bodies in ``_chat_completions``/``_responses``, assembly in
 ``_assembly``, the per-turn stream in ``_stream``, the network in ``_transports`` and the
-WebSocket lifecycle in ``_connection``.
+WebSocket lifecycle in ``_ws_pool``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import httpx
 from ._assembly import Assembler
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
 from ._chat_completions import build_request
-from ._connection import WebSocketPool
 from ._endpoint import Endpoint, with_query
 from ._errors import InvalidContextError, UsageError
 from ._graph import ConversationalGraph
@@ -45,6 +44,7 @@ from ._transports.websocket import (
     raise_unwrapped,
 )
 from ._watchdog import Watchdog
+from ._ws_pool import WebSocketPool
 from ._ws_turn import ResponsesTurnSource
 
 logger = logging.getLogger("scoped_openai")

@@ -20,6 +20,8 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin
 
+from ._errors import ScopedOpenAIError
+
 __all__ = ["ToolSchemaError", "build_parameters_schema", "describe"]
 
 _PRIMITIVES: Mapping[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -33,7 +35,7 @@ _ARG_ENTRY = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 _UNIONS = (Union, types.UnionType)
 
 
-class ToolSchemaError(TypeError):
+class ToolSchemaError(ScopedOpenAIError, TypeError):
     """A function signature cannot be expressed as an OpenAI function-tool schema.
 
     Raised when the tool is created (at decoration time). The message names the

@@ -24,15 +24,17 @@ from typing import Any
 
 from ._assembly import Assembler
 from ._chat import ChatItem
-from ._connection import SocketSlot, WebSocketPool
 from ._errors import APIStreamError
 from ._events import Event, ResponseCompleted
 from ._graph import ConversationalGraph
 from ._limits import DEFAULT_LIMITS, StreamLimits, reply_too_large
-from ._responses import ResponsesEventMapper, build_create_event, to_input_items
+from ._responses import ResponsesEventMapper
+from ._responses_input import to_input_items
+from ._responses_request import build_create_event
 from ._settings import GenerationSettings
 from ._tools import FunctionTool
 from ._transports.websocket import WebSocketClosed
+from ._ws_pool import SocketSlot, WebSocketPool
 
 RESEND_SAME_SOCKET = frozenset({"previous_response_not_found"})
 RESEND_NEW_SOCKET = frozenset({"websocket_connection_limit_reached"})

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from scoped_openai._chain import ChainState
 from scoped_openai._chat import (
     ChatContext,
     ChatItem,
@@ -29,15 +30,9 @@ from scoped_openai._events import (
     UsageReport,
 )
 from scoped_openai._graph import ConversationalGraph
-from scoped_openai._responses import (
-    ChainState,
-    ResponsesEventMapper,
-    build_create_event,
-    output_to_input_items,
-    responses_tool_choice,
-    server_event_events,
-    to_input_items,
-)
+from scoped_openai._responses import ResponsesEventMapper, server_event_events
+from scoped_openai._responses_input import output_to_input_items, to_input_items
+from scoped_openai._responses_request import build_create_event, responses_tool_choice
 from scoped_openai._settings import GenerationSettings
 from scoped_openai._tools import FunctionTool
 

@@ -44,8 +44,8 @@ from scoped_openai import (
     RateLimitError,
     StreamLimits,
     ToolArgumentsError,
+    WebSocketClosed,
 )
-from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai.testing import (
     DONE,
     CloseSocket,
@@ -616,7 +616,7 @@ for _code in (1000, 1001, 1006, 1011):
             WebSocketClosed,
             words=("WebSocket closed", f"code {_code}", "going away"),
             before=HEL_LO,
-            check=lambda e, code=_code: e.code == code or pytest.fail(repr(e)),
+            check=lambda e, code=_code: e.close_code == code or pytest.fail(repr(e)),
         )
     )
 

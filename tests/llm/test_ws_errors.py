@@ -27,8 +27,8 @@ from scoped_openai import (
     OpenAILLM,
     ProtocolError,
     ToolArgumentsError,
+    WebSocketClosed,
 )
-from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Pause, Stall, WSReply
 from scoped_openai.testing._ws_script import error_frame, request_echo
 from wire_items import msg
@@ -530,7 +530,7 @@ async def test_a_socket_closing_twice_before_output_surfaces(
         assert items == []
         assert isinstance(error, WebSocketClosed)
         assert isinstance(error, APIConnectionError)
-        assert (error.code, error.reason) == (1012, "restart")
+        assert (error.close_code, error.reason) == (1012, "restart")
         assert errors == [error]
         await next_turn_works(fake, llm, ctx)
     assert len(creates(fake)) == 3
@@ -550,7 +550,7 @@ async def test_nothing_is_retried_once_output_reached_the_caller(
         assert contents(items) == ["Hell", "o th", "ere"]
         assert isinstance(error, WebSocketClosed)
         assert isinstance(error, APIConnectionError)
-        assert (error.code, error.reason) == (1011, "internal error")
+        assert (error.close_code, error.reason) == (1011, "internal error")
         assert errors == [error]
         assert len(creates(fake)) == 1
         await next_turn_works(fake, llm, ctx)

@@ -17,8 +17,8 @@ from scoped_openai import (
     FunctionTool,
     LLMResponse,
     OpenAILLM,
+    WebSocketClosed,
 )
-from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Stall, WSReply
 from wire_items import msg
 
@@ -193,7 +193,7 @@ async def test_error_frame_and_server_close_over_the_wire(
                 items, error = await turn(llm, ctx)
                 assert [i.content for i in items] == ["Hell", "o th", "ere"]
                 assert isinstance(error, WebSocketClosed)
-                assert (error.code, error.reason) == (1011, "internal error")
+                assert (error.close_code, error.reason) == (1011, "internal error")
                 items, error = await turn(llm, ctx)
                 assert error is None
                 assert "".join(i.content for i in items) == "recovered"

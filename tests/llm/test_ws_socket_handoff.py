@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from scoped_openai._connection import SocketSlot, WebSocketPool
 from scoped_openai._transports.websocket import WebSocket, WebSocketClosed, WebSocketConnector
 from scoped_openai._transports.ws_memory import MemoryConnector, MemoryWebSocket
+from scoped_openai._ws_pool import SocketSlot, WebSocketPool
 
 pytestmark = pytest.mark.anyio
 
@@ -158,7 +158,7 @@ async def test_a_close_the_idle_read_got_after_the_turn_began_is_the_turns_error
         socket.arrive(WebSocketClosed(1011, "server error"))
         (taken,) = await slot.take_over()
         assert isinstance(taken, WebSocketClosed)
-        assert taken.code == 1011
+        assert taken.close_code == 1011
         assert not slot.usable
     assert socket.closed
     assert slot.dead

@@ -29,7 +29,8 @@ from request_matrix import (
 
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai._chat_completions import build_request
-from scoped_openai._responses import build_create_event, to_input_items
+from scoped_openai._responses_input import to_input_items
+from scoped_openai._responses_request import build_create_event
 from scoped_openai._settings import GenerationSettings
 from scoped_openai.testing import FakeOpenAI, Reply, WSReply
 

@@ -415,12 +415,12 @@ async def test_close_socket_mid_stream() -> None:
         for _ in range(2):  # raised when played, and on every later call
             with pytest.raises(WebSocketClosed) as info:
                 await ws.receive_text()
-            assert (info.value.code, info.value.reason) == (1011, "boom")
+            assert (info.value.close_code, info.value.reason) == (1011, "boom")
         assert ws.closed
         assert fake.ws_open == 0
         with pytest.raises(WebSocketClosed) as sent:
             await ws.send_text(create())
-        assert sent.value.code == 1011
+        assert sent.value.close_code == 1011
     assert fake.ws_open == 0
     assert len(fake.requests) == 1
 
@@ -446,7 +446,7 @@ async def test_aclose_wakes_a_pending_receive_and_is_idempotent() -> None:
             await ws.aclose(1000)  # idempotent: the first close stands
     assert len(got) == 1
     assert isinstance(got[0], WebSocketClosed)
-    assert got[0].code == 4000
+    assert got[0].close_code == 4000
     assert fake.ws_open == 0
 
 
@@ -481,7 +481,7 @@ async def test_wrong_path_is_closed_with_1008() -> None:
     async with fake.ws_connector()("ws://fake-openai.invalid/v1/realtime", HEADERS) as ws:
         with pytest.raises(WebSocketClosed) as info:
             await ws.receive_text()
-        assert info.value.code == 1008
+        assert info.value.close_code == 1008
     assert fake.ws_open == 0
 
 
@@ -570,7 +570,7 @@ async def test_stall_then_client_close(autojump_clock: trio.testing.MockClock) -
         async def receive() -> None:
             with pytest.raises(WebSocketClosed) as info:
                 await ws.receive_text()
-            assert info.value.code == 1001
+            assert info.value.close_code == 1001
             closed_at.append(trio.current_time())
 
         async with trio.open_nursery() as nursery:
@@ -743,7 +743,7 @@ async def test_loopback_close_socket_mid_stream() -> None:
                 with pytest.raises(WebSocketClosed) as info:
                     await ws.receive_text()
     assert text_of(mapped(frames)) == "cut short"
-    assert info.value.code == 1011
+    assert info.value.close_code == 1011
     assert fake.ws_open == 0
 
 
@@ -774,4 +774,4 @@ async def test_loopback_wrong_path_is_closed_with_1008() -> None:
             async with open_websocket(url, HEADERS, client=None, connect_timeout=5) as ws:
                 with pytest.raises(WebSocketClosed) as info:
                     await ws.receive_text()
-    assert info.value.code == 1008
+    assert info.value.close_code == 1008

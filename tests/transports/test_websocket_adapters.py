@@ -105,7 +105,7 @@ async def test_memory_close_code_reaches_pending_receive_after_queued_frames() -
             await server.aclose(1011, "server error")
 
         assert received == ["last words"]
-        assert caught[0].code == 1011
+        assert caught[0].close_code == 1011
         assert caught[0].reason == "server error"
         assert str(caught[0]) == "the WebSocket closed (code 1011: server error)"
         assert isinstance(caught[0], APIConnectionError)
@@ -113,10 +113,10 @@ async def test_memory_close_code_reaches_pending_receive_after_queued_frames() -
         # Every later call raises the same close; sending too.
         with pytest.raises(WebSocketClosed) as again:
             await client.receive_text()
-        assert again.value.code == 1011
+        assert again.value.close_code == 1011
         with pytest.raises(WebSocketClosed) as send:
             await client.send_text("too late")
-        assert send.value.code == 1011
+        assert send.value.close_code == 1011
         await client.aclose()
 
 
@@ -138,7 +138,7 @@ async def test_memory_nowait_takes_queued_frames_and_leaves_the_close() -> None:
         assert client.receive_text_nowait() is None  # the close is not a frame...
         with pytest.raises(WebSocketClosed) as closed:  # ...receive_text reports it
             await client.receive_text()
-        assert closed.value.code == 1011
+        assert closed.value.close_code == 1011
         assert client.receive_text_nowait() is None
         await client.aclose()
 
@@ -150,7 +150,7 @@ async def test_memory_abort_is_1006_and_receive_after_own_close_raises() -> None
         server.abort()
         with pytest.raises(WebSocketClosed) as info:
             await client.receive_text()
-        assert info.value.code == 1006
+        assert info.value.close_code == 1006
         await client.aclose()
 
         client, server = memory_websocket_pair()
@@ -159,10 +159,10 @@ async def test_memory_abort_is_1006_and_receive_after_own_close_raises() -> None
         assert client.closed
         with pytest.raises(WebSocketClosed) as own:
             await client.receive_text()
-        assert (own.value.code, own.value.reason) == (4000, "bye")
+        assert (own.value.close_code, own.value.reason) == (4000, "bye")
         with pytest.raises(WebSocketClosed) as peer:
             await server.receive_text()
-        assert (peer.value.code, peer.value.reason) == (4000, "bye")
+        assert (peer.value.close_code, peer.value.reason) == (4000, "bye")
         await server.aclose()
         await server.aclose()
 
@@ -192,7 +192,7 @@ async def test_memory_connector_hands_server_ends_to_accept() -> None:
             # Leaving the block closed the client end with 1000.
             with pytest.raises(WebSocketClosed) as info:
                 await server.receive_text()
-            assert info.value.code == 1000
+            assert info.value.close_code == 1000
             await server.aclose()
             async with connector("wss://x/", {}):
                 pass  # never accepted: the connector's own close closes its server end
@@ -220,7 +220,7 @@ async def test_memory_pair_runs_on_trio_virtual_time() -> None:
             assert await client.receive_text() == "late"
             with pytest.raises(WebSocketClosed) as info:
                 await client.receive_text()
-    assert info.value.code == 1001
+    assert info.value.close_code == 1001
     assert anyio.current_time() - virtual_start >= 300
     assert time.monotonic() - real_start < 5
 
@@ -490,7 +490,7 @@ async def test_real_local_close_code_reaches_server_and_is_idempotent(
                 assert ws.closed
                 with pytest.raises(WebSocketClosed) as info:
                     await ws.receive_text()
-                assert (info.value.code, info.value.reason) == (4000, "retired")
+                assert (info.value.close_code, info.value.reason) == (4000, "retired")
                 with pytest.raises(WebSocketClosed):
                     await ws.send_text("too late")
             await server.finished.wait()
@@ -513,11 +513,11 @@ async def test_real_dropped_connection_is_1006(engine: WebSocketEngine) -> None:
                 assert await ws.receive_text() == "one"
                 with pytest.raises(WebSocketClosed) as info:
                     await ws.receive_text()
-                assert info.value.code == 1006
+                assert info.value.close_code == 1006
                 assert ws.closed
                 with pytest.raises(WebSocketClosed) as again:  # remembered, never hangs
                     await ws.receive_text()
-                assert again.value.code == 1006
+                assert again.value.close_code == 1006
             tg.cancel_scope.cancel()
     assert server.closes == []
 
@@ -540,7 +540,7 @@ async def test_httpx_ws_keepalive_timeout_is_1006(monkeypatch: pytest.MonkeyPatc
             ) as ws:
                 with pytest.raises(WebSocketClosed) as info:
                     await ws.receive_text()
-                assert info.value.code == 1006
+                assert info.value.close_code == 1006
             tg.cancel_scope.cancel()
 
 
@@ -569,11 +569,11 @@ async def test_real_server_close_1011_maps_to_websocket_closed(engine: WebSocket
                 assert await ws.receive_text() == "partial"
                 with pytest.raises(WebSocketClosed) as info:
                     await ws.receive_text()
-                assert (info.value.code, info.value.reason) == (1011, "server error")
+                assert (info.value.close_code, info.value.reason) == (1011, "server error")
                 assert ws.closed
                 with pytest.raises(WebSocketClosed) as again:  # remembered, never hangs
                     await ws.receive_text()
-                assert again.value.code == 1011
+                assert again.value.close_code == 1011
                 with pytest.raises(WebSocketClosed):
                     await ws.send_text("too late")
             await server.app.wait_idle()

@@ -16,6 +16,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from scoped_openai import WebSocketClosed, open_websocket
 from scoped_openai._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -23,7 +24,6 @@ from scoped_openai._errors import (
     ProtocolError,
 )
 from scoped_openai._transports import ws_handshake, ws_sansio
-from scoped_openai._transports.websocket import WebSocketClosed, open_websocket
 from scoped_openai._transports.ws_sansio import SansIOWebSocket, SansIOWebSocketConnection
 
 from .wire import (
@@ -95,7 +95,7 @@ async def test_handshake_sends_our_headers_and_frames_behind_the_101_are_kept() 
             await ws.send_text("hello")
             with pytest.raises(WebSocketClosed) as info:
                 await ws.receive_text()
-            assert info.value.code == 1000
+            assert info.value.close_code == 1000
     head = seen[0]
     assert head.startswith(b"GET /v1/responses?x=1 HTTP/1.1\r\n")
     headers = headers_of(head)
@@ -281,7 +281,7 @@ async def test_close_codes_reach_the_caller_after_the_messages_before_them(
             assert await ws.receive_text() == "last words"
             with pytest.raises(WebSocketClosed) as info:
                 await ws.receive_text()
-            assert (info.value.code, info.value.reason) == (code, reason)
+            assert (info.value.close_code, info.value.reason) == (code, reason)
             assert ws.closed
             with pytest.raises(WebSocketClosed):  # remembered, never hangs
                 await ws.receive_text()
@@ -302,7 +302,7 @@ async def test_a_dropped_connection_is_1006() -> None:
             assert await ws.receive_text() == "one"
             with pytest.raises(WebSocketClosed) as info:
                 await ws.receive_text()
-            assert info.value.code == 1006
+            assert info.value.close_code == 1006
 
 
 @pytest.mark.anyio
@@ -322,7 +322,7 @@ async def test_our_close_code_reaches_the_server_and_the_close_is_bounded() -> N
             await ws.aclose(4001, "again")  # idempotent
             with pytest.raises(WebSocketClosed) as info:
                 await ws.receive_text()
-            assert (info.value.code, info.value.reason) == (4000, "retired")
+            assert (info.value.close_code, info.value.reason) == (4000, "retired")
     assert closes == [(4000).to_bytes(2, "big") + b"retired"]
 
 
@@ -345,7 +345,7 @@ async def test_one_message_over_the_limit_is_refused_before_its_payload_arrives(
             assert info.value.limit == "MAX_MESSAGE_SIZE"
             with pytest.raises(WebSocketClosed) as closed:
                 await ws.receive_text()
-            assert closed.value.code == 1009
+            assert closed.value.close_code == 1009
     assert closes == [(1009).to_bytes(2, "big")]
 
 

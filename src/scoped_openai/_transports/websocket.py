@@ -1,6 +1,6 @@
 """The WebSocket seam: one small Protocol, and an opener that picks the backend's adapter.
 
-Everything above this seam (``_connection.py``, the fake server's in-memory mode) sees only
+Everything above this seam (``_ws_pool.py``, the fake server's in-memory mode) sees only
 ``WebSocket``: text frames in and out, a close code when the peer closes, an ``aclose`` that
 never raises (and ``KeepAlive``'s ping, where the engine needs one). The engines sit beside
 this module, one concern each, and are the only modules that import a WebSocket library
@@ -43,7 +43,13 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from .._errors import APIConnectionError, APIStatusError, ProtocolError, status_error
+from .._errors import (
+    APIConnectionError,
+    APIStatusError,
+    ProtocolError,
+    WebSocketClosed,
+    status_error,
+)
 from .http import ERROR_BODY_LIMIT, retry_after_seconds
 
 __all__ = [
@@ -68,37 +74,6 @@ ENGINES: tuple[WebSocketEngine, ...] = ("auto", "websockets", "trio-websocket", 
 
 #: The abnormal-closure code (RFC 6455 §7.4.1): the connection dropped without a close frame.
 ABNORMAL_CLOSURE = 1006
-
-
-class WebSocketClosed(APIConnectionError):
-    """The WebSocket is closed: the peer closed it, it dropped, or we closed it.
-
-    Attributes:
-        code: The WebSocket close code (1000 normal, 1006 dropped without a close frame,
-            1011 server error...), or None when no code is known. Unlike ``APIError.code``
-            (the API's error-code string) this is the RFC 6455 integer.
-        reason: The close reason the peer sent, or ``""``.
-    """
-
-    # Narrowed on purpose: for a close, the meaningful code is the WebSocket's integer one.
-    code: int | None  # type: ignore[assignment]
-
-    def __init__(self, code: int | None, reason: str = "") -> None:
-        if code is None:
-            detail = "no close code"
-        elif reason:
-            detail = f"code {code}: {reason}"
-        else:
-            detail = f"code {code}"
-        super().__init__(f"the WebSocket closed ({detail})")
-        self.code = code
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.message  # the close code is in the message already
-
-    def __reduce__(self) -> tuple[type[WebSocketClosed], tuple[int | None, str]]:
-        return (type(self), (self.code, self.reason))
 
 
 @runtime_checkable
@@ -167,7 +142,7 @@ class WebSocket(Protocol):
 
 @runtime_checkable
 class KeepAlive(Protocol):
-    """A ``WebSocket`` that can be kept alive from outside (``_connection.py`` pings an idle
+    """A ``WebSocket`` that can be kept alive from outside (``_ws_pool.py`` pings an idle
     socket between turns); engines that keep themselves alive (httpx-ws) leave it out."""
 
     async def ping(self) -> None:
@@ -180,7 +155,7 @@ class KeepAlive(Protocol):
         ...
 
 
-#: Opens a WebSocket to ``url`` with ``headers``: the seam ``_connection.py`` depends on.
+#: Opens a WebSocket to ``url`` with ``headers``: the seam ``_ws_pool.py`` depends on.
 #: ``default_connector`` gives the real one; tests pass one that hands out in-memory pairs.
 WebSocketConnector = Callable[[str, Mapping[str, str]], AbstractAsyncContextManager[WebSocket]]
 

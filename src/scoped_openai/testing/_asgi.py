@@ -183,7 +183,7 @@ async def serve_asgi_websocket(
                             await send(
                                 {
                                     "type": "websocket.close",
-                                    "code": closed.code,
+                                    "code": closed.close_code,
                                     "reason": closed.reason,
                                 }
                             )

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 import anyio
 import anyio.abc
 
+from ._chain import ChainState
 from ._errors import APIConnectionError
-from ._responses import ChainState
 from ._transports.websocket import KeepAlive, WebSocket, WebSocketConnector
 
 logger = logging.getLogger("scoped_openai")
