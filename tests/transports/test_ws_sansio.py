@@ -16,7 +16,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from scoped_openai import WebSocketClosed, open_websocket
+from scoped_openai import WebSocketClosed
 from scoped_openai._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -24,6 +24,7 @@ from scoped_openai._errors import (
     ProtocolError,
 )
 from scoped_openai._transports import ws_handshake, ws_sansio
+from scoped_openai._transports.websocket import open_websocket
 from scoped_openai._transports.ws_sansio import SansIOWebSocket, SansIOWebSocketConnection
 
 from .wire import (
