@@ -313,3 +313,28 @@ async def test_what_the_loopback_websocket_puts_on_the_wire_is_valid(fake: FakeO
                 frames.append(json.loads(await ws.receive_text()))
     assert len(frames) > 10
     assert ws_problems(frames) == []
+
+
+async def played_over_http(reply: WSReply) -> list[dict[str, Any]]:
+    """The SSE events the fake's ``POST /responses`` sends for ``reply`` (their data)."""
+    fake = FakeOpenAI().add_ws(reply)
+    body = {"model": "gpt-5-mini", "input": [], "stream": True}
+    async with fake.client() as client:
+        response = await client.post("http://fake-openai.invalid/v1/responses", json=body)
+    assert response.status_code == 200
+    payloads: list[dict[str, Any]] = sse_payloads(response.content)
+    return payloads
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(WS_REPLIES))
+async def test_every_reply_kind_over_http_sends_valid_stream_events(kind: str) -> None:
+    """Over HTTP the events are the spec's ``ResponseStreamEvent`` members, the error one
+    included (flat, unlike the WebSocket's nested error frame)."""
+    events = await played_over_http(WS_REPLIES[kind]())
+    assert events, "no events checks nothing"
+    assert [
+        f"event {i} ({e.get('type')}): {p}"
+        for i, e in enumerate(events)
+        for p in event_problems(e, "ResponseStreamEvent", strict=True)
+    ] == []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._transports.websocket import WebSocketClosed
-from ._script import Disconnect, Pause, Stall, Step
+from ._script import Disconnect, Live, Pause, Stall, Step
 from ._ws_fake import (
     WRONG_PATH_CLOSE,
     ScriptedResponsesSocket,
@@ -99,6 +99,14 @@ async def _play(steps: list[Step], send: Send) -> None:
     for step in steps:
         if isinstance(step, bytes):
             await send({"type": "http.response.body", "body": step, "more_body": True})
+        elif isinstance(step, Live):
+            try:
+                while isinstance(made := await step.next_step(), bytes):
+                    await send({"type": "http.response.body", "body": made, "more_body": True})
+            finally:
+                step.close()
+            if isinstance(made, Disconnect):
+                raise FakeDisconnect("scripted disconnect")
         elif isinstance(step, Pause):
             await anyio.sleep(step.seconds)
         elif isinstance(step, Stall):

@@ -52,6 +52,7 @@ from ._loopback import LoopbackServer
 from ._memory import MemoryTransport
 from ._recorder import Counters, RecordedRequest
 from ._refusals import empty_messages_reply, is_openai_model, unknown_model_reply
+from ._responses_http import responses_http_reply
 from ._script import Reply
 from ._ws_fake import CancelBehaviour, FakeWSConnector, WSHandshake
 from ._ws_script import WSReply
@@ -78,7 +79,8 @@ class FakeOpenAI:
     with ``add_ws``; each ``response.create`` takes the next (else ``ws_default(request)``,
     else an ``error`` frame saying the script ran out). See ``_ws_fake`` for what the socket
     does with ``previous_response_id``, ``generate: false``, ``response.cancel`` and bad
-    frames.
+    frames. ``POST /responses`` with ``stream: true`` (the Responses API over HTTP) plays
+    the same WebSocket script as Server-Sent Events (``_responses_http``).
 
     What it sends is shaped like the real API's and validates against OpenAI's OpenAPI spec
     (tests/spec checks every reply kind). What the real API refuses, the fake refuses with
@@ -191,9 +193,11 @@ class FakeOpenAI:
         self.counters.requests.append(request)
         if method == "HEAD":
             return Reply([], status=200, headers={"content-type": "text/plain"})
+        parsed = _json_object(body)
+        if method == "POST" and path.endswith("/responses"):
+            return responses_http_reply(self, request, parsed)
         if not path.endswith("/chat/completions"):
             return Reply.error(404, f"the fake serves no {method} {path}")
-        parsed = _json_object(body)
         model = parsed.get("model")
         if isinstance(model, str) and "/deployments/" not in path and not self.knows_model(model):
             return unknown_model_reply(model)

@@ -13,7 +13,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from ._script import Disconnect, Pause, Reply, Stall
+from ._script import Disconnect, Live, Pause, Reply, Stall
 
 if TYPE_CHECKING:
     from ._fake import FakeOpenAI
@@ -24,6 +24,7 @@ class _ReplyStream(httpx.AsyncByteStream):
     # left to the garbage collector (trio warns about that) when a client barges in.
     def __init__(self, reply: Reply, fake: FakeOpenAI) -> None:
         self._steps = iter(reply.steps)
+        self._live: Live | None = None  # a step that makes the body while it plays
         self._fake = fake
         self._closed = False
         fake.counters.bodies_opened += 1
@@ -33,25 +34,43 @@ class _ReplyStream(httpx.AsyncByteStream):
         return self
 
     async def __anext__(self) -> bytes:
+        while self._live is not None:
+            made = await self._live.next_step()
+            if isinstance(made, bytes):
+                return made
+            self._end_live()
+            if isinstance(made, Disconnect):
+                raise _dropped()
         for step in self._steps:
             if isinstance(step, bytes):
                 await anyio.lowlevel.checkpoint()
                 return step
+            if isinstance(step, Live):
+                self._live = step
+                return await self.__anext__()
             if isinstance(step, Pause):
                 await anyio.sleep(step.seconds)
             elif isinstance(step, Stall):
                 await anyio.sleep_forever()
             elif isinstance(step, Disconnect):
-                raise httpx.RemoteProtocolError(
-                    "peer closed connection without sending complete message body"
-                )
+                raise _dropped()
         raise StopAsyncIteration
+
+    def _end_live(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.close()
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
+            self._end_live()
             self._fake.counters.bodies_closed += 1
             self._fake._connections_changed()
+
+
+def _dropped() -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError("peer closed connection without sending complete message body")
 
 
 class MemoryTransport(httpx.AsyncBaseTransport):

@@ -9,7 +9,7 @@ mid-body). The same ``Reply`` is played by the in-memory transport and the loopb
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,18 @@ class Disconnect:
     """Drop the connection without finishing the body."""
 
 
-Step = bytes | Pause | Stall | Disconnect
+@dataclass(frozen=True, slots=True)
+class Live:
+    """Steps made while the body plays: ``next_step()`` returns the next bytes, a
+    ``Disconnect``, or None when the body ends. The Responses API over HTTP plays the
+    WebSocket's reply machine this way (its pauses run on the server's timeline)."""
+
+    next_step: Callable[[], Awaitable[bytes | Disconnect | None]]
+    close: Callable[[], None]
+    """Called once the body is over (played out, or the client left)."""
+
+
+Step = bytes | Pause | Stall | Disconnect | Live
 
 
 @dataclass(slots=True)

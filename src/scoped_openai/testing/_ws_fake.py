@@ -158,7 +158,14 @@ class ScriptedResponsesSocket:
         sent: How many frames this socket returned from ``next_frame``.
     """
 
-    def __init__(self, fake: FakeOpenAI, *, path: str, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        fake: FakeOpenAI,
+        *,
+        path: str,
+        headers: Mapping[str, str],
+        websocket: bool = True,
+    ) -> None:
         self._fake = fake
         self._path = path
         self._headers = {key.lower(): value for key, value in headers.items()}
@@ -169,9 +176,13 @@ class ScriptedResponsesSocket:
         self._closed: _Closed | None = None
         self._local_response: str | None = None  # the connection-local cache
         self.sent = 0
-        fake.counters.connections += 1
-        fake.ws_open += 1
-        fake._connections_changed()
+        # False: one POST /responses plays its reply through this machine; the HTTP
+        # transports count its body, and no WebSocket was opened.
+        self._websocket = websocket
+        if websocket:
+            fake.counters.connections += 1
+            fake.ws_open += 1
+            fake._connections_changed()
 
     def __repr__(self) -> str:
         return f"<ScriptedResponsesSocket {self._path} closed={self.closed}>"
@@ -298,6 +309,11 @@ class ScriptedResponsesSocket:
         """
         self._close(_Closed(code, reason, by_server=False))
 
+    def create(self, event: dict[str, Any], request: RecordedRequest) -> None:
+        """Queue the answer to a ``response.create`` that came another way (a ``POST
+        /responses``, recorded by the caller), with the refusals and replies of a frame."""
+        self._create(event, request)
+
     def close_from_server(self, code: int, reason: str = "") -> None:
         """Close the socket from the server's side (as a scripted ``CloseSocket`` does)."""
         self._close(_Closed(code, reason, by_server=True))
@@ -314,8 +330,9 @@ class ScriptedResponsesSocket:
         self._closed = closed
         self._queue.clear()
         self._urgent.clear()
-        self._fake.ws_open -= 1
-        self._fake._connections_changed()
+        if self._websocket:
+            self._fake.ws_open -= 1
+            self._fake._connections_changed()
         self._notify()
 
     def _notify(self) -> None:
