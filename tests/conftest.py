@@ -18,6 +18,8 @@ import pytest
 
 from scoped_openai import ChatContext, ChatRole, LLMResponse, OpenAILLM
 from scoped_openai.testing import FakeOpenAI
+from support.paths import PATHS, OnPath, Path
+from support.sockets import SocketTracker
 
 #: ``SCOPED_OPENAI_BACKEND=asyncio|trio`` (set by each nox session) runs one backend only;
 #: unset, both run.
@@ -107,86 +109,6 @@ def drain() -> Drain:
 
 # -- the WebSocket path (streaming=True) ----------------------------------------------------
 
-import json  # noqa: E402  (appended section: existing imports stay untouched)
-
-import anyio  # noqa: E402
-
-
-class TrackedSocket:
-    """A fake WebSocket that records, in its ``SocketTracker``, every frame sent on it."""
-
-    def __init__(self, inner: Any, number: int, tracker: SocketTracker) -> None:
-        self.inner = inner
-        self.number = number
-        self._tracker = tracker
-
-    @property
-    def closed(self) -> bool:
-        return bool(self.inner.closed)
-
-    async def send_text(self, text: str) -> None:
-        await self.inner.send_text(text)
-        self._tracker.sent.append((self.number, json.loads(text)))
-
-    async def receive_text(self) -> str:
-        return str(await self.inner.receive_text())
-
-    def receive_text_nowait(self) -> str | None:
-        text = self.inner.receive_text_nowait()
-        return None if text is None else str(text)
-
-    async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        await self.inner.aclose(code, reason)
-
-
-class _TrackedConnection:
-    def __init__(self, tracker: SocketTracker, inner: Any) -> None:
-        self._tracker = tracker
-        self._inner = inner
-
-    async def __aenter__(self) -> TrackedSocket:
-        ws = await self._inner.__aenter__()
-        tracker = self._tracker
-        socket = TrackedSocket(ws, len(tracker.sockets) + 1, tracker)
-        tracker.sockets.append(socket)
-        tracker.opened_at.append(anyio.current_time())
-        return socket
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self._inner.__aexit__(*exc_info)
-
-
-class SocketTracker:
-    """A ``WebSocketConnector`` over ``fake.ws_connector()`` that tells sockets apart.
-
-    Sockets are numbered 1, 2, ... in the order their handshakes finished; ``sent`` holds
-    ``(socket number, parsed frame)`` for every client frame, oldest first; ``opened_at``
-    the time each handshake finished (``anyio.current_time()``).
-    """
-
-    def __init__(self, fake: FakeOpenAI) -> None:
-        self._connector = fake.ws_connector()
-        self.sockets: list[TrackedSocket] = []
-        self.opened_at: list[float] = []
-        self.sent: list[tuple[int, dict[str, Any]]] = []
-
-    def __call__(self, url: str, headers: Any) -> _TrackedConnection:
-        return _TrackedConnection(self, self._connector(url, headers))
-
-    @property
-    def creates(self) -> list[tuple[int, dict[str, Any]]]:
-        """``(socket number, frame)`` of every ``response.create`` sent, oldest first."""
-        return [(n, frame) for n, frame in self.sent if frame.get("type") == "response.create"]
-
-    @property
-    def create_sockets(self) -> list[int]:
-        """The socket number each ``response.create`` went out on, oldest first."""
-        return [n for n, _ in self.creates]
-
-    def open_sockets(self) -> list[int]:
-        """Numbers of the sockets that are open now."""
-        return [s.number for s in self.sockets if not s.closed]
-
 
 @pytest.fixture
 def ws_tracker(fake: FakeOpenAI) -> SocketTracker:
@@ -209,3 +131,19 @@ def make_ws_llm(
         return llm
 
     return make
+
+
+# -- every path ---------------------------------------------------------------------------
+
+
+@pytest.fixture(params=PATHS, ids=lambda path: path.id)
+def path(
+    request: pytest.FixtureRequest,
+    fake: FakeOpenAI,
+    ws_tracker: SocketTracker,
+    errors: list[Exception],
+) -> OnPath:
+    """The test runs once per path (``support.paths.PATHS``), on ``fake``: ``path.llm()``
+    builds the llm, ``path.add_text()`` scripts its replies."""
+    spec: Path = request.param
+    return OnPath(spec, fake, ws_tracker, errors)

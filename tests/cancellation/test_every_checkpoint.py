@@ -70,7 +70,6 @@ from scoped_openai import (
     ChatRole,
     ChatStream,
     FunctionCall,
-    FunctionTool,
     LLMResponse,
     OpenAILLM,
 )
@@ -86,7 +85,8 @@ from scoped_openai.testing import (
     chunk,
     usage_chunk,
 )
-from wire_items import msg
+from support.tools import WEATHER
+from support.wire_items import msg
 
 #: Generous stall guards: a cancellation must never wait for them (the clock would jump).
 GUARDS: dict[str, Any] = {"idle_timeout": 1000.0, "first_token_timeout": 1000.0}
@@ -95,16 +95,6 @@ MAX_K = 400
 VIRTUAL_LIMIT = 10_000.0  # seconds of virtual time one run may take
 SEED = 1_000_003
 
-WEATHER = FunctionTool(
-    name="get_weather",
-    description="Get the weather.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-)
 CALL_ARGS = '{"city": "Paris", "unit": "C"}'
 NEXT_REPLY = ["next", " ans", "wer", ""]
 

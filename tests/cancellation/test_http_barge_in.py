@@ -1,4 +1,5 @@
-"""Barge-in on the HTTP path: ``cancel_current_generation()`` and the consumer's own scope.
+"""Barge-in on the HTTP path only: a request that hangs, retry backoff, a bare loop's
+cancelled body, httpx's generators. What every path does is in ``test_barge_in.py``.
 
 Cross-backend tests (anyio, asyncio and trio) coordinate with events and
 ``anyio.wait_all_tasks_blocked()``; timing tests run on trio's virtual clock, where "ends at
@@ -21,18 +22,17 @@ import httpx
 import pytest
 import trio
 
-from consumer import Consumer
 from scoped_openai import ChatContext, OpenAILLM
 from scoped_openai.testing import (
     DONE,
     FakeOpenAI,
-    Pause,
     RecordedRequest,
     Reply,
     Stall,
     chunk,
     usage_chunk,
 )
+from support.consumer import Consumer
 
 MakeLLM = Callable[..., OpenAILLM]
 NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
@@ -61,55 +61,6 @@ class StallingTransport(httpx.AsyncBaseTransport):
 
 
 # -- cross-backend --------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_cancel_from_another_task_while_the_server_is_silent(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
-) -> None:
-    fake.add(Reply.text(["one ", "two "], then=[Stall()]))
-    async with make_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx)
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await consumer.first.wait()
-                await anyio.wait_all_tasks_blocked()  # the consumer waits on the silent server
-                assert consumer.heard == ["one ", "two "]
-                await llm.cancel_current_generation()
-                await consumer.ended.wait()
-        assert consumer.error is None
-        assert consumer.heard == ["one ", "two "]
-        assert consumer.stream is not None
-        assert consumer.stream.cancelled is True
-        assert fake.counters.open_bodies == 0
-        assert errors == []
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
-async def test_cancel_before_the_first_item_is_not_lost(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], bare: bool
-) -> None:
-    fake.add(Reply([Stall()]))  # headers, then nothing
-    async with make_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx, bare=bare)
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await anyio.wait_all_tasks_blocked()
-                assert len(fake.requests) == 1
-                assert fake.counters.open_bodies == 1
-                await llm.cancel_current_generation()
-                await consumer.ended.wait()
-        assert consumer.error is None
-        assert consumer.heard == []
-        assert consumer.stream is not None
-        assert consumer.stream.cancelled is True
-        assert fake.counters.open_bodies == 0
-        assert errors == []
-        await next_turn_works(fake, llm, ctx)
 
 
 @pytest.mark.anyio
@@ -202,75 +153,25 @@ async def test_barge_in_drops_items_that_arrived_in_the_same_read(
 
 
 @pytest.mark.anyio
-async def test_barge_in_from_the_consumer_between_items(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
+async def test_a_bare_loop_whose_body_is_cancelled_is_released_by_the_next_barge_in(
+    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
 ) -> None:
-    fake.add(Reply.text("one two three four five six", chunk_size=4))
-    heard: list[str] = []
-    async with make_llm() as llm:
-        async with llm.chat(ctx) as stream:
-            async for item in stream:
-                heard.append(item.content)
-                if len(heard) == 2:
-                    await llm.cancel_current_generation()
-        assert heard == ["one ", "two "]
-        assert stream.cancelled is True
-        assert fake.counters.open_bodies == 0
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
-async def test_cancelling_the_consumer_scope_while_it_waits(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], bare: bool
-) -> None:
-    fake.add(Reply.text(["a"], then=[Stall()]))
-    async with make_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx, bare=bare)
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await consumer.first.wait()
-                await anyio.wait_all_tasks_blocked()
-                consumer.scope.cancel()
-                await consumer.ended.wait()
-        assert consumer.scope.cancelled_caught is True  # the cancellation propagated
-        assert consumer.error is None
-        assert consumer.heard == ["a"]
-        assert fake.counters.open_bodies == 0
-        assert errors == []  # a cancellation is not an error
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
-async def test_cancelling_the_consumer_scope_in_the_loop_body(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], bare: bool
-) -> None:
-    # The usual voice-agent barge-in: the task speaking the reply is cancelled while it is
-    # busy with an item (e.g. awaiting TTS), not while it waits for the next one.
+    # The voice-agent barge-in of test_barge_in.py (the task speaking the reply is cancelled
+    # while busy with an item), in the reference's bare form.
     fake.add(Reply.text(["a", "b"], then=[Stall()]))
     async with make_llm(**NO_GUARDS) as llm:
         reached = False
         with anyio.CancelScope() as scope:
-            if bare:
-                async for _ in llm.chat(ctx):
-                    scope.cancel()
-                    await anyio.lowlevel.checkpoint()
-                    reached = True
-            else:
-                async with llm.chat(ctx) as stream:
-                    async for _ in stream:
-                        scope.cancel()
-                        await anyio.lowlevel.checkpoint()
-                        reached = True
+            async for _ in llm.chat(ctx):
+                scope.cancel()
+                await anyio.lowlevel.checkpoint()
+                reached = True
         assert scope.cancelled_caught is True
         assert reached is False
-        if bare:
-            # Nothing of ours runs when a bare loop's body is cancelled (Python does not
-            # close an async iterator left that way): the next barge-in releases it.
-            assert fake.counters.open_bodies == 1
-            await llm.cancel_current_generation()
+        # Nothing of ours runs when a bare loop's body is cancelled (Python does not
+        # close an async iterator left that way): the next barge-in releases it.
+        assert fake.counters.open_bodies == 1
+        await llm.cancel_current_generation()
         assert fake.counters.open_bodies == 0
         assert errors == []
         await next_turn_works(fake, llm, ctx)
@@ -326,31 +227,6 @@ async def test_aclose_from_another_task_ends_the_stream(
     assert fake.counters.open_bodies == 0
 
 
-@pytest.mark.anyio
-async def test_stream_aclose_from_another_task_ends_the_iteration(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
-) -> None:
-    # ChatStream.aclose() "stops the stream": a consumer waiting on a silent server must
-    # end at once, cleanly, like a barge-in (not hang until a stall guard fires).
-    fake.add(Reply.text(["a"], then=[Stall()]))
-    async with make_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx)
-        with anyio.fail_after(2):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await consumer.first.wait()
-                await anyio.wait_all_tasks_blocked()
-                assert consumer.stream is not None
-                await consumer.stream.aclose()
-                await consumer.ended.wait()
-        assert consumer.error is None
-        assert consumer.heard == ["a"]
-        assert consumer.stream.cancelled is True
-        assert fake.counters.open_bodies == 0
-        assert errors == []
-        await next_turn_works(fake, llm, ctx)
-
-
 # -- trio's virtual clock -------------------------------------------------------------------
 
 
@@ -388,28 +264,6 @@ async def test_barge_in_ends_at_the_same_virtual_instant(
         assert consumer.ended_at == cancelled_at
         assert trio.current_time() == cancelled_at
         assert consumer.error is None
-        assert consumer.stream is not None
-        assert consumer.stream.cancelled is True
-        assert fake.counters.open_bodies == 0
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.trio
-async def test_barge_in_before_the_first_chunk_on_the_virtual_clock(
-    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
-) -> None:
-    fake.add(Reply.text(["late"], then=[DONE]))
-    fake.replies[0].steps.insert(0, Pause(5.0))  # the model thinks for 5 s
-    async with make_llm() as llm:
-        consumer = Consumer(llm, ctx)
-        start = trio.current_time()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(consumer.run)
-            await trio.sleep(1.0)
-            assert len(fake.requests) == 1
-            await llm.cancel_current_generation()
-        assert consumer.ended_at == start + 1.0
-        assert consumer.heard == []
         assert consumer.stream is not None
         assert consumer.stream.cancelled is True
         assert fake.counters.open_bodies == 0

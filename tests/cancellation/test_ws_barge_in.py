@@ -1,5 +1,5 @@
-"""Barge-in on the WebSocket path: ``cancel_current_generation()``, the consumer's own scope, and
-``aclose()``.
+"""Barge-in on the WebSocket path only: the spare, handshakes, ``aclose()`` and the chain
+after a barge-in. What every path does is in ``test_barge_in.py``.
 
 The socket that carried a cancelled response is retired (closed in the background) and the
 next turn goes out on the warm spare: it never waits for a drain or a handshake, and no event
@@ -22,10 +22,12 @@ import pytest
 import trio
 import trio.testing
 
-from consumer import Consumer
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
-from scoped_openai.testing import FakeOpenAI, Pause, Stall, WSReply
-from wire_items import msg
+from scoped_openai.testing import FakeOpenAI, Stall, WSReply
+from support.consumer import Consumer
+from support.paths import WS, OnPath
+from support.sockets import SocketTracker
+from support.wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
 NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
@@ -49,105 +51,18 @@ async def turn_text(llm: OpenAILLM, ctx: ChatContext) -> str:
         return "".join([item.content async for item in stream])
 
 
-async def next_turn_on_the_spare(
-    fake: FakeOpenAI, llm: OpenAILLM, ctx: ChatContext, tracker: Any, cancelled_on: int
-) -> None:
-    """The next turn hears exactly its own reply, on a socket other than ``cancelled_on``
-    that was open before the turn started (the replacement spare connects in the
-    background; the virtual-clock tests show it is not on the critical path)."""
-    fake.add_ws(WSReply.text("next answer"))
-    open_before = len(tracker.sockets)
-    heard: list[str] = []
-    async with llm.chat(ctx) as stream:
-        async for item in stream:
-            heard.append(item.content)
-    assert heard == ["next", " ans", "wer", ""]
-    socket = tracker.create_sockets[-1]
-    assert socket != cancelled_on
-    assert socket <= open_before  # it was open before the turn started
-    assert no_cancel_frames(fake)
+@pytest.fixture
+def ws(fake: FakeOpenAI, ws_tracker: SocketTracker, errors: list[Exception]) -> OnPath:
+    """The WebSocket path on ``fake``, for its checks after a barge-in."""
+    return OnPath(WS, fake, ws_tracker, errors)
 
 
 # -- cross-backend --------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
-async def test_cancel_from_another_task_while_the_server_is_silent(
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-    errors: list[Exception],
-) -> None:
-    fake.add_ws(WSReply.text(["one ", "two "], then=[Stall()]))
-    async with make_ws_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx)
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await consumer.first.wait()
-                await anyio.wait_all_tasks_blocked()
-                assert consumer.heard == ["one ", "two "]
-                await llm.cancel_current_generation()
-                await consumer.ended.wait()
-        assert consumer.error is None
-        assert consumer.heard == ["one ", "two "]
-        assert consumer.stream is not None
-        assert consumer.stream.cancelled is True
-        await anyio.wait_all_tasks_blocked()
-        assert 1 not in ws_tracker.open_sockets()  # retired and closed
-        assert errors == []
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
-    assert fake.ws_open == 0
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
-async def test_cancel_before_the_first_item(
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-    errors: list[Exception],
-    bare: bool,
-) -> None:
-    fake.add_ws(WSReply([Stall()]))
-    async with make_ws_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx, bare=bare)
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await anyio.wait_all_tasks_blocked()
-                assert len(creates(fake)) == 1
-                await llm.cancel_current_generation()
-                await consumer.ended.wait()
-        assert (consumer.error, consumer.heard) == (None, [])
-        assert consumer.stream is not None
-        assert consumer.stream.cancelled is True
-        assert errors == []
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
-
-
-@pytest.mark.anyio
-async def test_barge_in_from_the_consumer_between_items(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
-) -> None:
-    fake.add_ws(WSReply.text("one two three four five six", chunk_size=4))
-    heard: list[str] = []
-    async with make_ws_llm() as llm:
-        async with llm.chat(ctx) as stream:
-            async for item in stream:
-                heard.append(item.content)
-                if len(heard) == 2:
-                    await llm.cancel_current_generation()
-        assert heard == ["one ", "two "]
-        assert stream.cancelled is True
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
-
-
-@pytest.mark.anyio
 async def test_barge_in_drops_items_that_arrived_in_the_same_read(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws: OnPath
 ) -> None:
     # Every frame is due at once (a burst in the socket's buffer): the consumer hears the
     # first delta, barges in, and must hear nothing more.
@@ -162,7 +77,7 @@ async def test_barge_in_drops_items_that_arrived_in_the_same_read(
                 await llm.cancel_current_generation()
         assert heard == ["one "]
         assert stream.cancelled is True
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+        await ws.next_turn_after_barge_in(llm, ctx)
 
 
 @pytest.mark.anyio
@@ -218,52 +133,6 @@ async def test_cancel_when_nothing_is_streaming_changes_nothing(
     assert errors == []
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("bare", [False, True], ids=["async-with", "bare"])
-async def test_cancelling_the_consumer_scope_while_it_waits(
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-    errors: list[Exception],
-    bare: bool,
-) -> None:
-    fake.add_ws(WSReply.text(["a"], then=[Stall()]))
-    async with make_ws_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx, bare=bare)
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await consumer.first.wait()
-                await anyio.wait_all_tasks_blocked()
-                consumer.scope.cancel()
-                await consumer.ended.wait()
-        assert consumer.scope.cancelled_caught is True
-        assert (consumer.error, consumer.heard) == (None, ["a"])
-        assert errors == []  # a cancellation is not an error
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
-
-
-@pytest.mark.anyio
-async def test_cancelling_the_consumer_scope_in_the_loop_body(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
-) -> None:
-    # The usual voice-agent barge-in: the task speaking the reply is cancelled while busy
-    # with an item (e.g. awaiting TTS).
-    fake.add_ws(WSReply.text(["a", "b"], then=[Stall()]))
-    async with make_ws_llm(**NO_GUARDS) as llm:
-        reached = False
-        with anyio.CancelScope() as scope:
-            async with llm.chat(ctx) as stream:
-                async for _ in stream:
-                    scope.cancel()
-                    await anyio.lowlevel.checkpoint()
-                    reached = True
-        assert scope.cancelled_caught is True
-        assert reached is False
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
-
-
 @pytest.mark.trio
 async def test_a_bare_loop_left_by_break_does_not_block_the_next_turn(
     autojump_clock: trio.testing.MockClock,
@@ -317,7 +186,7 @@ async def test_aclose_from_another_task_ends_the_stream_and_closes_every_socket(
 
 @pytest.mark.anyio
 async def test_a_barge_in_also_ends_a_turn_waiting_for_the_gate(
-    fake: FakeOpenAI, make_ws_llm: MakeLLM, ws_tracker: Any, errors: list[Exception]
+    fake: FakeOpenAI, make_ws_llm: MakeLLM, ws: OnPath, errors: list[Exception]
 ) -> None:
     fake.add_ws(WSReply.text(["a"], then=[Stall()]), WSReply.text("never sent"))
     ctx = ChatContext.empty()
@@ -335,7 +204,7 @@ async def test_a_barge_in_also_ends_a_turn_waiting_for_the_gate(
         assert (first.error, second.error) == (None, None)
         assert len(creates(fake)) == 1  # the waiting turn never sent its create
         fake.ws_replies.clear()
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
+        await ws.next_turn_after_barge_in(llm, ctx)
     assert errors == []
 
 
@@ -479,31 +348,6 @@ async def test_barge_in_on_a_server_that_keeps_streaming(
     assert [f["type"] for f in fake.ws_frames] == ["response.create", "response.create"]
     assert errors == []
     assert fake.ws_open == 0
-
-
-@pytest.mark.trio
-async def test_barge_in_before_the_first_chunk_on_the_virtual_clock(
-    autojump_clock: trio.testing.MockClock,
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-) -> None:
-    reply = WSReply.text("late")
-    reply.steps.insert(0, Pause(5.0))  # the model thinks for 5 s
-    fake.add_ws(reply)
-    async with make_ws_llm() as llm:
-        consumer = Consumer(llm, ctx)
-        start = trio.current_time()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(consumer.run)
-            await trio.sleep(1.0)
-            assert len(creates(fake)) == 1
-            await llm.cancel_current_generation()
-        assert consumer.ended_at == start + 1.0
-        assert consumer.heard == []
-        await next_turn_on_the_spare(fake, llm, ctx, ws_tracker, cancelled_on=1)
-        assert trio.current_time() == start + 1.0
 
 
 @pytest.mark.trio

@@ -11,7 +11,6 @@ from scoped_openai import (
     ChatContext,
     ChatRole,
     ConversationalGraph,
-    FunctionTool,
     ImageContent,
     InvalidContextError,
     ProtocolError,
@@ -32,31 +31,7 @@ from scoped_openai._events import (
     UsageReport,
 )
 from scoped_openai._settings import GenerationSettings, is_reasoning_model
-
-WEATHER = FunctionTool(
-    name="get_weather",
-    description="Get the weather.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-)
-WEATHER_JSON = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the weather.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-        "strict": True,
-    },
-}
+from support.tools import WEATHER, WEATHER_CHAT
 
 
 def context() -> ChatContext:
@@ -182,7 +157,7 @@ def test_reasoning_model_without_effort_or_verbosity_sends_neither() -> None:
 def test_tools_and_tool_choice(tool_choice: Any) -> None:
     settings = GenerationSettings(tool_choice=tool_choice, parallel_tool_calls=False)
     body = build_request(settings, context(), tools=[WEATHER])
-    assert body["tools"] == [WEATHER_JSON]
+    assert body["tools"] == [WEATHER_CHAT]
     assert body["tool_choice"] == tool_choice
     assert body["parallel_tool_calls"] is False
 

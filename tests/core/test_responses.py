@@ -35,27 +35,12 @@ from scoped_openai._responses_input import output_to_input_items, to_input_items
 from scoped_openai._responses_request import build_create_event, responses_tool_choice
 from scoped_openai._settings import GenerationSettings
 from scoped_openai._tools import FunctionTool
+from support.tools import WEATHER, WEATHER_RESPONSES
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures as plain values (core tests use no pytest fixtures)
 # ---------------------------------------------------------------------------------------------
 
-WEATHER_PARAMS = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}},
-    "required": ["city"],
-    "additionalProperties": False,
-}
-WEATHER = FunctionTool(
-    name="get_weather", description="Get the weather.", parameters=WEATHER_PARAMS
-)
-WEATHER_WIRE = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Get the weather.",
-    "parameters": WEATHER_PARAMS,
-    "strict": True,
-}
 GRAPH_SCHEMA = {
     "type": "object",
     "properties": {"response_to_user": {"type": "string"}, "next": {"type": "string"}},
@@ -208,7 +193,7 @@ def test_create_event_tools_and_tool_choice(configured: Any, sent: Any) -> None:
         "store": False,
         "input": HI,
         "temperature": 0.7,
-        "tools": [WEATHER_WIRE],
+        "tools": [WEATHER_RESPONSES],
         "tool_choice": sent,
         "parallel_tool_calls": False,
     }
@@ -269,7 +254,7 @@ def test_create_event_generate_false_and_previous_response_id() -> None:
         "input": HI,
         "previous_response_id": "resp_1",
         "temperature": 0.7,
-        "tools": [WEATHER_WIRE],
+        "tools": [WEATHER_RESPONSES],
         "tool_choice": "auto",
         "generate": False,
     }
@@ -339,7 +324,7 @@ def test_create_event_has_no_none_anywhere_and_never_stream() -> None:
 def test_create_event_does_not_mutate_cached_tool_dicts() -> None:
     settings = GenerationSettings(extra_body={"tools": [{"type": "function", "name": "other"}]})
     build_create_event(settings, HI, tools=[WEATHER])
-    assert WEATHER.to_responses() == WEATHER_WIRE
+    assert WEATHER.to_responses() == WEATHER_RESPONSES
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,8 +21,7 @@ import trio
 
 from scoped_openai import ChatContext, ChatMessage, ChatRole, OpenAILLM, UsageError
 from scoped_openai.testing import FakeOpenAI, Reply, WSReply
-
-from .turns import contents, turn
+from support.turns import contents, turn
 
 pytestmark = pytest.mark.anyio
 

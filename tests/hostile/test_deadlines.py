@@ -29,9 +29,9 @@ import trio
 from scoped_openai import APITimeoutError, ChatContext, InternalServerError, OpenAILLM
 from scoped_openai._transports import http as http_transport
 from scoped_openai.testing import DONE, FakeOpenAI, Pause, Reply, WSReply, chunk
+from support.turns import contents, turn
 
 from .raw_server import RawServer, read_request
-from .turns import contents, turn
 
 
 def trickled_comments() -> Reply:

@@ -16,8 +16,7 @@ import pytest
 
 from scoped_openai import ChatContext, LimitExceededError, OpenAILLM, StreamLimits
 from scoped_openai.testing import DONE, FakeOpenAI, Reply, Stall, WSReply, chunk
-
-from .turns import contents, turn
+from support.turns import contents, turn
 
 pytestmark = pytest.mark.anyio
 

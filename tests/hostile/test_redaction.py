@@ -11,8 +11,7 @@ import pytest
 from scoped_openai import ChatContext, OpenAILLM
 from scoped_openai._endpoint import Endpoint, redact_url
 from scoped_openai.testing import FakeOpenAI, Reply
-
-from .turns import contents, turn
+from support.turns import contents, turn
 
 SECRET = "SECRET-query-key-1234"
 

@@ -13,9 +13,9 @@ import anyio.abc
 import pytest
 
 from scoped_openai import APIError, APIStatusError, ChatContext, OpenAILLM
+from support.turns import turn
 
 from .raw_server import RawServer, read_request
-from .turns import turn
 
 pytestmark = pytest.mark.anyio
 

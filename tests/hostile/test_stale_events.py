@@ -19,8 +19,7 @@ import pytest
 
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai.testing import FakeOpenAI, Pause, WSReply
-
-from .turns import contents, turn
+from support.turns import contents, turn
 
 
 def stale(reply_id: str) -> list[Any]:

@@ -17,8 +17,7 @@ import pytest
 
 from scoped_openai import ChatContext, OpenAILLM, ProtocolError
 from scoped_openai.testing import DONE, FakeOpenAI, Reply, WSReply, chunk
-
-from .turns import turn
+from support.turns import turn
 
 pytestmark = pytest.mark.anyio
 

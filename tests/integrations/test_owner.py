@@ -12,11 +12,11 @@ import anyio
 import pytest
 import trio
 
-from conftest import SocketTracker
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai.integrations import LLMOwner
 from scoped_openai.integrations._owner import OWNER_TASK_NAME
 from scoped_openai.testing import FakeOpenAI, Reply, Stall, WSReply
+from support.sockets import SocketTracker
 
 MakeLLM = Callable[..., OpenAILLM]
 PATHS = ["http", "ws"]

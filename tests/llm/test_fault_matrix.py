@@ -59,6 +59,7 @@ from scoped_openai.testing import (
     usage_chunk,
 )
 from scoped_openai.testing._ws_script import error_frame
+from support.turns import turn
 
 MakeLLM = Callable[..., OpenAILLM]
 Key = tuple[str, Any]
@@ -70,18 +71,6 @@ NEXT_REPLY = ["next", " ans", "wer", ""]
 
 def key(item: LLMResponse) -> Key:
     return (item.content, item.function_call)
-
-
-async def turn(llm: OpenAILLM, ctx: ChatContext) -> tuple[list[LLMResponse], BaseException | None]:
-    """Every item the turn yields before it ends or fails (the exception is returned)."""
-    items: list[LLMResponse] = []
-    try:
-        async with llm.chat(ctx) as stream:
-            async for item in stream:
-                items.append(item)
-    except Exception as exc:
-        return items, exc
-    return items, None
 
 
 async def next_turn_works(path: str, fake: FakeOpenAI, llm: OpenAILLM, ctx: ChatContext) -> None:

@@ -26,12 +26,12 @@ from scoped_openai import (
     ChatContext,
     ChatStream,
     ConversationalGraph,
-    FunctionTool,
     LLMResponse,
     OpenAILLM,
     ProtocolError,
 )
 from scoped_openai.testing import FakeOpenAI, Reply, Stall, WSReply
+from support.tools import WEATHER
 
 MakeLLM = Callable[..., OpenAILLM]
 PATHS = ["http", "ws"]
@@ -77,17 +77,6 @@ CUSTOM_SCHEMA: dict[str, Any] = {
     "required": ["next_state", "say", "slots"],
     "additionalProperties": False,
 }
-
-WEATHER = FunctionTool(
-    name="get_weather",
-    description="Get the weather.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-)
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from scoped_openai import (
     ChatRole,
     ChatStream,
     ConversationalGraph,
-    FunctionTool,
     ImageContent,
     InvalidContextError,
     LLMResponse,
@@ -25,28 +24,11 @@ from scoped_openai import (
 )
 from scoped_openai._transports.http import DRAIN_INLINE
 from scoped_openai.testing import DONE, FAKE_API_KEY, FakeOpenAI, Reply, Stall, chunk, usage_chunk
+from support.tools import WEATHER, WEATHER_CHAT
+from support.turns import contents
 
 MakeLLM = Callable[..., OpenAILLM]
 
-WEATHER = FunctionTool(
-    name="get_weather",
-    description="Get the weather.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-)
-WEATHER_JSON = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the weather.",
-        "parameters": WEATHER.parameters,
-        "strict": True,
-    },
-}
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Say hello."},
@@ -68,10 +50,6 @@ def fake_usage(prompt: int = 10, completion: int = 5, model: str = "gpt-4o-mini"
         "request_id": "chatcmpl-fake",
         "model": model,
     }
-
-
-def contents(items: list[LLMResponse]) -> list[str]:
-    return [item.content for item in items]
 
 
 def function_calls(items: list[LLMResponse]) -> list[dict[str, Any]]:
@@ -404,7 +382,7 @@ async def test_tools_tool_choice_and_parallel_tool_calls(
         "messages": MESSAGES,
         **STREAM,
         "temperature": 0.7,
-        "tools": [WEATHER_JSON],
+        "tools": [WEATHER_CHAT],
         "tool_choice": tool_choice,
         "parallel_tool_calls": parallel,
     }

@@ -29,7 +29,6 @@ from scoped_openai import (
     ChatContext,
     ConflictError,
     InternalServerError,
-    LLMResponse,
     NotFoundError,
     OpenAILLM,
     PermissionDeniedError,
@@ -49,13 +48,10 @@ from scoped_openai.testing import (
     chunk,
     usage_chunk,
 )
+from support.turns import contents
 
 MakeLLM = Callable[..., OpenAILLM]
 Drain = Callable[..., Any]
-
-
-def contents(items: list[LLMResponse]) -> list[str]:
-    return [item.content for item in items]
 
 
 async def failed_cleanly(

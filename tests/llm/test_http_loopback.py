@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from typing import Any
 
 import anyio
 import pytest
@@ -19,6 +18,7 @@ from scoped_openai import (
     RateLimitError,
 )
 from scoped_openai.testing import FakeOpenAI, Reply, Stall
+from support.turns import contents, turn
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loopback]
 
@@ -29,17 +29,10 @@ MESSAGES = [
 ]
 
 
-async def turn(
-    llm: OpenAILLM, ctx: ChatContext, **kwargs: Any
-) -> tuple[list[str], BaseException | None]:
-    heard: list[str] = []
-    try:
-        async with llm.chat(ctx, **kwargs) as stream:
-            async for item in stream:
-                heard.append(item.content)
-    except Exception as exc:
-        return heard, exc
-    return heard, None
+async def turn_heard(llm: OpenAILLM, ctx: ChatContext) -> tuple[list[str], Exception | None]:
+    """What one turn said, and the exception that ended it (None: it completed)."""
+    items, error = await turn(llm, ctx)
+    return contents(items), error
 
 
 async def test_prewarm_and_first_turn_share_one_connection(
@@ -53,10 +46,10 @@ async def test_prewarm_and_first_turn_share_one_connection(
         ):
             await llm.prewarm()
             assert len(fake.loopback_clients) == 1
-            heard, error = await turn(llm, ctx)
+            heard, error = await turn_heard(llm, ctx)
             assert error is None
             assert heard == ["Hell", "o th", "ere", ""]
-            heard, error = await turn(llm, ctx)
+            heard, error = await turn_heard(llm, ctx)
             assert (heard, error) == (["Agai", "n", ""], None)
     assert len(fake.loopback_clients) == 1
     assert [(r.method, r.path) for r in fake.requests] == [
@@ -123,7 +116,7 @@ async def test_status_error_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) ->
             OpenAILLM(api_key=KEY, base_url=server.base_url) as llm,
         ):
             llm.on("error", seen.append)
-            heard, error = await turn(llm, ctx)
+            heard, error = await turn_heard(llm, ctx)
             assert heard == []
             assert type(error) is RateLimitError
             assert str(error) == (
@@ -131,7 +124,7 @@ async def test_status_error_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) ->
                 " | request_id=req_loop_1"
             )
             assert seen == [error]
-            assert await turn(llm, ctx) == (["ok", ""], None)
+            assert await turn_heard(llm, ctx) == (["ok", ""], None)
     assert fake.counters.open_bodies == 0
 
 
@@ -146,11 +139,11 @@ async def test_disconnect_mid_stream_over_the_wire(fake: FakeOpenAI, ctx: ChatCo
             OpenAILLM(api_key=KEY, base_url=server.base_url, max_retries=2) as llm,
         ):
             llm.on("error", seen.append)
-            heard, error = await turn(llm, ctx)
+            heard, error = await turn_heard(llm, ctx)
             assert heard == ["Hel", "lo"]
             assert type(error) is APIConnectionError
             assert seen == [error]
-            assert await turn(llm, ctx) == (["ok", ""], None)
+            assert await turn_heard(llm, ctx) == (["ok", ""], None)
     assert len(fake.requests) == 2
     assert fake.counters.open_bodies == 0
 
@@ -178,7 +171,7 @@ async def test_barge_in_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) -> Non
                     await first.wait()
                     await llm.cancel_current_generation()
                 assert heard == ["a"]
-                assert await turn(llm, ctx) == (["next", ""], None)
+                assert await turn_heard(llm, ctx) == (["next", ""], None)
     assert fake.counters.open_bodies == 0
 
 
@@ -188,11 +181,11 @@ async def test_idle_timeout_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) ->
         async with fake.serve() as server:
             llm = OpenAILLM(api_key=KEY, base_url=server.base_url, idle_timeout=0.2)
             async with llm:
-                heard, error = await turn(llm, ctx)
+                heard, error = await turn_heard(llm, ctx)
                 assert heard == ["a"]
                 assert type(error) is APITimeoutError
                 assert (error.phase, error.seconds) == ("idle", 0.2)
-                assert await turn(llm, ctx) == (["ok", ""], None)
+                assert await turn_heard(llm, ctx) == (["ok", ""], None)
 
 
 async def test_connection_refused_and_the_key_stays_secret(
@@ -207,7 +200,7 @@ async def test_connection_refused_and_the_key_stays_secret(
         async with OpenAILLM(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1") as llm:
             llm.on("error", seen.append)
             assert KEY not in repr(llm)
-            heard, error = await turn(llm, ctx)
+            heard, error = await turn_heard(llm, ctx)
             with pytest.raises(APIConnectionError) as info:
                 await llm.prewarm()
     assert heard == []
@@ -233,8 +226,8 @@ async def test_secret_stays_out_of_debug_logs_of_a_real_exchange(
             fake.serve() as server,
             OpenAILLM(api_key=KEY, base_url=server.base_url) as llm,
         ):
-            _, error = await turn(llm, ctx)
-            assert await turn(llm, ctx) == (["ok", ""], None)
+            _, error = await turn_heard(llm, ctx)
+            assert await turn_heard(llm, ctx) == (["ok", ""], None)
     assert error is not None
     assert KEY not in str(error)
     assert caplog.records  # httpx/httpcore logged the exchange

@@ -21,39 +21,17 @@ import pytest
 import trio
 import trio.testing
 
-from scoped_openai import ChatContext, ChatMessage, ChatRole, FunctionTool, LLMResponse, OpenAILLM
+from scoped_openai import ChatContext, ChatMessage, ChatRole, OpenAILLM
 from scoped_openai.testing import CloseSocket, FakeOpenAI, WSReply
-from wire_items import msg
+from support.tools import WEATHER
+from support.turns import turn
+from support.wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
-
-WEATHER = FunctionTool(
-    name="get_weather",
-    description="Get the weather.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-)
 
 
 SYSTEM = msg("system", "You are terse.")
 USER1 = msg("user", "Say hello.")
-
-
-async def turn(
-    llm: OpenAILLM, ctx: ChatContext, **kwargs: Any
-) -> tuple[list[LLMResponse], BaseException | None]:
-    items: list[LLMResponse] = []
-    try:
-        async with llm.chat(ctx, **kwargs) as stream:
-            async for item in stream:
-                items.append(item)
-    except Exception as exc:
-        return items, exc
-    return items, None
 
 
 async def ok_turn(llm: OpenAILLM, ctx: ChatContext, **kwargs: Any) -> str:

@@ -27,40 +27,17 @@ from scoped_openai import (
     ChatContext,
     ChatRole,
     ConversationalGraph,
-    FunctionTool,
     ImageContent,
     InvalidContextError,
     LLMResponse,
     OpenAILLM,
 )
 from scoped_openai.testing import FAKE_API_KEY, FakeOpenAI, Pause, WSReply
+from support.tools import TIME, TIME_RESPONSES, WEATHER, WEATHER_RESPONSES
+from support.turns import contents, turn
 
 MakeLLM = Callable[..., OpenAILLM]
 
-WEATHER = FunctionTool(
-    name="get_weather",
-    description="Get the weather.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-)
-WEATHER_JSON = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Get the weather.",
-    "parameters": WEATHER.parameters,
-    "strict": True,
-}
-TIME = FunctionTool(
-    name="get_time",
-    description="",
-    parameters={"type": "object", "properties": {}, "required": [], "additionalProperties": False},
-    strict=False,
-)
-TIME_JSON = {"type": "function", "name": "get_time", "parameters": TIME.parameters, "strict": False}
 
 SYSTEM_ITEM = {
     "type": "message",
@@ -91,24 +68,6 @@ def usage(
         "request_id": request_id,
         "model": model,
     }
-
-
-async def turn(
-    llm: OpenAILLM, ctx: ChatContext, **kwargs: Any
-) -> tuple[list[LLMResponse], BaseException | None]:
-    """One whole turn: the items, and the error that ended it (or None)."""
-    items: list[LLMResponse] = []
-    try:
-        async with llm.chat(ctx, **kwargs) as stream:
-            async for item in stream:
-                items.append(item)
-    except Exception as exc:
-        return items, exc
-    return items, None
-
-
-def contents(items: list[LLMResponse]) -> list[str]:
-    return [item.content for item in items]
 
 
 def calls(items: list[LLMResponse]) -> list[dict[str, Any]]:
@@ -426,7 +385,7 @@ async def test_create_frame_for_a_non_reasoning_model_with_every_option(
         "max_output_tokens": 64,
         "temperature": 0.2,
         "top_p": 0.9,
-        "tools": [WEATHER_JSON, TIME_JSON],
+        "tools": [WEATHER_RESPONSES, TIME_RESPONSES],
         "tool_choice": {"type": "function", "name": "get_weather"},
         "parallel_tool_calls": False,
         "metadata": {"session": "s-1"},
@@ -464,7 +423,7 @@ async def test_create_frame_for_a_reasoning_model(
         "max_output_tokens": 200,
         "reasoning": {"effort": "low", "summary": "auto"},  # merged deeply
         "text": {"verbosity": "medium"},  # extra_body wins
-        "tools": [WEATHER_JSON],
+        "tools": [WEATHER_RESPONSES],
         "tool_choice": "required",
     }
 
@@ -496,7 +455,7 @@ async def test_tool_choice_is_sent_only_with_tools(
     assert "tool_choice" not in first
     assert "parallel_tool_calls" not in first
     assert (second["tools"], second["tool_choice"], second["parallel_tool_calls"]) == (
-        [WEATHER_JSON],
+        [WEATHER_RESPONSES],
         "none",
         True,
     )
@@ -965,7 +924,7 @@ async def test_prewarm_with_instructions_and_tools_then_the_first_turn_chains(
                 "store": False,
                 "input": [SYSTEM_ITEM],
                 "temperature": 0.7,
-                "tools": [WEATHER_JSON],
+                "tools": [WEATHER_RESPONSES],
                 "tool_choice": "auto",
                 "generate": False,
             }
@@ -980,7 +939,7 @@ async def test_prewarm_with_instructions_and_tools_then_the_first_turn_chains(
         "input": [USER_ITEM],
         "previous_response_id": "resp_fake_1",  # the warm-up's id
         "temperature": 0.7,
-        "tools": [WEATHER_JSON],
+        "tools": [WEATHER_RESPONSES],
         "tool_choice": "auto",
     }
     assert ws_tracker.create_sockets == [1, 1]

@@ -23,7 +23,6 @@ from scoped_openai import (
     APITimeoutError,
     ChatContext,
     ChatRole,
-    LLMResponse,
     OpenAILLM,
     ProtocolError,
     ToolArgumentsError,
@@ -31,29 +30,13 @@ from scoped_openai import (
 )
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Pause, Stall, WSReply
 from scoped_openai.testing._ws_script import error_frame, request_echo
-from wire_items import msg
+from support.turns import contents, turn
+from support.wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
 
 
 CTX_INPUT = [msg("system", "You are terse."), msg("user", "Say hello.")]
-
-
-async def turn(
-    llm: OpenAILLM, ctx: ChatContext, **kwargs: Any
-) -> tuple[list[LLMResponse], BaseException | None]:
-    items: list[LLMResponse] = []
-    try:
-        async with llm.chat(ctx, **kwargs) as stream:
-            async for item in stream:
-                items.append(item)
-    except Exception as exc:
-        return items, exc
-    return items, None
-
-
-def contents(items: list[LLMResponse]) -> list[str]:
-    return [item.content for item in items]
 
 
 def creates(fake: FakeOpenAI) -> list[dict[str, Any]]:

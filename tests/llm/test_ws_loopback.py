@@ -14,42 +14,18 @@ from scoped_openai import (
     AuthenticationError,
     ChatContext,
     ChatRole,
-    FunctionTool,
-    LLMResponse,
     OpenAILLM,
     WebSocketClosed,
 )
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Stall, WSReply
-from wire_items import msg
+from support.tools import WEATHER
+from support.turns import turn
+from support.wire_items import msg
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loopback]
 
 KEY = "sk-loopback-SECRET-4242"
 LIMIT = 10
-
-WEATHER = FunctionTool(
-    name="get_weather",
-    description="Get the weather.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-)
-
-
-async def turn(
-    llm: OpenAILLM, ctx: ChatContext, **kwargs: Any
-) -> tuple[list[LLMResponse], BaseException | None]:
-    items: list[LLMResponse] = []
-    try:
-        async with llm.chat(ctx, **kwargs) as stream:
-            async for item in stream:
-                items.append(item)
-    except Exception as exc:
-        return items, exc
-    return items, None
 
 
 def creates(fake: FakeOpenAI) -> list[dict[str, Any]]:

@@ -1,8 +1,4 @@
-"""A consumer task for barge-in tests: iterates a reply the way a voice agent does.
-
-Shared by tests/cancellation (importable because pytest puts tests/, the conftest's
-folder, on ``sys.path``).
-"""
+"""A consumer task for barge-in tests: iterates a reply the way a voice agent does."""
 
 from __future__ import annotations
 
