@@ -6,12 +6,14 @@ Per typical payload (recorded from the real API: a Chat Completions text chunk w
 
 - ``json.loads`` alone (the floor a plain client pays before any mapping);
 - ``msgspec.json.decode`` alone, untyped (when msgspec is installed), for scale;
-- the library: Chat Completions SSE data -> events (``_transports.http._map_events``, the
-  call a turn makes) and a WebSocket frame -> events (``ResponsesEventMapper.feed_json``,
-  which the WebSocket turn calls per frame; before it, ``json.loads`` then ``feed``).
+- the library: one Chat Completions SSE event's bytes -> events
+  (``ChatCompletionsParser.feed``, the call a turn makes per read) and a WebSocket frame ->
+  events (``ResponsesParser.feed_frame``, which the WebSocket turn calls per frame).
 
-Both exist before and after the msgspec change, so the same script measures either tree
-(``PYTHONPATH=<tree>/src python benchmarks/bench_decode.py``). Medians of
+A tree from before the parsers gets the same work done the way it did it then (the SSE
+decoder, the reply-size check and ``_transports.http._map_events``; the mapper's
+``feed_json``, or ``json.loads`` then ``feed`` before msgspec), so the same script measures
+either tree (``PYTHONPATH=<tree>/src python benchmarks/bench_decode.py``). Medians of
 ``--repeats`` runs of ``--calls`` calls each, with the floor measured in the same run.
 
 Run: ``nox -s bench`` or ``python benchmarks/bench_decode.py [--quick]``.
@@ -22,15 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from scoped_openai._events import Event
 from scoped_openai._responses import ResponsesEventMapper
-from scoped_openai._sse import ServerSentEvent
-from scoped_openai._transports.http import _map_events
 
 CHAT_CHUNK = (
     '{"id":"chatcmpl-Dx0Xq5Xx9rHB2ehcHZCRDsnuymUXc","object":"chat.completion.chunk",'
@@ -61,27 +60,75 @@ def per_call_us(fn: Callable[[], object], calls: int, repeats: int) -> float:
     return statistics.median(runs)
 
 
+def _chat_feed() -> Callable[[bytes, list[Event]], object]:
+    try:
+        from scoped_openai._chat_completions import ChatCompletionsParser
+    except ImportError:  # a tree from before the parser: what its HTTP source did per read
+        from scoped_openai._limits import DEFAULT_LIMITS, reply_too_large
+        from scoped_openai._sse import SSEDecoder
+        from scoped_openai._transports.http import _map_events  # type: ignore[attr-defined]
+
+        decoder = SSEDecoder(DEFAULT_LIMITS.max_event_bytes)
+        received = 0
+
+        def feed(data: bytes, out: list[Event]) -> bool:
+            nonlocal received
+            received += len(data)
+            if received > DEFAULT_LIMITS.max_reply_bytes:
+                raise reply_too_large(DEFAULT_LIMITS)
+            events = decoder.feed(data)
+            _map_events(events, out)
+            return bool(events)
+
+        return feed
+    return ChatCompletionsParser().feed
+
+
 def chat_call() -> Callable[[], object]:
-    batch = [ServerSentEvent(CHAT_CHUNK)]
+    data = f"data: {CHAT_CHUNK}\n\n".encode()
     out: list[Event] = []
+    feed = _chat_feed()
+    sent = 0
 
     def call() -> None:
-        _map_events(batch, out)
+        nonlocal feed, sent
+        sent += 1
+        if sent == 100_000:  # a fresh turn before the reply-size limit
+            feed, sent = _chat_feed(), 0
+        feed(data, out)
         out.clear()
 
     return call
 
 
 def frame_call(frame: str) -> Callable[[], object]:
-    # The same arguments delta fed 100,000 times builds one call's arguments far past the
-    # default 1 MiB tool-arguments limit, which a real turn would rightly refuse: the
-    # benchmark measures decoding, so its mapper has no such limit.
     try:
-        mapper = ResponsesEventMapper(max_arguments=sys.maxsize)
-    except TypeError:  # a tree from before the limit existed
-        mapper = ResponsesEventMapper()
-    # What the WebSocket turn calls per frame: ``feed_json`` (msgspec); a tree from before
-    # it decoded with ``json.loads`` and fed the dict, which is what the fallback does.
+        from scoped_openai._responses import ResponsesParser
+    except ImportError:
+        pass
+    else:
+        parser = ResponsesParser()
+        out_: list[Event] = []
+        sent = 0
+
+        def parsed() -> None:
+            nonlocal parser, sent
+            sent += 1
+            # The same delta fed 100,000 times would pass the reply and tool-arguments
+            # limits, which a real turn rightly enforces: a fresh turn every 20,000 frames.
+            if sent == 20_000:
+                parser, sent = ResponsesParser(), 0
+            parser.feed_frame(frame, out_)
+            out_.clear()
+
+        return parsed
+    # A tree from before the parser: what its WebSocket turn did per frame (``_feed``): count
+    # the reply, map with ``feed_json`` (msgspec; before it, ``json.loads`` then ``feed``),
+    # look for the end.
+    from scoped_openai._events import ResponseCompleted
+    from scoped_openai._limits import DEFAULT_LIMITS, reply_too_large
+
+    mapper = ResponsesEventMapper()
     feed_json = getattr(mapper, "feed_json", None)
     if feed_json is None:
 
@@ -89,9 +136,19 @@ def frame_call(frame: str) -> Callable[[], object]:
             mapper.feed(json.loads(text), out)
 
     out: list[Event] = []
+    received = calls = 0
 
     def call() -> None:
+        nonlocal mapper, feed_json, received, calls
+        calls += 1
+        if calls == 20_000:
+            mapper = ResponsesEventMapper()
+            feed_json, received, calls = mapper.feed_json, 0, 0
+        received += len(frame)
+        if received > DEFAULT_LIMITS.max_reply_bytes:
+            raise reply_too_large(DEFAULT_LIMITS)
         feed_json(frame, out)
+        _ = bool(out) and type(out[-1]) is ResponseCompleted
         out.clear()
 
     return call

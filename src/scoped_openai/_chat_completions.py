@@ -1,10 +1,12 @@
-"""Chat Completions, as pure mapping: the request body out, chunk JSON in -> events.
+"""Chat Completions, sans-IO: the request body out; the streamed body in -> events.
 
-No I/O here. Facts this module relies on (DESIGN.md section 4): only ``[DONE]`` ends the
-stream, a chunk can follow the usage chunk, tool calls are keyed by ``index`` with ``id`` and
-``name`` in the first fragment only, choices are routed by ``index`` (only choice 0 is
-yielded), Azure's first chunk has empty ``choices``, and a ``{"error": ...}`` payload after a
-200 is an error.
+No I/O here. ``ChatCompletionsParser`` takes the response body's bytes as they arrive and
+owns the turn's decoding, its end-of-turn rule and its error messages.
+
+Facts this module relies on (DESIGN.md section 4): only ``[DONE]`` ends the stream, a chunk
+can follow the usage chunk, tool calls are keyed by ``index`` with ``id`` and ``name`` in the
+first fragment only, choices are routed by ``index`` (only choice 0 is yielded), Azure's
+first chunk has empty ``choices``, and a ``{"error": ...}`` payload after a 200 is an error.
 """
 
 from __future__ import annotations
@@ -15,19 +17,29 @@ from typing import Any, cast
 
 import msgspec
 
+from ._body import merge_into
 from ._chat import ChatContext, ChatItem, ChatMessage, FunctionCall, ImageContent
-from ._errors import APIStreamError, InvalidContextError, ProtocolError, error_fields
+from ._errors import (
+    APIConnectionError,
+    APIStreamError,
+    InvalidContextError,
+    ProtocolError,
+    error_fields,
+)
 from ._events import (
     ChoiceFinished,
     Event,
     RefusalDelta,
+    StreamDone,
     TextDelta,
     ToolCallDelta,
     Usage,
     UsageReport,
 )
 from ._graph import ConversationalGraph
+from ._limits import DEFAULT_LIMITS, StreamLimits, reply_too_large
 from ._settings import GenerationSettings
+from ._sse import ServerSentEvent, SSEDecoder
 from ._tools import FunctionTool
 from ._wire import ChatChunk, ChatUsage, decode_chunk
 
@@ -124,7 +136,10 @@ def build_request(
     Reasoning models (o1/o3/o4/gpt-5*) get no sampling parameters, ``max_completion_tokens``,
     ``reasoning_effort`` when set and ``verbosity`` as a top-level string; other models get
     ``temperature`` and the sampling parameters that are set. ``extra_body`` then the call's
-    ``overrides`` are merged last. No ``None`` value is sent.
+    ``overrides`` are merged last by the one rule of every path (``_body.merge_into``):
+    objects merge deeply, anything else is replaced, and a None value removes the key
+    (``extra_body={"stream_options": {"include_obfuscation": False}}`` keeps the usage
+    report). No ``None`` value is sent.
 
     Raises:
         InvalidContextError: The context is empty (the API requires at least one message)
@@ -163,9 +178,10 @@ def build_request(
         if settings.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = settings.parallel_tool_calls
     if settings.extra_body:
-        body.update(settings.extra_body)
+        merge_into(body, settings.extra_body)
     if overrides:
-        body.update(overrides)
+        merge_into(body, overrides)
+    # Top level only: an assistant message's ``content`` is null beside its tool calls.
     return {key: value for key, value in body.items() if value is not None}
 
 
@@ -260,3 +276,73 @@ def _map_chunk(chunk: ChatChunk, payload: object, out: list[Event]) -> None:
             out.append(ChoiceFinished(choice.finish_reason))
     if chunk.usage is not None:
         out.append(UsageReport(_usage(chunk, chunk.usage)))
+
+
+#: The data of the end marker: the only thing that ends a Chat Completions turn.
+DONE = "[DONE]"
+
+
+class ChatCompletionsParser:
+    """One turn's ``text/event-stream`` body: bytes in, events out.
+
+    The end-of-turn rule: only ``data: [DONE]`` ends the turn (a chunk can follow the usage
+    chunk); it appends ``StreamDone`` and what follows it belongs to no turn. A body that
+    ends before it is a connection that failed mid-reply (``end``).
+
+    Args:
+        limits: ``max_event_bytes`` bounds one SSE line or event, ``max_reply_bytes`` the
+            whole body.
+    """
+
+    __slots__ = ("_decoder", "_limits", "_received", "done")
+
+    def __init__(self, limits: StreamLimits = DEFAULT_LIMITS) -> None:
+        self._decoder = SSEDecoder(limits.max_event_bytes)
+        self._limits = limits
+        self._received = 0
+        self.done = False  # [DONE] was seen
+
+    def feed(self, data: bytes, out: list[Event]) -> bool:
+        """Append the events these bytes completed; True when they completed at least one
+        SSE event (a comment or half a line completes none).
+
+        Raises:
+            LimitExceededError: The body passed ``max_reply_bytes``, or one line or event
+                ``max_event_bytes``.
+            APIStreamError: A chunk is an ``{"error": ...}`` payload.
+            ProtocolError: The body is not valid UTF-8 or a chunk is not a chat completion
+                chunk (see ``chunk_data_events``).
+        """
+        self._received += len(data)
+        if self._received > self._limits.max_reply_bytes:
+            raise reply_too_large(self._limits)
+        events = self._decoder.feed(data)
+        if events:
+            self._map(events, out)
+            return True
+        return False
+
+    def end(self, out: list[Event]) -> None:
+        """The body ended: map a last event whose blank line never came (Azure ends with
+        ``data: [DONE]\\n``), then apply the end-of-turn rule.
+
+        Raises:
+            APIConnectionError: The body ended before ``data: [DONE]``.
+        """
+        self._map(self._decoder.close(), out)
+        if not self.done:
+            raise APIConnectionError(
+                "the stream ended before its end marker (data: [DONE]): the server "
+                "closed the connection mid-reply"
+            )
+
+    def _map(self, events: list[ServerSentEvent], out: list[Event]) -> None:
+        if self.done:
+            return  # after [DONE]: no turn's
+        for sse in events:
+            data = sse.data
+            if data == DONE:
+                self.done = True
+                out.append(StreamDone())
+                return
+            chunk_data_events(data, out)

@@ -1,6 +1,9 @@
-"""The Responses API in WebSocket mode, as pure mapping: frames out, server events in, chain state.
+"""The Responses API's server events, sans-IO: WebSocket frames or SSE bytes in -> events.
 
-No I/O here. Facts this module relies on (DESIGN.md section 4, and the sources named below):
+No I/O here. ``ResponsesParser`` owns one turn's decoding, its end-of-turn rule (a terminal
+event) and its error messages, for the WebSocket turn (a frame's text) and for
+``POST /responses`` with ``stream: true`` (the body's bytes, through the SSE decoder).
+Facts this module relies on (DESIGN.md section 4, and the sources named below):
 
 - A turn starts with a ``response.create`` frame whose fields are the ``POST /v1/responses``
   body, flat beside ``"type"``. ``stream`` is implicit over WebSocket and is not sent;
@@ -28,7 +31,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ._errors import APIStreamError, ProtocolError
+from ._errors import APIConnectionError, APIStreamError, ProtocolError
 from ._events import (
     Event,
     RefusalDelta,
@@ -39,7 +42,8 @@ from ._events import (
     Usage,
     UsageReport,
 )
-from ._limits import DEFAULT_LIMITS, arguments_too_large
+from ._limits import DEFAULT_LIMITS, StreamLimits, arguments_too_large, reply_too_large
+from ._sse import SSEDecoder
 from ._wire import (
     ErrorFields,
     ErrorText,
@@ -50,7 +54,7 @@ from ._wire import (
     decode_server_event,
 )
 
-__all__ = ["ResponsesEventMapper", "server_event_events"]
+__all__ = ["ResponsesEventMapper", "ResponsesParser", "server_event_events"]
 
 # ---------------------------------------------------------------------------------------------
 # Server events -> provider-neutral events
@@ -413,3 +417,118 @@ def server_event_events(event: object, out: list[Event]) -> None:
         ProtocolError: The event is malformed.
     """
     _StatelessMapper().feed(event, out)
+
+
+class ResponsesParser:
+    """One Responses turn's server events: WebSocket frames (``feed_frame``) or an SSE body
+    (``feed``, ``end``) in, events out, mapped by one ``ResponsesEventMapper``.
+
+    The end-of-turn rule: a terminal event ends the turn: ``response.completed`` (appended
+    as ``ResponseCompleted``), or ``response.failed``, ``response.incomplete`` and
+    ``error`` (raised as ``APIStreamError``). ``terminal`` is True from then on and what
+    follows belongs to no turn; ``failed`` says it was an error event. An SSE body that ends
+    before a terminal event is a connection that failed mid-reply (``end``); a WebSocket
+    that closes is the transport's error.
+
+    Args:
+        limits: ``max_reply_bytes`` bounds what the turn reads (frame characters, body
+            bytes), ``max_event_bytes`` one SSE line or event, ``max_tool_arguments_bytes``
+            one call's argument deltas.
+        created_first: A turn on a socket that carried earlier responses: events before
+            this turn's ``response.created`` are left over (see ``ResponsesEventMapper``).
+    """
+
+    __slots__ = ("_decoder", "_limits", "_mapper", "_received", "failed", "terminal")
+
+    def __init__(
+        self, limits: StreamLimits = DEFAULT_LIMITS, *, created_first: bool = False
+    ) -> None:
+        self._limits = limits
+        self._mapper = ResponsesEventMapper(
+            created_first=created_first, max_arguments=limits.max_tool_arguments_bytes
+        )
+        self._decoder: SSEDecoder | None = None  # made by the first ``feed``
+        self._received = 0
+        self.terminal = False  # the response reached its terminal event
+        self.failed = False  # ... and it was an error (failed, incomplete, error)
+
+    @property
+    def response_id(self) -> str | None:
+        """The id of the response being streamed, once ``response.created`` arrived."""
+        return self._mapper.response_id
+
+    def feed_frame(self, text: str, out: list[Event]) -> bool:
+        """Append the events of one WebSocket frame (one whole server event); True once the
+        response reached its terminal event.
+
+        Raises:
+            LimitExceededError: The turn passed ``max_reply_bytes`` (counted in characters).
+            APIStreamError: A terminal error event (see ``ResponsesEventMapper``).
+            ProtocolError: The frame is not JSON or the event is malformed.
+        """
+        self._received += len(text)
+        if self._received > self._limits.max_reply_bytes:
+            raise reply_too_large(self._limits)
+        # ``_event``, inlined: this runs per frame.
+        try:
+            self._mapper.feed_json(text, out)
+        except APIStreamError:
+            self.terminal = self.failed = True
+            raise
+        if out and type(out[-1]) is ResponseCompleted:
+            self.terminal = True
+        return self.terminal
+
+    def feed(self, data: bytes, out: list[Event]) -> bool:
+        """Append the events these SSE bytes completed; True when they completed at least one
+        SSE event (a comment or half a line completes none).
+
+        Raises:
+            LimitExceededError: The body passed ``max_reply_bytes``, or one line or event
+                ``max_event_bytes``.
+            APIStreamError: A terminal error event.
+            ProtocolError: The body is not valid UTF-8, an event's data is not JSON, or the
+                event is malformed.
+        """
+        self._received += len(data)
+        if self._received > self._limits.max_reply_bytes:
+            raise reply_too_large(self._limits)
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = SSEDecoder(self._limits.max_event_bytes)
+        events = decoder.feed(data)
+        for sse in events:
+            self._sse_data(sse.data, out)
+        return bool(events)
+
+    def end(self, out: list[Event]) -> None:
+        """The SSE body ended: map a last event whose blank line never came, then apply the
+        end-of-turn rule.
+
+        Raises:
+            APIConnectionError: The body ended before a terminal event.
+        """
+        if self._decoder is not None:
+            for sse in self._decoder.close():
+                self._sse_data(sse.data, out)
+        if not self.terminal:
+            raise APIConnectionError(
+                "the stream ended before the response's terminal event (response.completed, "
+                "response.failed, response.incomplete or error): the server closed the "
+                "connection mid-reply"
+            )
+
+    def _sse_data(self, data: str, out: list[Event]) -> None:
+        # After the terminal event nothing is this turn's; "[DONE]" (which some
+        # OpenAI-compatible servers send after it, as on Chat Completions) is no event.
+        if not self.terminal and data != "[DONE]":
+            self._event(data, out)
+
+    def _event(self, text: str, out: list[Event]) -> None:
+        try:
+            self._mapper.feed_json(text, out)
+        except APIStreamError:
+            self.terminal = self.failed = True  # a failed response is over too
+            raise
+        if out and type(out[-1]) is ResponseCompleted:
+            self.terminal = True

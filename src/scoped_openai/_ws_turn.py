@@ -6,8 +6,8 @@ plans the input (chained with ``previous_response_id`` only when provably safe),
 ``aclose`` keeps the socket when the response reached a terminal event and retires it
 otherwise (a barge-in or a failure mid-response), so no late event can reach the next turn.
 A socket kept after a terminal event can still carry what a server sends after it (a second
-``response.completed``, a late delta): the turn's mapper counts only its own response's
-events (``ResponsesEventMapper``: nothing before this turn's ``response.created``, nothing
+``response.completed``, a late delta): the turn's parser counts only its own response's
+events (``ResponsesParser``: nothing before this turn's ``response.created``, nothing
 that names another response after it).
 
 Recovery, only while nothing reached the caller and once per turn:
@@ -25,10 +25,10 @@ from typing import Any
 from ._assembly import Assembler
 from ._chat import ChatItem
 from ._errors import APIStreamError
-from ._events import Event, ResponseCompleted
+from ._events import Event
 from ._graph import ConversationalGraph
-from ._limits import DEFAULT_LIMITS, StreamLimits, reply_too_large
-from ._responses import ResponsesEventMapper
+from ._limits import DEFAULT_LIMITS, StreamLimits
+from ._responses import ResponsesParser
 from ._responses_input import to_input_items
 from ._responses_request import build_create_event
 from ._settings import GenerationSettings
@@ -60,7 +60,6 @@ class ResponsesTurnSource:
     ) -> None:
         self._pool = pool
         self._limits = limits
-        self._received = 0
         self._settings = settings
         self._items = list(items)
         self._tools = tools
@@ -69,13 +68,11 @@ class ResponsesTurnSource:
         self._generate = generate
         self._slot: SocketSlot | None = None
         self._handoff: list[str | Exception] | None = None  # None: not taken over yet
-        self._mapper = ResponsesEventMapper(
-            created_first=True, max_arguments=self._limits.max_tool_arguments_bytes
-        )
+        self._parser = ResponsesParser(limits, created_first=True)
         self._holding_gate = False
         self._force_full = False
         self._keep_socket = False
-        self._terminal = False
+        self._new_socket = False  # a resend that needs a fresh socket, whatever this one saw
         self._full_input: list[dict[str, Any]] = []
         self._sent = False
         self._retired_socket = False  # this turn retired its socket (the chain went with it)
@@ -104,11 +101,8 @@ class ResponsesTurnSource:
             overrides=self._overrides,
             generate=self._generate,
         )
-        self._mapper = ResponsesEventMapper(
-            created_first=True, max_arguments=self._limits.max_tool_arguments_bytes
-        )
-        self._received = 0
-        self._terminal = False
+        self._parser = ResponsesParser(self._limits, created_first=True)
+        self._new_socket = False
         self._keep_socket = False
         self._retired_socket = False  # a socket an earlier attempt retired is not this one
         self._slot = slot
@@ -139,7 +133,7 @@ class ResponsesTurnSource:
                     del frame  # no exception -> traceback -> frame -> exception cycle
         else:
             frame = await ws.receive_text()
-        feed = self._feed
+        feed = self._parser.feed_frame
         if feed(frame, out):
             return True
         for _ in range(BURST):
@@ -147,18 +141,6 @@ class ResponsesTurnSource:
             if queued is None or feed(queued, out):
                 return True
         return True
-
-    def _feed(self, frame: str, out: list[Event]) -> bool:
-        """Map one frame; True once the response is over (what follows is no turn's)."""
-        self._received += len(frame)
-        if self._received > self._limits.max_reply_bytes:
-            raise reply_too_large(self._limits)
-        try:
-            self._mapper.feed_json(frame, out)
-        except APIStreamError:
-            self._terminal = True  # the response is over: the socket stays clean
-            raise
-        return bool(out) and type(out[-1]) is ResponseCompleted
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Resend once, with the full context, for the recoverable failures."""
@@ -169,7 +151,7 @@ class ResponsesTurnSource:
             self._keep_socket = True
         elif isinstance(error, WebSocketClosed) or code in RESEND_NEW_SOCKET:
             self._keep_socket = False
-            self._terminal = False
+            self._new_socket = True
         else:
             return None
         self._force_full = True
@@ -184,7 +166,9 @@ class ResponsesTurnSource:
         slot, self._slot = self._slot, None
         if slot is not None:
             slot.end_turn()
-            if not (completed or self._terminal or self._keep_socket):
+            # After an error event the response is over and the socket clean.
+            clean = self._parser.failed and not self._new_socket
+            if not (completed or clean or self._keep_socket):
                 self._retire(slot)
         self._handoff = None
 

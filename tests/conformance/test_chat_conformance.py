@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from scoped_openai._chat_completions import chunk_events
 from scoped_openai._events import Event, StreamDone
 from scoped_openai._sse import SSEDecoder
 from scoped_openai.testing import FakeOpenAI, Reply
+from support.sse_deliveries import VARIANTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE = Path(
@@ -140,29 +139,6 @@ def assemble(pieces: list[bytes], model: str) -> tuple[list[LLMResponse], str | 
     assert assembler.done is True
     assert not any(isinstance(item, Exception) for item in out)
     return out, assembler.finish_reason, decoder.comments  # type: ignore[return-value]
-
-
-def with_comments(body: bytes) -> bytes:
-    commented = re.sub(rb"(?m)^data:", b": keep-alive\ndata:", body)
-    return b": hello\n\n" + commented.replace(b"\n\n", b"\n\n: ping\n\n", 1)
-
-
-VARIANTS: dict[str, Callable[[bytes], list[bytes]]] = {
-    "whole": lambda body: [body],
-    "bytewise": lambda body: [body[i : i + 1] for i in range(len(body))],
-    "crlf": lambda body: [body.replace(b"\n", b"\r\n")],
-    "crlf-bytewise": lambda body: [
-        b[i : i + 1] for b in [body.replace(b"\n", b"\r\n")] for i in range(len(b))
-    ],
-    "cr": lambda body: [body.replace(b"\n", b"\r")],
-    "cr-bytewise": lambda body: [
-        b[i : i + 1] for b in [body.replace(b"\n", b"\r")] for i in range(len(b))
-    ],
-    "comments": lambda body: [with_comments(body)],
-    "comments-split5": lambda body: [
-        b[i : i + 5] for b in [with_comments(body)] for i in range(0, len(b), 5)
-    ],
-}
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

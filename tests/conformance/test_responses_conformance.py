@@ -7,6 +7,8 @@ The recordings are read where they live (``SCOPED_OPENAI_CONFORMANCE``, default
 Responses WebSocket (``WSReply.frames``) through ``OpenAILLM(streaming=True)`` on both
 backends, and must assemble to the ``.expected.json`` text, function calls (call_id, name,
 parsed arguments) and usage. A recorded response is then chained from, as a real one would be.
+The ``.sse`` recordings' bytes also go through ``ResponsesParser`` (the SSE decoder in front,
+as ``POST /responses`` streams them) under every delivery the Chat Completions tests use.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import pytest
 
 from scoped_openai import ChatContext, ChatRole, LLMResponse
 from scoped_openai._assembly import Assembler
-from scoped_openai._responses import ResponsesEventMapper
+from scoped_openai._responses import ResponsesEventMapper, ResponsesParser
 from scoped_openai.testing import FakeOpenAI, WSReply
+from support.sse_deliveries import VARIANTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE = Path(
@@ -188,6 +191,38 @@ def test_recording_through_the_sans_io_core(name: str) -> None:
                 assembler.feed(event, out)
         assert assembler.done is True
         assert not any(isinstance(item, Exception) for item in out)
+        check(out, frames, expected)
+        assert assembler.response_id == expected["response_id"]
+
+
+SSE_RECORDINGS = [name for name in RECORDINGS if not str(name).endswith(".jsonl")]
+
+
+@pytest.mark.parametrize("name", SSE_RECORDINGS)
+def test_recorded_sse_body_through_the_parser(name: str) -> None:
+    # What ``POST /responses`` streams: the recording's bytes through ResponsesParser (SSE
+    # decoder in front), under every delivery of the Chat Completions recordings, assemble to
+    # the expected result.
+    if name == "missing":
+        pytest.skip(SKIP_REASON)
+    frames, expected = load(name)
+    body = (CONFORMANCE / name).read_bytes()
+    assert b"\r" not in body  # the variants rely on LF-only recordings
+    model = completed_response(frames)["model"]
+    for delivery, variant in VARIANTS.items():
+        pieces = variant(body)
+        parser = ResponsesParser()
+        assembler = Assembler(model=model)
+        out: list[Any] = []
+        events: list[Any] = []
+        for piece in pieces:
+            parser.feed(piece, events)
+        parser.end(events)
+        for event in events:
+            assembler.feed(event, out)
+        assert assembler.done, delivery
+        assert parser.terminal, delivery
+        assert not any(isinstance(item, Exception) for item in out), delivery
         check(out, frames, expected)
         assert assembler.response_id == expected["response_id"]
 

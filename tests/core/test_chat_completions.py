@@ -1,4 +1,4 @@
-"""Chat Completions as pure mapping: request bodies out, chunk JSON in -> events (sync)."""
+"""Chat Completions, sans-IO: request bodies out, the streamed body in -> events (sync)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ from typing import Any
 import pytest
 
 from scoped_openai import (
+    APIConnectionError,
     APIStreamError,
     ChatContext,
     ChatRole,
     ConversationalGraph,
     ImageContent,
     InvalidContextError,
+    LimitExceededError,
     ProtocolError,
+    StreamLimits,
 )
 from scoped_openai._chat_completions import (
+    ChatCompletionsParser,
     build_request,
     chunk_data_events,
     chunk_events,
@@ -25,12 +29,14 @@ from scoped_openai._events import (
     ChoiceFinished,
     Event,
     RefusalDelta,
+    StreamDone,
     TextDelta,
     ToolCallDelta,
     Usage,
     UsageReport,
 )
 from scoped_openai._settings import GenerationSettings, is_reasoning_model
+from support.sse_deliveries import in_steps
 from support.tools import WEATHER, WEATHER_CHAT
 
 
@@ -497,3 +503,97 @@ def test_chunk_json_null_and_absent_fields_are_tolerated() -> None:
     assert out == [TextDelta("Hi")]
     chunk_data_events('{"choices":null}', out)
     assert out == [TextDelta("Hi")]
+
+
+# -- extra_body: the one merge rule -------------------------------------------------------
+
+
+def test_extra_body_and_overrides_merge_deeply_and_none_removes_at_any_depth() -> None:
+    # The rule of every path (_body.merge_into): a nested object in extra_body does not wipe
+    # the one the library builds (stream_options keeps include_usage, which the stream's
+    # usage report relies on), and None removes a key where it stands.
+    settings = GenerationSettings(
+        extra_body={
+            "stream_options": {"include_obfuscation": False},
+            "metadata": {"a": "1", "b": "2"},
+        }
+    )
+    body = build_request(settings, context(), overrides={"metadata": {"b": None, "c": "3"}})
+    assert body["stream_options"] == {"include_usage": True, "include_obfuscation": False}
+    assert body["metadata"] == {"a": "1", "c": "3"}
+    removed = build_request(GenerationSettings(extra_body={"stream_options": None}), context())
+    assert "stream_options" not in removed
+
+
+def test_the_merge_never_changes_the_callers_extra_body() -> None:
+    extra: dict[str, Any] = {"stream_options": {"include_obfuscation": False}}
+    settings = GenerationSettings(extra_body=extra)
+    build_request(settings, context(), overrides={"stream_options": {"x": 1}})
+    assert extra == {"stream_options": {"include_obfuscation": False}}
+
+
+# -- the parser: bytes in, events out, [DONE] ends the turn -------------------------------
+
+
+TEXT_CHUNK = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+
+
+def parse(body: bytes, *, step: int | None = None) -> tuple[list[Event], bool]:
+    """Feed ``body`` whole (or ``step`` bytes at a time), then end it."""
+    parser = ChatCompletionsParser()
+    out: list[Event] = []
+    for piece in in_steps(body, step):
+        parser.feed(piece, out)
+    parser.end(out)
+    return out, parser.done
+
+
+@pytest.mark.parametrize("step", [None, 1, 7])
+def test_parser_maps_the_body_and_done_ends_the_turn(step: int | None) -> None:
+    body = TEXT_CHUNK + b": keep-alive\r\n\r\n" + TEXT_CHUNK + b"data: [DONE]\n\n"
+    assert parse(body, step=step) == ([TextDelta("Hi"), TextDelta("Hi"), StreamDone()], True)
+
+
+def test_parser_says_whether_a_whole_event_arrived() -> None:
+    parser = ChatCompletionsParser()
+    out: list[Event] = []
+    assert parser.feed(b": a comment\n\n", out) is False
+    assert parser.feed(TEXT_CHUNK[:10], out) is False
+    assert parser.feed(TEXT_CHUNK[10:], out) is True
+    assert out == [TextDelta("Hi")]
+
+
+def test_parser_ignores_what_follows_done() -> None:
+    # Even a malformed event: it belongs to no turn.
+    body = b"data: [DONE]\n\n" + TEXT_CHUNK + b"data: {not json\n\n"
+    assert parse(body) == ([StreamDone()], True)
+
+
+def test_parser_accepts_done_without_its_blank_line_at_the_end() -> None:
+    # Azure ends its stream with "data: [DONE]\n".
+    assert parse(TEXT_CHUNK + b"data: [DONE]\n") == ([TextDelta("Hi"), StreamDone()], True)
+
+
+@pytest.mark.parametrize("body", [b"", TEXT_CHUNK, TEXT_CHUNK + b": a comment, cut"])
+def test_parser_end_before_done_is_a_connection_error(body: bytes) -> None:
+    parser = ChatCompletionsParser()
+    out: list[Event] = []
+    parser.feed(body, out)
+    with pytest.raises(APIConnectionError, match=r"ended before its end marker \(data: \[DONE\]\)"):
+        parser.end(out)
+
+
+def test_parser_bounds_the_body() -> None:
+    parser = ChatCompletionsParser(StreamLimits(max_reply_bytes=len(TEXT_CHUNK) + 5))
+    out: list[Event] = []
+    parser.feed(TEXT_CHUNK, out)
+    with pytest.raises(LimitExceededError) as info:
+        parser.feed(b": padding\n", out)
+    assert info.value.limit == "max_reply_bytes"
+
+
+def test_parser_errors_are_the_chunk_errors() -> None:
+    with pytest.raises(ProtocolError, match="not valid JSON"):
+        ChatCompletionsParser().feed(b"data: {nope\n\n", [])
+    with pytest.raises(APIStreamError, match="mid-stream: 'boom'"):
+        ChatCompletionsParser().feed(b'data: {"error": {"message": "boom"}}\n\n', [])

@@ -18,7 +18,13 @@ from scoped_openai._chat import (
     ChatRole,
     ImageContent,
 )
-from scoped_openai._errors import APIStreamError, InvalidContextError, ProtocolError
+from scoped_openai._errors import (
+    APIConnectionError,
+    APIStreamError,
+    InvalidContextError,
+    LimitExceededError,
+    ProtocolError,
+)
 from scoped_openai._events import (
     Event,
     RefusalDelta,
@@ -30,11 +36,13 @@ from scoped_openai._events import (
     UsageReport,
 )
 from scoped_openai._graph import ConversationalGraph
-from scoped_openai._responses import ResponsesEventMapper, server_event_events
+from scoped_openai._limits import StreamLimits
+from scoped_openai._responses import ResponsesEventMapper, ResponsesParser, server_event_events
 from scoped_openai._responses_input import output_to_input_items, to_input_items
 from scoped_openai._responses_request import build_create_event, responses_tool_choice
 from scoped_openai._settings import GenerationSettings
 from scoped_openai._tools import FunctionTool
+from support.sse_deliveries import in_steps
 from support.tools import WEATHER, WEATHER_RESPONSES
 
 # ---------------------------------------------------------------------------------------------
@@ -1200,3 +1208,108 @@ def test_chain_plan_on_a_long_context() -> None:
     ctx.add_message(ChatRole.ASSISTANT, "ok")
     ctx.add_message(ChatRole.USER, "more")
     assert chain.plan(ctx.items) == ([user("more")], "resp_1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser: frames or SSE bytes in, events out, a terminal event ends the turn
+# ---------------------------------------------------------------------------------------------
+
+CREATED = {"type": "response.created", "response": {"id": "r1"}}
+DELTA = {"type": "response.output_text.delta", "delta": "Hi"}
+COMPLETED = {"type": "response.completed", "response": {"id": "r1", "output": []}}
+FAILED = {"type": "response.failed", "response": {"id": "r1", "error": {"message": "boom"}}}
+TURN_EVENTS = [ResponseCreated("r1"), TextDelta("Hi"), ResponseCompleted("r1", [])]
+
+
+def sse(*events: dict[str, Any], end: bytes = b"\n\n") -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}".encode() + end for e in events)
+
+
+def test_parser_frames_end_at_the_terminal_event() -> None:
+    parser = ResponsesParser()
+    out: list[Event] = []
+    assert [parser.feed_frame(json.dumps(e), out) for e in (CREATED, DELTA)] == [False, False]
+    assert parser.feed_frame(json.dumps(COMPLETED), out) is True
+    assert (out, parser.terminal, parser.failed, parser.response_id) == (
+        TURN_EVENTS,
+        True,
+        False,
+        "r1",
+    )
+
+
+def test_parser_an_error_event_is_terminal_and_failed() -> None:
+    parser = ResponsesParser()
+    parser.feed_frame(json.dumps(CREATED), [])
+    with pytest.raises(APIStreamError, match="the response failed: boom"):
+        parser.feed_frame(json.dumps(FAILED), [])
+    assert (parser.terminal, parser.failed) == (True, True)
+
+
+@pytest.mark.parametrize("step", [None, 1, 5])
+@pytest.mark.parametrize("end", [b"\n\n", b"\r\n\r\n"])
+def test_parser_sse_body_maps_like_frames(step: int | None, end: bytes) -> None:
+    body = b": keep-alive\n\n" + sse(CREATED, DELTA, COMPLETED, end=end)
+    parser = ResponsesParser()
+    out: list[Event] = []
+    for piece in in_steps(body, step):
+        parser.feed(piece, out)
+    parser.end(out)
+    assert (out, parser.terminal) == (TURN_EVENTS, True)
+
+
+def test_parser_sse_says_whether_a_whole_event_arrived() -> None:
+    parser = ResponsesParser()
+    out: list[Event] = []
+    body = sse(CREATED)
+    assert parser.feed(b": comment\n\n", out) is False
+    assert parser.feed(body[:-1], out) is False
+    assert parser.feed(body[-1:], out) is True
+    assert out == [ResponseCreated("r1")]
+
+
+def test_parser_sse_ignores_what_follows_the_terminal_event_and_done() -> None:
+    # Some OpenAI-compatible servers end with "data: [DONE]" as on Chat Completions.
+    parser = ResponsesParser()
+    out: list[Event] = []
+    parser.feed(sse(CREATED, COMPLETED, DELTA) + b"data: [DONE]\n\ndata: {nope\n\n", out)
+    parser.end(out)
+    assert out == [ResponseCreated("r1"), ResponseCompleted("r1", [])]
+
+
+@pytest.mark.parametrize("body", [b"", sse(CREATED, DELTA), sse(CREATED) + b"data: [DONE]\n\n"])
+def test_parser_sse_end_before_a_terminal_event_is_a_connection_error(body: bytes) -> None:
+    parser = ResponsesParser()
+    out: list[Event] = []
+    parser.feed(body, out)
+    with pytest.raises(APIConnectionError, match="ended before the response's terminal event"):
+        parser.end(out)
+
+
+def test_parser_sse_errors_say_whose_fault() -> None:
+    with pytest.raises(ProtocolError, match="not valid JSON"):
+        ResponsesParser().feed(b"data: {nope\n\n", [])
+    flat = {"type": "error", "code": "server_error", "message": "boom", "param": None}
+    parser = ResponsesParser()
+    with pytest.raises(APIStreamError, match="reported an error: boom"):
+        parser.feed(sse(flat), [])
+    assert parser.failed
+
+
+@pytest.mark.parametrize("feed", ["frame", "sse"])
+def test_parser_bounds_the_reply(feed: str) -> None:
+    frame = json.dumps(DELTA)
+    parser = ResponsesParser(StreamLimits(max_reply_bytes=len(frame) * 2 + 20))
+    out: list[Event] = []
+
+    def one() -> None:
+        if feed == "frame":
+            parser.feed_frame(frame, out)
+        else:
+            parser.feed(f"data: {frame}\n\n".encode(), out)
+
+    one()
+    one()
+    with pytest.raises(LimitExceededError) as info:
+        one()
+    assert info.value.limit == "max_reply_bytes"

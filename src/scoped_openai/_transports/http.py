@@ -33,7 +33,7 @@ import httpx
 if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
     import httpcore  # noqa: F401  (the import is the point)
 
-from .._chat_completions import chunk_data_events
+from .._chat_completions import ChatCompletionsParser
 from .._endpoint import SECRET_QUERY_NAMES, redact_url
 from .._errors import (
     APIConnectionError,
@@ -44,9 +44,8 @@ from .._errors import (
     ProtocolError,
     status_error,
 )
-from .._events import Event, StreamDone
-from .._limits import DEFAULT_LIMITS, StreamLimits, reply_too_large
-from .._sse import ServerSentEvent, SSEDecoder
+from .._events import Event
+from .._limits import DEFAULT_LIMITS, StreamLimits
 
 #: Bounds on what we read of an error body and how long we wait for it.
 ERROR_BODY_LIMIT = 64 * 1024
@@ -223,18 +222,6 @@ async def _drain_and_close(response: httpx.Response, chunks: AsyncGenerator[byte
         await _close(response, chunks)
 
 
-def _map_events(events: list[ServerSentEvent], out: list[Event]) -> bool:
-    """Append the events of decoded SSE events; True once ``[DONE]`` was seen (the rest
-    of the batch, if any, belongs to no turn)."""
-    for sse in events:
-        data = sse.data
-        if data == "[DONE]":
-            out.append(StreamDone())
-            return True
-        chunk_data_events(data, out)
-    return False
-
-
 class ChatCompletionsSource:
     """One streamed ``POST /chat/completions`` turn (see ``_stream.TurnSource``)."""
 
@@ -242,12 +229,11 @@ class ChatCompletionsSource:
         "_background",
         "_chunks",
         "_client",
-        "_decoder",
         "_headers_timeout",
         "_limits",
         "_max_retries",
+        "_parser",
         "_pool_size",
-        "_received",
         "_request",
         "_response",
         "request_id",
@@ -268,13 +254,12 @@ class ChatCompletionsSource:
         self._pool_size = pool_size
         self._limits = limits
         self._headers_timeout = headers_timeout
-        self._received = 0
         self._client = client
         self._request = request
         self._max_retries = max_retries
         self._response: httpx.Response | None = None
         self._chunks: AsyncGenerator[bytes, None] | None = None
-        self._decoder = SSEDecoder(limits.max_event_bytes)
+        self._parser = ChatCompletionsParser(limits)
         self.request_id: str | None = None
 
     async def start(self) -> None:
@@ -284,8 +269,7 @@ class ChatCompletionsSource:
         arrive within the headers deadline: a server that accepts the connection and never
         answers is not "no output from the model".
         """
-        self._decoder = SSEDecoder(self._limits.max_event_bytes)
-        self._received = 0
+        self._parser = ChatCompletionsParser(self._limits)
         try:
             with anyio.move_on_after(self._headers_timeout) as waiting:
                 response = await self._client.send(self._request, stream=True)
@@ -345,20 +329,11 @@ class ChatCompletionsSource:
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
-            if not _map_events(self._decoder.close(), out):
-                raise APIConnectionError(
-                    "the stream ended before its end marker (data: [DONE]): the server "
-                    "closed the connection mid-reply"
-                ) from None
+            self._parser.end(out)
             return True
         except httpx.HTTPError as exc:
             raise connection_error(exc, self._request.url) from None
-        self._received += len(chunk)
-        if self._received > self._limits.max_reply_bytes:
-            raise reply_too_large(self._limits)
-        events = self._decoder.feed(chunk)
-        _map_events(events, out)
-        return bool(events)
+        return self._parser.feed(chunk, out)
 
     def retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Backoff before a resend, or None once retries are spent or not worth it."""
