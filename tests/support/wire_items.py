@@ -11,3 +11,17 @@ def msg(role: str, text: str) -> dict[str, Any]:
     if role == "assistant":
         return {"role": "assistant", "content": text}
     return {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
+
+
+def user(text: str) -> dict[str, Any]:
+    return msg("user", text)
+
+
+def system(text: str) -> dict[str, Any]:
+    return msg("system", text)
+
+
+def assistant(text: str) -> dict[str, Any]:
+    """The client-authored ``EasyInputMessage``: an ``OutputMessage`` needs the server's id
+    and status."""
+    return msg("assistant", text)
