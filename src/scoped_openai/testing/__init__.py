@@ -8,7 +8,8 @@
 from ._fake import FAKE_API_KEY, FakeOpenAI
 from ._recorder import Counters, RecordedRequest
 from ._script import DONE, Disconnect, Pause, Reply, Stall, chunk, usage_chunk
-from ._ws_fake import FakeWebSocket, FakeWSConnector, ScriptedResponsesSocket, WSHandshake
+from ._state import WSHandshake
+from ._ws_fake import FakeWebSocket, FakeWSConnector, ScriptedResponsesSocket
 from ._ws_script import AUTO_RESPONSE_ID, CloseSocket, WSReply
 
 __all__ = [

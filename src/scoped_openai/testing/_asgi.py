@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from .._transports.websocket import WebSocketClosed
+from ._answer import answer_http
 from ._script import Disconnect, Live, Pause, Stall, Step
+from ._state import FakeState
 from ._ws_fake import (
     WRONG_PATH_CLOSE,
     ScriptedResponsesSocket,
@@ -21,9 +23,6 @@ from ._ws_fake import (
     rejection_body,
     wrong_path_reason,
 )
-
-if TYPE_CHECKING:
-    from ._fake import FakeOpenAI
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,7 +34,7 @@ class FakeDisconnect(Exception):
     """Raised inside the app to make the server drop the connection mid-body."""
 
 
-def asgi_app(fake: FakeOpenAI) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def asgi_app(fake: FakeState) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI app serving ``fake``'s scripted replies."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,7 +47,7 @@ def asgi_app(fake: FakeOpenAI) -> Callable[[Scope, Receive, Send], Awaitable[Non
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] == "websocket":
-            await fake.serve_websocket(scope, receive, send)
+            await serve_asgi_websocket(fake, scope, receive, send)
             return
         client = scope.get("client")
         if client is not None:
@@ -65,7 +64,7 @@ def asgi_app(fake: FakeOpenAI) -> Callable[[Scope, Receive, Send], Awaitable[Non
             for pair in scope.get("query_string", b"").decode().split("&")
             if pair
         )
-        reply = fake.answer(scope["method"], scope["path"], headers, query, body)
+        reply = answer_http(fake, scope["method"], scope["path"], headers, query, body)
         await send(
             {
                 "type": "http.response.start",
@@ -119,9 +118,7 @@ async def _play(steps: list[Step], send: Send) -> None:
 # --- the Responses WebSocket ---------------------------------------------------------------
 
 
-async def serve_asgi_websocket(
-    fake: FakeOpenAI, scope: Scope, receive: Receive, send: Send
-) -> None:
+async def serve_asgi_websocket(fake: FakeState, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one ASGI WebSocket connection with a ``ScriptedResponsesSocket``.
 
     A refused handshake (``fake.ws_handshake_status``) is an HTTP answer with the API's JSON

@@ -37,34 +37,25 @@ The Responses WebSocket (``streaming=True``) is scripted the same way with ``WSR
 
 from __future__ import annotations
 
-import json
-from collections import deque
-from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx
 
 from .._llm import OpenAILLM
 from .._transports.websocket import WebSocketConnector
+from ._answer import answer_http
 from ._asgi import Receive, Scope, Send, asgi_app, serve_asgi_websocket
 from ._loopback import LoopbackServer
 from ._memory import MemoryTransport
-from ._recorder import Counters, RecordedRequest
-from ._refusals import empty_messages_reply, is_openai_model, unknown_model_reply
-from ._responses_http import responses_http_reply
 from ._script import Reply
-from ._ws_fake import CancelBehaviour, FakeWSConnector, WSHandshake
-from ._ws_script import WSReply
+from ._state import FakeState
+from ._ws_fake import FakeWSConnector
 
 FAKE_API_KEY = "sk-fake-0000"
 MEMORY_BASE_URL = "http://fake-openai.invalid/v1"
 
-ReplyFactory = Callable[[RecordedRequest], Reply]
-WSReplyFactory = Callable[[RecordedRequest], WSReply]
 
-
-class FakeOpenAI:
+class FakeOpenAI(FakeState):
     """A scripted OpenAI API.
 
     Queue replies with ``add``; each request to ``/chat/completions`` takes the next one
@@ -116,70 +107,6 @@ class FakeOpenAI:
             for a test of an OpenAI-compatible server).
     """
 
-    def __init__(
-        self, default: ReplyFactory | None = None, *, ws_default: WSReplyFactory | None = None
-    ) -> None:
-        self.replies: deque[Reply] = deque()
-        self.default = default
-        self.counters = Counters()
-        self.loopback_clients: set[tuple[Any, ...]] = set()
-        self.ws_replies: deque[WSReply] = deque()
-        self.ws_default = ws_default
-        self.on_cancel: CancelBehaviour = "ignore"
-        self.ws_frames: list[dict[str, Any]] = []
-        self.ws_handshakes: list[WSHandshake] = []
-        self.ws_open = 0
-        self.ws_handshake_status: int | None = None
-        self.ws_handshake_delay = 0.0
-        self.ws_stored_responses: set[str] = set()
-        self.extra_models: set[str] = set()
-        self._response_numbers = 0
-        self._changed: anyio.Event | None = None
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, oldest first."""
-        return self.counters.requests
-
-    def add(self, *replies: Reply) -> FakeOpenAI:
-        """Queue replies for the next chat requests, in order."""
-        self.replies.extend(replies)
-        return self
-
-    def add_ws(self, *replies: WSReply) -> FakeOpenAI:
-        """Queue WebSocket replies for the next ``response.create`` frames, in order."""
-        self.ws_replies.extend(replies)
-        return self
-
-    async def wait_until(self, condition: Callable[[], bool]) -> None:
-        """Wait until ``condition()`` holds; it is checked again each time a response body
-        or a WebSocket of this fake opens or closes (e.g. ``lambda: fake.ws_open == 0``).
-
-        On loopback, the server notices a client's close in its own tasks, after the
-        client's call returned: this waits for that instead of sleeping.
-
-        Cancellation: nothing to undo; bound it with a timeout (``anyio.fail_after``).
-        """
-        while not condition():
-            if self._changed is None:
-                self._changed = anyio.Event()
-            await self._changed.wait()
-
-    def _connections_changed(self) -> None:
-        """Wake ``wait_until``: a body or WebSocket opened or closed (the transports call it)."""
-        changed, self._changed = self._changed, None
-        if changed is not None:
-            changed.set()
-
-    def next_response_id(self) -> str:
-        """A fresh response id: ``resp_fake_1``, ``resp_fake_2``..."""
-        self._response_numbers += 1
-        return f"resp_fake_{self._response_numbers}"
-
-    def knows_model(self, model: str) -> bool:
-        """Whether a request for ``model`` is served (else: the API's unknown-model error)."""
-        return model in self.extra_models or is_openai_model(model)
-
     def answer(
         self,
         method: str,
@@ -189,25 +116,7 @@ class FakeOpenAI:
         body: bytes,
     ) -> Reply:
         """The reply to one request (and record it)."""
-        request = RecordedRequest(method, path, headers, query, body)
-        self.counters.requests.append(request)
-        if method == "HEAD":
-            return Reply([], status=200, headers={"content-type": "text/plain"})
-        parsed = _json_object(body)
-        if method == "POST" and path.endswith("/responses"):
-            return responses_http_reply(self, request, parsed)
-        if not path.endswith("/chat/completions"):
-            return Reply.error(404, f"the fake serves no {method} {path}")
-        model = parsed.get("model")
-        if isinstance(model, str) and "/deployments/" not in path and not self.knows_model(model):
-            return unknown_model_reply(model)
-        if parsed.get("messages") == []:
-            return empty_messages_reply()
-        if self.replies:
-            return self.replies.popleft()
-        if self.default is not None:
-            return self.default(request)
-        return Reply.error(500, "FakeOpenAI: no scripted reply left for this request")
+        return answer_http(self, method, path, headers, query, body)
 
     # -- in memory --------------------------------------------------------------------
 
@@ -248,12 +157,3 @@ class FakeOpenAI:
         Cancellation: ends the connection (the server shutting down).
         """
         await serve_asgi_websocket(self, scope, receive, send)
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    """A request body parsed, when it is a JSON object (else empty: the fake does not judge)."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}

@@ -7,22 +7,19 @@ read would be), so cancellation tests can stop it at any step, on trio's virtual
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import anyio
 import anyio.lowlevel
 import httpx
 
+from ._answer import answer_http
 from ._script import Disconnect, Live, Pause, Reply, Stall
-
-if TYPE_CHECKING:
-    from ._fake import FakeOpenAI
+from ._state import FakeState
 
 
 class _ReplyStream(httpx.AsyncByteStream):
     # An iterator class, not an async generator: a generator abandoned mid-body would be
     # left to the garbage collector (trio warns about that) when a client barges in.
-    def __init__(self, reply: Reply, fake: FakeOpenAI) -> None:
+    def __init__(self, reply: Reply, fake: FakeState) -> None:
         self._steps = iter(reply.steps)
         self._live: Live | None = None  # a step that makes the body while it plays
         self._fake = fake
@@ -76,13 +73,14 @@ def _dropped() -> httpx.RemoteProtocolError:
 class MemoryTransport(httpx.AsyncBaseTransport):
     """Serves a ``FakeOpenAI`` to an ``httpx.AsyncClient`` without sockets."""
 
-    def __init__(self, fake: FakeOpenAI) -> None:
+    def __init__(self, fake: FakeState) -> None:
         self._fake = fake
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         await anyio.lowlevel.checkpoint()
-        reply = self._fake.answer(
+        reply = answer_http(
+            self._fake,
             request.method,
             request.url.path,
             dict(request.headers),

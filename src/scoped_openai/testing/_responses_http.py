@@ -22,18 +22,16 @@ the real API's:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import WebSocketClosed
 from ._recorder import RecordedRequest
 from ._script import Disconnect, Live, Reply
+from ._state import FakeState
 from ._ws_fake import TERMINAL_KINDS, ScriptedResponsesSocket
 
-if TYPE_CHECKING:
-    from ._fake import FakeOpenAI
 
-
-def responses_http_reply(fake: FakeOpenAI, request: RecordedRequest, body: dict[str, Any]) -> Reply:
+def responses_http_reply(fake: FakeState, request: RecordedRequest, body: dict[str, Any]) -> Reply:
     """The reply to one ``POST /responses`` (``body`` is its JSON object)."""
     refused = _refusal(fake, body)
     if refused is not None:
@@ -55,7 +53,7 @@ def _error_reply(status: int, code: str, message: str, param: str | None) -> Rep
     )
 
 
-def _refusal(fake: FakeOpenAI, body: dict[str, Any]) -> Reply | None:
+def _refusal(fake: FakeState, body: dict[str, Any]) -> Reply | None:
     """What the API refuses before streaming, as its HTTP error; None: accepted."""
     if body.get("stream") is not True:
         return _error_reply(400, "unsupported_value", "FakeOpenAI only streams.", "stream")

@@ -59,17 +59,18 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.lowlevel
 
-from .._errors import APIStatusError
+from .._errors import APIConnectionError, APIStatusError
 from .._transports.websocket import WebSocketClosed, describe_url, handshake_rejected
 from ._recorder import RecordedRequest
 from ._refusals import in_flight_frame, previous_response_not_found_frame, unknown_model_frame
 from ._script import Pause, Stall
+from ._state import CancelBehaviour, FakeState, WSHandshake
 from ._ws_script import (
     AUTO_RESPONSE_ID,
     CloseSocket,
@@ -81,9 +82,6 @@ from ._ws_script import (
     warmup_frames,
 )
 
-if TYPE_CHECKING:
-    from ._fake import FakeOpenAI
-
 __all__ = [
     "CancelBehaviour",
     "FakeWSConnector",
@@ -93,8 +91,6 @@ __all__ = [
     "rejection_body",
 ]
 
-CancelBehaviour = Literal["ignore", "error", "stop"]
-
 #: The frames that end a response: after one, the socket may take the next create.
 TERMINAL_KINDS = frozenset(
     {"response.completed", "response.failed", "response.incomplete", "error"}
@@ -102,14 +98,6 @@ TERMINAL_KINDS = frozenset(
 
 #: The close code for a WebSocket path the fake does not serve (policy violation).
 WRONG_PATH_CLOSE = 1008
-
-
-@dataclass(slots=True)
-class WSHandshake:
-    """One WebSocket handshake the fake received (accepted or rejected)."""
-
-    url: str
-    headers: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -160,7 +148,7 @@ class ScriptedResponsesSocket:
 
     def __init__(
         self,
-        fake: FakeOpenAI,
+        fake: FakeState,
         *,
         path: str,
         headers: Mapping[str, str],
@@ -559,7 +547,7 @@ class FakeWSConnector:
 
     __slots__ = ("_fake",)
 
-    def __init__(self, fake: FakeOpenAI) -> None:
+    def __init__(self, fake: FakeState) -> None:
         self._fake = fake
 
     def __call__(self, url: str, headers: Mapping[str, str]) -> _FakeWSConnection:
@@ -569,7 +557,7 @@ class FakeWSConnector:
 class _FakeWSConnection:
     __slots__ = ("_fake", "_headers", "_url", "_websocket")
 
-    def __init__(self, fake: FakeOpenAI, url: str, headers: dict[str, str]) -> None:
+    def __init__(self, fake: FakeState, url: str, headers: dict[str, str]) -> None:
         self._fake = fake
         self._url = url
         self._headers = headers
@@ -620,6 +608,6 @@ def rejection_body(status: int) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
-def _rejection(status: int, where: str) -> APIStatusError:
+def _rejection(status: int, where: str) -> APIStatusError | APIConnectionError:
     body = json.dumps(rejection_body(status)).encode()
     return handshake_rejected(status, [(b"content-type", b"application/json")], body, where)
