@@ -7,15 +7,39 @@
   ``OpenAILLM`` leave the machine the same way.
 - anyio's asyncio ``CancelScope`` class: built directly it costs 2.3 µs per network read
   where ``anyio.CancelScope()`` (which looks the backend up on every call) costs 3.9 µs.
+- trio-websocket's message queue (``WebSocketConnection._recv_channel``, a trio memory
+  channel): it has no public non-blocking read, and the queue lets a turn take a burst of
+  frames in one wait (``WebSocket.receive_text_nowait``).
+
+Two reaches stay where they are used, pinned by tests all the same: the ``websockets``
+protocol's ``parser_exc`` (public by name, not documented; ``ws_sansio`` reads it inline,
+its test is with these), and the private module names of anyio that
+``_stepwise_import.WEBSOCKET_ENGINE`` imports ahead (names, not code: a moved module fails
+``tests/transports/test_stepwise_import.py``).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import anyio
 import httpx
 from httpx._utils import URLPattern, get_environment_proxies
 
-__all__ = ["asyncio_cancel_scope_class", "environment_proxy"]
+__all__ = [
+    "ReceiveNowait",
+    "asyncio_cancel_scope_class",
+    "environment_proxy",
+    "trio_websocket_queue",
+]
+
+
+class ReceiveNowait(Protocol):
+    """The part of a trio memory receive channel the trio engine uses."""
+
+    def receive_nowait(self) -> str | bytes:
+        """A queued message, or ``trio.WouldBlock`` when none is queued."""
+        ...
 
 
 def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:
@@ -43,3 +67,11 @@ def environment_proxy(url: str) -> str | None:
         if pattern.matches(target):
             return proxy
     return None
+
+
+def trio_websocket_queue(connection: object) -> ReceiveNowait | None:
+    """trio-websocket's queue of received messages on ``connection`` (a
+    ``trio_websocket.WebSocketConnection``), or None when a future version moved it (the
+    trio engine then waits once per frame, a little slower)."""
+    queue = getattr(connection, "_recv_channel", None)
+    return queue if callable(getattr(queue, "receive_nowait", None)) else None

@@ -27,7 +27,7 @@ import pytest
 import trio
 
 from scoped_openai import APITimeoutError, ChatContext, InternalServerError, OpenAILLM
-from scoped_openai._transports import http as http_transport
+from scoped_openai._transports import refusal
 from scoped_openai.testing import DONE, FakeOpenAI, Pause, Reply, WSReply, chunk
 from support.turns import contents, turn
 
@@ -136,7 +136,7 @@ async def test_no_response_headers_is_its_own_phase(ctx: ChatContext) -> None:
 async def test_a_status_whose_body_never_comes_is_reported_as_itself(
     ctx: ChatContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http_transport, "ERROR_BODY_TIMEOUT", 0.2)
+    monkeypatch.setattr(refusal, "ERROR_BODY_TIMEOUT", 0.2)
     errors: list[Exception] = []
     with anyio.fail_after(10):
         async with (

@@ -12,7 +12,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from scoped_openai import APIError, APIStatusError, ChatContext, OpenAILLM
+from scoped_openai import APIStatusError, ChatContext, OpenAILLM
 from support.turns import turn
 
 from .raw_server import RawServer, read_request
@@ -76,11 +76,12 @@ async def test_websocket_handshake_redirect_is_not_followed(ctx: ChatContext) ->
             wss = f"ws://127.0.0.1:{api.port}/v1/responses"
             async with azure(api.base_url, streaming=True, wss_url=wss) as llm:
                 llm.on("error", errors.append)
-                # The engines word a refused handshake differently (a status error or a
-                # connection error); both name the status and neither follows it.
                 items, error = await turn(llm, ctx)
             assert other.connections == 0
     assert items == []
-    assert isinstance(error, APIError), repr(error)
-    assert "307" in str(error)
+    # The same error as the HTTP path's (one refusal rule for requests and handshakes).
+    assert isinstance(error, APIStatusError), repr(error)
+    assert error.status_code == 307
+    assert "redirected to http://127.0.0.1" in str(error)
+    assert "not followed" in str(error)
     assert errors == [error]

@@ -66,3 +66,26 @@ def test_anyio_still_has_its_asyncio_cancel_scope_class() -> None:
     scope_class = asyncio_cancel_scope_class()
     assert scope_class is not None
     assert issubclass(scope_class, anyio.CancelScope)
+
+
+def test_trio_websocket_still_queues_messages_in_its_recv_channel() -> None:
+    """Fails loudly if trio-websocket moves its queue (the trio engine would silently wait
+    once per frame instead of taking a burst in one wait)."""
+    trio = pytest.importorskip("trio", reason="trio is not installed")
+    trio_testing = pytest.importorskip("trio.testing", reason="trio is not installed")
+    trio_websocket = pytest.importorskip(
+        "trio_websocket", reason="trio-websocket (the trio extra) is not installed"
+    )
+    import wsproto
+
+    from scoped_openai._compat import trio_websocket_queue
+
+    client, _ = trio_testing.memory_stream_pair()
+    connection = trio_websocket.WebSocketConnection(
+        client, wsproto.WSConnection(wsproto.ConnectionType.CLIENT), host="x", path="/"
+    )
+    queue = trio_websocket_queue(connection)
+    assert isinstance(queue, trio.MemoryReceiveChannel)
+    with pytest.raises(trio.WouldBlock):
+        queue.receive_nowait()
+    assert trio_websocket_queue(object()) is None

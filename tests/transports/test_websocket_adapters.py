@@ -40,8 +40,8 @@ from scoped_openai._transports.websocket import (
     current_async_library,
     default_connector,
     open_websocket,
-    resolve_exit,
 )
+from scoped_openai._transports.ws_base import resolve_exit
 from scoped_openai._transports.ws_memory import MemoryConnector, memory_websocket_pair
 
 SECRET = "sk-test-secret-do-not-print"

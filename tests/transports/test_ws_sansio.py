@@ -19,6 +19,7 @@ import pytest
 from scoped_openai import WebSocketClosed
 from scoped_openai._errors import (
     APIConnectionError,
+    APIStatusError,
     AuthenticationError,
     LimitExceededError,
     ProtocolError,
@@ -218,9 +219,11 @@ async def test_a_redirect_is_never_followed(status: int) -> None:
 
     with anyio.fail_after(LIMIT):
         async with serving(handler) as port:
-            with pytest.raises(APIConnectionError, match="redirects are not followed"):
+            with pytest.raises(APIStatusError, match="redirects are not followed") as caught:
                 async with connect(port):
                     pytest.fail("redirected")
+    assert caught.value.status_code == status
+    assert "redirected to ws://127.0.0.1" in str(caught.value)
     assert len(requests) == 1
 
 

@@ -42,14 +42,11 @@ from .._errors import (
     APITimeoutError,
     PoolExhaustedError,
     ProtocolError,
-    status_error,
 )
 from .._events import Event
 from .._limits import DEFAULT_LIMITS, StreamLimits
+from .refusal import read_error_body, refusal_error
 
-#: Bounds on what we read of an error body and how long we wait for it.
-ERROR_BODY_LIMIT = 64 * 1024
-ERROR_BODY_TIMEOUT = 5.0
 #: How long we read after ``[DONE]`` for the body's end before dropping the connection:
 #: inline (the iteration waits) and in all.
 DRAIN_INLINE = 0.01
@@ -60,7 +57,6 @@ Spawner = Callable[..., object]
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 8.0
-RETRY_AFTER_MAX = 60.0
 
 
 class _RedactQueryFilter(logging.Filter):
@@ -115,21 +111,6 @@ def connection_error(
     return APIConnectionError(f"connection to {where} failed: {detail}")
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """The server's requested wait, from ``retry-after-ms`` or ``Retry-After`` (seconds)."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue  # an HTTP date: rare from OpenAI; fall back to our backoff
-        if 0 <= seconds <= RETRY_AFTER_MAX:
-            return seconds
-    return None
-
-
 def backoff_delay(attempt: int, error: Exception) -> float:
     """Exponential backoff with jitter, or the server's ``Retry-After`` when it sent one."""
     if isinstance(error, APIStatusError) and error.retry_after is not None:
@@ -145,52 +126,12 @@ def is_retryable(error: Exception) -> bool:
     return isinstance(error, APIConnectionError)
 
 
-async def _read_some(response: httpx.Response) -> bytes:
-    """Up to ``ERROR_BODY_LIMIT`` bytes of a body we will not stream (an error's), within
-    ``ERROR_BODY_TIMEOUT``: a status whose body never comes is still reported as itself."""
-    raw = b""
-    with anyio.move_on_after(ERROR_BODY_TIMEOUT):
-        try:
-            async for chunk in response.aiter_bytes():
-                raw += chunk
-                if len(raw) >= ERROR_BODY_LIMIT:
-                    break
-        except httpx.HTTPError:
-            pass  # what we have still says what happened
-    return raw[:ERROR_BODY_LIMIT]
-
-
-def redirect_error(response: httpx.Response) -> APIStatusError:
-    """The error for a 3xx: we do not follow it; say where it pointed (origin only)."""
-    target = httpx.URL(response.headers.get("location", ""))
-    where = f"{target.scheme}://{target.host}" if target.host else "another path"
-    return APIStatusError(
-        f"HTTP {response.status_code}: the server redirected to {where}; redirects are not "
-        "followed (the request carries credentials and the conversation): configure the "
-        "final URL as base_url",
-        status_code=response.status_code,
-        request_id=response.headers.get("x-request-id"),
-    )
-
-
 async def raise_for_status(response: httpx.Response) -> None:
-    """Raise the typed error for a non-2xx response, with the API's error body."""
-    if response.status_code < 400:
-        if response.status_code >= 300:
-            raise redirect_error(response)
-        return
-    text = (await _read_some(response)).decode("utf-8", "replace")
-    try:
-        body: object = json.loads(text)
-    except ValueError:
-        body = None
-    raise status_error(
-        response.status_code,
-        body,
-        request_id=response.headers.get("x-request-id"),
-        retry_after=retry_after_seconds(response.headers),
-        raw_text=text,
-    )
+    """Raise the typed error for a 3xx (never followed) or a 4xx/5xx (``refusal.py``)."""
+    status = response.status_code
+    if status >= 300:
+        body = await read_error_body(response) if status >= 400 else b""
+        raise refusal_error(status, response.headers, body)
 
 
 async def _close(response: httpx.Response, chunks: AsyncGenerator[bytes, None] | None) -> None:
@@ -296,7 +237,7 @@ class ChatCompletionsSource:
             await self._raise_json_body(response)
         elif content_type and "event-stream" not in content_type:
             # An HTML error page from a proxy, say: not a dropped connection, not retried.
-            raw = await _read_some(response)
+            raw = await read_error_body(response)
             raise ProtocolError(
                 f"expected an event stream (text/event-stream) but got {content_type}: "
                 f"{raw[:200]!r}"
@@ -308,7 +249,7 @@ class ChatCompletionsSource:
         self._chunks = cast(AsyncGenerator[bytes, None], body)
 
     async def _raise_json_body(self, response: httpx.Response) -> None:
-        raw = await _read_some(response)
+        raw = await read_error_body(response)
         try:
             body: Any = json.loads(raw)
         except ValueError:

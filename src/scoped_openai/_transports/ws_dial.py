@@ -23,7 +23,7 @@ from anyio.streams.tls import TLSStream
 
 from .._compat import environment_proxy
 from .._errors import APIConnectionError
-from .websocket import connect_failed, http_url
+from .ws_base import connect_failed, http_url
 from .ws_handshake import tunnel
 
 __all__ = ["BufferedStream", "dial"]

@@ -25,8 +25,8 @@ import anyio.abc
 import h11
 
 from .._errors import APIConnectionError, ProtocolError
-from .http import ERROR_BODY_LIMIT
-from .websocket import handshake_rejected
+from .refusal import ERROR_BODY_LIMIT
+from .ws_base import handshake_rejected
 
 __all__ = ["HEAD_LIMIT", "tunnel", "upgrade"]
 
@@ -155,13 +155,15 @@ async def _exchange(
 async def _refused(
     stream: anyio.abc.ByteStream, connection: h11.Connection, answer: Answer, where: str
 ) -> None:
-    """Raise the error for an answer that is not a 101 (its body read, bounded)."""
+    """Raise the error for an answer that is not a 101 (an error status's body read, bounded;
+    a redirect's is not needed)."""
     status = answer.status_code
-    if status < 400:
-        raise APIConnectionError(
-            f"the WebSocket handshake with {where} was answered with HTTP {status} instead "
-            "of 101 (redirects are not followed)"
-        )
+    body = await _error_body(stream, connection) if status >= 400 else b""
+    raise handshake_rejected(status, answer.headers, body, where)
+
+
+async def _error_body(stream: anyio.abc.ByteStream, connection: h11.Connection) -> bytes:
+    """Up to ``ERROR_BODY_LIMIT`` bytes of the refusal's body, within ``ERROR_BODY_SECONDS``."""
     body = bytearray()
     with anyio.move_on_after(ERROR_BODY_SECONDS):
         try:
@@ -175,4 +177,4 @@ async def _refused(
                     break
         except (h11.RemoteProtocolError, anyio.BrokenResourceError, OSError):
             pass  # what we have still says what happened
-    raise handshake_rejected(status, answer.headers, bytes(body), where)
+    return bytes(body)

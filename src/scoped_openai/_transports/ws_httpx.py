@@ -56,13 +56,15 @@ from httpx_ws import (
 )
 
 from .._errors import APIConnectionError, APITimeoutError, ProtocolError, ScopedOpenAIError
-from .http import raise_for_status
-from .websocket import (
+from .refusal import read_error_body
+from .ws_base import (
     ABNORMAL_CLOSURE,
     CLOSE_TIMEOUT,
     WebSocketClosed,
+    binary_frame_error,
     connect_failed,
     describe_url,
+    handshake_rejected,
     http_url,
     resolve_exit,
 )
@@ -147,10 +149,7 @@ class HttpxWebSocket:
             if isinstance(event, wsproto.events.TextMessage):
                 return event.data
             if isinstance(event, wsproto.events.BytesMessage):
-                raise ProtocolError(
-                    f"the server sent a binary WebSocket frame ({len(event.data)} bytes); "
-                    "the Responses API sends JSON text frames only"
-                )
+                raise binary_frame_error(len(event.data))
             # Anything else (none is documented) carries no data for us: skip it.
 
     def receive_text_nowait(self) -> str | None:
@@ -240,12 +239,10 @@ class HttpxWebSocketConnection:
                 request = client.build_request("GET", self._url, headers=headers)
                 response = await client.send(request, stream=True)
                 try:
-                    if response.status_code != 101:
-                        await raise_for_status(response)  # 4xx/5xx: typed, with the error body
-                        raise APIConnectionError(
-                            f"the WebSocket handshake with {self._where} was answered with "
-                            f"HTTP {response.status_code} instead of 101"
-                        )
+                    status = response.status_code
+                    if status != 101:
+                        body = await read_error_body(response) if status >= 400 else b""
+                        raise handshake_rejected(status, response.headers, body, self._where)
                     _check_accept(response, key, self._where)
                 except BaseException:
                     with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):

@@ -28,7 +28,7 @@ import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ProtocolError
-from .websocket import ABNORMAL_CLOSURE, WebSocketClosed
+from .ws_base import ABNORMAL_CLOSURE, WebSocketClosed
 
 __all__ = ["MemoryConnector", "MemoryWebSocket", "memory_websocket_pair"]
 

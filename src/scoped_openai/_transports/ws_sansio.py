@@ -42,7 +42,7 @@ from websockets.uri import parse_uri
 
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
-from .websocket import (
+from .ws_base import (
     ABNORMAL_CLOSURE,
     CLOSE_TIMEOUT,
     WebSocketClosed,

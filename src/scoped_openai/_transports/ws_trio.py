@@ -48,13 +48,14 @@ import functools
 import ssl
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import NoReturn, cast
+from typing import NoReturn
 
 import trio
 import trio_websocket
 
+from .._compat import trio_websocket_queue
 from .._errors import APIConnectionError, APITimeoutError, ScopedOpenAIError
-from .websocket import (
+from .ws_base import (
     CLOSE_TIMEOUT,
     WebSocketClosed,
     binary_frame_error,
@@ -98,11 +99,6 @@ def map_trio_websocket_error(
     if isinstance(exc, trio_websocket.ConnectionClosed):
         return _closed(exc)
     if isinstance(exc, trio_websocket.ConnectionRejected):
-        if exc.status_code < 400:  # a redirect or a 2xx: not an API error, not a WebSocket
-            return APIConnectionError(
-                f"the WebSocket handshake with {where} was answered with "
-                f"HTTP {exc.status_code} instead of 101"
-            )
         return handshake_rejected(exc.status_code, exc.headers, exc.body, where)
     if isinstance(exc, trio.TooSlowError | trio_websocket.ConnectionTimeout):
         within = f" within {connect_timeout:g} s" if connect_timeout is not None else ""
@@ -134,10 +130,8 @@ class TrioWebSocket:
     def __init__(self, connection: trio_websocket.WebSocketConnection, stream: TrioStream) -> None:
         self._connection = connection
         self._stream = stream
-        # trio-websocket has no public non-blocking read; its queue is a trio memory
-        # channel. Without it (another version), every frame is one ``receive_text``.
-        queue = getattr(connection, "_recv_channel", None)
-        self._queue = queue if hasattr(queue, "receive_nowait") else None
+        # No public non-blocking read: without the queue, every frame is one receive_text.
+        self._queue = trio_websocket_queue(connection)
         self._aclosed = False
         # The close we initiated (trio-websocket would report it as 1000 whatever we sent).
         self._sent_close: tuple[int, str] | None = None
@@ -180,7 +174,7 @@ class TrioWebSocket:
             return None  # a close is reported by the next receive_text
         if isinstance(message, bytes):
             raise binary_frame_error(len(message))
-        return cast(str, message)
+        return message
 
     async def ping(self) -> None:
         """A heartbeat while idle: an unsolicited pong (see ``KeepAlive.ping``)."""
