@@ -44,8 +44,8 @@ def tests(session: nox.Session, backend: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (with the ASYNC rules) and the formatter's check."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "examples")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "tools", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "examples", "tools")
 
 
 @nox.session(python="3.11")
