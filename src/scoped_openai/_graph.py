@@ -254,15 +254,13 @@ class SpokenFieldExtractor:
         n = len(chunk)
         while i < n:
             state = self._state
-            if state == _STRING:
+            if state == _STRING:  # inline: most of a spoken reply is string content
                 if self._high is not None and chunk[i] != "\\":
                     self._lone_high(out)  # only "\u" + low surrogate may follow a high one
                 m = _STRING_STOP.search(chunk, i)
                 j = n if m is None else m.start()
-                if j > i:
-                    if self._sink != _SKIP:
-                        self._put(chunk[i:j], out)
-                    i = j
+                if j > i and self._sink != _SKIP:
+                    self._put(chunk[i:j], out)
                 if m is None:
                     break
                 i = j + 1
@@ -270,62 +268,21 @@ class SpokenFieldExtractor:
                     self._state = _ESCAPE
                 else:
                     self._end_string()
-            elif state == _NESTED:
-                m = _NESTED_STOP.search(chunk, i)
-                if m is None:
-                    break
-                c = chunk[m.start()]
-                i = m.end()
-                if c == '"':
-                    self._begin_string(_SKIP, _NESTED)
-                elif c == "{" or c == "[":
-                    self._depth += 1
-                else:
-                    self._depth -= 1
-                    if self._depth == 1:
-                        self._state = _AFTER
-            elif state == _ESCAPE:
-                c = chunk[i]
-                i += 1
-                if self._sink == _SKIP:
-                    self._state = _STRING  # escaped char (incl. "u") cannot end the string
-                elif c == "u":
-                    self._hex = ""
-                    self._state = _UNICODE
-                else:
-                    if self._high is not None:
-                        self._lone_high(out)
-                    decoded = _SIMPLE_ESCAPES.get(c)
-                    if decoded is None:
-                        self._state = _DEAD
-                        break
-                    self._put(decoded, out)
-                    self._state = _STRING
-            elif state == _UNICODE:
-                piece = chunk[i : i + 4 - len(self._hex)]
-                if not _HEX.issuperset(piece):
-                    self._state = _DEAD
-                    break
-                i += len(piece)
-                self._hex += piece
-                if len(self._hex) == 4:
-                    self._code_unit(int(self._hex, 16), out)
-                    self._hex = ""
-                    self._state = _STRING
-            elif state == _SCALAR:
-                m = _SCALAR_STOP.search(chunk, i)
-                if m is None:
-                    break
-                i = m.start()  # let _AFTER handle the delimiter
-                self._state = _AFTER
             elif state >= _DONE:
                 break
+            elif state == _NESTED:
+                i = self._nested(chunk, i)
+            elif state == _ESCAPE:
+                i = self._escape(chunk, i, out)
+            elif state == _UNICODE:
+                i = self._unicode(chunk, i, out)
+            elif state == _SCALAR:
+                i = self._scalar(chunk, i)
             else:
                 c = chunk[i]
                 i += 1
-                if c in _WS:
-                    continue
-                self._structural(state, c)
+                if c not in _WS:
+                    self._structural(state, c)
         if not out:
             return ""
         new = "".join(out)
@@ -356,6 +313,65 @@ class SpokenFieldExtractor:
         return obj
 
     # -- helpers -------------------------------------------------------------------------
+
+    # -- the states of ``feed`` other than string content: each takes the chunk and the
+    # position, and returns where to go on (the chunk's length: stop for this chunk) --------
+
+    def _nested(self, chunk: str, i: int) -> int:
+        """Inside a nested object or array: count brackets, skip strings."""
+        m = _NESTED_STOP.search(chunk, i)
+        if m is None:
+            return len(chunk)
+        c = chunk[m.start()]
+        if c == '"':
+            self._begin_string(_SKIP, _NESTED)
+        elif c == "{" or c == "[":
+            self._depth += 1
+        else:
+            self._depth -= 1
+            if self._depth == 1:
+                self._state = _AFTER
+        return m.end()
+
+    def _escape(self, chunk: str, i: int, out: list[str]) -> int:
+        """The character after a backslash."""
+        c = chunk[i]
+        if self._sink == _SKIP:
+            self._state = _STRING  # escaped char (incl. "u") cannot end the string
+        elif c == "u":
+            self._hex = ""
+            self._state = _UNICODE
+        else:
+            if self._high is not None:
+                self._lone_high(out)
+            decoded = _SIMPLE_ESCAPES.get(c)
+            if decoded is None:
+                self._state = _DEAD
+                return len(chunk)
+            self._put(decoded, out)
+            self._state = _STRING
+        return i + 1
+
+    def _unicode(self, chunk: str, i: int, out: list[str]) -> int:
+        """The four hex digits of a ``\\uXXXX`` escape, which may arrive split."""
+        piece = chunk[i : i + 4 - len(self._hex)]
+        if not _HEX.issuperset(piece):
+            self._state = _DEAD
+            return len(chunk)
+        self._hex += piece
+        if len(self._hex) == 4:
+            self._code_unit(int(self._hex, 16), out)
+            self._hex = ""
+            self._state = _STRING
+        return i + len(piece)
+
+    def _scalar(self, chunk: str, i: int) -> int:
+        """A number, ``true``, ``false`` or ``null``: skip to its delimiter."""
+        m = _SCALAR_STOP.search(chunk, i)
+        if m is None:
+            return len(chunk)
+        self._state = _AFTER
+        return m.start()  # let _AFTER handle the delimiter
 
     def _structural(self, state: int, c: str) -> None:
         """Handle one non-whitespace character at the top level of the object."""

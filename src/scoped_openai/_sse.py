@@ -78,14 +78,7 @@ class SSEDecoder:
         if not chunk:
             return []
         if self._start:
-            # The spec's UTF-8 decode drops one leading BOM, which may arrive split.
-            head = b"".join(self._pieces) + chunk
-            if len(head) < len(_BOM) and _BOM.startswith(head):
-                self._pieces, self._pending = [head], len(head)
-                return []
-            self._start = False
-            self._pieces, self._pending = [], 0
-            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
+            chunk = self._drop_bom(chunk)
             if not chunk:
                 return []
         if (
@@ -101,6 +94,21 @@ class SSEDecoder:
                 return [ServerSentEvent(chunk[6:-2].decode("utf-8"), "message", self._id)]
             except UnicodeDecodeError:
                 pass  # the line-by-line path reports it with its position
+        return self._feed_lines(chunk)
+
+    def _drop_bom(self, chunk: bytes) -> bytes:
+        """The first bytes of the stream without their byte-order mark (the spec's UTF-8
+        decode drops one leading BOM, which may arrive split): empty while undecided."""
+        head = b"".join(self._pieces) + chunk
+        if len(head) < len(_BOM) and _BOM.startswith(head):
+            self._pieces, self._pending = [head], len(head)
+            return b""
+        self._start = False
+        self._pieces, self._pending = [], 0
+        return head[len(_BOM) :] if head.startswith(_BOM) else head
+
+    def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:
+        """``feed`` for any read: split into lines, keep the unfinished rest."""
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
