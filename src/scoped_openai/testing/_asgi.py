@@ -15,11 +15,10 @@ import anyio
 from .._transports.websocket import WebSocketClosed
 from ._answer import answer_http
 from ._script import Disconnect, Live, Pause, Stall, Step
-from ._state import FakeState
+from ._state import FakeState, WSHandshake
 from ._ws_fake import (
     WRONG_PATH_CLOSE,
     ScriptedResponsesSocket,
-    WSHandshake,
     rejection_body,
     wrong_path_reason,
 )
@@ -39,59 +38,77 @@ def asgi_app(fake: FakeState) -> Callable[[Scope, Receive, Send], Awaitable[None
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] == "websocket":
+            await _lifespan(receive, send)
+        elif scope["type"] == "websocket":
             await serve_asgi_websocket(fake, scope, receive, send)
-            return
-        client = scope.get("client")
-        if client is not None:
-            fake.loopback_clients.add(tuple(client))
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        query = dict(
-            pair.split("=", 1) if "=" in pair else (pair, "")
-            for pair in scope.get("query_string", b"").decode().split("&")
-            if pair
-        )
-        reply = answer_http(fake, scope["method"], scope["path"], headers, query, body)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status,
-                "headers": [(k.encode(), v.encode()) for k, v in reply.headers.items()],
-            }
-        )
-        fake.counters.bodies_opened += 1
-        fake._connections_changed()
-        try:
-            async with anyio.create_task_group() as tg:
-
-                async def stop_when_the_client_leaves() -> None:
-                    # A client that barged in has closed the connection: stop playing (a
-                    # real server stops writing too) instead of writing into a dead socket.
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(stop_when_the_client_leaves)
-                await _play(reply.steps, send)
-                tg.cancel_scope.cancel()
-        finally:
-            fake.counters.bodies_closed += 1
-            fake._connections_changed()
+        else:
+            await _serve_http(fake, scope, receive, send)
 
     return app
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Acknowledge the server's startup and shutdown (the fake has nothing to start)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _serve_http(fake: FakeState, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer one HTTP request with the fake's reply, played step by step."""
+    client = scope.get("client")
+    if client is not None:
+        fake.loopback_clients.add(tuple(client))
+    body = await _request_body(receive)
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    reply = answer_http(fake, scope["method"], scope["path"], headers, _query(scope), body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": reply.status,
+            "headers": [(k.encode(), v.encode()) for k, v in reply.headers.items()],
+        }
+    )
+    fake.counters.bodies_opened += 1
+    fake._connections_changed()
+    try:
+        async with anyio.create_task_group() as tg:
+
+            async def stop_when_the_client_leaves() -> None:
+                # A client that barged in has closed the connection: stop playing (a
+                # real server stops writing too) instead of writing into a dead socket.
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_when_the_client_leaves)
+            await _play(reply.steps, send)
+            tg.cancel_scope.cancel()
+    finally:
+        fake.counters.bodies_closed += 1
+        fake._connections_changed()
+
+
+async def _request_body(receive: Receive) -> bytes:
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    return dict(
+        pair.split("=", 1) if "=" in pair else (pair, "")
+        for pair in scope.get("query_string", b"").decode().split("&")
+        if pair
+    )
 
 
 async def _play(steps: list[Step], send: Send) -> None:
@@ -140,21 +157,7 @@ async def serve_asgi_websocket(fake: FakeState, scope: Scope, receive: Receive, 
     fake.ws_handshakes.append(WSHandshake(url, headers))
     status = fake.ws_handshake_status
     if status is not None:
-        if "websocket.http.response" in scope.get("extensions", {}):
-            body = json.dumps(rejection_body(status)).encode()
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:  # closing before accepting: the server answers 403
-            await send({"type": "websocket.close", "code": 1008})
+        await _refuse_handshake(status, scope, send)
         return
     await send({"type": "websocket.accept"})
     if not path.endswith("/responses"):
@@ -164,39 +167,64 @@ async def serve_asgi_websocket(fake: FakeState, scope: Scope, receive: Receive, 
         return
     socket = ScriptedResponsesSocket(fake, path=path, headers=headers)
     try:
-        async with anyio.create_task_group() as task_group:
-
-            async def read_client() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "websocket.receive":
-                        text = message.get("text")
-                        if text is None:
-                            text = bytes(message.get("bytes") or b"").decode("utf-8", "replace")
-                        socket.client_frame(text)
-                    elif message["type"] == "websocket.disconnect":
-                        socket.close(message.get("code", 1005))
-                        task_group.cancel_scope.cancel()
-                        return
-
-            async def play() -> None:
-                while True:
-                    try:
-                        text = await socket.next_frame()
-                    except WebSocketClosed as closed:
-                        if socket.closed_by_server:
-                            await send(
-                                {
-                                    "type": "websocket.close",
-                                    "code": closed.close_code,
-                                    "reason": closed.reason,
-                                }
-                            )
-                        task_group.cancel_scope.cancel()
-                        return
-                    await send({"type": "websocket.send", "text": text})
-
-            task_group.start_soon(read_client)
-            task_group.start_soon(play)
+        await _run_socket(socket, receive, send)
     finally:
         socket.close(1006, "the server stopped")
+
+
+async def _refuse_handshake(status: int, scope: Scope, send: Send) -> None:
+    """Answer the upgrade with ``status`` and the API's error body, where the server can."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})  # before accepting: a 403
+        return
+    body = json.dumps(rejection_body(status)).encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+async def _run_socket(socket: ScriptedResponsesSocket, receive: Receive, send: Send) -> None:
+    """Feed the client's frames to ``socket`` and send what it plays, until either side
+    closes."""
+    async with anyio.create_task_group() as task_group:
+
+        async def read_client() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.receive":
+                    text = message.get("text")
+                    if text is None:
+                        text = bytes(message.get("bytes") or b"").decode("utf-8", "replace")
+                    socket.client_frame(text)
+                elif message["type"] == "websocket.disconnect":
+                    socket.close(message.get("code", 1005))
+                    task_group.cancel_scope.cancel()
+                    return
+
+        async def play() -> None:
+            while True:
+                try:
+                    text = await socket.next_frame()
+                except WebSocketClosed as closed:
+                    if socket.closed_by_server:
+                        await send(
+                            {
+                                "type": "websocket.close",
+                                "code": closed.close_code,
+                                "reason": closed.reason,
+                            }
+                        )
+                    task_group.cancel_scope.cancel()
+                    return
+                await send({"type": "websocket.send", "text": text})
+
+        task_group.start_soon(read_client)
+        task_group.start_soon(play)
