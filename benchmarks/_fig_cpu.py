@@ -46,16 +46,16 @@ async def cpu_per_chunk(
 
 def cancel_scope_cost_us(repeats: int = 7, count: int = 20_000) -> dict[str, float]:
     """CPU µs to enter and leave one cancel scope of the kind ``ChatStream`` opens per
-    network read (the backend's cheapest, as ``_native_scope_and_clock`` picks it), without
+    network read (the backend's cheapest, as ``native_scope_and_clock`` picks it), without
     and with a deadline: the least any client pays per read to end a barge-in within one
     scheduler step. Median of ``repeats`` runs of ``count`` scopes; call it in a task."""
     import math
     import statistics
     import time
 
-    from scoped_openai._stream import _native_scope_and_clock
+    from scoped_openai._deadlines import native_scope_and_clock
 
-    scope, now = _native_scope_and_clock()
+    scope, now = native_scope_and_clock()
     out = {}
     for label, deadline in (("no_deadline", None), ("deadline", 1e9)):
         samples = []

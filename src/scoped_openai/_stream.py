@@ -4,10 +4,17 @@ Each ``__anext__`` that has to wait opens one ``CancelScope`` around that wait a
 else (no scope is ever open across a ``yield`` to the consumer, DESIGN.md section 3). A
 barge-in cancels that scope, so the consumer's iteration ends within one scheduler step
 whatever the server does; a barge-in between steps sets a flag the next step sees first.
-The scope's deadline is the idle timeout, the first-token deadline or the whole-turn
+The scope also ends at the idle timeout, the first-token deadline or the whole-turn
 deadline, whichever is nearest, so a stall ends with an ``APITimeoutError`` instead of
-hanging. Idle means no *event*: bytes that complete none (a comment, half a line, one byte at
-a time) do not move the deadline, so a server cannot hold a turn by trickling.
+hanging; the turn's ``TurnDeadlines`` (_deadlines.py) opens that scope, enforces it and
+names the deadline that expired. Idle means no *event*: bytes that complete none (a
+comment, half a line, one byte at a time) do not move the deadline, so a server cannot hold
+a turn by trickling.
+
+One step (``_step``) is: open the wait, start the turn if it is not started (``_start``),
+read until a read yields events (``_read_until_event``), on an error resend or fail
+(``_resend_or_fail``), then feed the events to the assembler and queue the items, with the
+failure behind them (``_assemble``).
 
 Every exception a caller receives is one of ours: anything else that escapes the network
 side or the assembly (a ``RecursionError`` from JSON nested 100,000 deep, a ``TypeError``
@@ -22,18 +29,16 @@ building lives in the sans-IO ``Assembler``.
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, NoReturn, Protocol
 
 import anyio
-import sniffio
 
 from ._assembly import Assembler
-from ._compat import asyncio_cancel_scope_class
-from ._errors import APIConnectionError, APITimeoutError, ProtocolError, ScopedOpenAIError
+from ._deadlines import TurnDeadlines
+from ._errors import APIConnectionError, ProtocolError, ScopedOpenAIError
 from ._events import Event, ResponseCreated
 from ._metrics import TurnMetrics, TurnRecorder
 from ._response import LLMResponse
@@ -44,23 +49,6 @@ logger = logging.getLogger("scoped_openai")
 #: Upper bound on the shielded cleanup after a cancel or an error (closing a response,
 #: retiring a socket): cleanup never holds a barge-in up for longer than this.
 CLEANUP_TIMEOUT = 0.5
-
-
-def _native_scope_and_clock() -> tuple[Callable[..., Any], Callable[[], float]]:
-    """The running backend's own cancel scope and clock.
-
-    A scope is opened for every network read, so its cost is paid per chunk: under trio
-    the native ``trio.CancelScope`` costs about 4.7 µs where anyio's wrapper costs 6.9 µs;
-    under asyncio anyio's backend class, built directly, costs 2.3 µs where
-    ``anyio.CancelScope()`` (which looks the backend up on every call) costs 3.9 µs
-    (measured on this project's 2-core machine).
-    """
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return trio.CancelScope, trio.current_time
-    # None when a future anyio moved it: the public way costs a little more.
-    return asyncio_cancel_scope_class() or anyio.CancelScope, anyio.current_time
 
 
 class TurnSource(Protocol):
@@ -133,8 +121,9 @@ class ChatStream:
     ) -> None:
         self._source = source
         self.assembler = assembler
-        self._idle_timeout = idle_timeout
-        self._first_token_timeout = first_token_timeout
+        self._deadlines = TurnDeadlines(
+            idle=idle_timeout, first_token=first_token_timeout, turn=turn_timeout, watchdog=watchdog
+        )
         self._on_error = on_error
         self._on_close = on_close
         self._on_abandon = on_abandon
@@ -146,15 +135,8 @@ class ChatStream:
         self._finished = False
         self._delivered = False
         self._attempt = 0
-        self._first_token_deadline = math.inf
-        self._turn_timeout = turn_timeout
-        self._turn_deadline = math.inf
         self._closed_event: anyio.Event | None = None
         self._failure: Exception | None = None
-        self._new_scope: Callable[..., Any] | None = None
-        self._now: Callable[[], float] = anyio.current_time
-        self._watchdog = watchdog
-        self._read_deadline = math.inf
         self.cancelled = False
         self.metrics: TurnMetrics | None = None
         self._recorder = recorder
@@ -241,16 +223,6 @@ class ChatStream:
             await self._closed_event.wait()
 
     @property
-    def read_deadline(self) -> float:
-        """When the current wait times out (``math.inf`` while not waiting); the watchdog's."""
-        return self._read_deadline
-
-    def expire(self) -> None:
-        """The watchdog's call: the current wait passed its deadline (a timeout)."""
-        if self._scope is not None:
-            self._scope.cancel()
-
-    @property
     def waiting(self) -> bool:
         """True while a consumer is inside ``__anext__`` waiting for the network."""
         return self._scope is not None
@@ -298,89 +270,86 @@ class ChatStream:
     async def _step(self) -> None:
         """Wait for the next events once, under a scope a barge-in or a deadline cancels.
 
-        Events that arrived before a failure are assembled first and the failure is queued
-        behind their items, so nothing received before a fault is lost.
+        The shape of a step: open the wait (its scope ends at the nearest deadline), start
+        the turn if it is not started, read until an event arrives; on an error, resend or
+        fail; then assemble. Events that arrived before a failure are assembled first and
+        the failure is queued behind their items, so nothing received before a fault is
+        lost.
         """
-        if self._new_scope is None:
-            self._new_scope, self._now = _native_scope_and_clock()
-        now = self._now()
-        if self._first_token_timeout is not None and self._first_token_deadline == math.inf:
-            self._first_token_deadline = now + self._first_token_timeout
-        if self._turn_timeout is not None and self._turn_deadline == math.inf:
-            self._turn_deadline = now + self._turn_timeout
-        deadline = self._first_token_deadline if not self._delivered else math.inf
-        idle = self._idle_timeout
-        if idle is not None and self._started and now + idle < deadline:
-            deadline = now + idle
-        if self._turn_deadline < deadline:
-            deadline = self._turn_deadline
-        events = self._events
+        deadlines = self._deadlines
+        scope = deadlines.open_wait(started=self._started, delivered=self._delivered)
         failure: Exception | None = None
-        watchdog = self._watchdog
         try:
-            # With a watchdog the deadline is a float it reads, not a timer per chunk.
-            with (
-                self._new_scope() if watchdog is not None else self._new_scope(deadline=deadline)
-            ) as scope:
+            with scope:
                 self._scope = scope
-                if watchdog is not None:
-                    self._read_deadline = deadline
-                    watchdog.watch(self, deadline)
                 if self.cancelled:  # a barge-in raced us here
                     scope.cancel()
                 try:
                     if not self._started:
-                        if self._prepare is not None:
-                            await self._prepare()  # e.g. close what an abandoned turn left
-                        if self._recorder is not None:
-                            self._recorder.sending(now, self._attempt)
-                        await self._source.start()
-                        self._started = True
-                    receive = self._source.receive
-                    arrived = await receive(events)
-                    while not events:
-                        # A server event that maps to nothing (a reasoning-summary delta, a
-                        # function-argument fragment) moves the idle deadline; bytes that
-                        # complete no event (a partial line, a comment) do not, so a server
-                        # cannot hold a turn by trickling. The first-token deadline stays.
-                        if arrived and idle is not None:
-                            deadline = min(
-                                self._first_token_deadline if not self._delivered else math.inf,
-                                self._turn_deadline,
-                                self._now() + idle,
-                            )
-                            if watchdog is not None:
-                                self._read_deadline = deadline  # later: no need to wake it
-                            else:
-                                scope.deadline = deadline
-                        arrived = await receive(events)
+                        await self._start()
+                    arrived = await self._source.receive(self._events)
+                    if not self._events:
+                        await self._read_until_event(arrived)
                 except Exception as error:
-                    if not isinstance(error, ScopedOpenAIError):
-                        error = _ours(error)
-                    delay = None
-                    # Resend only while nothing the caller could hear arrived: not after an
-                    # item was delivered, nor after one arrived in this very read.
-                    if not self._delivered and all(type(e) is ResponseCreated for e in events):
-                        delay = self._source.retry_delay(error, self._attempt)
-                    if delay is None:
-                        failure = error
-                    else:
-                        await self._prepare_retry(delay, error)
-                        return
+                    failure = await self._resend_or_fail(error)
+                    if failure is None:
+                        return  # resent: the next step reads the new attempt
         except BaseException:
             # The caller's own scope was cancelled (or worse): release, then re-raise.
             await self._close(completed=False)
             raise
         finally:
             self._scope = None
-            self._read_deadline = math.inf
-            if watchdog is not None:
-                watchdog.forget(self)  # it holds waiting streams only: a dropped one is freed
+            deadlines.close_wait()
         if scope.cancelled_caught and failure is None:
             if self.cancelled:
                 return  # __anext__ sees the flag and ends the iteration
-            failure = self._timeout_error(deadline)
+            failure = deadlines.timeout_error()
+        self._assemble(failure)
+        failure = None  # a finished frame keeps its locals while a traceback holds it
+
+    async def _start(self) -> None:
+        """Send the request, once per attempt."""
+        if self._prepare is not None:
+            await self._prepare()  # e.g. close what an abandoned turn left
+        if self._recorder is not None:
+            self._recorder.sending(self._deadlines.opened_at, self._attempt)
+        await self._source.start()
+        self._started = True
+
+    async def _read_until_event(self, arrived: bool) -> None:
+        """Read on until a read yields events (the first read yielded none).
+
+        A server event that maps to nothing (a reasoning-summary delta, a function-argument
+        fragment) moves the idle deadline; bytes that complete no event (a partial line, a
+        comment) do not, so a server cannot hold a turn by trickling. The first-token
+        deadline stays.
+        """
+        events = self._events
+        receive = self._source.receive
+        while not events:
+            if arrived:
+                self._deadlines.event_arrived()
+            arrived = await receive(events)
+
+    async def _resend_or_fail(self, error: Exception) -> Exception | None:
+        """After ``error``: resend (None, once the resend is prepared) or the failure."""
+        failure = error if isinstance(error, ScopedOpenAIError) else _ours(error)
+        # Resend only while nothing the caller could hear arrived: not after an item was
+        # delivered, nor after one arrived in this very read.
+        if self._delivered or not all(type(e) is ResponseCreated for e in self._events):
+            return failure
+        delay = self._source.retry_delay(failure, self._attempt)
+        if delay is None:
+            return failure
+        await self._prepare_retry(delay, failure)
+        return None
+
+    def _assemble(self, failure: Exception | None) -> None:
+        """Feed what arrived to the assembler and queue its items, then ``failure``
+        behind them (a value the assembly cannot use becomes the failure)."""
         out = self._buffer
+        events = self._events
         if events:
             feed = self.assembler.feed
             try:
@@ -411,19 +380,6 @@ class ChatStream:
             await self._source.aclose(completed=False)
         self._started = False
         await anyio.sleep(delay)
-
-    def _timeout_error(self, deadline: float) -> APITimeoutError:
-        if deadline == self._turn_deadline:
-            limit = self._turn_timeout
-            message = f"the turn passed its whole-turn deadline ({limit:g}s)"
-            return APITimeoutError(message, phase="turn", seconds=limit)
-        if not self._delivered and deadline == self._first_token_deadline:
-            limit = self._first_token_timeout
-            message = f"no output from the model before the first-token deadline ({limit:g}s)"
-            return APITimeoutError(message, phase="first_token", seconds=limit)
-        limit = self._idle_timeout
-        message = f"the stream stalled: no event arrived for {limit:g}s"
-        return APITimeoutError(message, phase="idle", seconds=limit)
 
     async def _raise_failure(self) -> NoReturn:
         """Release, report and raise ``self._failure``.
@@ -471,14 +427,14 @@ class ChatStream:
     def _first_output(self) -> None:
         self._output_seen = True
         assert self._recorder is not None
-        self._recorder.first_output(self._now(), self._request_id())
+        self._recorder.first_output(self._deadlines.now(), self._request_id())
 
     def _report_metrics(self, recorder: TurnRecorder, *, completed: bool) -> None:
         # Neither completed nor failed: a barge-in, the stream left early, or the caller's
         # own scope cancelled.
         cancelled = self.cancelled or not (completed or self._error_name)
         self.metrics = recorder.finish(
-            self._now(),
+            self._deadlines.now(),
             self.assembler,
             cancelled=cancelled,
             retries=self._attempt,

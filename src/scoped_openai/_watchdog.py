@@ -3,14 +3,15 @@
 A stream waits for every chunk inside a fresh cancel scope (so a barge-in ends that one wait,
 DESIGN.md section 3). Giving each of those scopes a deadline registers and removes a timer
 per chunk: about 2.5 µs under asyncio and 1.1 µs under trio on this project's 2-core
-machine, paid 50 times a second per voice session. Instead a waiting stream records its
-deadline in a float, and this task sleeps until the earliest deadline of the streams that
+machine, paid 50 times a second per voice session. Instead a waiting turn records its
+deadline in a float, and this task sleeps until the earliest deadline of the turns that
 are waiting, then cancels the scope of each one whose deadline has passed. A deadline that
 moved later (data arrived) simply sends the task back to sleep; it is woken early only when
-a stream starts waiting with a deadline before the one it sleeps towards.
+a turn waits with a deadline before the one it sleeps towards.
 
-Streams of an ``OpenAILLM`` used without ``async with`` have no task group to host this
-task; they give their scopes the deadline instead (``ChatStream`` falls back by itself).
+What it watches is a turn's ``TurnDeadlines`` (_deadlines.py), which also holds the other
+way: streams of an ``OpenAILLM`` used without ``async with`` have no task group to host this
+task, so their scopes carry the deadline themselves.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import anyio.abc
 
 
 class Watched(Protocol):
-    """What the watchdog needs of a stream."""
+    """What the watchdog needs of a waiting turn (a ``TurnDeadlines``)."""
 
     @property
     def read_deadline(self) -> float:
@@ -35,7 +36,7 @@ class Watched(Protocol):
 
 
 class Watchdog:
-    """Enforces ``read_deadline`` for the streams that ``watch`` it.
+    """Enforces ``read_deadline`` for the turns that ``watch`` it.
 
     Args:
         task_group: Hosts the task (the ``OpenAILLM``'s); started on the first ``watch``.
