@@ -130,9 +130,11 @@ class TurnDeadlines:
         if self._idle is None:
             return
         deadline = min(self._fixed, self.now() + self._idle)
-        self.read_deadline = deadline  # the watchdog reads it when it wakes
+        self.read_deadline = deadline
         if self._watchdog is None:
             self._scope.deadline = deadline
+        else:  # wakes the task only if it sleeps towards a later deadline
+            self._watchdog.watch(self, deadline)
 
     def close_wait(self) -> None:
         """The wait is over (the watchdog holds waiting turns only)."""

@@ -53,8 +53,8 @@ class Watchdog:
         self._started = False
 
     def watch(self, stream: Watched, deadline: float) -> None:
-        """``stream`` starts waiting, until ``deadline`` at most (``forget`` when it stops).
-        Cheap: called for every wait."""
+        """``stream`` waits, until ``deadline`` at most (``forget`` when it stops); called
+        again when its deadline moves earlier. Cheap: called for every wait."""
         if not self._started:
             self._started = True
             self._task_group.start_soon(self._run)

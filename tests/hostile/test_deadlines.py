@@ -13,6 +13,8 @@
   the first-token deadline.
 - turn: the optional whole-turn deadline ends a turn that streams steadily but too long,
   ``phase="turn"``, on both paths (virtual clock).
+- an event that makes no item before the first token starts the idle deadline, whichever
+  mechanism enforces it (the llm's watchdog inside ``async with``, the scope without).
 """
 
 from __future__ import annotations
@@ -98,6 +100,35 @@ async def test_whole_turn_deadline(
     assert isinstance(error, APITimeoutError), repr(error)
     assert (error.phase, error.seconds) == ("turn", 5.5)
     assert took == 5.5
+    assert errors == [error]
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("owned", [True, False], ids=["watchdog", "scope"])
+async def test_an_event_before_the_first_token_starts_the_idle_deadline(
+    autojump_clock: Any,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_llm: Callable[..., OpenAILLM],
+    errors: list[Exception],
+    owned: bool,
+) -> None:
+    # The role-only chunk is a whole event that makes no item: from then on the turn is
+    # idle, and the idle deadline (2 s) is nearer than the first-token deadline (60 s).
+    fake.add(Reply([chunk({"role": "assistant"}), Pause(100.0), chunk({"content": "late"}), DONE]))
+    llm = make_llm(idle_timeout=2.0, first_token_timeout=60.0)
+    start = trio.current_time()
+    if owned:
+        async with llm:
+            items, error = await turn(llm, ctx)
+    else:
+        items, error = await turn(llm, ctx)
+        await llm.aclose()
+    took = trio.current_time() - start
+    assert items == []
+    assert isinstance(error, APITimeoutError), repr(error)
+    assert (error.phase, error.seconds) == ("idle", 2.0)
+    assert took == 2.0
     assert errors == [error]
 
 
