@@ -57,7 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "transports and I/O helpers",
-        ("_transports", "_transports.*", "_compat", "_tls", "_loops", "_watchdog"),
+        ("_transports", "_transports.*", "_compat", "_tls", "_loops", "_watchdog", "_deadlines"),
     ),
     ("turns and pool", ("_ws_pool", "_ws_turn", "_http_turn")),
     ("stream", ("_stream",)),
