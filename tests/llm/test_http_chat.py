@@ -1,4 +1,7 @@
-"""The HTTP (Chat Completions) path end to end through the in-memory fake, on both backends."""
+"""What only the HTTP (Chat Completions) path does, end to end through the in-memory fake, on
+both backends: the bare form without a block, interleaved tool-call fragments, the request
+body for each model family, Azure, prewarm, ``[DONE]``. What every path does is in
+``tests/paths/test_chat.py``."""
 
 from __future__ import annotations
 
@@ -6,16 +9,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import pytest
 import trio
 import trio.testing
 
 from scoped_openai import (
-    BadRequestError,
     ChatContext,
     ChatRole,
-    ChatStream,
     ConversationalGraph,
     ImageContent,
     InvalidContextError,
@@ -56,26 +56,7 @@ def function_calls(items: list[LLMResponse]) -> list[dict[str, Any]]:
     return [item.function_call for item in items if item.function_call is not None]
 
 
-# -- the two forms of chat() ----------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_async_with_form(fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM) -> None:
-    fake.add(Reply.text("Hello world", chunk_size=4))
-    async with make_llm() as llm, llm.chat(ctx) as stream:
-        assert isinstance(stream, ChatStream)
-        items = [item async for item in stream]
-    assert [(i.content, i.role, i.metadata) for i in items] == [
-        ("Hell", ChatRole.ASSISTANT, {"usage": fake_usage()}),
-        ("o wo", ChatRole.ASSISTANT, {"usage": fake_usage()}),
-        ("rld", ChatRole.ASSISTANT, {"usage": fake_usage()}),
-        ("", ChatRole.ASSISTANT, {"usage": fake_usage()}),
-    ]
-    assert stream.cancelled is False
-    assert stream.assembler.finish_reason == "stop"
-    assert stream.assembler.spoken == "Hello world"
-    assert fake.counters.open_bodies == 0
-    assert [(r.method, r.path) for r in fake.requests] == [("POST", "/v1/chat/completions")]
+# -- the bare form of chat() ------------------------------------------------------------------
 
 
 @pytest.mark.anyio
@@ -95,27 +76,6 @@ async def test_bare_async_for_form_without_an_llm_block(
 
 
 @pytest.mark.anyio
-async def test_nothing_is_sent_before_the_first_item_is_awaited(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
-) -> None:
-    fake.add(Reply.text("ok"))
-    async with make_llm() as llm:
-        stream = llm.chat(ctx)
-        await anyio.lowlevel.checkpoint()
-        assert fake.requests == []
-        assert [i.content async for i in stream] == ["ok", ""]
-    assert len(fake.requests) == 1
-
-
-@pytest.mark.anyio
-async def test_chat_after_aclose_is_a_clear_error(ctx: ChatContext, make_llm: MakeLLM) -> None:
-    llm = make_llm()
-    await llm.aclose()
-    with pytest.raises(RuntimeError, match="closed"):
-        llm.chat(ctx)
-
-
-@pytest.mark.anyio
 async def test_a_context_the_api_would_refuse_is_a_typed_error_before_anything_is_sent(
     fake: FakeOpenAI, make_llm: MakeLLM, errors: list[Exception]
 ) -> None:
@@ -131,48 +91,7 @@ async def test_a_context_the_api_would_refuse_is_a_typed_error_before_anything_i
     assert fake.requests == []
 
 
-@pytest.mark.anyio
-async def test_text_deltas_are_yielded_as_they_arrive(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
-) -> None:
-    # The server sends two pieces and then nothing more, ever: both pieces must still
-    # reach the consumer, so they were yielded as they arrived, not at the end.
-    fake.add(Reply.text(["Hel", "lo"], then=[Stall()]))
-    heard: list[str] = []
-    async with make_llm(idle_timeout=None, first_token_timeout=None) as llm:
-        with anyio.fail_after(5):
-            async with llm.chat(ctx) as stream:
-                async for item in stream:
-                    heard.append(item.content)
-                    if len(heard) == 2:
-                        break
-    assert heard == ["Hel", "lo"]
-    assert fake.counters.open_bodies == 0
-
-
 # -- tool calls -----------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_single_tool_call(fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM) -> None:
-    fake.add(Reply.tool_calls(("call_1", "get_weather", '{"city": "Paris"}'), fragment_size=3))
-    async with make_llm() as llm, llm.chat(ctx, tools=[WEATHER]) as stream:
-        items = [item async for item in stream]
-    assert [(i.content, i.metadata) for i in items] == [
-        (
-            "",
-            {
-                "function_call": {
-                    "name": "get_weather",
-                    "arguments": {"city": "Paris"},
-                    "id": "call_1",
-                },
-                "usage": fake_usage(),
-            },
-        ),
-        ("", {"usage": fake_usage()}),
-    ]
-    assert stream.assembler.finish_reason == "tool_calls"
 
 
 @pytest.mark.anyio
@@ -508,31 +427,6 @@ async def test_environment_fallbacks(
     assert headers["authorization"] == "Bearer sk-from-env"
     assert headers["openai-organization"] == "org-env"
     assert headers["openai-project"] == "proj-env"
-
-
-@pytest.mark.anyio
-async def test_error_listener_can_be_removed_and_a_raising_listener_is_contained(
-    fake: FakeOpenAI, ctx: ChatContext, caplog: pytest.LogCaptureFixture
-) -> None:
-    seen: list[Exception] = []
-
-    def broken(error: Exception) -> None:
-        raise RuntimeError("listener bug")
-
-    fake.add(Reply.error(400, "bad"), Reply.error(400, "bad again"))
-    async with fake.llm() as llm:
-        llm.on("error", broken)
-        llm.on("error", seen.append)
-        with pytest.raises(BadRequestError):
-            [_ async for _ in llm.chat(ctx)]
-        llm.off("error", seen.append)
-        with pytest.raises(BadRequestError):
-            [_ async for _ in llm.chat(ctx)]
-    assert [str(e) for e in seen] == ["HTTP 400: bad"]
-    assert [r.getMessage() for r in caplog.records if r.name == "scoped_openai"] == [
-        "an 'error' listener raised",
-        "an 'error' listener raised",
-    ]
 
 
 @pytest.mark.trio

@@ -8,7 +8,7 @@ out on. Cross-backend tests run on asyncio and trio (anyio's plugin); the tests 
 Covered here: the socket lifecycle (the ``async with`` block, the RuntimeError without it,
 URLs and handshake headers, Azure), the exact ``response.create`` JSON, the items a turn
 yields, the turn gate, prewarm and handshake races, and socket replacement before the
-60-minute limit.
+60-minute limit. What every path does is in ``tests/paths/test_chat.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from scoped_openai import (
     OpenAILLM,
 )
 from scoped_openai.testing import FAKE_API_KEY, FakeOpenAI, Pause, WSReply
+from support.consumer import Consumer
 from support.tools import TIME, TIME_RESPONSES, WEATHER, WEATHER_RESPONSES
 from support.turns import contents, turn
 
@@ -134,20 +135,6 @@ async def test_streaming_without_async_with_is_a_clear_runtime_error(
     assert fake.ws_frames == []
     await llm.aclose()
     await llm.aclose()  # idempotent
-
-
-@pytest.mark.anyio
-async def test_chat_after_the_block_is_refused(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM
-) -> None:
-    fake.add_ws(WSReply.text("hi"))
-    async with make_ws_llm() as llm:
-        items, error = await turn(llm, ctx)
-        assert (contents(items), error) == (["hi", ""], None)
-    with pytest.raises(RuntimeError, match="closed"):
-        await turn_raising(llm, ctx)
-    assert fake.ws_open == 0
-    assert len(fake.ws_frames) == 1
 
 
 async def turn_raising(llm: OpenAILLM, ctx: ChatContext) -> None:
@@ -573,36 +560,7 @@ async def test_conversational_graph_sets_text_format(
     assert [i.graph_response for i in items if i.graph_response is not None] == [reply]
 
 
-@pytest.mark.anyio
-async def test_the_context_is_not_modified(
-    fake: FakeOpenAI, ctx: ChatContext, ctx_snapshot: list[Any], make_ws_llm: MakeLLM
-) -> None:
-    fake.add_ws(WSReply.function_calls(("call_1", "get_weather", '{"city":"Paris"}'), text="Hm."))
-    async with make_ws_llm() as llm:
-        await turn(llm, ctx, tools=[WEATHER])
-    assert ctx.items == ctx_snapshot
-
-
 # -- events -> items ----------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_text_deltas_and_usage(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, errors: list[Exception]
-) -> None:
-    fake.add_ws(WSReply.text(["Hello", " there", ", friend"], usage=(12, 3)))
-    async with make_ws_llm() as llm, llm.chat(ctx) as stream:
-        items = [item async for item in stream]
-    assert contents(items) == ["Hello", " there", ", friend", ""]
-    assert all(item.role is ChatRole.ASSISTANT for item in items)
-    assert items[-1].metadata == {"usage": usage(12, 3)}
-    shared = (items[-1].metadata or {})["usage"]
-    assert all((item.metadata or {})["usage"] is shared for item in items)  # one dict
-    assert [item.usage for item in items] == [None, None, None, usage(12, 3)]  # typed: one
-    assert stream.assembler.done is True
-    assert stream.assembler.response_id == "resp_fake_1"
-    assert stream.cancelled is False
-    assert errors == []
 
 
 @pytest.mark.anyio
@@ -756,29 +714,6 @@ async def test_unknown_events_are_skipped(
 
 
 # -- the turn gate ------------------------------------------------------------------------------
-
-
-class Consumer:
-    """Consumes one reply in a task of its own."""
-
-    def __init__(self, llm: OpenAILLM, ctx: ChatContext) -> None:
-        self.llm = llm
-        self.ctx = ctx
-        self.heard: list[str] = []
-        self.error: BaseException | None = None
-        self.first = anyio.Event()
-        self.ended = anyio.Event()
-
-    async def run(self) -> None:
-        try:
-            async with self.llm.chat(self.ctx) as stream:
-                async for item in stream:
-                    self.heard.append(item.content)
-                    self.first.set()
-        except Exception as exc:
-            self.error = exc
-        finally:
-            self.ended.set()
 
 
 @pytest.mark.anyio

@@ -97,6 +97,36 @@ class OnPath:
         builder = Reply.text if self.path.api == "chat" else WSReply.text
         return builder(text, **kwargs)
 
+    def function_calls(self, *calls: tuple[str, str, str], **kwargs: Any) -> Scripted:
+        """This path's reply calling tools, each ``(call_id, name, arguments_json)``
+        (``Reply.tool_calls`` or ``WSReply.function_calls``; both take ``text``,
+        ``fragment_size`` and ``usage``)."""
+        if self.path.api == "chat":
+            return Reply.tool_calls(*calls, **kwargs)
+        return WSReply.function_calls(*calls, **kwargs)
+
+    def error(self, status: int, message: str) -> Scripted:
+        """This path's refusal of a turn: an HTTP status with the API's error body, or the
+        WebSocket's ``error`` event carrying that status."""
+        if self.path.transport == "http":
+            return Reply.error(status, message)
+        return WSReply.error("invalid_request_error", message, status=status)
+
+    def usage(
+        self, prompt: int = 10, completion: int = 5, *, model: str = "gpt-4o-mini"
+    ) -> dict[str, Any]:
+        """The ``usage`` metadata of the first scripted reply (``usage=(prompt, completion)``):
+        its request id is the chunk id on Chat Completions, the response id on Responses."""
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_cached_tokens": 0,
+            "reasoning_tokens": 0,
+            "request_id": "chatcmpl-fake" if self.path.api == "chat" else "resp_fake_1",
+            "model": model,
+        }
+
     def silent(self) -> Scripted:
         """A reply that starts (HTTP: headers; WebSocket: the create is taken) and then
         sends nothing, ever."""
