@@ -9,6 +9,7 @@ masks them in httpx's INFO request line (``redact_url``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -100,8 +101,28 @@ class Endpoint:
         project: str | None,
         extra_headers: dict[str, str] | None,
         extra_query: dict[str, str] | None,
+        has_client: bool = False,
     ) -> Endpoint:
-        """OpenAI or any server that speaks its API under ``base_url``."""
+        """OpenAI or any server that speaks its API under ``base_url``, with the
+        environment fallbacks of the reference and openai-python (``OPENAI_API_KEY``,
+        ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``).
+
+        Raises:
+            ValueError: No key, no ``base_url`` and no client of the caller's
+                (``has_client``: it may authenticate itself), or a ``base_url`` without a
+                scheme.
+        """
+        api_key = api_key or os.getenv("OPENAI_API_KEY")
+        base_url = base_url or os.getenv("OPENAI_BASE_URL") or None  # as openai-python
+        check_base_url(base_url)
+        if not api_key and not has_client and base_url is None:
+            raise ValueError(
+                "OpenAI API key must be provided either through the api_key parameter "
+                "or the OPENAI_API_KEY environment variable (or pass base_url for an "
+                "OpenAI-compatible server that needs none)"
+            )
+        organization = organization or os.getenv("OPENAI_ORG_ID")
+        project = project or os.getenv("OPENAI_PROJECT_ID")
         base = (base_url or OPENAI_BASE_URL).rstrip("/")
         if wss_url is None:
             wss_url = OPENAI_RESPONSES_WSS_URL if base_url is None else websocket_url_for(base)
@@ -150,3 +171,12 @@ class Endpoint:
         # ``api-version`` is not sent there (the v1 API has none); the caller's query is.
         wss = with_query(websocket_url_for(f"{root}/openai/v1"), extra_query)
         return cls(f"{base}/chat/completions", wss, query, headers)
+
+
+def check_base_url(base_url: str | None) -> None:
+    """Refuse a base URL without its scheme now, not as a garbled URL at the first turn."""
+    if base_url is not None and not base_url.lower().startswith(("http://", "https://")):
+        raise ValueError(
+            f"base_url must start with http:// or https:// (got {base_url!r}), "
+            "e.g. http://localhost:8000/v1"
+        )

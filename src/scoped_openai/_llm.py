@@ -1,8 +1,9 @@
 """``OpenAILLM``: the facade. Configuration, ``chat()``, ``prewarm()``, barge-in, close.
 
-The work lives below it: request bodies in ``_chat_completions``/``_responses``, assembly in
-``_assembly``, the per-turn stream in ``_stream``, the network in ``_transports`` and the
-WebSocket lifecycle in ``_ws_pool``.
+No protocol work here: a turn is made by ``_http_turn`` (Chat Completions over HTTP: its
+request, its parser) or ``_ws_turn`` (the Responses API over the pooled WebSocket), and
+driven by the per-turn stream in ``_stream``; assembly is ``_assembly``'s, the network
+``_transports``' and the WebSocket lifecycle ``_ws_pool``'s.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import httpx
 
 from ._assembly import Assembler
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
-from ._chat_completions import build_request
 from ._endpoint import Endpoint, with_query
-from ._errors import InvalidContextError, UsageError
+from ._errors import APIConnectionError, InvalidContextError, UsageError
 from ._graph import ConversationalGraph
+from ._http_turn import HTTPOptions, chat_completions_turn
 from ._limits import StreamLimits
 from ._loops import current_loop
 from ._metrics import TurnMetrics, TurnRecorder
@@ -35,7 +36,7 @@ from ._stepwise_import import WEBSOCKET_ENGINE, import_stepwise
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
-from ._transports.http import ChatCompletionsSource, connection_error, install_log_redaction
+from ._transports.http import install_log_redaction, warm_connection
 from ._transports.websocket import (
     ENGINES,
     WebSocketConnector,
@@ -90,15 +91,6 @@ async def _load_transport_once() -> None:
 
 def _uses_default_websocket_engine(llm: OpenAILLM) -> bool:
     return llm.streaming and llm._ws_connector is None and llm.ws_engine in ("auto", "websockets")
-
-
-def _check_base_url(base_url: str | None) -> None:
-    """Refuse a base URL without its scheme now, not as a garbled URL at the first turn."""
-    if base_url is not None and not base_url.lower().startswith(("http://", "https://")):
-        raise ValueError(
-            f"base_url must start with http:// or https:// (got {base_url!r}), "
-            "e.g. http://localhost:8000/v1"
-        )
 
 
 class OpenAILLM:
@@ -184,7 +176,9 @@ class OpenAILLM:
                 timeout: ``idle_timeout`` and ``first_token_timeout`` bound the stream).
             extra_headers: Sent with every request and WebSocket handshake.
             extra_query: Added to every request URL and the WebSocket URL.
-            extra_body: Merged into every request body (and ``response.create`` frame).
+            extra_body: Merged into every request body (and ``response.create`` frame),
+                then ``chat(**kwargs)``, by one rule on every path: objects merge deeply,
+                anything else is replaced, and None removes a key.
             client: An ``httpx.AsyncClient`` to use instead of the default one (it is not
                 closed by ``aclose``).
             max_retries: Resends after 408/409/429/5xx or a connection failure, with
@@ -211,24 +205,16 @@ class OpenAILLM:
         Raises:
             ValueError: No key and no ``base_url``, or a ``base_url`` without a scheme.
         """
-        api_key = api_key or os.getenv("OPENAI_API_KEY")
         if _endpoint is None:
-            base_url = base_url or os.getenv("OPENAI_BASE_URL") or None  # as openai-python
-            _check_base_url(base_url)
-            if not api_key and client is None and base_url is None:
-                raise ValueError(
-                    "OpenAI API key must be provided either through the api_key parameter "
-                    "or the OPENAI_API_KEY environment variable (or pass base_url for an "
-                    "OpenAI-compatible server that needs none)"
-                )
             _endpoint = Endpoint.openai(
                 api_key=api_key,
                 base_url=base_url,
                 wss_url=wss_url,
-                organization=organization or os.getenv("OPENAI_ORG_ID"),
-                project=project or os.getenv("OPENAI_PROJECT_ID"),
+                organization=organization,
+                project=project,
                 extra_headers=extra_headers,
                 extra_query=extra_query,
+                has_client=client is not None,
             )
         self.settings = GenerationSettings(
             model=model,
@@ -554,7 +540,8 @@ class OpenAILLM:
 
         Returns a stream: ``async with llm.chat(ctx) as stream: async for r in stream``
         (preferred) or ``async for r in llm.chat(ctx)``. Nothing is sent until the first
-        item is awaited. ``kwargs`` are merged into the request body last.
+        item is awaited. ``kwargs`` are merged into the request body last, as
+        ``extra_body`` is (objects deeply; None removes a key).
 
         ``messages`` is a ``ChatContext`` or a list of its items (``ChatMessage``,
         ``FunctionCall``, ``FunctionCallOutput``), on both paths.
@@ -586,32 +573,30 @@ class OpenAILLM:
             return self._track(source, conversational_graph, path="responses_websocket")
 
         try:
-            body = build_request(
-                self.settings, messages, tools=tools, graph=conversational_graph, overrides=kwargs
+            source = chat_completions_turn(
+                self._http_client(),
+                self._endpoint,
+                self.settings,
+                messages,
+                tools=tools,
+                graph=conversational_graph,
+                overrides=kwargs,
+                options=self._http_options(),
             )
         except InvalidContextError as error:
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
-        client = self._http_client()
-        request = client.build_request(
-            "POST",
-            self._endpoint.chat_url,
-            json=body,
-            # Compression would only buffer a stream that is read as it arrives.
-            headers={"Accept-Encoding": "identity", **self._endpoint.headers},
-            params=self._endpoint.query or None,
-        )
-        background = self._task_group.start_soon if self._task_group is not None else None
-        source = ChatCompletionsSource(
-            client,
-            request,
-            self.max_retries,
-            background,
-            limits=self.limits,
-            headers_timeout=self.headers_timeout,
-            pool_size=DEFAULT_POOL.max_connections if self._owns_client else None,
-        )
         return self._track(source, conversational_graph, path="chat_completions")
+
+    def _http_options(self) -> HTTPOptions:
+        """How HTTP turns run, from the configuration as it is now."""
+        return HTTPOptions(
+            max_retries=self.max_retries,
+            headers_timeout=self.headers_timeout,
+            limits=self.limits,
+            pool_size=DEFAULT_POOL.max_connections if self._owns_client else None,
+            background=self._task_group.start_soon if self._task_group is not None else None,
+        )
 
     def _websocket_pool(self) -> WebSocketPool:
         if self._closed:
@@ -732,18 +717,14 @@ class OpenAILLM:
         if self.streaming:
             await self._prewarm_websocket(instructions, tools)
             return
-        client = self._http_client()
+        endpoint = self._endpoint
         try:
-            response = await client.head(
-                self._endpoint.chat_url,
-                headers=self._endpoint.headers,
-                params=self._endpoint.query or None,
+            await warm_connection(
+                self._http_client(), endpoint.chat_url, endpoint.headers, endpoint.query
             )
-            await response.aclose()
-        except httpx.HTTPError as exc:
-            error = connection_error(exc, httpx.URL(self._endpoint.chat_url))
+        except APIConnectionError as error:
             self._emit_error(error)
-            raise error from None
+            raise
 
     async def _prewarm_websocket(
         self, instructions: str | None, tools: Sequence[FunctionTool] | None

@@ -1,10 +1,9 @@
-"""The HTTP transport: the only module that streams with httpx.
-
-``ChatCompletionsSource`` is the ``TurnSource`` of one Chat Completions turn: it sends the
-request, turns the SSE body into events through the sans-IO decoder and mapping, and maps
-httpx's errors to ours. Retries (408/409/429/5xx and connection failures, exponential
-backoff with jitter, honouring ``Retry-After``) are decided here; the stream only asks,
-and only while nothing has reached the caller.
+"""The HTTP transport: the only module that streams with httpx. It moves bytes and nothing
+else: ``open_stream`` sends a request (within the headers deadline) and checks that the
+answer is an event stream, ``StreamedBody`` hands its raw body over piece by piece and
+closes it (drained first after a complete reply, so the connection goes back to the pool),
+and httpx's failures and the server's refusals become our errors. What the bytes mean is
+the parsers' (``_chat_completions``, ``_responses``); the turn is ``_http_turn``'s.
 
 Redirects are not followed (our client is built with ``follow_redirects=False``): a 3xx is
 an ``APIStatusError`` that names where it pointed, so no credential, header or conversation
@@ -17,7 +16,6 @@ import functools
 import importlib.util
 import json
 import logging
-import random
 import sys
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, cast
@@ -33,30 +31,25 @@ import httpx
 if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
     import httpcore  # noqa: F401  (the import is the point)
 
-from .._chat_completions import ChatCompletionsParser
 from .._endpoint import SECRET_QUERY_NAMES, redact_url
 from .._errors import (
     APIConnectionError,
-    APIStatusError,
     APIStreamError,
     APITimeoutError,
     PoolExhaustedError,
     ProtocolError,
 )
-from .._events import Event
-from .._limits import DEFAULT_LIMITS, StreamLimits
 from .refusal import read_error_body, refusal_error
 
 #: How long we read after ``[DONE]`` for the body's end before dropping the connection:
 #: inline (the iteration waits) and in all.
 DRAIN_INLINE = 0.01
 DRAIN_TIMEOUT = 0.25
+#: How long closing the answer of a refused request may take.
+CLOSE_TIMEOUT = 0.5
 
 #: Starts ``fn(*args)`` in a task group the llm owns (``TaskGroup.start_soon``).
 Spawner = Callable[..., object]
-RETRYABLE_STATUSES = frozenset({408, 409, 429})
-BACKOFF_INITIAL = 0.5
-BACKOFF_MAX = 8.0
 
 
 class _RedactQueryFilter(logging.Filter):
@@ -111,21 +104,6 @@ def connection_error(
     return APIConnectionError(f"connection to {where} failed: {detail}")
 
 
-def backoff_delay(attempt: int, error: Exception) -> float:
-    """Exponential backoff with jitter, or the server's ``Retry-After`` when it sent one."""
-    if isinstance(error, APIStatusError) and error.retry_after is not None:
-        return error.retry_after
-    base = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0**attempt)
-    return base * (1.0 - 0.25 * random.random())
-
-
-def is_retryable(error: Exception) -> bool:
-    """Transient failures worth resending: 408/409/429/5xx and connection failures."""
-    if isinstance(error, APIStatusError):
-        return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
-    return isinstance(error, APIConnectionError)
-
-
 async def raise_for_status(response: httpx.Response) -> None:
     """Raise the typed error for a 3xx (never followed) or a 4xx/5xx (``refusal.py``)."""
     status = response.status_code
@@ -163,150 +141,151 @@ async def _drain_and_close(response: httpx.Response, chunks: AsyncGenerator[byte
         await _close(response, chunks)
 
 
-class ChatCompletionsSource:
-    """One streamed ``POST /chat/completions`` turn (see ``_stream.TurnSource``)."""
+class StreamedBody:
+    """The body of one streamed response, read as it arrives (``open_stream`` makes it)."""
 
-    __slots__ = (
-        "_background",
-        "_chunks",
-        "_client",
-        "_headers_timeout",
-        "_limits",
-        "_max_retries",
-        "_parser",
-        "_pool_size",
-        "_request",
-        "_response",
-        "request_id",
-    )
+    __slots__ = ("_chunks", "_response", "_url", "request_id")
 
     def __init__(
-        self,
-        client: httpx.AsyncClient,
-        request: httpx.Request,
-        max_retries: int,
-        background: Spawner | None = None,
-        *,
-        limits: StreamLimits = DEFAULT_LIMITS,
-        headers_timeout: float | None = None,
-        pool_size: int | None = None,
+        self, response: httpx.Response, chunks: AsyncGenerator[bytes, None], url: httpx.URL
     ) -> None:
-        self._background = background
-        self._pool_size = pool_size
-        self._limits = limits
-        self._headers_timeout = headers_timeout
-        self._client = client
-        self._request = request
-        self._max_retries = max_retries
-        self._response: httpx.Response | None = None
-        self._chunks: AsyncGenerator[bytes, None] | None = None
-        self._parser = ChatCompletionsParser(limits)
-        self.request_id: str | None = None
+        self._response: httpx.Response | None = response
+        self._chunks = chunks
+        self._url = url
+        self.request_id: str | None = response.headers.get("x-request-id")
 
-    async def start(self) -> None:
-        """Send the request and check the answer's status and type.
+    async def read(self) -> bytes:
+        """The next piece of the body as it came off the wire; ``b""`` once it ended.
 
-        Raises ``APITimeoutError`` (phase ``"headers"``) when the status and headers do not
-        arrive within the headers deadline: a server that accepts the connection and never
-        answers is not "no output from the model".
+        Raises:
+            APIConnectionError: The connection failed (``APITimeoutError`` for httpx's
+                read timeout).
+
+        Cancellation: nothing is lost but the wait; the body stays open (``aclose``).
         """
-        self._parser = ChatCompletionsParser(self._limits)
         try:
-            with anyio.move_on_after(self._headers_timeout) as waiting:
-                response = await self._client.send(self._request, stream=True)
-        except httpx.HTTPError as exc:
-            raise connection_error(
-                exc,
-                self._request.url,
-                pool_size=self._pool_size,
-                pool_timeout=self._client.timeout.pool,
-            ) from None
-        if waiting.cancelled_caught:
-            limit = self._headers_timeout
-            raise APITimeoutError(
-                f"no response headers from {self._request.url.host} within the headers "
-                f"deadline ({limit:g}s)",
-                phase="headers",
-                seconds=limit,
-            )
-        self._response = response
-        self.request_id = response.headers.get("x-request-id")
-        await raise_for_status(response)
-        content_type = response.headers.get("content-type", "")
-        if "json" in content_type:
-            await self._raise_json_body(response)
-        elif content_type and "event-stream" not in content_type:
-            # An HTML error page from a proxy, say: not a dropped connection, not retried.
-            raw = await read_error_body(response)
-            raise ProtocolError(
-                f"expected an event stream (text/event-stream) but got {content_type}: "
-                f"{raw[:200]!r}"
-            )
-        # An uncompressed body (we ask for one) needs no decoding layer: read it raw. Both
-        # are async generators, typed as iterators upstream.
-        encoding = response.headers.get("content-encoding", "identity")
-        body = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
-        self._chunks = cast(AsyncGenerator[bytes, None], body)
-
-    async def _raise_json_body(self, response: httpx.Response) -> None:
-        raw = await read_error_body(response)
-        try:
-            body: Any = json.loads(raw)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("error"):
-            error = body["error"]
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise APIStreamError(f"the API answered with an error: {message}", body=body)
-        raise ProtocolError(
-            f"expected an event stream (text/event-stream) but got a JSON body: {raw[:200]!r}"
-        )
-
-    async def receive(self, out: list[Event]) -> bool:
-        """Read one network chunk and append the events it completed (maybe none); True
-        when it completed at least one SSE event (a comment or half a line is none)."""
-        chunks = self._chunks
-        assert chunks is not None, "receive() before start()"
-        try:
-            chunk = await chunks.__anext__()
+            return await self._chunks.__anext__()
         except StopAsyncIteration:
-            self._parser.end(out)
-            return True
+            return b""
         except httpx.HTTPError as exc:
-            raise connection_error(exc, self._request.url) from None
-        return self._parser.feed(chunk, out)
+            raise connection_error(exc, self._url) from None
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
-        """Backoff before a resend, or None once retries are spent or not worth it."""
-        if attempt >= self._max_retries or not is_retryable(error):
-            return None
-        return backoff_delay(attempt, error)
+    async def aclose(self, *, completed: bool, background: Spawner | None) -> None:
+        """Close the response (idempotent).
 
-    async def aclose(self, *, completed: bool) -> None:
-        """Close the response.
+        After a complete reply (``completed``) the body's last bytes are read first, so the
+        connection goes back to the pool instead of being dropped. A server sends them with
+        its end marker; one that does not gets ``DRAIN_INLINE`` seconds, then the rest of
+        ``DRAIN_TIMEOUT`` in ``background`` (a task group's ``start_soon``: the caller never
+        waits longer), or, without one, its connection is dropped.
 
-        After ``[DONE]`` the body's last bytes are read first, so the connection goes back
-        to the pool instead of being dropped. A server sends them with ``[DONE]``; one that
-        does not gets ``DRAIN_INLINE`` seconds, then the rest of ``DRAIN_TIMEOUT`` in the
-        llm's task group (the turn's iteration never waits longer), or, without a task
-        group, its connection is dropped.
+        Cancellation: call it shielded; cancelled, the connection is dropped.
         """
-        response, chunks = self._response, self._chunks
-        self._response = self._chunks = None
+        response, self._response = self._response, None
         if response is None:
             return
-        if completed and chunks is not None:
+        chunks = self._chunks
+        if completed:
             with anyio.move_on_after(DRAIN_INLINE):
                 if await _drain(chunks):
                     await _close(response, None)
                     return
-            if self._background is not None:
-                self._background(_drain_and_close, response, chunks)
+            if background is not None:
+                background(_drain_and_close, response, chunks)
                 return
         await _close(response, chunks)
 
-    def turn_ended(self, assembler: object, *, cancelled: bool) -> None:
-        """HTTP keeps no state across turns."""
 
-    def abandon(self) -> None:
-        """Nothing to do without awaiting: the llm closes the response later."""
+async def open_stream(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    headers_timeout: float | None,
+    pool_size: int | None = None,
+) -> StreamedBody:
+    """Send ``request`` and return its event-stream body once the answer says it is one.
+
+    Raises:
+        APITimeoutError: The status and headers did not arrive within ``headers_timeout``
+            (phase ``"headers"``): a server that accepts the connection and never answers
+            is not "no output from the model".
+        APIStatusError: A 3xx (never followed) or a 4xx/5xx, with the API's error body.
+        APIStreamError: A JSON body that holds an ``error``.
+        ProtocolError: Any other body that is not an event stream (a proxy's page).
+        APIConnectionError: The request failed (``PoolExhaustedError`` when no connection
+            of ``pool_size`` freed up in time).
+
+    Cancellation: a cancel while sending leaves nothing open; the answer of a refused
+    request is closed before the error is raised.
+    """
+    try:
+        with anyio.move_on_after(headers_timeout) as waiting:
+            response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise connection_error(
+            exc, request.url, pool_size=pool_size, pool_timeout=client.timeout.pool
+        ) from None
+    if waiting.cancelled_caught:
+        raise APITimeoutError(
+            f"no response headers from {request.url.host} within the headers "
+            f"deadline ({headers_timeout:g}s)",
+            phase="headers",
+            seconds=headers_timeout,
+        )
+    try:
+        await _check_event_stream(response)
+    except BaseException:
+        with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+            await _close(response, None)
+        raise
+    # An uncompressed body (we ask for one) needs no decoding layer: read it raw. Both are
+    # async generators, typed as iterators upstream.
+    encoding = response.headers.get("content-encoding", "identity")
+    body = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
+    return StreamedBody(response, cast(AsyncGenerator[bytes, None], body), request.url)
+
+
+async def _check_event_stream(response: httpx.Response) -> None:
+    await raise_for_status(response)
+    content_type = response.headers.get("content-type", "")
+    if "json" in content_type:
+        await _raise_json_body(response)
+    elif content_type and "event-stream" not in content_type:
+        # An HTML error page from a proxy, say: not a dropped connection, not retried.
+        raw = await read_error_body(response)
+        raise ProtocolError(
+            f"expected an event stream (text/event-stream) but got {content_type}: {raw[:200]!r}"
+        )
+
+
+async def _raise_json_body(response: httpx.Response) -> None:
+    raw = await read_error_body(response)
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error"):
+        error = body["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise APIStreamError(f"the API answered with an error: {message}", body=body)
+    raise ProtocolError(
+        f"expected an event stream (text/event-stream) but got a JSON body: {raw[:200]!r}"
+    )
+
+
+async def warm_connection(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], query: dict[str, str]
+) -> None:
+    """Leave a TLS + keep-alive connection to ``url``'s host in the pool: a ``HEAD``, whose
+    answer (whatever its status) is not read.
+
+    Raises:
+        APIConnectionError: The connection failed.
+
+    Cancellation: a cancelled warm-up leaves no half-open connection.
+    """
+    try:
+        response = await client.head(url, headers=headers, params=query or None)
+        await response.aclose()
+    except httpx.HTTPError as exc:
+        raise connection_error(exc, httpx.URL(url)) from None

@@ -1,0 +1,239 @@
+"""One turn over HTTP: a streamed ``POST`` whose body a parser turns into events (the HTTP
+paths' ``TurnSource``).
+
+``HTTPTurn`` is generic: what differs between HTTP paths is a ``RequestPlan`` (the request
+of each attempt, whether to send again after a failure, what the turn's end records) and
+the parser of its body. ``chat_completions_turn`` builds the Chat Completions one: the
+request body (``_chat_completions.build_request``), ``POST {base_url}/chat/completions``
+and ``ChatCompletionsParser``; the Responses API over HTTP is one more plan and
+``ResponsesParser`` behind the same turn. The bytes move in ``_transports.http``.
+
+Retries (408/409/429/5xx and connection failures, exponential backoff with jitter,
+honouring ``Retry-After``) are the plan's answer; the stream only asks, and only while
+nothing has reached the caller.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from ._assembly import Assembler
+from ._chat import ChatContext
+from ._chat_completions import ChatCompletionsParser, build_request
+from ._endpoint import Endpoint
+from ._errors import APIConnectionError, APIStatusError
+from ._events import Event
+from ._graph import ConversationalGraph
+from ._limits import DEFAULT_LIMITS, StreamLimits
+from ._settings import GenerationSettings
+from ._tools import FunctionTool
+from ._transports.http import Spawner, StreamedBody, open_stream
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 8.0
+
+
+def backoff_delay(attempt: int, error: Exception) -> float:
+    """Exponential backoff with jitter, or the server's ``Retry-After`` when it sent one."""
+    if isinstance(error, APIStatusError) and error.retry_after is not None:
+        return error.retry_after
+    base = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0**attempt)
+    return base * (1.0 - 0.25 * random.random())
+
+
+def is_retryable(error: Exception) -> bool:
+    """Transient failures worth resending: 408/409/429/5xx and connection failures."""
+    if isinstance(error, APIStatusError):
+        return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
+    return isinstance(error, APIConnectionError)
+
+
+class BodyParser(Protocol):
+    """A path's sans-IO parser of one streamed body (``ChatCompletionsParser``,
+    ``ResponsesParser``)."""
+
+    def feed(self, data: bytes, out: list[Event]) -> bool:
+        """Append the events ``data`` completed; True when it completed a whole event."""
+
+    def end(self, out: list[Event]) -> None:
+        """The body ended: apply the path's end-of-turn rule (raise if it ended early)."""
+
+
+class RequestPlan(Protocol):
+    """What one HTTP path decides for its turns."""
+
+    def request(self) -> httpx.Request:
+        """The request of the next attempt (the first, or a resend)."""
+
+    def parser(self) -> BodyParser:
+        """A fresh parser for the next attempt's body."""
+
+    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+        """Seconds to wait before sending again after ``error``, or None to give up."""
+
+    def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
+        """Bookkeeping once the turn is over (a chain's state); must not block."""
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPOptions:
+    """How an llm runs its HTTP turns.
+
+    Attributes:
+        max_retries: Resends after a transient failure (see ``is_retryable``).
+        headers_timeout: Longest wait for the answer's status and headers (None: none).
+        limits: What one turn may receive.
+        pool_size: The connection pool's size, named by ``PoolExhaustedError`` (None:
+            the caller's own client, whose size we do not know).
+        background: Starts the drain of a finished body in the llm's task group (None:
+            outside ``async with``, the connection is dropped instead).
+    """
+
+    max_retries: int = 0
+    headers_timeout: float | None = None
+    limits: StreamLimits = DEFAULT_LIMITS
+    pool_size: int | None = None
+    background: Spawner | None = None
+
+
+class HTTPTurn:
+    """One streamed HTTP turn (see ``_stream.TurnSource``): ``plan`` says what to send,
+    its parser what the body means."""
+
+    __slots__ = ("_body", "_client", "_options", "_parser", "_plan", "request_id")
+
+    def __init__(self, client: httpx.AsyncClient, plan: RequestPlan, options: HTTPOptions) -> None:
+        self._client = client
+        self._plan = plan
+        self._options = options
+        self._body: StreamedBody | None = None
+        self._parser = plan.parser()
+        self.request_id: str | None = None
+
+    async def start(self) -> None:
+        """Send the plan's request and check that the answer is an event stream.
+
+        Raises:
+            APITimeoutError: No status and headers within the headers deadline (phase
+                ``"headers"``).
+            APIStatusError: The server refused the request (its body says why).
+            APIConnectionError: The request failed.
+
+        Cancellation: called under the step's scope; nothing stays open.
+        """
+        options = self._options
+        self._parser = self._plan.parser()
+        try:
+            self._body = await open_stream(
+                self._client,
+                self._plan.request(),
+                headers_timeout=options.headers_timeout,
+                pool_size=options.pool_size,
+            )
+        except APIStatusError as error:
+            self.request_id = error.request_id  # a refused turn's metrics name it too
+            raise
+        self.request_id = self._body.request_id
+
+    async def receive(self, out: list[Event]) -> bool:
+        """Read one network chunk and append the events it completed (maybe none); True
+        when it completed at least one server event (a comment or half a line is none).
+
+        Cancellation: the barge-in point; a chunk not yet read stays unread.
+        """
+        body = self._body
+        assert body is not None, "receive() before start()"
+        chunk = await body.read()
+        if chunk:
+            return self._parser.feed(chunk, out)
+        self._parser.end(out)  # the body ended: the end-of-turn rule says whether too early
+        return True
+
+    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+        """The plan's answer: seconds before a resend, or None to give up."""
+        return self._plan.retry_delay(error, attempt)
+
+    async def aclose(self, *, completed: bool) -> None:
+        """Close the body: drained first after a complete reply, so its connection goes back
+        to the pool (``StreamedBody.aclose``).
+
+        Cancellation: always called shielded and bounded by the stream.
+        """
+        body, self._body = self._body, None
+        if body is not None:
+            await body.aclose(completed=completed, background=self._options.background)
+
+    def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
+        """The plan's bookkeeping."""
+        self._plan.turn_ended(assembler, cancelled=cancelled)
+
+    def abandon(self) -> None:
+        """Nothing to do without awaiting: the llm closes the response later."""
+
+
+class ChatCompletionsPlan:
+    """``POST /chat/completions``: the same request on every attempt, resent after
+    transient failures; nothing is kept across turns."""
+
+    __slots__ = ("_limits", "_max_retries", "_request")
+
+    def __init__(self, request: httpx.Request, options: HTTPOptions) -> None:
+        self._request = request
+        self._max_retries = options.max_retries
+        self._limits = options.limits
+
+    def request(self) -> httpx.Request:
+        return self._request
+
+    def parser(self) -> ChatCompletionsParser:
+        return ChatCompletionsParser(self._limits)
+
+    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+        if attempt >= self._max_retries or not is_retryable(error):
+            return None
+        return backoff_delay(attempt, error)
+
+    def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
+        """Chat Completions keeps no state across turns."""
+
+
+def post_event_stream(
+    client: httpx.AsyncClient, url: str, endpoint: Endpoint, body: dict[str, Any]
+) -> httpx.Request:
+    """``POST url`` with ``body`` as JSON, the endpoint's headers and query, and no
+    compression (it would only buffer a stream that is read as it arrives)."""
+    return client.build_request(
+        "POST",
+        url,
+        json=body,
+        headers={"Accept-Encoding": "identity", **endpoint.headers},
+        params=endpoint.query or None,
+    )
+
+
+def chat_completions_turn(
+    client: httpx.AsyncClient,
+    endpoint: Endpoint,
+    settings: GenerationSettings,
+    ctx: ChatContext,
+    *,
+    tools: Sequence[FunctionTool] | None,
+    graph: ConversationalGraph | None,
+    overrides: Mapping[str, Any] | None,
+    options: HTTPOptions,
+) -> HTTPTurn:
+    """One Chat Completions turn, its request built now (nothing is sent yet).
+
+    Raises:
+        InvalidContextError: The context cannot be sent (empty, or an image outside a user
+            message).
+    """
+    body = build_request(settings, ctx, tools=tools, graph=graph, overrides=overrides)
+    request = post_event_stream(client, endpoint.chat_url, endpoint, body)
+    return HTTPTurn(client, ChatCompletionsPlan(request, options), options)
