@@ -2,9 +2,11 @@
 
 Everything above this seam (``_ws_pool.py``, the fake server's in-memory mode) sees only
 ``WebSocket``: text frames in and out, a close code when the peer closes, an ``aclose`` that
-never raises (and ``KeepAlive``'s ping, where the engine needs one). The engines sit beside
-this module, one concern each, and are the only modules that import a WebSocket library
-(``ENGINES`` names them):
+never raises (and ``KeepAlive``'s ping, where the engine needs one). The Protocol, its
+constants and the helpers the engines share live in ``ws_base`` (re-exported here), so the
+engines never import this module, which imports them to choose one. The engines sit beside
+it, one concern each, and are the only modules that import a WebSocket library (``ENGINES``
+names them):
 
 - ``ws_sansio`` (``"websockets"``, the default on both backends): the ``websockets`` package's
   sans-IO protocol over anyio TCP/TLS streams, read in the consumer's own task; the cheapest
