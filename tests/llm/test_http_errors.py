@@ -4,6 +4,8 @@ Each fault test checks four things: the typed exception, the same exception emit
 ``llm.on("error")``, that everything delivered before the fault stays delivered (items are
 collected before the exception), and that the context is untouched and the next turn works.
 Timing (retries, backoff, idle and first-token deadlines) runs on trio's virtual clock.
+The stall guards every path shares are in ``tests/paths/test_stall_guards.py``; here, what
+only HTTP has: the guards without ``async with`` and on concurrent streams.
 """
 
 from __future__ import annotations
@@ -649,22 +651,18 @@ async def test_truncated_stream_before_any_item_is_retried(
 
 
 @asynccontextmanager
-async def owned(llm: OpenAILLM, entered: bool) -> AsyncIterator[OpenAILLM]:
-    """``async with llm`` (its watchdog task enforces the deadlines) or not (each wait's
-    own scope carries its deadline): the deadlines must be the same either way."""
-    if entered:
-        async with llm:
-            yield llm
-    else:
-        try:
-            yield llm
-        finally:
-            await llm.aclose()
+async def not_entered(llm: OpenAILLM) -> AsyncIterator[OpenAILLM]:
+    """The llm used without ``async with`` (each wait's own scope carries its deadline),
+    closed at the end. The entered form runs on every path in tests/paths/test_stall_guards.py:
+    the deadlines must be the same either way."""
+    try:
+        yield llm
+    finally:
+        await llm.aclose()
 
 
 @pytest.mark.trio
-@pytest.mark.parametrize("entered", [True, False], ids=["async-with", "no-async-with"])
-async def test_first_token_deadline(
+async def test_first_token_deadline_without_async_with(
     autojump_clock: trio.testing.MockClock,
     fake: FakeOpenAI,
     ctx: ChatContext,
@@ -672,11 +670,10 @@ async def test_first_token_deadline(
     make_llm: MakeLLM,
     errors: list[Exception],
     drain: Drain,
-    entered: bool,
 ) -> None:
     fake.add(Reply([chunk({"role": "assistant", "content": ""}), Stall()]))
     llm = make_llm(first_token_timeout=3.0, idle_timeout=None, max_retries=2)
-    async with owned(llm, entered):
+    async with not_entered(llm):
         start = trio.current_time()
         items, error = await drain(llm.chat(ctx))
         assert trio.current_time() - start == pytest.approx(3.0, abs=1e-9)
@@ -692,20 +689,7 @@ async def test_first_token_deadline(
 
 
 @pytest.mark.trio
-async def test_first_token_deadline_default_is_sixty_seconds(
-    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, drain: Drain
-) -> None:
-    fake.add(Reply([Stall()]))
-    async with fake.llm() as llm:
-        start = trio.current_time()
-        _, error = await drain(llm.chat(ctx))
-    assert trio.current_time() - start == pytest.approx(60.0, abs=1e-9)
-    assert (error.phase, error.seconds) == ("first_token", 60.0)
-
-
-@pytest.mark.trio
-@pytest.mark.parametrize("entered", [True, False], ids=["async-with", "no-async-with"])
-async def test_idle_timeout_between_chunks(
+async def test_idle_timeout_between_chunks_without_async_with(
     autojump_clock: trio.testing.MockClock,
     fake: FakeOpenAI,
     ctx: ChatContext,
@@ -713,7 +697,6 @@ async def test_idle_timeout_between_chunks(
     make_llm: MakeLLM,
     errors: list[Exception],
     drain: Drain,
-    entered: bool,
 ) -> None:
     # Pauses shorter than the idle timeout are fine; the stall after "b" is not.
     fake.add(
@@ -729,7 +712,7 @@ async def test_idle_timeout_between_chunks(
         )
     )
     llm = make_llm(idle_timeout=5.0, first_token_timeout=100.0)
-    async with owned(llm, entered):
+    async with not_entered(llm):
         start = trio.current_time()
         items, error = await drain(llm.chat(ctx))
         assert trio.current_time() - start == pytest.approx(13.5, abs=1e-9)
@@ -769,48 +752,6 @@ async def test_concurrent_streams_each_keep_their_own_deadline(
         await first_item.wait()
         nursery.start_soon(consume, "steady", None)
     assert ended == {"stalled": (5.0, "idle"), "steady": (20.0, "done")}
-
-
-@pytest.mark.trio
-async def test_idle_timeout_default_is_ten_seconds(
-    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, drain: Drain
-) -> None:
-    fake.add(Reply.text(["a"], then=[Stall()]))
-    async with fake.llm() as llm:
-        start = trio.current_time()
-        items, error = await drain(llm.chat(ctx))
-    assert contents(items) == ["a"]
-    assert trio.current_time() - start == pytest.approx(10.0, abs=1e-9)
-    assert (error.phase, error.seconds) == ("idle", 10.0)
-
-
-@pytest.mark.trio
-async def test_slow_but_steady_stream_is_not_a_stall(
-    autojump_clock: trio.testing.MockClock,
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_llm: MakeLLM,
-    errors: list[Exception],
-) -> None:
-    fake.add(Reply.text(list("abcdefgh"), delay=4.0))
-    async with make_llm(idle_timeout=5.0, first_token_timeout=6.0) as llm:
-        start = trio.current_time()
-        items = [i.content async for i in llm.chat(ctx)]
-    assert items == [*"abcdefgh", ""]
-    assert trio.current_time() - start == pytest.approx(32.0, abs=1e-9)
-    assert errors == []
-
-
-@pytest.mark.trio
-async def test_stall_guards_can_be_disabled(
-    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
-) -> None:
-    fake.add(Reply.text(["a"], then=[Pause(3600.0), chunk({"content": "b"}), DONE]))
-    async with make_llm(idle_timeout=None, first_token_timeout=None) as llm:
-        start = trio.current_time()
-        items = [i.content async for i in llm.chat(ctx)]
-    assert items == ["a", "b"]
-    assert trio.current_time() - start == pytest.approx(3600.0, abs=1e-9)
 
 
 # -- secrets --------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ message and param; bad frames are ``ProtocolError``; stalls are ``APITimeoutErro
 virtual clock, at the exact deadline). Recovery happens once and only while nothing reached
 the caller: ``previous_response_not_found`` resends the full context, a connection limit or a
 socket that closes before any output reconnects and resends; a second failure surfaces.
+The stall guards every path shares are in ``tests/paths/test_stall_guards.py``; here, a
+handshake that never finishes and frames that map to nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from scoped_openai import (
     ToolArgumentsError,
     WebSocketClosed,
 )
-from scoped_openai.testing import CloseSocket, FakeOpenAI, Pause, Stall, WSReply
+from scoped_openai.testing import CloseSocket, FakeOpenAI, Pause, WSReply
 from scoped_openai.testing._ws_script import error_frame, request_echo
 from support.turns import contents, turn
 from support.wire_items import msg
@@ -235,66 +237,6 @@ async def test_tool_arguments_that_are_not_json_are_never_dispatched(
 
 
 # -- stalls ------------------------------------------------------------------------------------
-
-
-@pytest.mark.trio
-async def test_a_stall_mid_reply_is_an_idle_timeout(
-    autojump_clock: trio.testing.MockClock,
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-    errors: list[Exception],
-) -> None:
-    fake.add_ws(WSReply.text(["Hel", "lo"], delay=1.0, then=[Stall()]))
-    async with make_ws_llm(idle_timeout=4.0, first_token_timeout=100.0) as llm:
-        start = trio.current_time()
-        items, error = await turn(llm, ctx)
-        assert trio.current_time() - start == 6.0  # the last delta at 2 s, then 4 s of silence
-        assert contents(items) == ["Hel", "lo"]
-        assert isinstance(error, APITimeoutError)
-        assert (error.phase, error.seconds) == ("idle", 4.0)
-        assert errors == [error]
-        await next_turn_works(fake, llm, ctx)
-    assert ws_tracker.create_sockets == [1, 2]  # the stalled socket was dropped
-
-
-@pytest.mark.trio
-async def test_a_server_silent_from_the_start_is_bounded(
-    autojump_clock: trio.testing.MockClock,
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-) -> None:
-    # The create is accepted and nothing ever comes back, not even response.created.
-    fake.add_ws(WSReply([Stall()]))
-    async with make_ws_llm(idle_timeout=None, first_token_timeout=4.0) as llm:
-        start = trio.current_time()
-        items, error = await turn(llm, ctx)
-        assert trio.current_time() - start == 4.0
-        assert items == []
-        assert isinstance(error, APITimeoutError)
-        assert (error.phase, error.seconds) == ("first_token", 4.0)
-        await next_turn_works(fake, llm, ctx)
-    assert ws_tracker.create_sockets == [1, 2]
-
-
-@pytest.mark.trio
-async def test_the_first_token_deadline(
-    autojump_clock: trio.testing.MockClock, fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM
-) -> None:
-    # Frames keep arriving (so the socket is not idle) but no output before the deadline.
-    reply = WSReply.text("late")
-    reply.steps[1:1] = [Pause(2.0), {"type": "response.in_progress"}] * 5
-    fake.add_ws(reply)
-    async with make_ws_llm(idle_timeout=None, first_token_timeout=7.0) as llm:
-        start = trio.current_time()
-        items, error = await turn(llm, ctx)
-        assert trio.current_time() - start == 7.0
-    assert items == []
-    assert isinstance(error, APITimeoutError)
-    assert (error.phase, error.seconds) == ("first_token", 7.0)
 
 
 @pytest.mark.trio

@@ -177,6 +177,13 @@ class OnPath:
             assert socket <= open_before
             assert [f for f in self.fake.ws_frames if f["type"] != "response.create"] == []
 
+    async def next_turn_after_failure(self, llm: OpenAILLM, ctx: ChatContext) -> None:
+        """After a failed first turn, the next turn works as after a barge-in; on a WebSocket
+        the failed turn's socket was dropped, so the two turns went out on sockets 1 and 2."""
+        await self.next_turn_after_barge_in(llm, ctx)
+        if self.path.transport == "ws":
+            assert self.tracker.create_sockets == [1, 2]
+
     def assert_all_closed(self) -> None:
         """After the llm's block: no HTTP body and no WebSocket left open."""
         assert self.fake.counters.open_bodies == 0
