@@ -7,7 +7,10 @@ import from here, so no engine imports the module that imports it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import NoReturn, Protocol, runtime_checkable
@@ -27,8 +30,10 @@ __all__ = [
     "WebSocketClosed",
     "WebSocketConnector",
     "binary_frame_error",
+    "check_accept",
     "connect_failed",
     "describe_url",
+    "handshake_key",
     "handshake_rejected",
     "http_url",
     "leaf_exceptions",
@@ -40,6 +45,9 @@ __all__ = [
 #: Seconds a polite close (send our close frame, wait for the peer's) may take before the
 #: adapter drops the TCP connection instead. Closing is cleanup: it must stay small.
 CLOSE_TIMEOUT = 2.0
+
+#: RFC 6455 §1.3: the GUID the server appends to our key to prove it speaks WebSocket.
+WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #: The abnormal-closure code (RFC 6455 §7.4.1): the connection dropped without a close frame.
 ABNORMAL_CLOSURE = 1006
@@ -171,6 +179,20 @@ def describe_url(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
+
+
+def handshake_key() -> bytes:
+    """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 (RFC 6455 §4.1)."""
+    return base64.b64encode(secrets.token_bytes(16))
+
+
+def check_accept(accept: bytes | None, key: bytes, where: str) -> None:
+    """Raise ``ProtocolError`` unless ``accept`` (the 101's ``Sec-WebSocket-Accept``) is the
+    proof a WebSocket server gives for ``key`` (RFC 6455 §1.3)."""
+    if accept != base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest()):
+        raise ProtocolError(
+            f"the server at {where} answered 101 without a valid Sec-WebSocket-Accept header"
+        )
 
 
 def handshake_rejected(

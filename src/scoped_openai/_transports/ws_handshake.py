@@ -15,9 +15,6 @@ after the head (the first frames) are returned to the caller, never lost.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 from collections.abc import Mapping
 
 import anyio
@@ -26,7 +23,7 @@ import h11
 
 from .._errors import APIConnectionError, ProtocolError
 from .refusal import ERROR_BODY_LIMIT
-from .ws_base import handshake_rejected
+from .ws_base import check_accept, handshake_key, handshake_rejected
 
 __all__ = ["HEAD_LIMIT", "tunnel", "upgrade"]
 
@@ -37,8 +34,6 @@ HEAD_LIMIT = 64 * 1024
 ERROR_BODY_SECONDS = 2.0
 #: Bytes per network read while reading a head or a body.
 READ_SIZE = 64 * 1024
-#: RFC 6455 §1.3: the GUID the server appends to our key to prove it speaks WebSocket.
-WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 Answer = h11.Response | h11.InformationalResponse
 
@@ -53,12 +48,13 @@ async def upgrade(
     """Send the upgrade request and check the 101; return the bytes that followed it.
 
     Raises:
-        APIStatusError: A 4xx/5xx refusal, typed by status, with the API's error body.
-        APIConnectionError: Any other answer (a redirect, a 2xx), or the server closed.
+        APIStatusError: A redirect (never followed) or a 4xx/5xx refusal, typed by status,
+            with the API's error body (``refusal.refusal_error``).
+        APIConnectionError: Any other answer (a 2xx), or the server closed.
         ProtocolError: Not HTTP, a head over ``HEAD_LIMIT``, or a 101 without the right
             ``Sec-WebSocket-Accept``.
     """
-    key = base64.b64encode(secrets.token_bytes(16))
+    key = handshake_key()
     request = h11.Request(
         method="GET",
         target=resource,
@@ -75,11 +71,7 @@ async def upgrade(
     answer = await _exchange(stream, connection, request, where)
     if answer.status_code != 101:
         await _refused(stream, connection, answer, where)
-    accept = _header(answer, b"sec-websocket-accept")
-    if accept != base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest()):
-        raise ProtocolError(
-            f"the server at {where} answered 101 without a valid Sec-WebSocket-Accept header"
-        )
+    check_accept(_header(answer, b"sec-websocket-accept"), key, where)
     return connection.trailing_data[0]
 
 

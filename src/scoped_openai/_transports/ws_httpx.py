@@ -37,10 +37,7 @@ How httpx-ws's quirks are handled:
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import secrets
 from types import TracebackType
 
 import anyio
@@ -55,15 +52,17 @@ from httpx_ws import (
     WebSocketNetworkError,
 )
 
-from .._errors import APIConnectionError, APITimeoutError, ProtocolError, ScopedOpenAIError
+from .._errors import APIConnectionError, APITimeoutError, ScopedOpenAIError
 from .refusal import read_error_body
 from .ws_base import (
     ABNORMAL_CLOSURE,
     CLOSE_TIMEOUT,
     WebSocketClosed,
     binary_frame_error,
+    check_accept,
     connect_failed,
     describe_url,
+    handshake_key,
     handshake_rejected,
     http_url,
     resolve_exit,
@@ -71,8 +70,6 @@ from .ws_base import (
 
 __all__ = ["HttpxWebSocket", "HttpxWebSocketConnection"]
 
-#: RFC 6455 §1.3: the GUID the server appends to our key to prove it speaks WebSocket.
-_WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: httpx-ws's keepalive defaults, kept and named here.
 KEEPALIVE_INTERVAL = 20.0
 # Generous: a process saturated with many sockets may take a while to answer, and a
@@ -226,12 +223,12 @@ class HttpxWebSocketConnection:
         return self._websocket
 
     async def _handshake(self, client: httpx.AsyncClient) -> httpx.Response:
-        key = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
+        key = handshake_key()
         headers = {
             **self._headers,
             "connection": "upgrade",
             "upgrade": "websocket",
-            "sec-websocket-key": key,
+            "sec-websocket-key": key.decode("ascii"),
             "sec-websocket-version": "13",
         }
         try:
@@ -243,7 +240,8 @@ class HttpxWebSocketConnection:
                     if status != 101:
                         body = await read_error_body(response) if status >= 400 else b""
                         raise handshake_rejected(status, response.headers, body, self._where)
-                    _check_accept(response, key, self._where)
+                    accept = response.headers.get("sec-websocket-accept", "")
+                    check_accept(accept.encode("ascii", "replace"), key, self._where)
                 except BaseException:
                     with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
                         await response.aclose()
@@ -294,11 +292,3 @@ class HttpxWebSocketConnection:
             if self._owns_client and self._client is not None:
                 client, self._client = self._client, None
                 await client.aclose()
-
-
-def _check_accept(response: httpx.Response, key: str, where: str) -> None:
-    expected = base64.b64encode(hashlib.sha1(key.encode("ascii") + _WEBSOCKET_GUID).digest())
-    if response.headers.get("sec-websocket-accept", "").encode("ascii", "replace") != expected:
-        raise ProtocolError(
-            f"the server at {where} answered 101 without a valid Sec-WebSocket-Accept header"
-        )
