@@ -98,9 +98,9 @@ class Ours:
     def spare_snapshot(self) -> Any:
         """WebSocket: the pool's spare and whether it is open right now (before a cancel)."""
         pool = getattr(self.llm, "_pool", None)
-        if pool is None or pool.spare is None:
+        spare = getattr(pool, "_spare", None)
+        if spare is None:
             return None
-        spare = pool.spare
         return spare, spare.ws is not None and spare.ready.is_set()
 
     def used_spare(self, snapshot: Any) -> bool | None:
@@ -111,7 +111,7 @@ class Ours:
             return False
         spare, was_open = snapshot
         pool = getattr(self.llm, "_pool", None)
-        return bool(was_open and pool is not None and pool.active is spare)
+        return bool(was_open and getattr(pool, "_active", None) is spare)
 
     def sockets_opened(self) -> int:
         pool = getattr(self.llm, "_pool", None)

@@ -38,7 +38,7 @@ class InMemoryTurn:
         self._left = items
         self._delta = TextDelta("word ")
 
-    async def start(self) -> None:
+    async def start(self, *_: object) -> None:  # (owner, plan) since the pool's lease
         pass
 
     async def receive(self, out: list[Event]) -> bool:
@@ -46,7 +46,10 @@ class InMemoryTurn:
         out.append(self._delta if self._left >= 0 else StreamDone())
         return True
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+    def plan_retry(self, error: Exception, attempt: int) -> None:
+        return None
+
+    def retry_delay(self, error: Exception, attempt: int) -> float | None:  # the older tree
         return None
 
     async def aclose(self, *, completed: bool) -> None:
@@ -55,7 +58,7 @@ class InMemoryTurn:
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         pass
 
-    def abandon(self) -> None:
+    def abandon(self) -> None:  # the older tree
         pass
 
 

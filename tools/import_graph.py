@@ -49,6 +49,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_endpoint",
             "_logs",
             "_metrics",
+            "_retry_plan",
         ),
     ),
     (
@@ -57,7 +58,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "transports and I/O helpers",
-        ("_transports", "_transports.*", "_compat", "_tls", "_loops", "_watchdog", "_deadlines"),
+        (
+            "_transports",
+            "_transports.*",
+            "_compat",
+            "_tls",
+            "_loops",
+            "_watchdog",
+            "_deadlines",
+            "_turn_owner",
+        ),
     ),
     ("turns and pool", ("_ws_pool", "_ws_turn", "_http_turn")),
     ("stream", ("_stream",)),

@@ -75,8 +75,8 @@ class ChainState:
     Use: ``items, prev = chain.plan(ctx.items)``; send; on ``response.completed`` call
     ``chain.completed(chain.planned_input, output, response_id)``; on a barge-in
     :meth:`interrupted`; on ``response.failed``, ``response.incomplete``, an ``error`` frame
-    (``previous_response_not_found`` included) :meth:`reset`; when the socket is replaced
-    :meth:`socket_retired`.
+    (``previous_response_not_found`` included) :meth:`reset`. Where a chain lives (one per
+    socket, or one for the instance) is :class:`ChainHome`'s rule.
 
     Args:
         store: Whether responses are stored (``store=True``). Without storage the server
@@ -158,16 +158,30 @@ class ChainState:
         if not self.store:
             self.reset()
 
-    def socket_retired(self) -> None:
-        """The socket this chain lived on is gone (barge-in, 60-minute limit, a drop).
-
-        With ``store=False`` the server's state went with it: reset. With ``store=True``
-        stored responses remain reachable from a new socket: keep the chain.
-        """
-        if not self.store:
-            self.reset()
-
     def reset(self) -> None:
         """Forget the chain: the next turn sends the full context with no id."""
         self.response_id = None
         self.server_items = []
+
+
+class ChainHome:
+    """Where chains live, by what the server keeps.
+
+    With ``store=False`` the server keeps a response only in the socket's connection-local
+    cache, so a chain is valid on one socket and dies with it: every new socket gets its
+    own, empty chain. With ``store=True`` stored responses are reachable from any socket:
+    every socket shares the instance's one chain.
+
+    Args:
+        store: Whether responses are stored (``store=True``).
+    """
+
+    __slots__ = ("_shared", "store")
+
+    def __init__(self, *, store: bool) -> None:
+        self.store = store
+        self._shared = ChainState(store=True) if store else None
+
+    def for_new_socket(self) -> ChainState:
+        """The chain a turn on a newly opened socket continues from."""
+        return self._shared if self._shared is not None else ChainState(store=False)

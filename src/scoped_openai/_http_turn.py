@@ -30,6 +30,7 @@ from ._errors import APIConnectionError, APIStatusError
 from ._events import Event
 from ._graph import ConversationalGraph
 from ._limits import DEFAULT_LIMITS, StreamLimits
+from ._retry_plan import RetryPlan
 from ._settings import GenerationSettings
 from ._tools import FunctionTool
 from ._transports.http import Spawner, StreamedBody, open_stream
@@ -74,8 +75,9 @@ class RequestPlan(Protocol):
     def parser(self) -> BodyParser:
         """A fresh parser for the next attempt's body."""
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
-        """Seconds to wait before sending again after ``error``, or None to give up."""
+    def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
+        """How to send again after ``error`` (its backoff), or None to give up; changes
+        nothing."""
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Bookkeeping once the turn is over (a chain's state); must not block."""
@@ -116,8 +118,10 @@ class HTTPTurn:
         self._parser = plan.parser()
         self.request_id: str | None = None
 
-    async def start(self) -> None:
-        """Send the plan's request and check that the answer is an event stream.
+    async def start(self, owner: object = None, plan: RetryPlan | None = None) -> None:
+        """Send the plan's request and check that the answer is an event stream (``owner``
+        and the retry ``plan`` change nothing here: HTTP turns share no connection, and the
+        request plan gives each attempt's request).
 
         Raises:
             APITimeoutError: No status and headers within the headers deadline (phase
@@ -155,9 +159,9 @@ class HTTPTurn:
         self._parser.end(out)  # the body ended: the end-of-turn rule says whether too early
         return True
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
-        """The plan's answer: seconds before a resend, or None to give up."""
-        return self._plan.retry_delay(error, attempt)
+    def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
+        """The request plan's answer: how to resend, or None to give up."""
+        return self._plan.plan_retry(error, attempt)
 
     async def aclose(self, *, completed: bool) -> None:
         """Close the body: drained first after a complete reply, so its connection goes back
@@ -172,9 +176,6 @@ class HTTPTurn:
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """The plan's bookkeeping."""
         self._plan.turn_ended(assembler, cancelled=cancelled)
-
-    def abandon(self) -> None:
-        """Nothing to do without awaiting: the llm closes the response later."""
 
 
 class ChatCompletionsPlan:
@@ -194,10 +195,10 @@ class ChatCompletionsPlan:
     def parser(self) -> ChatCompletionsParser:
         return ChatCompletionsParser(self._limits)
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+    def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
         if attempt >= self._max_retries or not is_retryable(error):
             return None
-        return backoff_delay(attempt, error)
+        return RetryPlan(backoff_delay(attempt, error))
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Chat Completions keeps no state across turns."""

@@ -44,6 +44,7 @@ from ._transports.websocket import (
     default_connector,
     raise_unwrapped,
 )
+from ._turn_owner import TurnOwner
 from ._watchdog import Watchdog
 from ._ws_pool import WebSocketPool
 from ._ws_turn import ResponsesTurnSource
@@ -243,10 +244,10 @@ class OpenAILLM:
         self._timeout = timeout or DEFAULT_TIMEOUT
         self._client = client
         self._owns_client = client is None
-        # Weak: a stream dropped unfinished must be collectable (it then hands its source
-        # to ``_abandoned``, which the next turn, barge-in or close releases).
+        # Weak: a stream dropped unfinished must be collectable; what its turn started
+        # stays in ``_turns`` until the next turn, barge-in or close releases it.
         self._streams: weakref.WeakSet[ChatStream] = weakref.WeakSet()
-        self._abandoned: list[TurnSource] = []
+        self._turns: dict[_StartedTurn, None] = {}  # started and not closed, in order
         self._listeners: dict[str, list[Callable[[Any], object]]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watchdog: Watchdog | None = None
@@ -517,7 +518,7 @@ class OpenAILLM:
         for stream in tuple(self._streams):
             stream.cancel()
             await stream.aclose()
-        await self._release_abandoned()
+        await self._release_left_turns(everything=True)
         if self._watchdog is not None:
             self._watchdog.close()
         if self._pool is not None:
@@ -628,22 +629,69 @@ class OpenAILLM:
     ) -> ChatStream:
         """A stream for ``source``, tracked for barge-in and close; ``path`` None: no
         metrics (a prewarm's warm-up is not a turn)."""
-        stream = ChatStream(
+        # What releasing the turn needs if its stream is dropped; it holds no stream.
+        turn = _StartedTurn(
             source,
             Assembler(model=self.model, graph=graph, limits=self.limits),
+            TurnRecorder(path) if path is not None else None,
+        )
+        stream = ChatStream(
+            source,
+            turn.assembler,
             idle_timeout=self.idle_timeout,
             first_token_timeout=self.first_token_timeout,
             turn_timeout=self.turn_timeout,
             on_error=self._emit_error,
-            on_close=self._streams.discard,
-            on_abandon=self._abandoned.append,
-            prepare=self._release_abandoned,
+            on_close=functools.partial(self._turn_closed, turn),
+            prepare=functools.partial(self._turn_starting, turn),
             watchdog=self._deadline_watchdog(),
-            recorder=TurnRecorder(path) if path is not None else None,
+            recorder=turn.recorder,
             on_metrics=self._emit_metrics,
         )
         self._streams.add(stream)
         return stream
+
+    async def _turn_starting(self, turn: _StartedTurn, owner: TurnOwner) -> None:
+        """A turn is about to send (again): release the turns left before it, then track
+        this one until its stream closes."""
+        await self._release_left_turns()
+        turn.owner = owner
+        turn.attempts += 1
+        self._turns[turn] = None
+
+    def _turn_closed(self, turn: _StartedTurn, stream: ChatStream) -> None:
+        self._streams.discard(stream)
+        self._turns.pop(turn, None)
+
+    async def _release_left_turns(self, *, everything: bool = False) -> None:
+        """Release the turns whose owner vanished (``_turn_owner``: left by ``break``, the
+        stream dropped, its task ended), or every turn (closing). Each release is shielded
+        and bounded."""
+        for turn in tuple(self._turns):
+            owner = turn.owner
+            if owner is not None and (everything or owner.vanished()):
+                await self._release_turn(turn, owner)
+
+    async def _release_turn(self, turn: _StartedTurn, owner: TurnOwner) -> None:
+        self._turns.pop(turn, None)
+        stream = owner.stream()
+        if stream is not None:
+            await stream.aclose()  # still referenced: it ends like a barge-in, and reports
+            return
+        source = turn.source
+        with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+            await source.aclose(completed=False)
+        source.turn_ended(turn.assembler, cancelled=True)
+        if turn.recorder is not None:  # left early: reported as cancelled
+            metrics = turn.recorder.finish(
+                anyio.current_time(),
+                turn.assembler,
+                cancelled=True,
+                retries=turn.attempts - 1,
+                request_id=getattr(source, "request_id", None),
+                error=None,
+            )
+            self._emit_metrics(metrics)
 
     def _check_loop(self) -> None:
         """One instance, one event loop: its connections, pool and tasks belong to the loop
@@ -684,15 +732,8 @@ class OpenAILLM:
         for stream in tuple(self._streams):
             if not stream.waiting:
                 await stream.aclose()
-        await self._release_abandoned()
+        await self._release_left_turns()
         await anyio.lowlevel.checkpoint()
-
-    async def _release_abandoned(self) -> None:
-        """Close the sources of streams that were dropped unfinished (bounded, shielded)."""
-        while self._abandoned:
-            source = self._abandoned.pop()
-            with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
-                await source.aclose(completed=False)
 
     async def prewarm(
         self, instructions: str | None = None, tools: Sequence[FunctionTool] | None = None
@@ -731,7 +772,7 @@ class OpenAILLM:
     ) -> None:
         pool = self._websocket_pool()
         try:
-            await pool.acquire()
+            await pool.wait_open()
         except Exception as error:
             self._emit_error(error)
             raise
@@ -744,6 +785,22 @@ class OpenAILLM:
         async with self._track(source, None, path=None) as stream:
             async for _ in stream:
                 pass
+
+
+class _StartedTurn:
+    """What the llm keeps of a turn so it can release it when the stream was dropped: the
+    source, the assembler and the recorder (never the stream), and who owns it."""
+
+    __slots__ = ("assembler", "attempts", "owner", "recorder", "source")
+
+    def __init__(
+        self, source: TurnSource, assembler: Assembler, recorder: TurnRecorder | None
+    ) -> None:
+        self.source = source
+        self.assembler = assembler
+        self.recorder = recorder
+        self.owner: TurnOwner | None = None  # set when it starts
+        self.attempts = 0
 
 
 _ITEM_TYPES = (ChatMessage, FunctionCall, FunctionCallOutput)

@@ -32,7 +32,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 import anyio
 
@@ -42,6 +42,8 @@ from ._errors import APIConnectionError, ProtocolError, ScopedOpenAIError
 from ._events import Event, ResponseCreated
 from ._metrics import TurnMetrics, TurnRecorder
 from ._response import LLMResponse
+from ._retry_plan import RetryPlan
+from ._turn_owner import TurnOwner
 from ._watchdog import Watchdog
 
 logger = logging.getLogger("scoped_openai")
@@ -54,11 +56,13 @@ CLEANUP_TIMEOUT = 0.5
 class TurnSource(Protocol):
     """One turn's network side, as the stream drives it."""
 
-    async def start(self) -> None:
-        """Send the request; raise a typed error if it is refused.
+    async def start(self, owner: TurnOwner, plan: RetryPlan | None) -> None:
+        """Send the request (again after a failure: ``plan`` says how); raise a typed
+        error if it is refused. ``owner``: whom the turn belongs to (a WebSocket lease
+        whose owner vanished is reclaimed by the next turn).
 
         Cancellation: called under the step's scope; a cancel leaves at most an opened
-        response or a claimed socket, which ``aclose`` releases.
+        response or a leased socket, which ``aclose`` releases.
         """
 
     async def receive(self, out: list[Event]) -> bool:
@@ -70,9 +74,9 @@ class TurnSource(Protocol):
         Cancellation: the barge-in point; what was not yet appended is dropped.
         """
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
-        """Seconds to wait before resending after ``error`` (nothing was delivered yet),
-        or None to give up. May adjust the request it will resend."""
+    def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
+        """How to send again after ``error`` (nothing was delivered yet), or None to give
+        up. A question: it changes nothing; the next ``start`` applies the plan."""
 
     async def aclose(self, *, completed: bool) -> None:
         """Release the response or socket. ``completed``: the end marker was seen.
@@ -83,10 +87,6 @@ class TurnSource(Protocol):
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """Bookkeeping once the turn is over (chain state); must not block."""
 
-    def abandon(self) -> None:
-        """The stream was dropped unfinished (garbage-collected): release what can be
-        released without awaiting; ``aclose`` follows later from a live task."""
-
 
 class ChatStream:
     """The items of one reply. Use ``async with llm.chat(ctx) as stream: async for r in
@@ -94,7 +94,9 @@ class ChatStream:
     left) or iterate it directly, as the reference did: then the connection is released
     when the iteration ends, fails, is barged in on, or is cancelled while waiting for an
     item. A bare loop left by ``break`` or by a cancellation in its body is released by
-    the next ``cancel_current_generation()`` or by ``llm.aclose()``.
+    the next turn (in the same task, or once the task that started it has ended, or once
+    the stream is gone), the next ``cancel_current_generation()`` or ``llm.aclose()``;
+    none of these waits for the garbage collector (``_turn_owner``).
 
     Attributes:
         cancelled: True once a barge-in ended this stream.
@@ -113,8 +115,7 @@ class ChatStream:
         on_error: Callable[[Exception], None],
         turn_timeout: float | None = None,
         on_close: Callable[[ChatStream], None],
-        on_abandon: Callable[[TurnSource], None] | None = None,
-        prepare: Callable[[], Awaitable[None]] | None = None,
+        prepare: Callable[[TurnOwner], Awaitable[None]] | None = None,
         watchdog: Watchdog | None = None,
         recorder: TurnRecorder | None = None,
         on_metrics: Callable[[TurnMetrics], None] | None = None,
@@ -126,8 +127,9 @@ class ChatStream:
         )
         self._on_error = on_error
         self._on_close = on_close
-        self._on_abandon = on_abandon
         self._prepare = prepare
+        self._owner: TurnOwner | None = None  # set when the turn starts
+        self._plan: RetryPlan | None = None  # how the next start resends
         self._buffer: deque[LLMResponse | Exception] = deque()
         self._events: list[Event] = []
         self._scope: Any = None  # the backend's cancel scope of the current step
@@ -136,7 +138,6 @@ class ChatStream:
         self._delivered = False
         self._attempt = 0
         self._closed_event: anyio.Event | None = None
-        self._failure: Exception | None = None
         self.cancelled = False
         self.metrics: TurnMetrics | None = None
         self._recorder = recorder
@@ -153,30 +154,6 @@ class ChatStream:
         self.cancelled = True
         if self._scope is not None:
             self._scope.cancel()
-
-    def __del__(self) -> None:
-        """Last resort for a bare ``async for`` left by ``break`` (or by an exception in its
-        body): Python never closes an async iterator left that way, so the dropped stream
-        releases its socket and the turn gate here, and the llm closes the rest at its
-        next turn, barge-in or ``aclose()`` (nothing can be awaited here).
-
-        ``async with llm.chat(...)``, a finished loop, a barge-in and ``aclose()`` all
-        release without it. For the bare loop, release still waits for the stream to be
-        collected (at once under CPython's reference counting, later if a reference
-        cycle holds it); a pool lease that the next turn reclaims without the collector is
-        the redesign's job (issue "Redesign the middle", point 2).
-        """
-        if not self._finished and self._started:
-            self._finished = True
-            try:
-                self._source.abandon()
-                self._source.turn_ended(self.assembler, cancelled=True)
-                if self._on_abandon is not None:
-                    self._on_abandon(self._source)
-                if self._recorder is not None:  # left early: reported as cancelled
-                    self._report_metrics(self._recorder, completed=False)
-            except Exception:  # e.g. collected after the event loop closed
-                logger.debug("releasing a dropped stream failed", exc_info=True)
 
     # -- context manager --------------------------------------------------------------
 
@@ -263,9 +240,10 @@ class ChatStream:
             if not self._output_seen and (item.content or item.function_call is not None):
                 self._first_output()
             return item
-        self._failure = item
-        del item  # no local may hold the exception: see _raise_failure
-        await self._raise_failure()
+        self._error_name = type(item).__name__
+        await self._close(completed=False)
+        self._on_error(item)
+        raise item
 
     async def _step(self) -> None:
         """Wait for the next events once, under a scope a barge-in or a deadline cancels.
@@ -306,15 +284,16 @@ class ChatStream:
                 return  # __anext__ sees the flag and ends the iteration
             failure = deadlines.timeout_error()
         self._assemble(failure)
-        failure = None  # a finished frame keeps its locals while a traceback holds it
 
     async def _start(self) -> None:
-        """Send the request, once per attempt."""
+        """Send the request, once per attempt (a resend applies the plan)."""
+        if self._owner is None:
+            self._owner = TurnOwner(self)  # the task that starts the turn owns it
         if self._prepare is not None:
-            await self._prepare()  # e.g. close what an abandoned turn left
+            await self._prepare(self._owner)  # e.g. release the turns left before this one
         if self._recorder is not None:
             self._recorder.sending(self._deadlines.opened_at, self._attempt)
-        await self._source.start()
+        await self._source.start(self._owner, self._plan)
         self._started = True
 
     async def _read_until_event(self, arrived: bool) -> None:
@@ -339,10 +318,10 @@ class ChatStream:
         # delivered, nor after one arrived in this very read.
         if self._delivered or not all(type(e) is ResponseCreated for e in self._events):
             return failure
-        delay = self._source.retry_delay(failure, self._attempt)
-        if delay is None:
+        plan = self._source.plan_retry(failure, self._attempt)
+        if plan is None:
             return failure
-        await self._prepare_retry(delay, failure)
+        await self._prepare_retry(plan, failure)
         return None
 
     def _assemble(self, failure: Exception | None) -> None:
@@ -365,10 +344,10 @@ class ChatStream:
                 self.assembler.warnings.clear()
         if failure is not None:
             out.append(failure)
-            failure = None  # a finished frame keeps its locals while a traceback holds it
 
-    async def _prepare_retry(self, delay: float, error: Exception) -> None:
+    async def _prepare_retry(self, plan: RetryPlan, error: Exception) -> None:
         self._attempt += 1
+        delay = plan.delay
         if self._recorder is not None:
             self._recorder.retrying(delay, error)
         else:
@@ -379,25 +358,8 @@ class ChatStream:
         with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
             await self._source.aclose(completed=False)
         self._started = False
+        self._plan = plan
         await anyio.sleep(delay)
-
-    async def _raise_failure(self) -> NoReturn:
-        """Release, report and raise ``self._failure``.
-
-        Raising an exception held in a local makes a cycle (exception -> traceback -> frame
-        -> local -> exception) that keeps this stream, and with it a WebSocket turn gate,
-        alive until the cyclic collector runs; a dropped bare stream must be freed at once.
-        """
-        error = self._failure
-        self._failure = None
-        assert error is not None
-        self._error_name = type(error).__name__
-        await self._close(completed=False)
-        self._on_error(error)
-        try:
-            raise error
-        finally:
-            del error
 
     async def _close(self, *, completed: bool) -> None:
         if self._finished:

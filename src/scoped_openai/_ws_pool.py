@@ -20,13 +20,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from typing import cast
 
 import anyio
 import anyio.abc
 
-from ._chain import ChainState
+from ._chain import ChainHome, ChainState
 from ._errors import APIConnectionError
 from ._transports.websocket import KeepAlive, WebSocket, WebSocketConnector
+from ._turn_owner import TurnOwner
 
 logger = logging.getLogger("scoped_openai")
 
@@ -39,6 +41,9 @@ MAINTENANCE_INTERVAL = 60.0
 #: An idle socket (between turns, or a spare) pings after this much silence, so proxies and
 #: the API's edge see traffic (the interval httpx-ws and the websockets package use).
 KEEPALIVE_INTERVAL = 20.0
+#: How often a turn waiting behind another looks again whether that turn's owner vanished
+#: (nothing announces it: see ``_turn_owner``).
+RECLAIM_CHECK_INTERVAL = 0.1
 
 
 class SocketSlot:
@@ -57,10 +62,14 @@ class SocketSlot:
         opened_at: When the handshake finished (``anyio.current_time()``).
         retired: True once nobody may start a turn on it (it is closing).
         dead: True once its task ended (the socket is closed).
+        chain: What the server holds that a turn on this socket may continue from (its
+            own with ``store=False``, where it dies with the socket; the instance's with
+            ``store=True``).
     """
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, chain: ChainState | None = None) -> None:
         self.number = number
+        self.chain = chain if chain is not None else ChainState()
         self.ready = anyio.Event()
         self.ws: WebSocket | None = None
         self.error: Exception | None = None
@@ -119,6 +128,7 @@ class SocketSlot:
         self._idle_read_done.set()  # a turn waiting to take over sees the socket is gone
 
     async def _read_between_turns(self, ws: WebSocket) -> None:
+        keepalive = isinstance(ws, KeepAlive)  # once per socket: a Protocol check is slow
         while True:
             if self._owned:
                 await self._turn_over.wait()
@@ -127,7 +137,7 @@ class SocketSlot:
             with anyio.CancelScope() as scope:
                 self._idle_read = scope
                 try:
-                    got = await self._receive_or_ping(ws)
+                    got = await self._receive_or_ping(ws, keepalive)
                 except Exception as exc:  # a close, a binary frame: the socket is done
                     got = exc
                 finally:
@@ -144,14 +154,17 @@ class SocketSlot:
                 return
 
     @staticmethod
-    async def _receive_or_ping(ws: WebSocket) -> str | None:
+    async def _receive_or_ping(ws: WebSocket, keepalive: bool | None = None) -> str | None:
         """The next frame; or, after ``KEEPALIVE_INTERVAL`` of silence, a ping and None.
-        The ping is sent here, in the one task that reads between turns: no extra task."""
-        if not isinstance(ws, KeepAlive):
+        The ping is sent here, in the one task that reads between turns: no extra task.
+        ``keepalive``: whether ``ws`` can ping (None: look)."""
+        if keepalive is None:
+            keepalive = isinstance(ws, KeepAlive)
+        if not keepalive:
             return await ws.receive_text()
         with anyio.move_on_after(KEEPALIVE_INTERVAL):
             return await ws.receive_text()
-        await ws.ping()  # shielded and bounded by the engine: a turn waits at most that
+        await cast(KeepAlive, ws).ping()  # shielded and bounded by the engine
         return None
 
     def begin_turn(self) -> None:
@@ -192,15 +205,70 @@ class SocketSlot:
         self._read_scope.cancel()
 
 
+class Lease:
+    """One turn's hold on the pool's active socket (one response in flight per socket).
+
+    Taken with ``await pool.lease(owner)`` and ended with ``release(clean=...)``. A turn
+    spans many ``__anext__`` calls and no scope may stay open across a ``yield`` (DESIGN.md
+    section 3), so the release is an explicit call rather than the end of an ``async with``;
+    a turn whose owner vanished without releasing is reclaimed by the next ``lease`` (see
+    ``_turn_owner``), so nothing waits for the garbage collector.
+
+    Attributes:
+        owner: Who the turn belongs to.
+    """
+
+    __slots__ = ("_pool", "_slot", "owner", "reclaimed", "released")
+
+    def __init__(self, pool: WebSocketPool, owner: TurnOwner, slot: SocketSlot) -> None:
+        self._pool = pool
+        self._slot = slot
+        self.owner = owner
+        #: True once released or reclaimed: the socket is no longer this turn's.
+        self.released = False
+        #: True when the pool took the lease back because its owner vanished.
+        self.reclaimed = False
+
+    def __repr__(self) -> str:
+        return f"<Lease {self._slot!r}{' released' if self.released else ''}>"
+
+    @property
+    def ws(self) -> WebSocket:
+        """The leased socket (open)."""
+        ws = self._slot.ws
+        assert ws is not None, "a socket is leased only once open"
+        return ws
+
+    @property
+    def chain(self) -> ChainState:
+        """The chain valid on the leased socket."""
+        return self._slot.chain
+
+    async def take_over(self) -> list[str | Exception]:
+        """What the socket's idle read got after the lease began (see
+        ``SocketSlot.take_over``), then the turn reads the socket itself.
+
+        Cancellation: only the wait is abandoned; the hand-off stays for the next call.
+        """
+        return await self._slot.take_over()
+
+    def release(self, *, clean: bool) -> None:
+        """End the lease: keep the socket for the next turn when ``clean`` (its response
+        reached a terminal event), retire it otherwise (a response may still be streaming
+        on it). Idempotent; never blocks."""
+        if not self.released:
+            self._pool._end(self, clean=clean)
+
+
 class WebSocketPool:
-    """The active socket, a warm spare, the turn gate and the chain state.
+    """The active socket, a warm spare, and the one-turn-per-socket rule behind ``lease``.
 
     Args:
         task_group: Where socket tasks live (the ``OpenAILLM``'s).
         connector: Opens a socket (the real adapters, or a test's in-memory one).
         url: The Responses WebSocket URL.
         headers: Handshake headers (auth, extra headers).
-        store: Whether responses are stored: decides whether the chain survives a socket.
+        store: Whether responses are stored: decides whether a chain outlives its socket.
         keep_spare: Keep a second socket open so a barge-in never waits for a handshake.
     """
 
@@ -219,15 +287,110 @@ class WebSocketPool:
         self._url = url
         self._headers = dict(headers)
         self._keep_spare = keep_spare
-        self.active: SocketSlot | None = None
-        self.spare: SocketSlot | None = None
-        self.chain = ChainState(store=store)
-        #: One response in flight per socket: a second concurrent turn waits its turn.
-        self.turn_gate = anyio.Semaphore(1)
+        self._chains = ChainHome(store=store)
+        self._active: SocketSlot | None = None
+        self._spare: SocketSlot | None = None
+        self._lease: Lease | None = None
+        self._lease_ended = anyio.Event()  # set (and replaced) when a lease ends
         self.sockets_opened = 0
         self._closed = False
         self._maintenance = anyio.CancelScope()
         task_group.start_soon(self._maintain)
+
+    # -- leases -----------------------------------------------------------------------
+
+    async def lease(self, owner: TurnOwner, *, avoid: Lease | None = None) -> Lease:
+        """Wait for this turn's go (one response in flight per socket) and an open socket;
+        lease it. A spare is opening before this returns, so a barge-in before the first
+        frame (a model still thinking) finds one ready.
+
+        A lease held by a turn whose owner vanished (``TurnOwner.vanished``) is reclaimed
+        here: its socket is retired, like a barge-in's, so none of its late events can
+        reach this turn. A turn held by a live owner is waited for; the wait looks again
+        every ``RECLAIM_CHECK_INTERVAL`` seconds, since nothing announces that an owner
+        vanished.
+
+        Args:
+            owner: Who the new turn belongs to.
+            avoid: An earlier lease whose socket this one must not use (a resend after the
+                server closed or refused it, e.g. its connection limit): retired first.
+
+        Raises:
+            APIStatusError, APIConnectionError: The handshake failed (twice, when the
+                failure was a spare's, opened earlier in the background).
+
+        Cancellation: only the wait is abandoned; a handshake goes on in its own task and
+        its socket serves the next turn.
+        """
+        while (held := self._lease) is not None:
+            if held.owner.vanished():
+                self._reclaim(held)
+                break
+            with anyio.move_on_after(RECLAIM_CHECK_INTERVAL):
+                await self._lease_ended.wait()
+        if avoid is not None:
+            self.retire(avoid._slot)
+        slot = await self._open_socket()
+        if self._lease is not None:
+            # Another turn got its go while this one waited for the handshake.
+            return await self.lease(owner)
+        lease = self._lease = Lease(self, owner, slot)
+        slot.begin_turn()
+        return lease
+
+    def _end(self, lease: Lease, *, clean: bool) -> None:
+        lease.released = True
+        slot = lease._slot
+        slot.end_turn()
+        if not clean:
+            self.retire(slot)
+        if self._lease is lease:
+            self._lease = None
+            self._lease_ended.set()
+            self._lease_ended = anyio.Event()
+
+    def _reclaim(self, held: Lease) -> None:
+        # Its response may still be streaming: the socket is retired, like a barge-in's.
+        logger.debug("reclaimed the lease of a turn whose owner is gone: %r", held)
+        held.reclaimed = True
+        self._end(held, clean=False)
+
+    def reclaim_vanished(self) -> None:
+        """Reclaim the lease of a turn whose owner vanished (a barge-in's sweep: nothing
+        else would free its socket before the next turn)."""
+        held = self._lease
+        if held is not None and held.owner.vanished():
+            self._reclaim(held)
+
+    # -- sockets ----------------------------------------------------------------------
+
+    async def wait_open(self) -> None:
+        """Wait until the socket the next turn goes on is open, and a spare opening
+        (``prewarm``). Takes no lease.
+
+        Raises:
+            APIStatusError, APIConnectionError: The handshake failed.
+
+        Cancellation: only the wait is abandoned; the handshake goes on in its own task
+        and its socket serves the next turn.
+        """
+        await self._open_socket()
+
+    async def _open_socket(self) -> SocketSlot:
+        for attempt in range(2):
+            opened_before = self.sockets_opened
+            slot = self._current()
+            fresh = self.sockets_opened != opened_before
+            if not slot.ready.is_set():
+                await slot.ready.wait()
+            if slot.ws is not None and not slot.dead and not slot.retired:
+                self.ensure_spare()
+                return slot
+            if self._active is slot:
+                self._active = None
+            if slot.error is not None and (fresh or attempt == 1):
+                raise slot.error
+        raise APIConnectionError("could not open a WebSocket to the Responses API")
 
     async def _maintain(self) -> None:
         """Renew an ageing spare and rotate an ageing idle socket, so no turn ever waits for
@@ -237,113 +400,80 @@ class WebSocketPool:
                 await anyio.sleep(MAINTENANCE_INTERVAL)
                 if self._closed:
                     return
-                active = self.active
+                active = self._active
                 if active is None:
                     continue  # nothing in use: open nothing
-                idle = self.turn_gate.value > 0
-                if idle and active.age() >= MAX_SOCKET_AGE:
-                    spare = self.spare
+                if self._lease is None and active.age() >= MAX_SOCKET_AGE:
+                    spare = self._spare
                     if spare is not None and spare.ws is not None and spare.usable:
                         logger.debug(
                             "socket #%d: rotated out at %.0f s", active.number, active.age()
                         )
-                        self._current()  # retires the old one, promotes the spare
+                        self.retire(active)  # the spare takes over
                 self.ensure_spare()
 
     def _spawn(self) -> SocketSlot:
         if self._closed:
             raise APIConnectionError("the OpenAILLM is closed")
         self.sockets_opened += 1
-        slot = SocketSlot(self.sockets_opened)
+        slot = SocketSlot(self.sockets_opened, self._chains.for_new_socket())
         self._task_group.start_soon(slot.run, self._connector, self._url, self._headers)
         return slot
 
     def _current(self) -> SocketSlot:
         """The slot the next turn goes on, promoting the spare or spawning as needed."""
-        active = self.active
+        active = self._active
         if active is not None and active.usable and active.age() < MAX_SOCKET_AGE:
             return active
         if active is not None:
             active.retire()
-        spare, self.spare = self.spare, None
+        spare, self._spare = self._spare, None
         if spare is not None and spare.usable and spare.age() < MAX_SOCKET_AGE:
             promoted = spare
         else:
             if spare is not None:
                 spare.retire()
             promoted = self._spawn()
-        self.active = promoted
-        self.chain.socket_retired()
+        self._active = promoted
         return promoted
 
     def ensure_spare(self) -> None:
         """Open a spare if there is none usable (and renew an old one)."""
         if not self._keep_spare or self._closed or self._task_group.cancel_scope.cancel_called:
             return  # (the llm is shutting down: a new socket would only be cancelled)
-        spare = self.spare
+        spare = self._spare
         if spare is not None and spare.usable and spare.age() < SPARE_RENEW_AGE:
             return
         if spare is not None:
             spare.retire()
         try:
-            self.spare = self._spawn()
+            self._spare = self._spawn()
         except RuntimeError:
             # The task group is already shutting down (e.g. a stream dropped while the llm
             # closes): no spare is needed any more.
-            self.spare = None
-
-    async def acquire(self) -> SocketSlot:
-        """Wait until a socket is open for the next turn and return it, and make sure a
-        spare is opening: a barge-in before the first frame (a model still thinking) must
-        find one ready, which is worth the spare's handshake overlapping this turn.
-
-        Raises:
-            APIStatusError, APIConnectionError: The handshake failed (twice, when the
-                failure was a spare's, opened earlier in the background).
-
-        Cancellation: only the wait is abandoned; the handshake goes on in its own task
-        and its socket serves the next turn.
-        """
-        for attempt in range(2):
-            opened_before = self.sockets_opened
-            slot = self._current()
-            fresh = self.sockets_opened != opened_before
-            await slot.ready.wait()
-            if slot.ws is not None and not slot.dead and not slot.retired:
-                self.ensure_spare()
-                return slot
-            if self.active is slot:
-                self.active = None
-            error = slot.error
-            if error is not None and (fresh or attempt == 1):
-                del slot
-                try:
-                    raise error
-                finally:
-                    del error  # no exception -> traceback -> frame -> exception cycle
-        raise APIConnectionError("could not open a WebSocket to the Responses API")
+            self._spare = None
 
     def retire(self, slot: SocketSlot) -> None:
-        """Retire ``slot`` (after a barge-in, a failure, or a drop); the spare takes over.
+        """Retire ``slot`` (after a barge-in, a failure, a drop, its age); the spare takes
+        over.
 
         The spare is promoted here and its replacement opened now, not when the next turn
         starts: its handshake then runs while the user speaks, instead of beside the next
         turn's request, and that turn still finds a spare opening before it starts.
         """
         slot.retire()
-        if self.active is slot:
-            self.active = None
-            self.chain.socket_retired()
-            spare = self.spare
+        if self._active is slot:
+            self._active = None
+            spare = self._spare
             if spare is not None and spare.usable and spare.age() < MAX_SOCKET_AGE:
-                self.active, self.spare = spare, None
+                self._active, self._spare = spare, None
                 self.ensure_spare()
 
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""
         self._closed = True
         self._maintenance.cancel()
-        for slot in (self.active, self.spare):
+        for slot in (self._active, self._spare):
             if slot is not None:
                 slot.retire()
-        self.active = self.spare = None
+        self._active = self._spare = None

@@ -430,10 +430,10 @@ async def test_aclose_from_inside_the_loop_body(
 
 @pytest.mark.trio
 @pytest.mark.parametrize("path", PATHS)
-async def test_aclose_while_chat_waits_for_the_turn_gate_or_a_retry(
+async def test_aclose_while_chat_waits_for_the_socket_or_a_retry(
     autojump_clock: trio.testing.MockClock, path: str
 ) -> None:
-    # Two consumers: the first holds the connection (WebSocket: the turn gate), the second
+    # Two consumers: the first holds the connection (WebSocket: the socket's lease), the second
     # waits (HTTP: in a 30 s retry backoff). aclose() ends both at once.
     fake = FakeOpenAI()
     errors: list[Exception] = []

@@ -17,6 +17,8 @@ import pytest
 from scoped_openai import ChatStream
 from scoped_openai._assembly import Assembler
 from scoped_openai._events import Event, TextDelta
+from scoped_openai._retry_plan import RetryPlan
+from scoped_openai._turn_owner import TurnOwner
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +32,7 @@ class HeldSource:
         self.reads = 0
         self.closed = False
 
-    async def start(self) -> None:
+    async def start(self, owner: TurnOwner, plan: RetryPlan | None) -> None:
         pass
 
     async def receive(self, out: list[Event]) -> bool:
@@ -41,16 +43,13 @@ class HeldSource:
         out.append(TextDelta(f"word{self.reads} "))
         return True
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+    def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
         return None
 
     async def aclose(self, *, completed: bool) -> None:
         self.closed = True
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
-        pass
-
-    def abandon(self) -> None:
         pass
 
 

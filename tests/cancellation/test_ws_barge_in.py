@@ -142,7 +142,7 @@ async def test_a_bare_loop_left_by_break_does_not_block_the_next_turn(
     ws_tracker: Any,
 ) -> None:
     # The reference's form, left early. The next turn must not wait behind the abandoned
-    # stream (which holds the socket's turn gate) until its first-token deadline.
+    # stream (which holds the socket's lease) until its first-token deadline.
     fake.add_ws(WSReply.text(["a", "b"], then=[Stall()]), WSReply.text("second"))
     async with make_ws_llm(first_token_timeout=30.0) as llm:
         async for _ in llm.chat(ctx):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from scoped_openai._chain import ChainState
+from scoped_openai._chain import ChainHome, ChainState
 from scoped_openai._chat import (
     ChatContext,
     ChatMessage,
@@ -231,8 +231,10 @@ def test_chain_barge_in_with_store_keeps_the_last_completed_response() -> None:
         [user("Tell me a story."), assistant("Once upon"), user("Actually, a joke.")],
         "resp_1",
     )
-    chain.socket_retired()  # stored responses are reachable from a new socket
-    assert chain.plan(ctx.items)[1] == "resp_1"
+    # Stored responses are reachable from a new socket: every socket shares the one chain.
+    home = ChainHome(store=True)
+    assert home.for_new_socket() is home.for_new_socket()
+    assert home.for_new_socket().store is True
 
 
 def test_chain_barge_in_without_store_resets() -> None:
@@ -244,11 +246,13 @@ def test_chain_barge_in_without_store_resets() -> None:
     assert chain.plan(ctx.items) == (to_input_items(ctx.items), None)
 
 
-def test_chain_socket_retired_without_store_and_reset() -> None:
+def test_chain_on_a_new_socket_without_store_and_reset() -> None:
     ctx, chain = first_turn(store=False)
     ctx.add_message(ChatRole.USER, "next")
-    chain.socket_retired()
-    assert chain.plan(ctx.items) == (to_input_items(ctx.items), None)
+    # Without storage a chain dies with its socket: a new socket's chain holds nothing.
+    home = ChainHome(store=False)
+    assert home.for_new_socket() is not home.for_new_socket()
+    assert home.for_new_socket().plan(ctx.items) == (to_input_items(ctx.items), None)
 
     ctx, chain = first_turn(store=True)
     ctx.add_message(ChatRole.USER, "next")

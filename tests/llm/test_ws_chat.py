@@ -7,7 +7,7 @@ out on. Cross-backend tests run on asyncio and trio (anyio's plugin); the tests 
 
 Covered here: the socket lifecycle (the ``async with`` block, the RuntimeError without it,
 URLs and handshake headers, Azure), the exact ``response.create`` JSON, the items a turn
-yields, the turn gate, prewarm and handshake races, and socket replacement before the
+yields, one turn per socket, prewarm and handshake races, and socket replacement before the
 60-minute limit. What every path does is in ``tests/paths/test_chat.py``.
 """
 
@@ -713,7 +713,7 @@ async def test_unknown_events_are_skipped(
     assert errors == []
 
 
-# -- the turn gate ------------------------------------------------------------------------------
+# -- one turn per socket (the pool's lease) --------------------------------------------------
 
 
 @pytest.mark.anyio

@@ -16,11 +16,21 @@ import pytest
 
 from scoped_openai._transports.websocket import WebSocket, WebSocketClosed, WebSocketConnector
 from scoped_openai._transports.ws_memory import MemoryConnector, MemoryWebSocket
+from scoped_openai._turn_owner import TurnOwner
 from scoped_openai._ws_pool import SocketSlot, WebSocketPool
 
 pytestmark = pytest.mark.anyio
 
 URL = "wss://example.test/v1/responses"
+
+
+class _Reader:
+    """A stream as a lease's owner sees it: never inside ``__anext__`` here."""
+
+    waiting = False
+
+    async def aclose(self) -> None:
+        pass
 
 
 async def open_slot(
@@ -167,17 +177,18 @@ async def test_a_close_the_idle_read_got_after_the_turn_began_is_the_turns_error
 async def test_a_close_between_turns_moves_the_next_turn_to_the_spare() -> None:
     async with MemoryConnector() as connector, anyio.create_task_group() as tg:
         pool = WebSocketPool(tg, connector, URL, {}, store=False)
-        first = await pool.acquire()
+        reader = _Reader()
+        owner = TurnOwner(reader)
+        first = await pool.lease(owner)
+        first.release(clean=True)
         servers = [await connector.accept(), await connector.accept()]  # active, spare
         await anyio.wait_all_tasks_blocked()
 
         await servers[0].aclose(1001, "going away")  # while no turn owns the socket
         await anyio.wait_all_tasks_blocked()
-        assert not first.usable
 
-        second = await pool.acquire()
-        assert second is not first
-        assert second.ws is not None
+        second = await pool.lease(owner)
+        assert second.ws is not first.ws
         assert not second.ws.closed
         assert pool.sockets_opened == 3  # the spare became active; a new spare opens
         servers.append(await connector.accept())

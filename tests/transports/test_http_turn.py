@@ -28,6 +28,7 @@ from scoped_openai._http_turn import (
     post_event_stream,
 )
 from scoped_openai._responses import ResponsesParser
+from scoped_openai._retry_plan import RetryPlan
 from scoped_openai._settings import GenerationSettings
 from scoped_openai.testing import FakeOpenAI, Reply, WSReply
 
@@ -107,7 +108,7 @@ class ResponsesOverHTTP:
     def parser(self) -> ResponsesParser:
         return ResponsesParser()
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
+    def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
         return None
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
@@ -160,10 +161,11 @@ def test_the_chat_completions_plan_resends_transient_failures_only() -> None:
     request = httpx.Request("POST", f"{BASE}/chat/completions")
     plan = ChatCompletionsPlan(request, HTTPOptions(max_retries=2))
     limited = APIStatusError("slow down", status_code=429, retry_after=1.5)
-    assert plan.retry_delay(limited, 0) == 1.5  # the server's Retry-After
-    delay = plan.retry_delay(APIConnectionError("reset"), 1)
-    assert delay is not None
-    assert 0.75 <= delay <= 1.0  # 0.5 * 2**1, less up to a quarter of jitter
-    assert plan.retry_delay(APIStatusError("bad", status_code=400), 0) is None
-    assert plan.retry_delay(limited, 2) is None  # retries spent
+    assert plan.plan_retry(limited, 0) == RetryPlan(1.5)  # the server's Retry-After
+    resend = plan.plan_retry(APIConnectionError("reset"), 1)
+    assert resend is not None
+    assert 0.75 <= resend.delay <= 1.0  # 0.5 * 2**1, less up to a quarter of jitter
+    assert (resend.fresh_socket, resend.full_context) == (False, False)
+    assert plan.plan_retry(APIStatusError("bad", status_code=400), 0) is None
+    assert plan.plan_retry(limited, 2) is None  # retries spent
     assert plan.request() is request  # the same request each attempt
