@@ -1,5 +1,6 @@
-"""End to end on real loopback sockets: the fake served by hypercorn, a real httpx client,
-on asyncio and trio. Each test is bounded by ``anyio.fail_after(10)``."""
+"""The HTTP path end to end on real loopback sockets: the fake served by hypercorn, a real
+httpx client, on asyncio and trio. Each test is bounded by ``anyio.fail_after(10)``. What
+every path does over the wire is in ``tests/paths/test_loopback.py``."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ import pytest
 
 from scoped_openai import (
     APIConnectionError,
-    APITimeoutError,
     ChatContext,
     OpenAILLM,
     RateLimitError,
 )
-from scoped_openai.testing import FakeOpenAI, Reply, Stall
+from scoped_openai.testing import FakeOpenAI, Reply
 from support.turns import contents, turn
 
 pytestmark = [pytest.mark.anyio, pytest.mark.loopback]
@@ -146,46 +146,6 @@ async def test_disconnect_mid_stream_over_the_wire(fake: FakeOpenAI, ctx: ChatCo
             assert await turn_heard(llm, ctx) == (["ok", ""], None)
     assert len(fake.requests) == 2
     assert fake.counters.open_bodies == 0
-
-
-async def test_barge_in_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) -> None:
-    fake.add(Reply.text(["a"], then=[Stall()]), Reply.text("next"))
-    heard: list[str] = []
-    first = anyio.Event()
-    with anyio.fail_after(10):
-        async with fake.serve() as server:
-            llm = OpenAILLM(
-                api_key=KEY, base_url=server.base_url, idle_timeout=None, first_token_timeout=None
-            )
-            async with llm:
-
-                async def consume() -> None:
-                    async with llm.chat(ctx) as stream:
-                        async for item in stream:
-                            heard.append(item.content)
-                            first.set()
-                    assert stream.cancelled is True
-
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(consume)
-                    await first.wait()
-                    await llm.cancel_current_generation()
-                assert heard == ["a"]
-                assert await turn_heard(llm, ctx) == (["next", ""], None)
-    assert fake.counters.open_bodies == 0
-
-
-async def test_idle_timeout_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) -> None:
-    fake.add(Reply.text(["a"], then=[Stall()]), Reply.text("ok"))
-    with anyio.fail_after(10):
-        async with fake.serve() as server:
-            llm = OpenAILLM(api_key=KEY, base_url=server.base_url, idle_timeout=0.2)
-            async with llm:
-                heard, error = await turn_heard(llm, ctx)
-                assert heard == ["a"]
-                assert type(error) is APITimeoutError
-                assert (error.phase, error.seconds) == ("idle", 0.2)
-                assert await turn_heard(llm, ctx) == (["ok", ""], None)
 
 
 async def test_connection_refused_and_the_key_stays_secret(

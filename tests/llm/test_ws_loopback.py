@@ -1,6 +1,7 @@
 """The WebSocket path end to end on real loopback sockets: the fake served by hypercorn, the
 real adapters (trio-websocket under trio, httpx-ws under asyncio), on both backends. Each test
-is bounded by ``anyio.fail_after(10)``."""
+is bounded by ``anyio.fail_after(10)``. What every path does over the wire is in
+``tests/paths/test_loopback.py``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from scoped_openai import (
     OpenAILLM,
     WebSocketClosed,
 )
-from scoped_openai.testing import CloseSocket, FakeOpenAI, Stall, WSReply
+from scoped_openai.testing import CloseSocket, FakeOpenAI, WSReply
 from support.tools import WEATHER
 from support.turns import turn
 from support.wire_items import msg
@@ -106,31 +107,6 @@ async def test_prewarm_then_a_turn_over_the_wire(fake: FakeOpenAI, ctx: ChatCont
     assert len(fake.ws_handshakes) == 2
 
 
-async def test_barge_in_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) -> None:
-    fake.add_ws(
-        WSReply.text([f"w{n} " for n in range(40)], delay=0.05),  # 2 s of streaming
-        WSReply.text("next answer"),
-    )
-    with anyio.fail_after(LIMIT):
-        async with fake.serve() as server:
-            async with OpenAILLM(api_key=KEY, base_url=server.base_url, streaming=True) as llm:
-                await llm.prewarm()
-                heard: list[str] = []
-                async with llm.chat(ctx) as stream:
-                    async for item in stream:
-                        heard.append(item.content)
-                        if len(heard) == 2:
-                            await llm.cancel_current_generation()
-                assert heard == ["w0 ", "w1 "]
-                assert stream.cancelled is True
-                items, error = await turn(llm, ctx)
-                assert error is None
-                assert [i.content for i in items] == ["next", " ans", "wer", ""]
-            assert fake.ws_open == 0
-    assert [f["type"] for f in fake.ws_frames] == ["response.create", "response.create"]
-    assert len(fake.ws_handshakes) == 3  # the socket, the spare, and the next spare
-
-
 async def test_rejected_handshake_over_the_wire(fake: FakeOpenAI, ctx: ChatContext) -> None:
     fake.ws_handshake_status = 401
     errors: list[Exception] = []
@@ -198,24 +174,6 @@ async def test_azure_streaming_over_the_wire(fake: FakeOpenAI, ctx: ChatContext)
     assert handshake.url == f"ws://127.0.0.1:{server.port}/openai/v1/responses"
     assert handshake.headers["api-key"] == "az-SECRET-key"
     assert "authorization" not in handshake.headers
-
-
-async def test_a_stalled_server_over_the_wire_is_an_idle_timeout(
-    fake: FakeOpenAI, ctx: ChatContext
-) -> None:
-    fake.add_ws(WSReply.text(["Hi"], then=[Stall()]), WSReply.text("ok"))
-    with anyio.fail_after(LIMIT):
-        async with fake.serve() as server:
-            llm = OpenAILLM(api_key=KEY, base_url=server.base_url, streaming=True, idle_timeout=0.3)
-            async with llm:
-                items, error = await turn(llm, ctx)
-                assert [i.content for i in items] == ["Hi"]
-                assert type(error).__name__ == "APITimeoutError"
-                assert error is not None
-                assert getattr(error, "phase", None) == "idle"
-                items, error = await turn(llm, ctx)
-                assert (error, [i.content for i in items]) == (None, ["ok", ""])
-            assert fake.ws_open == 0
 
 
 async def test_leaving_the_block_closes_the_sockets_promptly(

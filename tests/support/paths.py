@@ -89,6 +89,11 @@ class OnPath:
         llm.on("error", self.errors.append)
         return llm
 
+    def llm_on(self, base_url: str, api_key: str, **kwargs: Any) -> OpenAILLM:
+        """An llm on this path talking to a real server at ``base_url`` (e.g. the fake on
+        loopback: ``fake.serve()``), with the library's own transports."""
+        return OpenAILLM(api_key=api_key, base_url=base_url, **{**self.path.llm_kwargs, **kwargs})
+
     # -- scripting --------------------------------------------------------------------------
 
     def text(self, text: str | list[str], **kwargs: Any) -> Scripted:
