@@ -7,6 +7,10 @@
   ``OpenAILLM`` leave the machine the same way.
 - anyio's asyncio ``CancelScope`` class: built directly it costs 2.3 µs per network read
   where ``anyio.CancelScope()`` (which looks the backend up on every call) costs 3.9 µs.
+- anyio's asyncio clock: ``anyio.current_time()`` and the deadlines of its asyncio cancel
+  scopes are the running loop's ``time()``; reading ``loop.time`` directly costs 0.08 µs
+  where ``anyio.current_time()`` costs 0.46 µs (``_deadlines`` reads it once per wait). If
+  anyio moved to another clock, deadlines computed from the loop's would be silently wrong.
 - trio-websocket's message queue (``WebSocketConnection._recv_channel``, a trio memory
   channel): it has no public non-blocking read, and the queue lets a turn take a burst of
   frames in one wait (``WebSocket.receive_text_nowait``).
@@ -20,6 +24,8 @@ its test is with these), and the private module names of anyio that
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 import anyio
@@ -29,6 +35,7 @@ from httpx._utils import URLPattern, get_environment_proxies
 __all__ = [
     "ReceiveNowait",
     "asyncio_cancel_scope_class",
+    "asyncio_clock",
     "environment_proxy",
     "trio_websocket_queue",
 ]
@@ -52,6 +59,12 @@ def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:
     if not issubclass(CancelScope, anyio.CancelScope):
         return None
     return CancelScope
+
+
+def asyncio_clock() -> Callable[[], float]:
+    """The clock anyio's asyncio backend reads (for ``current_time`` and scope deadlines):
+    the running loop's ``time``. Call it inside a running asyncio loop."""
+    return asyncio.get_running_loop().time
 
 
 def environment_proxy(url: str) -> str | None:

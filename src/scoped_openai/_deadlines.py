@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import sniffio
 
-from ._compat import asyncio_cancel_scope_class
+from ._compat import asyncio_cancel_scope_class, asyncio_clock
 from ._errors import APITimeoutError
 from ._watchdog import Watchdog
 
@@ -41,11 +41,9 @@ def native_scope_and_clock() -> tuple[Callable[..., Any], Callable[[], float]]:
         import trio
 
         return trio.CancelScope, trio.current_time
-    import asyncio
-
     # None when a future anyio moved it: the public way costs a little more.
     scope = asyncio_cancel_scope_class() or anyio.CancelScope
-    return scope, asyncio.get_running_loop().time
+    return scope, asyncio_clock()
 
 
 class TurnDeadlines:

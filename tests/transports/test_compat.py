@@ -89,3 +89,27 @@ def test_trio_websocket_still_queues_messages_in_its_recv_channel() -> None:
     with pytest.raises(trio.WouldBlock):
         queue.receive_nowait()
     assert trio_websocket_queue(object()) is None
+
+
+def test_anyio_still_reads_the_loop_clock_under_asyncio() -> None:
+    """Fails loudly if anyio's asyncio backend stops using the loop's time for
+    ``current_time`` and its scopes' deadlines (``_deadlines`` would set wrong deadlines)."""
+    import asyncio
+
+    from scoped_openai._compat import asyncio_clock
+
+    async def check() -> None:
+        clock = asyncio_clock()
+        assert clock == asyncio.get_running_loop().time
+        before = clock()
+        now = anyio.current_time()
+        after = clock()
+        assert before <= now <= after
+        # A deadline just past on the loop's clock has passed for anyio's scopes too (the
+        # guard is in anyio's own clock, whatever it is, so a moved clock fails, not hangs).
+        with anyio.move_on_after(10):
+            with anyio.CancelScope(deadline=clock() - 0.001) as past:
+                await anyio.sleep_forever()
+        assert past.cancelled_caught
+
+    anyio.run(check, backend="asyncio")
