@@ -23,10 +23,21 @@ import pytest
 import trio
 import trio.testing
 
-from scoped_openai import ChatContext
-from scoped_openai.testing import FakeOpenAI, Pause, Stall
+from scoped_openai import ChatContext, ChatRole
+from scoped_openai.testing import (
+    DONE,
+    FakeOpenAI,
+    Pause,
+    Reply,
+    Stall,
+    WSReply,
+    chunk,
+    usage_chunk,
+)
 from support.consumer import Consumer
-from support.paths import OnPath
+from support.paths import OnPath, Scripted
+from support.turns import turn_text
+from support.wire_items import msg
 
 NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
 
@@ -172,6 +183,114 @@ async def test_stream_aclose_from_another_task_ends_the_iteration(
         await path.assert_cancelled_turn_released()
         assert errors == []
         await path.next_turn_after_barge_in(llm, ctx)
+
+
+def burst(path: OnPath, pieces: list[str]) -> Scripted:
+    """A reply whose events all arrive together: on HTTP in one network read, on a
+    WebSocket as frames all due at once (a burst in the socket's buffer)."""
+    if path.path.api != "chat":
+        return WSReply.text(pieces)
+    body = [chunk({"role": "assistant", "content": ""})]
+    body += [chunk({"content": piece}) for piece in pieces]
+    body += [chunk({}, finish_reason="stop"), usage_chunk(3, 3), DONE]
+    return Reply.raw(b"".join(body))
+
+
+@pytest.mark.anyio
+async def test_barge_in_drops_items_that_arrived_in_the_same_read(
+    path: OnPath, fake: FakeOpenAI, ctx: ChatContext
+) -> None:
+    # Several events at once (normal on a real socket): the consumer hears the first,
+    # barges in, and must hear nothing more.
+    path.add(burst(path, ["one ", "two ", "three"]))
+    heard: list[str] = []
+    async with path.llm() as llm:
+        await llm.prewarm()
+        await anyio.wait_all_tasks_blocked()
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                heard.append(item.content)
+                await llm.cancel_current_generation()
+        assert heard == ["one "]
+        assert stream.cancelled is True
+        await path.assert_cancelled_turn_released()
+        await path.next_turn_after_barge_in(llm, ctx)
+
+
+@pytest.mark.anyio
+async def test_cancel_after_chat_but_before_iterating(
+    path: OnPath, fake: FakeOpenAI, ctx: ChatContext, errors: list[Exception]
+) -> None:
+    path.add_text("Hello.")
+    async with path.llm() as llm:
+        assert await turn_text(llm, ctx) == "Hello."
+        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
+        ctx.add_message(ChatRole.USER, "And?")
+        stream = llm.chat(ctx)
+        await llm.cancel_current_generation()
+        assert [item async for item in stream] == []
+        assert stream.cancelled is True
+        assert len(path.requests()) == 1  # nothing was sent for a reply nobody wants
+        path.add_text("More.")
+        assert await turn_text(llm, ctx) == "More."
+    if path.transport == "ws":
+        # Nothing was streaming on the socket: it stays, and so does the chain.
+        assert path.tracker.create_sockets == [1, 1]
+        assert path.requests()[1]["previous_response_id"] == "resp_fake_1"
+    assert errors == []
+    path.assert_all_closed()
+
+
+@pytest.mark.anyio
+async def test_cancel_when_nothing_is_streaming_changes_nothing(
+    path: OnPath, fake: FakeOpenAI, ctx: ChatContext, errors: list[Exception]
+) -> None:
+    path.add_text("Hello.")
+    path.add_text("Fine.")
+    async with path.llm() as llm:
+        await llm.cancel_current_generation()
+        async with llm.chat(ctx) as stream:
+            assert [item.content async for item in stream] == ["Hell", "o.", ""]
+        await llm.cancel_current_generation()
+        assert stream.cancelled is False  # a finished stream is not cancelled after the fact
+        if path.transport == "ws":
+            await anyio.wait_all_tasks_blocked()
+            assert path.tracker.open_sockets() == [1, 2]  # no socket retired
+        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
+        ctx.add_message(ChatRole.USER, "How are you?")
+        async with llm.chat(ctx) as stream:
+            assert [item.content async for item in stream] == ["Fine", ".", ""]
+    if path.transport == "ws":
+        assert path.tracker.create_sockets == [1, 1]
+        second = path.requests()[1]
+        assert second["previous_response_id"] == "resp_fake_1"  # the chain is intact
+        assert second["input"] == [msg("user", "How are you?")]
+        assert len(fake.ws_handshakes) == 2
+    assert errors == []
+    path.assert_all_closed()
+
+
+@pytest.mark.anyio
+async def test_aclose_from_another_task_ends_the_stream_and_closes_everything(
+    path: OnPath, fake: FakeOpenAI, ctx: ChatContext, errors: list[Exception]
+) -> None:
+    path.add_text(["a"], then=[Stall()])
+    async with path.llm(**NO_GUARDS) as llm:
+        consumer = Consumer(llm, ctx)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await consumer.first.wait()
+                await anyio.wait_all_tasks_blocked()
+                await llm.aclose()
+                await consumer.ended.wait()
+        assert (consumer.error, consumer.heard) == (None, ["a"])
+        await anyio.wait_all_tasks_blocked()
+        path.assert_all_closed()
+        await llm.aclose()  # idempotent
+    path.assert_all_closed()
+    assert [f for f in fake.ws_frames if f["type"] != "response.create"] == []
+    assert errors == []
 
 
 # -- trio's virtual clock -------------------------------------------------------------------

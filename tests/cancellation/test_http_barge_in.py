@@ -1,5 +1,6 @@
 """Barge-in on the HTTP path only: a request that hangs, retry backoff, a bare loop's
-cancelled body, httpx's generators. What every path does is in ``test_barge_in.py``.
+cancelled body, an llm used without ``async with``, httpx's generators. What every path does
+is in ``test_barge_in.py``.
 
 Cross-backend tests (anyio, asyncio and trio) coordinate with events and
 ``anyio.wait_all_tasks_blocked()``; timing tests run on trio's virtual clock, where "ends at
@@ -24,13 +25,10 @@ import trio
 
 from scoped_openai import ChatContext, OpenAILLM
 from scoped_openai.testing import (
-    DONE,
     FakeOpenAI,
     RecordedRequest,
     Reply,
     Stall,
-    chunk,
-    usage_chunk,
 )
 from support.consumer import Consumer
 
@@ -86,70 +84,6 @@ async def test_cancel_while_the_request_itself_hangs(
         assert errors == []
         await next_turn_works(fake, llm, ctx)
     assert transport.calls == 2
-
-
-@pytest.mark.anyio
-async def test_cancel_after_chat_but_before_iterating(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
-) -> None:
-    fake.add(Reply.text("never heard"))
-    async with make_llm() as llm:
-        stream = llm.chat(ctx)
-        await llm.cancel_current_generation()
-        assert [item async for item in stream] == []
-        assert stream.cancelled is True
-        assert fake.requests == []  # nothing was sent for a reply nobody wants
-        assert errors == []
-        fake.replies.clear()
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.anyio
-async def test_cancel_when_nothing_is_streaming_changes_nothing(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception]
-) -> None:
-    fake.add(Reply.text("first"), Reply.text("second"))
-    async with make_llm() as llm:
-        await llm.cancel_current_generation()
-        async with llm.chat(ctx) as stream:
-            first = [item.content async for item in stream]
-        await llm.cancel_current_generation()
-        assert stream.cancelled is False  # a finished stream is not cancelled after the fact
-        second = [item.content async for item in llm.chat(ctx)]
-    assert first == ["firs", "t", ""]
-    assert second == ["seco", "nd", ""]
-    assert errors == []
-    assert fake.counters.open_bodies == 0
-
-
-@pytest.mark.anyio
-async def test_barge_in_drops_items_that_arrived_in_the_same_read(
-    fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
-) -> None:
-    # Several events in one network read (normal on a real socket): the consumer hears the
-    # first, barges in, and must hear nothing more.
-    body = b"".join(
-        [
-            chunk({"role": "assistant", "content": ""}),
-            chunk({"content": "one "}),
-            chunk({"content": "two "}),
-            chunk({"content": "three"}),
-            chunk({}, finish_reason="stop"),
-            usage_chunk(3, 3),
-            DONE,
-        ]
-    )
-    fake.add(Reply.raw(body))
-    heard: list[str] = []
-    async with make_llm() as llm:
-        async with llm.chat(ctx) as stream:
-            async for item in stream:
-                heard.append(item.content)
-                await llm.cancel_current_generation()
-        assert heard == ["one "]
-        assert stream.cancelled is True
-        assert fake.counters.open_bodies == 0
-        await next_turn_works(fake, llm, ctx)
 
 
 @pytest.mark.anyio
@@ -209,7 +143,7 @@ async def test_leaving_early_finalizes_the_response_iterator(
 
 
 @pytest.mark.anyio
-async def test_aclose_from_another_task_ends_the_stream(
+async def test_aclose_from_another_task_ends_the_stream_of_an_llm_without_async_with(
     fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM
 ) -> None:
     fake.add(Reply.text(["a"], then=[Stall()]))

@@ -27,6 +27,7 @@ from scoped_openai.testing import FakeOpenAI, Stall, WSReply
 from support.consumer import Consumer
 from support.paths import WS, OnPath
 from support.sockets import SocketTracker
+from support.turns import turn_text
 from support.wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
@@ -46,11 +47,6 @@ def no_cancel_frames(fake: FakeOpenAI) -> bool:
     return [f for f in fake.ws_frames if f["type"] != "response.create"] == []
 
 
-async def turn_text(llm: OpenAILLM, ctx: ChatContext) -> str:
-    async with llm.chat(ctx) as stream:
-        return "".join([item.content async for item in stream])
-
-
 @pytest.fixture
 def ws(fake: FakeOpenAI, ws_tracker: SocketTracker, errors: list[Exception]) -> OnPath:
     """The WebSocket path on ``fake``, for its checks after a barge-in."""
@@ -58,79 +54,6 @@ def ws(fake: FakeOpenAI, ws_tracker: SocketTracker, errors: list[Exception]) -> 
 
 
 # -- cross-backend --------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_barge_in_drops_items_that_arrived_in_the_same_read(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws: OnPath
-) -> None:
-    # Every frame is due at once (a burst in the socket's buffer): the consumer hears the
-    # first delta, barges in, and must hear nothing more.
-    fake.add_ws(WSReply.text(["one ", "two ", "three"]))
-    heard: list[str] = []
-    async with make_ws_llm() as llm:
-        await llm.prewarm()
-        await anyio.wait_all_tasks_blocked()
-        async with llm.chat(ctx) as stream:
-            async for item in stream:
-                heard.append(item.content)
-                await llm.cancel_current_generation()
-        assert heard == ["one "]
-        assert stream.cancelled is True
-        await ws.next_turn_after_barge_in(llm, ctx)
-
-
-@pytest.mark.anyio
-async def test_cancel_after_chat_but_before_iterating(
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-    errors: list[Exception],
-) -> None:
-    fake.add_ws(WSReply.text("Hello."))
-    async with make_ws_llm() as llm:
-        assert await turn_text(llm, ctx) == "Hello."
-        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
-        ctx.add_message(ChatRole.USER, "And?")
-        stream = llm.chat(ctx)
-        await llm.cancel_current_generation()
-        assert [item async for item in stream] == []
-        assert stream.cancelled is True
-        assert len(creates(fake)) == 1  # nothing was sent for a reply nobody wants
-        # Nothing was streaming on the socket: it stays, and so does the chain.
-        fake.add_ws(WSReply.text("More."))
-        assert await turn_text(llm, ctx) == "More."
-    assert ws_tracker.create_sockets == [1, 1]
-    assert creates(fake)[1]["previous_response_id"] == "resp_fake_1"
-    assert errors == []
-
-
-@pytest.mark.anyio
-async def test_cancel_when_nothing_is_streaming_changes_nothing(
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    make_ws_llm: MakeLLM,
-    ws_tracker: Any,
-    errors: list[Exception],
-) -> None:
-    fake.add_ws(WSReply.text("Hello."), WSReply.text("Fine."))
-    async with make_ws_llm() as llm:
-        await llm.cancel_current_generation()
-        async with llm.chat(ctx) as stream:
-            assert "".join([item.content async for item in stream]) == "Hello."
-        await llm.cancel_current_generation()
-        assert stream.cancelled is False  # a finished stream is not cancelled after the fact
-        await anyio.wait_all_tasks_blocked()
-        assert ws_tracker.open_sockets() == [1, 2]  # no socket retired
-        ctx.add_message(ChatRole.ASSISTANT, "Hello.")
-        ctx.add_message(ChatRole.USER, "How are you?")
-        assert await turn_text(llm, ctx) == "Fine."
-    assert ws_tracker.create_sockets == [1, 1]
-    assert creates(fake)[1]["previous_response_id"] == "resp_fake_1"  # the chain is intact
-    assert creates(fake)[1]["input"] == [msg("user", "How are you?")]
-    assert len(fake.ws_handshakes) == 2
-    assert errors == []
 
 
 @pytest.mark.trio
@@ -159,29 +82,6 @@ async def test_a_bare_loop_left_by_break_does_not_block_the_next_turn(
         assert trio.current_time() == start
     assert ws_tracker.create_sockets[0] == 1
     assert ws_tracker.create_sockets[1] != 1
-
-
-@pytest.mark.anyio
-async def test_aclose_from_another_task_ends_the_stream_and_closes_every_socket(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, errors: list[Exception]
-) -> None:
-    fake.add_ws(WSReply.text(["a"], then=[Stall()]))
-    async with make_ws_llm(**NO_GUARDS) as llm:
-        consumer = Consumer(llm, ctx)
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consumer.run)
-                await consumer.first.wait()
-                await anyio.wait_all_tasks_blocked()
-                await llm.aclose()
-                await consumer.ended.wait()
-        assert (consumer.error, consumer.heard) == (None, ["a"])
-        await anyio.wait_all_tasks_blocked()
-        assert fake.ws_open == 0
-        await llm.aclose()  # idempotent
-    assert fake.ws_open == 0
-    assert no_cancel_frames(fake)
-    assert errors == []
 
 
 @pytest.mark.anyio

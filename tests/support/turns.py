@@ -28,3 +28,9 @@ async def turn(
 
 def contents(items: list[LLMResponse]) -> list[str]:
     return [item.content for item in items]
+
+
+async def turn_text(llm: OpenAILLM, ctx: Any, **kwargs: Any) -> str:
+    """The whole text of one reply (an exception ends the test)."""
+    async with llm.chat(ctx, **kwargs) as stream:
+        return "".join([item.content async for item in stream])
