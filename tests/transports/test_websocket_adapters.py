@@ -27,12 +27,14 @@ import wsproto.events
 
 from scoped_openai._errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     PermissionDeniedError,
     ProtocolError,
     RateLimitError,
 )
+from scoped_openai._transports.refusal import refusal_error
 from scoped_openai._transports.websocket import (
     WebSocket,
     WebSocketClosed,
@@ -41,7 +43,7 @@ from scoped_openai._transports.websocket import (
     default_connector,
     open_websocket,
 )
-from scoped_openai._transports.ws_base import resolve_exit
+from scoped_openai._transports.ws_base import describe_url, resolve_exit
 from scoped_openai._transports.ws_memory import MemoryConnector, memory_websocket_pair
 
 SECRET = "sk-test-secret-do-not-print"
@@ -297,6 +299,17 @@ class WsApp:
         assert (await receive())["type"] == "websocket.connect"
         self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
         path = scope["path"]
+        if path == "/redirect":
+            location = b"https://elsewhere.example/v1/responses?api-key=x"
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 307,
+                    "headers": [(b"location", location), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": b""})
+            return
         if path.startswith("/reject"):
             status = int(path[len("/reject") :])
             body = {
@@ -648,6 +661,29 @@ async def test_real_rejection_is_the_typed_status_error(
                 assert getattr(error, "retry_after", None) == 3.0
             _no_secret(error)
             assert server.app.accepted == 0
+
+
+@pytest.mark.anyio
+async def test_real_redirect_is_the_refusal_rule_on_every_engine(engine: WebSocketEngine) -> None:
+    """A 307 to the handshake is never followed, and every engine reports it as the HTTP
+    path would (``refusal.refusal_error``), with the handshake named in a note."""
+    with anyio.fail_after(LIMIT):
+        async with LoopbackServer(WsApp()) as server:
+            url = server.url("/redirect")
+            with pytest.raises(APIStatusError) as info:
+                async with open_websocket(url, AUTH, client=None, connect_timeout=5, engine=engine):
+                    pytest.fail("the handshake should have been refused")
+            assert server.app.accepted == 0
+    error = info.value
+    location = [(b"location", b"https://elsewhere.example/v1/responses?api-key=x")]
+    expected = refusal_error(307, location, b"")
+    assert (type(error), str(error), error.status_code) == (
+        APIStatusError,
+        str(expected),
+        307,
+    )
+    assert "redirected to https://elsewhere.example;" in str(error)
+    assert error.__notes__ == [f"the WebSocket handshake with {describe_url(url)} was refused"]
 
 
 @pytest.mark.anyio
