@@ -51,9 +51,11 @@ class SocketSlot:
 
     While a turn owns the socket, the turn reads it directly in the consumer's own task
     (no hop through another task per frame); between turns the slot's task reads it, so a
-    close is noticed and stray frames are dropped. The hand-off is exact: ``begin_turn``
-    stops the idle read, and the turn's first ``take_over`` waits until that read has
-    really returned, taking any frame it got after the turn began.
+    close is noticed and stray frames are dropped. The hand-off is exact and cancels
+    nothing: ``begin_turn`` only marks the socket owned; a read in progress runs on until
+    its frame arrives (usually the turn's first) and hands it over, and the turn's first
+    ``take_over`` waits for that. Cancelling the read at every turn's start cost more
+    than the one hop of the first frame (``benchmarks/bench_ws_turn_start.py``).
 
     Attributes:
         ready: Set once the handshake finished (``ws`` set) or failed (``error`` set).
@@ -79,8 +81,8 @@ class SocketSlot:
         self._connect_scope = anyio.CancelScope()  # covers the handshake
         self._read_scope = anyio.CancelScope()  # covers the reading, not the polite close
         self._owned = False  # a turn reads the socket itself
-        self._idle_read: anyio.CancelScope | None = None  # set while the task is reading
-        self._idle_read_done = anyio.Event()
+        self._reading = False  # the slot's task is inside a receive
+        self._read_returned: anyio.Event | None = None  # what take_over waits on
         self._turn_over = anyio.Event()
         #: What the idle read got after a turn began: the turn's, in order.
         self._handoff: list[str | Exception] = []
@@ -125,7 +127,9 @@ class SocketSlot:
                     logger.debug("socket #%d: could not open: %s", self.number, exc)
         self.dead = True
         self.ready.set()
-        self._idle_read_done.set()  # a turn waiting to take over sees the socket is gone
+        self._reading = False
+        if self._read_returned is not None:
+            self._read_returned.set()  # a turn waiting to take over sees the socket is gone
 
     async def _read_between_turns(self, ws: WebSocket) -> None:
         keepalive = isinstance(ws, KeepAlive)  # once per socket: a Protocol check is slow
@@ -134,17 +138,17 @@ class SocketSlot:
                 await self._turn_over.wait()
                 continue
             got: str | Exception | None = None
-            with anyio.CancelScope() as scope:
-                self._idle_read = scope
-                try:
-                    got = await self._receive_or_ping(ws, keepalive)
-                except Exception as exc:  # a close, a binary frame: the socket is done
-                    got = exc
-                finally:
-                    self._idle_read = None
-                    self._idle_read_done.set()
+            self._reading = True
+            try:
+                got = await self._receive_or_ping(ws, keepalive)
+            except Exception as exc:  # a close, a binary frame: the socket is done
+                got = exc
+            finally:
+                self._reading = False
+                if self._read_returned is not None:
+                    self._read_returned.set()
             if got is None:
-                continue  # stopped by begin_turn, or pinged
+                continue  # pinged
             if self._owned:
                 self._handoff.append(got)
             elif isinstance(got, str):
@@ -168,22 +172,22 @@ class SocketSlot:
         return None
 
     def begin_turn(self) -> None:
-        """A turn owns the socket from now on: stop the idle read (``take_over`` waits for it)."""
+        """A turn owns the socket from now on: a read in progress is the last idle one
+        (``take_over`` waits for it)."""
         self._owned = True
         self._handoff.clear()
         self._turn_over = anyio.Event()
-        if self._idle_read is not None:
-            self._idle_read_done = anyio.Event()
-            self._idle_read.cancel()
 
     async def take_over(self) -> list[str | Exception]:
-        """Wait until the idle read has returned; the frames (or the close) it got after the
-        turn began, which the turn handles before reading the socket itself.
+        """Wait until the idle read in progress (if any) has returned; the frames (or the
+        close) it got after the turn began, which the turn handles before reading the
+        socket itself.
 
         Cancellation: only the wait is abandoned; the hand-off stays for the next call.
         """
-        if self._idle_read is not None:
-            await self._idle_read_done.wait()
+        if self._reading:
+            returned = self._read_returned = anyio.Event()
+            await returned.wait()
         taken = self._handoff[:]
         self._handoff.clear()
         return taken

@@ -52,17 +52,19 @@ async def test_frames_between_turns_never_reach_the_next_turn() -> None:
         await server.send_text('{"stale": 2}')
         await anyio.wait_all_tasks_blocked()  # the idle reader takes and drops both
 
-        slot.begin_turn()
-        assert await slot.take_over() == []
+        slot.begin_turn()  # the read in progress runs on: its frame is the turn's
         await server.send_text('{"fresh": 1}')
+        assert await slot.take_over() == ['{"fresh": 1}']
+        await server.send_text('{"fresh": 2}')
         assert slot.ws is not None
-        assert await slot.ws.receive_text() == '{"fresh": 1}'
+        assert await slot.ws.receive_text() == '{"fresh": 2}'
 
         slot.end_turn()
         await server.send_text('{"after the turn": 1}')
-        await anyio.wait_all_tasks_blocked()
+        await anyio.wait_all_tasks_blocked()  # dropped by the idle reader
         slot.begin_turn()
-        assert await slot.take_over() == []
+        await server.send_text('{"next turn": 1}')
+        assert await slot.take_over() == ['{"next turn": 1}']
         assert slot.usable
         slot.retire()
         await server.aclose()
@@ -73,13 +75,14 @@ async def test_the_idle_reader_stops_before_the_turn_reads() -> None:
     async with MemoryConnector() as connector, anyio.create_task_group() as tg:
         slot, server = await open_slot(tg, connector)
         slot.begin_turn()
-        taken = await slot.take_over()
         await server.send_text('{"n": 1}')
+        taken = await slot.take_over()
+        await server.send_text('{"n": 2}')
         await anyio.wait_all_tasks_blocked()  # an idle reader, if still reading, would take it
         assert slot.ws is not None
         with anyio.fail_after(1):
-            assert await slot.ws.receive_text() == '{"n": 1}'
-        assert taken == []
+            assert await slot.ws.receive_text() == '{"n": 2}'
+        assert taken == ['{"n": 1}']
         slot.retire()
         await server.aclose()
 
@@ -150,7 +153,7 @@ async def test_a_frame_the_idle_read_got_after_the_turn_began_is_handed_to_the_t
     async with anyio.create_task_group() as tg:
         slot = await open_stubborn_slot(tg, socket)
 
-        slot.begin_turn()  # the idle read is cancelled but cannot stop before a frame
+        slot.begin_turn()  # the idle read runs on until a frame
         socket.arrive('{"first": true}')
         socket.arrive('{"second": true}')
         assert await slot.take_over() == ['{"first": true}']

@@ -1,0 +1,106 @@
+"""Micro-benchmark: what starting a warm WebSocket turn costs us.
+
+1. Over loopback: warm turns of a short reply on a fresh context (so the request does not
+   grow), ours and the floor (aiohttp) interleaved turn by turn, on the fake server in its
+   own process: the time to first token and the CPU of the whole turn, medians. Quote it
+   only next to the floor of the same run; on a loaded machine the time to first token is
+   the scheduler's more than ours.
+2. In memory (``FakeOpenAI``'s in-memory sockets, no network, no other process): the CPU of
+   a whole warm turn, ours and the fake's together, median of three runs. Deterministic
+   enough to compare two trees (``PYTHONPATH=<tree>/src``): the fake's share is the same.
+
+With ``--pause`` the client waits that long between turns, as an agent does while the user
+speaks: the socket's between-turns read is then running when the next turn starts (back to
+back, it may not have started yet).
+
+Run: ``python benchmarks/bench_ws_turn_start.py [--turns 300] [--pause 0.005]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from contextlib import AsyncExitStack
+
+import anyio
+from _serverproc import ServerProcess
+from _sessions import makers
+from _spec import Spec
+
+REPLY = Spec(chunks=5)
+
+
+async def run(base_url: str, turns: int, pause: float) -> dict[str, dict[str, float]]:
+    found = makers(base_url, "ws", "asyncio")
+    clients = {name: found[name] for name in ("ours", "floor")}
+    ttft: dict[str, list[float]] = {name: [] for name in clients}
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
+    async with AsyncExitStack() as stack:
+        sessions = {name: await stack.enter_async_context(make()) for name, make in clients.items()}
+        for session in sessions.values():
+            for _ in range(5):
+                await session.turn(REPLY, remember=False)
+        for i in range(turns):
+            order = list(sessions.items())
+            if i % 2:
+                order.reverse()
+            for name, session in order:
+                if pause:
+                    await anyio.sleep(pause)
+                turn = await session.turn(REPLY, remember=False)
+                ttft[name].append(turn.ttft * 1e3)
+                cpu[name].append(turn.cpu * 1e3)
+    return {
+        name: {"ttft_ms": statistics.median(ttft[name]), "cpu_ms": statistics.median(cpu[name])}
+        for name in clients
+    }
+
+
+async def in_memory_turn_cpu_us(turns: int, pause: float) -> float:
+    """Median CPU µs of a warm in-memory WebSocket turn (ours and the fake's)."""
+    from scoped_openai import ChatContext, ChatRole
+    from scoped_openai.testing import FakeOpenAI, WSReply
+
+    fake = FakeOpenAI()
+    for _ in range(turns + 10):
+        fake.add_ws(WSReply.text("Hello there, friend.", chunk_size=4))
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "Hi")
+    cpu: list[float] = []
+    async with fake.llm(streaming=True) as llm:
+        for i in range(turns + 10):
+            if pause:
+                await anyio.sleep(pause)
+            start = time.process_time()
+            async with llm.chat(ctx) as stream:
+                async for _ in stream:
+                    pass
+            if i >= 10:  # the first ten warm up
+                cpu.append((time.process_time() - start) * 1e6)
+    return statistics.median(cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--pause", type=float, default=0.0)
+    args = parser.parse_args()
+    with ServerProcess("asyncio") as server:
+        result = anyio.run(run, server.base_url, args.turns, args.pause, backend="asyncio")
+    ours, floor = result["ours"], result["floor"]
+    in_memory = [
+        anyio.run(in_memory_turn_cpu_us, args.turns, args.pause, backend="asyncio")
+        for _ in range(3)
+    ]
+    print(
+        f"pause {args.pause * 1e3:g} ms, {args.turns} turns (medians): "
+        f"TTFT ours {ours['ttft_ms']:.3f} ms, floor {floor['ttft_ms']:.3f} ms, "
+        f"ours - floor {ours['ttft_ms'] - floor['ttft_ms']:+.3f} ms; "
+        f"CPU per turn ours {ours['cpu_ms']:.3f} ms, floor {floor['cpu_ms']:.3f} ms; "
+        f"in memory, CPU per turn (ours + fake) {statistics.median(in_memory):.0f} us"
+    )
+
+
+if __name__ == "__main__":
+    main()
