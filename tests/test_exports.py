@@ -150,6 +150,9 @@ HOSTILE: list[tuple[str, Any]] = [
     ("limits", None),
 ]
 
+# The Responses API over HTTP (issue 15), on both constructors.
+THIRD_PATH: list[tuple[str, Any]] = [("api", "chat")]
+
 
 def public_parameters(function: Any) -> list[tuple[str, Any]]:
     parameters = [
@@ -277,13 +280,14 @@ def test_the_drawn_error_tree_is_every_exported_exception() -> None:
 
 def test_constructor_parameters_match_the_reference() -> None:
     assert (
-        public_parameters(OpenAILLM.__init__) == REFERENCE_INIT + STALL_GUARDS + WS_SEAM + HOSTILE
+        public_parameters(OpenAILLM.__init__)
+        == REFERENCE_INIT + STALL_GUARDS + WS_SEAM + HOSTILE + THIRD_PATH
     )
 
 
 def test_azure_parameters_match_the_reference() -> None:
     assert public_parameters(OpenAILLM.azure) == (
-        REFERENCE_AZURE + AZURE_STREAMING + STALL_GUARDS + HOSTILE
+        REFERENCE_AZURE + AZURE_STREAMING + STALL_GUARDS + HOSTILE + THIRD_PATH
     )
 
 

@@ -69,7 +69,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_turn_owner",
         ),
     ),
-    ("turns and pool", ("_ws_pool", "_ws_turn", "_http_turn")),
+    ("turns and pool", ("_ws_pool", "_ws_turn", "_http_turn", "_http_responses")),
     ("stream", ("_stream",)),
     ("llm", ("_llm", "_stepwise_import")),
     (

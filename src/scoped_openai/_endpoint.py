@@ -69,12 +69,16 @@ class Endpoint:
     Attributes:
         chat_url: The Chat Completions URL.
         wss_url: The Responses WebSocket URL.
-        query: Query parameters sent with every request (``api-version`` on Azure).
+        responses_url: The Responses API's HTTP URL (``POST``, streamed as SSE), its query
+            included (on Azure the v1 API takes no ``api-version``).
+        query: Query parameters sent with every Chat Completions request (``api-version``
+            on Azure).
         headers: Headers sent with every request, auth included.
     """
 
     chat_url: str
     wss_url: str
+    responses_url: str
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -87,7 +91,9 @@ class Endpoint:
     def __repr__(self) -> str:
         return (
             f"Endpoint(chat_url={redact_url(self.chat_url)!r}, "
-            f"wss_url={redact_url(self.wss_url)!r}, query={redact_query(self.query)!r})"
+            f"wss_url={redact_url(self.wss_url)!r}, "
+            f"responses_url={redact_url(self.responses_url)!r}, "
+            f"query={redact_query(self.query)!r})"
         )
 
     @classmethod
@@ -135,7 +141,13 @@ class Endpoint:
             headers["OpenAI-Project"] = project
         headers.update(extra_headers or {})
         wss_url = with_query(wss_url, extra_query)  # the handshake is a request too
-        return cls(f"{base}/chat/completions", wss_url, dict(extra_query or {}), headers)
+        return cls(
+            f"{base}/chat/completions",
+            wss_url,
+            with_query(f"{base}/responses", extra_query),
+            dict(extra_query or {}),
+            headers,
+        )
 
     @classmethod
     def azure(
@@ -170,7 +182,8 @@ class Endpoint:
         # Azure serves the Responses API (and its WebSocket) under /openai/v1.
         # ``api-version`` is not sent there (the v1 API has none); the caller's query is.
         wss = with_query(websocket_url_for(f"{root}/openai/v1"), extra_query)
-        return cls(f"{base}/chat/completions", wss, query, headers)
+        responses = with_query(f"{root}/openai/v1/responses", extra_query)
+        return cls(f"{base}/chat/completions", wss, responses, query, headers)
 
 
 def check_base_url(base_url: str | None) -> None:

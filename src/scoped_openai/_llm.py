@@ -16,17 +16,19 @@ import sys
 import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 import anyio.abc
 import httpx
 
 from ._assembly import Assembler
+from ._chain import ChainState
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
-from ._endpoint import Endpoint, with_query
+from ._endpoint import Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, InvalidContextError, UsageError
 from ._graph import ConversationalGraph
+from ._http_responses import responses_http_turn
 from ._http_turn import HTTPOptions, chat_completions_turn
 from ._limits import StreamLimits
 from ._loops import current_loop
@@ -88,6 +90,20 @@ async def _load_transport_once() -> None:
     await load_shared_tls_context()
     if "httpcore" not in sys.modules:
         import httpcore  # noqa: F401  (the import is the point)
+
+
+#: The APIs an instance can speak over HTTP (``api=``).
+API = Literal["chat", "responses"]
+APIS: tuple[API, ...] = ("chat", "responses")
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _checked(value: _Choice, name: str, choices: tuple[_Choice, ...]) -> _Choice:
+    """``value`` if it is one of ``choices``; a clear ``ValueError`` otherwise."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
+    return value
 
 
 def _uses_default_websocket_engine(llm: OpenAILLM) -> bool:
@@ -152,6 +168,7 @@ class OpenAILLM:
         headers_timeout: float | None = DEFAULT_HEADERS_TIMEOUT,
         turn_timeout: float | None = None,
         limits: StreamLimits | None = None,
+        api: API = "chat",
         _endpoint: Endpoint | None = None,
     ) -> None:
         """Configure the client; nothing is opened until the first turn or ``prewarm``.
@@ -202,6 +219,10 @@ class OpenAILLM:
                 ``FakeOpenAI.ws_connector()``).
             ws_engine: ``"auto"``, ``"trio-websocket"`` (trio only) or ``"httpx-ws"``
                 (asyncio only).
+            api: Without ``streaming``: ``"chat"``, Chat Completions over HTTP (the
+                default), or ``"responses"``, the Responses API over HTTP (``POST
+                /responses`` streamed as SSE; chained on ``previous_response_id`` with
+                ``store=True``). ``streaming=True`` is the Responses API over a WebSocket.
 
         Raises:
             ValueError: No key and no ``base_url``, or a ``base_url`` without a scheme.
@@ -233,6 +254,9 @@ class OpenAILLM:
             store=store,
         )
         self.streaming = streaming
+        self.api: API = _checked(api, "api", APIS)
+        # Over HTTP the server holds responses only when they are stored.
+        self._responses_chain = ChainState(store=True) if store else None
         self.max_retries = max_retries
         self.idle_timeout = idle_timeout
         self.first_token_timeout = first_token_timeout
@@ -252,9 +276,7 @@ class OpenAILLM:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watchdog: Watchdog | None = None
         self._ws_connector = ws_connector
-        if ws_engine not in ENGINES:
-            raise ValueError(f"unknown ws_engine {ws_engine!r}; choose one of {ENGINES}")
-        self.ws_engine: WebSocketEngine = ws_engine
+        self.ws_engine: WebSocketEngine = _checked(ws_engine, "ws_engine", ENGINES)
         self._pool: WebSocketPool | None = None
         self._closed = False
         self._closing: anyio.Event | None = None
@@ -268,8 +290,13 @@ class OpenAILLM:
         return self.settings.model
 
     def __repr__(self) -> str:
-        mode = "websocket" if self.streaming else "http"
-        return f"OpenAILLM(model={self.model!r}, mode={mode}, url={self._endpoint.chat_url!r})"
+        if self.streaming:
+            mode, url = "websocket", self._endpoint.wss_url
+        elif self.api == "responses":
+            mode, url = "responses-http", self._endpoint.responses_url
+        else:
+            mode, url = "http", self._endpoint.chat_url
+        return f"OpenAILLM(model={self.model!r}, mode={mode}, url={redact_url(url)!r})"
 
     @staticmethod
     def azure(
@@ -308,6 +335,7 @@ class OpenAILLM:
         headers_timeout: float | None = DEFAULT_HEADERS_TIMEOUT,
         turn_timeout: float | None = None,
         limits: StreamLimits | None = None,
+        api: API = "chat",
     ) -> OpenAILLM:
         """An ``OpenAILLM`` for Azure OpenAI, with the reference's env fallbacks.
 
@@ -319,7 +347,7 @@ class OpenAILLM:
         ``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``
         with an ``api-key`` header (or ``Authorization: Bearer`` with an AD token).
         ``streaming=True`` uses ``{endpoint}/openai/v1/responses`` over a WebSocket unless
-        ``wss_url`` says otherwise.
+        ``wss_url`` says otherwise; ``api="responses"`` posts to it over HTTP.
         """
         azure_endpoint = azure_endpoint or os.getenv("AZURE_OPENAI_ENDPOINT")
         azure_deployment = azure_deployment or os.getenv("AZURE_OPENAI_DEPLOYMENT") or model
@@ -371,6 +399,7 @@ class OpenAILLM:
             headers_timeout=headers_timeout,
             turn_timeout=turn_timeout,
             limits=limits,
+            api=api,
             _endpoint=endpoint,
         )
 
@@ -573,6 +602,19 @@ class OpenAILLM:
             )
             return self._track(source, conversational_graph, path="responses_websocket")
 
+        if self.api == "responses":
+            source = responses_http_turn(
+                self._http_client(),
+                self._endpoint,
+                self.settings,
+                messages.items,
+                chain=self._responses_chain,
+                tools=tools,
+                graph=conversational_graph,
+                overrides=kwargs,
+                options=self._http_options(),
+            )
+            return self._track(source, conversational_graph, path="responses_http")
         try:
             source = chat_completions_turn(
                 self._http_client(),
@@ -759,10 +801,12 @@ class OpenAILLM:
             await self._prewarm_websocket(instructions, tools)
             return
         endpoint = self._endpoint
+        if self.api == "responses":  # the query is in the URL already
+            url, query = endpoint.responses_url, {}
+        else:
+            url, query = endpoint.chat_url, endpoint.query
         try:
-            await warm_connection(
-                self._http_client(), endpoint.chat_url, endpoint.headers, endpoint.query
-            )
+            await warm_connection(self._http_client(), url, endpoint.headers, query)
         except APIConnectionError as error:
             self._emit_error(error)
             raise

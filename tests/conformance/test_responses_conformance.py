@@ -8,13 +8,16 @@ Responses WebSocket (``WSReply.frames``) through ``OpenAILLM(streaming=True)`` o
 backends, and must assemble to the ``.expected.json`` text, function calls (call_id, name,
 parsed arguments) and usage. A recorded response is then chained from, as a real one would be.
 The ``.sse`` recordings' bytes also go through ``ResponsesParser`` (the SSE decoder in front,
-as ``POST /responses`` streams them) under every delivery the Chat Completions tests use.
+as ``POST /responses`` streams them) under every delivery the Chat Completions tests use,
+and are served as they are by the fake's ``POST /responses`` to ``OpenAILLM(api="responses")``
+under the same deliveries and random splits.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ import pytest
 from scoped_openai import ChatContext, ChatRole, LLMResponse
 from scoped_openai._assembly import Assembler
 from scoped_openai._responses import ResponsesEventMapper, ResponsesParser
-from scoped_openai.testing import FakeOpenAI, WSReply
+from scoped_openai.testing import FakeOpenAI, Reply, WSReply
 from support.sse_deliveries import VARIANTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -234,3 +237,47 @@ def test_every_recording_has_an_expected_result() -> None:
         stem = name.rsplit(".", 1)[0]
         assert (CONFORMANCE / f"{stem}.expected.json").is_file(), name
     assert len(RECORDINGS) >= 5
+
+
+# -- the Responses API over HTTP (api="responses") ------------------------------------------
+
+
+def _random_pieces(body: bytes) -> list[bytes]:
+    rng = random.Random(len(body))  # seeded: the same cuts every run
+    pieces, start = [], 0
+    while start < len(body):
+        end = start + rng.randint(1, 97)
+        pieces.append(body[start:end])
+        start = end
+    return pieces
+
+
+#: The Chat Completions deliveries, plus random splits, on the network.
+HTTP_DELIVERIES = {**VARIANTS, "random-splits": _random_pieces}
+SSE_RECORDINGS = [name for name in RECORDINGS if str(name).endswith(".sse")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("delivery", list(HTTP_DELIVERIES))
+@pytest.mark.parametrize("name", SSE_RECORDINGS)
+async def test_recording_over_the_http_responses_path(name: str, delivery: str) -> None:
+    frames, expected = load(name)
+    body = (CONFORMANCE / name).read_bytes()
+    assert b"\r" not in body  # the deliveries rely on LF-only recordings
+    fake = FakeOpenAI().add_responses_sse(Reply(list(HTTP_DELIVERIES[delivery](body))))
+    errors: list[Exception] = []
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "hi")
+    async with fake.llm(api="responses", model=completed_response(frames)["model"]) as llm:
+        llm.on("error", errors.append)
+        async with llm.chat(ctx) as stream:
+            items = [item async for item in stream]
+    check(items, frames, expected)
+    assert stream.assembler.done is True
+    assert stream.assembler.response_id == expected["response_id"]
+    assert stream.cancelled is False
+    assert errors == []
+    (request,) = fake.requests
+    assert request.path.endswith("/responses")
+    assert request.json()["stream"] is True
+    assert fake.counters.open_bodies == 0

@@ -8,10 +8,9 @@ named for that path.
 A ``Path`` says how to reach the API (``llm_kwargs``), which scripts the fake plays for it
 (``api``: Chat Completions ``Reply`` or Responses-event ``WSReply``) and what carries the
 turn (``transport``: an HTTP body or a pooled WebSocket), which decides what "released"
-means. The Responses API over HTTP (issue 15) is one more entry in ``PATHS`` once
-``OpenAILLM(api="responses")`` exists: ``Path("responses", {"api": "responses"},
-"responses", "http")`` (the fake already plays the WebSocket's scripts on ``POST
-/responses``, so its queue is in ``_QUEUES``).
+means. The Responses API over HTTP (``api="responses"``) is the third entry: the fake plays
+the WebSocket's scripts on ``POST /responses`` as SSE, and takes a raw ``Reply`` (an HTTP
+refusal, a recorded body) from its own queue.
 """
 
 from __future__ import annotations
@@ -46,7 +45,10 @@ HTTP = Path("http", {}, "chat", "http")
 #: The Responses API over a WebSocket (``streaming=True``).
 WS = Path("ws", {"streaming": True}, "responses", "ws")
 
-PATHS = [HTTP, WS]
+#: The Responses API over HTTP (``api="responses"``).
+RESPONSES_HTTP = Path("responses-http", {"api": "responses"}, "responses", "http")
+
+PATHS = [HTTP, WS, RESPONSES_HTTP]
 
 Scripted = Reply | WSReply
 
@@ -54,8 +56,10 @@ Scripted = Reply | WSReply
 _QUEUES: dict[tuple[str, str], Callable[[FakeOpenAI, Any], None]] = {
     ("chat", "http"): lambda fake, reply: fake.add(reply),
     ("responses", "ws"): lambda fake, reply: fake.add_ws(reply),
-    # POST /responses plays the same queue as the WebSocket.
-    ("responses", "http"): lambda fake, reply: fake.add_ws(reply),
+    # POST /responses plays the WebSocket's scripts; a raw Reply (a refusal) goes first.
+    ("responses", "http"): lambda fake, reply: (
+        fake.add_responses_sse(reply) if isinstance(reply, Reply) else fake.add_ws(reply)
+    ),
 }
 
 

@@ -29,6 +29,8 @@ def answer_http(
         return Reply([], status=200, headers={"content-type": "text/plain"})
     parsed = _json_object(body)
     if method == "POST" and path.endswith("/responses"):
+        if fake.responses_sse:
+            return fake.responses_sse.popleft()
         return responses_http_reply(fake, request, parsed)
     if not path.endswith("/chat/completions"):
         return Reply.error(404, f"the fake serves no {method} {path}")

@@ -92,7 +92,9 @@ class FakeOpenAI(FakeState):
       code ``previous_response_not_found``, param ``previous_response_id``.
 
     Attributes:
-        ws_replies: Scripted WebSocket replies, next first.
+        ws_replies: Scripted WebSocket replies, next first (``POST /responses`` plays them
+            too, as SSE).
+        responses_sse: Raw answers for ``POST /responses``, taken before ``ws_replies``.
         ws_default: Answers a ``response.create`` when ``ws_replies`` is empty.
         on_cancel: What a ``response.cancel`` does: ``"ignore"`` (default), ``"error"``,
             ``"stop"``.

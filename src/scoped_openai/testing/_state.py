@@ -48,6 +48,7 @@ class FakeState:
         self.counters = Counters()
         self.loopback_clients: set[tuple[Any, ...]] = set()
         self.ws_replies: deque[WSReply] = deque()
+        self.responses_sse: deque[Reply] = deque()
         self.ws_default = ws_default
         self.on_cancel: CancelBehaviour = "ignore"
         self.ws_frames: list[dict[str, Any]] = []
@@ -68,6 +69,12 @@ class FakeState:
     def add(self, *replies: Reply) -> Self:
         """Queue replies for the next chat requests, in order."""
         self.replies.extend(replies)
+        return self
+
+    def add_responses_sse(self, *replies: Reply) -> Self:
+        """Queue raw HTTP answers for ``POST /responses`` (e.g. a recorded SSE body, as
+        ``Reply.raw``): each request takes the next, before the WebSocket script is asked."""
+        self.responses_sse.extend(replies)
         return self
 
     def add_ws(self, *replies: WSReply) -> Self:
