@@ -182,6 +182,12 @@ class ChainHome:
         self.store = store
         self._shared = ChainState(store=True) if store else None
 
+    @property
+    def shared(self) -> ChainState | None:
+        """The instance's one chain (``store=True``), which every path continues from;
+        None without storage."""
+        return self._shared
+
     def for_new_socket(self) -> ChainState:
         """The chain a turn on a newly opened socket continues from."""
         return self._shared if self._shared is not None else ChainState(store=False)

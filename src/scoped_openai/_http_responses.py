@@ -31,6 +31,7 @@ from ._http_turn import HTTPOptions, HTTPTurn, backoff_delay, is_retryable
 from ._responses import ResponsesParser
 from ._responses_input import InputItem, to_input_items
 from ._responses_request import build_create_event
+from ._retry_plan import RetryPlan
 from ._settings import GenerationSettings
 from ._tools import FunctionTool
 
@@ -76,15 +77,16 @@ class ResponsesHTTPPlan:
         self._overrides = overrides
         self._options = options
         self._full_input: list[InputItem] = []
-        self._whole_context = False  # set for the resend after a lost chain
         self._sent = False
         self.chained = False
 
-    def request(self) -> httpx.Request:
-        """The next attempt's request: chained when the chain allows it, else the whole
-        context."""
+    def request(self, retry: RetryPlan | None) -> httpx.Request:
+        """The next attempt's request: chained when the chain allows it, else (and on a
+        resend that asks for it) the whole context."""
         chain = self._chain
-        if chain is None or self._whole_context:
+        if retry is not None and retry.full_context and chain is not None:
+            chain.reset()  # the server lost what the chain continued from
+        if chain is None or (retry is not None and retry.full_context):
             self._full_input = to_input_items(self._items)
             input_items, previous = self._full_input, None
         else:
@@ -114,17 +116,14 @@ class ResponsesHTTPPlan:
     def parser(self) -> ResponsesParser:
         return ResponsesParser(self._options.limits)
 
-    def retry_delay(self, error: Exception, attempt: int) -> float | None:
-        """Resend once with the whole context after a lost chain; transient failures as on
-        Chat Completions."""
+    def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
+        """Resend once, at once, with the whole context after a lost chain; transient
+        failures as on Chat Completions (``max_retries``, backoff). Changes nothing."""
         if self.chained and isinstance(error, APIError) and error.code == CHAIN_LOST:
-            if self._chain is not None:
-                self._chain.reset()
-            self._whole_context = True
-            return 0.0
+            return RetryPlan(0.0, full_context=True) if attempt == 0 else None
         if attempt >= self._options.max_retries or not is_retryable(error):
             return None
-        return backoff_delay(attempt, error)
+        return RetryPlan(backoff_delay(attempt, error))
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """A completed response is the chain's new base; anything else is not."""

@@ -69,8 +69,9 @@ class BodyParser(Protocol):
 class RequestPlan(Protocol):
     """What one HTTP path decides for its turns."""
 
-    def request(self) -> httpx.Request:
-        """The request of the next attempt (the first, or a resend)."""
+    def request(self, retry: RetryPlan | None) -> httpx.Request:
+        """The request of the next attempt: the first (``retry`` None), or a resend as the
+        plan said (e.g. ``full_context``)."""
 
     def parser(self) -> BodyParser:
         """A fresh parser for the next attempt's body."""
@@ -120,8 +121,8 @@ class HTTPTurn:
 
     async def start(self, owner: object = None, plan: RetryPlan | None = None) -> None:
         """Send the plan's request and check that the answer is an event stream (``owner``
-        and the retry ``plan`` change nothing here: HTTP turns share no connection, and the
-        request plan gives each attempt's request).
+        changes nothing here: HTTP turns share no connection; the retry ``plan`` goes to
+        the request plan, which builds each attempt's request).
 
         Raises:
             APITimeoutError: No status and headers within the headers deadline (phase
@@ -136,7 +137,7 @@ class HTTPTurn:
         try:
             self._body = await open_stream(
                 self._client,
-                self._plan.request(),
+                self._plan.request(plan),
                 headers_timeout=options.headers_timeout,
                 pool_size=options.pool_size,
             )
@@ -189,8 +190,8 @@ class ChatCompletionsPlan:
         self._max_retries = options.max_retries
         self._limits = options.limits
 
-    def request(self) -> httpx.Request:
-        return self._request
+    def request(self, retry: RetryPlan | None) -> httpx.Request:
+        return self._request  # the same request on every attempt
 
     def parser(self) -> ChatCompletionsParser:
         return ChatCompletionsParser(self._limits)

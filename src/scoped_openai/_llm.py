@@ -23,7 +23,7 @@ import anyio.abc
 import httpx
 
 from ._assembly import Assembler
-from ._chain import ChainState
+from ._chain import ChainHome
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
 from ._endpoint import Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, InvalidContextError, UsageError
@@ -255,8 +255,9 @@ class OpenAILLM:
         )
         self.streaming = streaming
         self.api: API = _checked(api, "api", APIS)
-        # Over HTTP the server holds responses only when they are stored.
-        self._responses_chain = ChainState(store=True) if store else None
+        # What the server holds that a turn may continue from: one chain per socket, or the
+        # instance's one when responses are stored (shared by the WebSocket and HTTP paths).
+        self._chains = ChainHome(store=store)
         self.max_retries = max_retries
         self.idle_timeout = idle_timeout
         self.first_token_timeout = first_token_timeout
@@ -608,7 +609,7 @@ class OpenAILLM:
                 self._endpoint,
                 self.settings,
                 messages.items,
-                chain=self._responses_chain,
+                chain=self._chains.shared,
                 tools=tools,
                 graph=conversational_graph,
                 overrides=kwargs,
@@ -661,7 +662,7 @@ class OpenAILLM:
                 connector,
                 self._endpoint.wss_url,
                 self._endpoint.headers,
-                store=self.settings.store,
+                chains=self._chains,
                 keep_spare=self.warm_spare,
             )
         return self._pool

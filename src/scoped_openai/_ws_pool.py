@@ -272,7 +272,8 @@ class WebSocketPool:
         connector: Opens a socket (the real adapters, or a test's in-memory one).
         url: The Responses WebSocket URL.
         headers: Handshake headers (auth, extra headers).
-        store: Whether responses are stored: decides whether a chain outlives its socket.
+        chains: Where chains live (``ChainHome``): with ``store=True`` the instance's one
+            chain, which its other paths share; otherwise one per socket.
         keep_spare: Keep a second socket open so a barge-in never waits for a handshake.
     """
 
@@ -283,7 +284,7 @@ class WebSocketPool:
         url: str,
         headers: Mapping[str, str],
         *,
-        store: bool,
+        chains: ChainHome,
         keep_spare: bool = True,
     ) -> None:
         self._task_group = task_group
@@ -291,7 +292,7 @@ class WebSocketPool:
         self._url = url
         self._headers = dict(headers)
         self._keep_spare = keep_spare
-        self._chains = ChainHome(store=store)
+        self._chains = chains
         self._active: SocketSlot | None = None
         self._spare: SocketSlot | None = None
         self._lease: Lease | None = None

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
+from scoped_openai._chain import ChainHome
 from scoped_openai._transports.websocket import WebSocket, WebSocketClosed, WebSocketConnector
 from scoped_openai._transports.ws_memory import MemoryConnector, MemoryWebSocket
 from scoped_openai._turn_owner import TurnOwner
@@ -179,7 +180,7 @@ async def test_a_close_the_idle_read_got_after_the_turn_began_is_the_turns_error
 
 async def test_a_close_between_turns_moves_the_next_turn_to_the_spare() -> None:
     async with MemoryConnector() as connector, anyio.create_task_group() as tg:
-        pool = WebSocketPool(tg, connector, URL, {}, store=False)
+        pool = WebSocketPool(tg, connector, URL, {}, chains=ChainHome(store=False))
         reader = _Reader()
         owner = TurnOwner(reader)
         first = await pool.lease(owner)

@@ -101,7 +101,7 @@ class ResponsesOverHTTP:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    def request(self) -> httpx.Request:
+    def request(self, retry: RetryPlan | None) -> httpx.Request:
         body = {"model": "gpt-4o-mini", "input": "Hi", "stream": True}
         return post_event_stream(self._client, f"{BASE}/responses", ENDPOINT, body)
 
@@ -168,4 +168,4 @@ def test_the_chat_completions_plan_resends_transient_failures_only() -> None:
     assert (resend.fresh_socket, resend.full_context) == (False, False)
     assert plan.plan_retry(APIStatusError("bad", status_code=400), 0) is None
     assert plan.plan_retry(limited, 2) is None  # retries spent
-    assert plan.request() is request  # the same request each attempt
+    assert plan.request(None) is request  # the same request each attempt
