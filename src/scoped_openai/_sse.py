@@ -94,21 +94,7 @@ class SSEDecoder:
                 return [ServerSentEvent(chunk[6:-2].decode("utf-8"), "message", self._id)]
             except UnicodeDecodeError:
                 pass  # the line-by-line path reports it with its position
-        return self._feed_lines(chunk)
-
-    def _drop_bom(self, chunk: bytes) -> bytes:
-        """The first bytes of the stream without their byte-order mark (the spec's UTF-8
-        decode drops one leading BOM, which may arrive split): empty while undecided."""
-        head = b"".join(self._pieces) + chunk
-        if len(head) < len(_BOM) and _BOM.startswith(head):
-            self._pieces, self._pending = [head], len(head)
-            return b""
-        self._start = False
-        self._pieces, self._pending = [], 0
-        return head[len(_BOM) :] if head.startswith(_BOM) else head
-
-    def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:
-        """``feed`` for any read: split into lines, keep the unfinished rest."""
+        # The line-by-line path, inline: as a method it cost about 2% CPU per read.
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
@@ -147,6 +133,17 @@ class SSEDecoder:
         if rest:
             self._keep(rest)
         return events
+
+    def _drop_bom(self, chunk: bytes) -> bytes:
+        """The first bytes of the stream without their byte-order mark (the spec's UTF-8
+        decode drops one leading BOM, which may arrive split): empty while undecided."""
+        head = b"".join(self._pieces) + chunk
+        if len(head) < len(_BOM) and _BOM.startswith(head):
+            self._pieces, self._pending = [head], len(head)
+            return b""
+        self._start = False
+        self._pieces, self._pending = [], 0
+        return head[len(_BOM) :] if head.startswith(_BOM) else head
 
     def close(self) -> list[ServerSentEvent]:
         """End of input: dispatch what is pending (see the module's leniency note)."""
