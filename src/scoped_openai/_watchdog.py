@@ -73,10 +73,10 @@ class Watchdog:
         self._scope.cancel()
 
     def _sweep(self) -> float:
-        """Expire every stream past its deadline; the earliest deadline still ahead.
+        """Expire every waiting turn past its deadline; the earliest deadline still ahead.
 
-        A method of its own so no local of the sleeping task keeps a stream alive (a stream
-        dropped unfinished must be freed at once to release its connection)."""
+        A method of its own so no local of the sleeping task keeps a turn's deadlines (and
+        the scope of its wait) alive after the wait."""
         now = anyio.current_time()
         target = math.inf
         for stream in tuple(self._streams):
