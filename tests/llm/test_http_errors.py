@@ -195,43 +195,6 @@ async def test_status_error_without_a_json_body(
 
 
 @pytest.mark.anyio
-async def test_error_event_after_a_200(
-    fake: FakeOpenAI,
-    ctx: ChatContext,
-    ctx_snapshot: list[Any],
-    make_llm: MakeLLM,
-    errors: list[Exception],
-    drain: Drain,
-) -> None:
-    error_event = {
-        "error": {
-            "message": "The server had an error while processing your request.",
-            "type": "server_error",
-            "param": None,
-            "code": "server_error",
-        }
-    }
-    fake.add(
-        Reply.text(["Hello", " wor"], then=[b"data: " + json.dumps(error_event).encode() + b"\n\n"])
-    )
-    async with make_llm(max_retries=3) as llm:
-        items, error = await drain(llm.chat(ctx))
-        assert contents(items) == ["Hello", " wor"]
-        assert type(error) is APIStreamError
-        assert error.message == (
-            "the API reported an error mid-stream: "
-            "'The server had an error while processing your request.'"
-        )
-        assert (error.code, error.type, error.param) == ("server_error", "server_error", None)
-        assert error.body == error_event
-        assert errors == [error]
-        assert fake.counters.open_bodies == 0
-        assert len(fake.requests) == 1  # items reached the caller: never retried
-        assert ctx.items == ctx_snapshot
-        await next_turn_works(fake, llm, ctx)
-
-
-@pytest.mark.anyio
 async def test_error_as_the_first_event_is_not_retried(
     fake: FakeOpenAI, ctx: ChatContext, make_llm: MakeLLM, errors: list[Exception], drain: Drain
 ) -> None:

@@ -27,7 +27,6 @@ from scoped_openai import (
     ChatRole,
     OpenAILLM,
     ProtocolError,
-    ToolArgumentsError,
     WebSocketClosed,
 )
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Pause, WSReply
@@ -160,20 +159,6 @@ async def test_error_frames(
     assert len(creates(fake)) == 2  # not retried
 
 
-@pytest.mark.anyio
-async def test_an_error_frame_after_text_keeps_the_text(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM
-) -> None:
-    fake.add_ws(
-        WSReply.text("Hello there", then=[error_frame("server_error", "Broke.", status=500)])
-    )
-    async with make_ws_llm() as llm:
-        items, error = await turn(llm, ctx)
-    assert contents(items) == ["Hell", "o th", "ere"]
-    assert isinstance(error, APIStreamError)
-    assert (error.status, error.code) == ("500", "server_error")
-
-
 # -- frames we cannot read ------------------------------------------------------------------
 
 
@@ -209,31 +194,6 @@ async def test_a_frame_we_cannot_read_is_a_protocol_error(
         # The rest of that response must not reach the next turn: its socket is dropped.
         await next_turn_works(fake, llm, ctx)
     assert ws_tracker.create_sockets == [1, 2]
-
-
-@pytest.mark.anyio
-async def test_tool_arguments_that_are_not_json_are_never_dispatched(
-    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, errors: list[Exception]
-) -> None:
-    fake.add_ws(
-        WSReply.function_calls(
-            ("call_ok", "get_weather", '{"city":"Paris"}'),
-            ("call_bad", "get_time", '{"tz": "CET"'),
-            ("call_list", "get_time", "[1, 2]"),
-        )
-    )
-    async with make_ws_llm() as llm:
-        items, error = await turn(llm, ctx)
-    assert [i.function_call for i in items if i.function_call] == [
-        {"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_ok"}
-    ]
-    assert isinstance(error, ToolArgumentsError)
-    assert (error.name, error.call_id, error.raw_arguments) == (
-        "get_time",
-        "call_bad",
-        '{"tz": "CET"',
-    )
-    assert errors == [error]
 
 
 # -- stalls ------------------------------------------------------------------------------------

@@ -186,6 +186,15 @@ class OnPath:
             assert socket <= open_before
             assert [f for f in self.fake.ws_frames if f["type"] != "response.create"] == []
 
+    async def next_turn_works(self, llm: OpenAILLM, ctx: ChatContext) -> None:
+        """The next turn hears exactly its own reply (and, on HTTP, closes its body), on
+        whatever socket the path chooses."""
+        self.add_text("next answer")
+        async with llm.chat(ctx) as stream:
+            heard = [item.content async for item in stream]
+        assert heard == NEXT_REPLY
+        assert self.fake.counters.open_bodies == 0
+
     async def next_turn_after_failure(self, llm: OpenAILLM, ctx: ChatContext) -> None:
         """After a failed first turn, the next turn works as after a barge-in; on a WebSocket
         the failed turn's socket was dropped, so the two turns went out on sockets 1 and 2."""
