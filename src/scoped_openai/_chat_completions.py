@@ -294,12 +294,12 @@ class ChatCompletionsParser:
             whole body.
     """
 
-    __slots__ = ("_decoder", "_limits", "_received", "done")
+    __slots__ = ("_decoder", "_left", "_limits", "done")
 
     def __init__(self, limits: StreamLimits = DEFAULT_LIMITS) -> None:
         self._decoder = SSEDecoder(limits.max_event_bytes)
         self._limits = limits
-        self._received = 0
+        self._left = limits.max_reply_bytes  # what the turn may still read
         self.done = False  # [DONE] was seen
 
     def feed(self, data: bytes, out: list[Event]) -> bool:
@@ -313,8 +313,8 @@ class ChatCompletionsParser:
             ProtocolError: The body is not valid UTF-8 or a chunk is not a chat completion
                 chunk (see ``chunk_data_events``).
         """
-        self._received += len(data)
-        if self._received > self._limits.max_reply_bytes:
+        self._left -= len(data)
+        if self._left < 0:
             raise reply_too_large(self._limits)
         events = self._decoder.feed(data)
         if events:

@@ -438,7 +438,7 @@ class ResponsesParser:
             this turn's ``response.created`` are left over (see ``ResponsesEventMapper``).
     """
 
-    __slots__ = ("_decoder", "_limits", "_mapper", "_received", "failed", "terminal")
+    __slots__ = ("_decoder", "_left", "_limits", "_mapper", "failed", "terminal")
 
     def __init__(
         self, limits: StreamLimits = DEFAULT_LIMITS, *, created_first: bool = False
@@ -448,7 +448,7 @@ class ResponsesParser:
             created_first=created_first, max_arguments=limits.max_tool_arguments_bytes
         )
         self._decoder: SSEDecoder | None = None  # made by the first ``feed``
-        self._received = 0
+        self._left = limits.max_reply_bytes  # what the turn may still read
         self.terminal = False  # the response reached its terminal event
         self.failed = False  # ... and it was an error (failed, incomplete, error)
 
@@ -466,8 +466,8 @@ class ResponsesParser:
             APIStreamError: A terminal error event (see ``ResponsesEventMapper``).
             ProtocolError: The frame is not JSON or the event is malformed.
         """
-        self._received += len(text)
-        if self._received > self._limits.max_reply_bytes:
+        self._left -= len(text)
+        if self._left < 0:
             raise reply_too_large(self._limits)
         # ``_event``, inlined: this runs per frame.
         try:
@@ -477,7 +477,8 @@ class ResponsesParser:
             raise
         if out and type(out[-1]) is ResponseCompleted:
             self.terminal = True
-        return self.terminal
+            return True
+        return False
 
     def feed(self, data: bytes, out: list[Event]) -> bool:
         """Append the events these SSE bytes completed; True when they completed at least one
@@ -490,8 +491,8 @@ class ResponsesParser:
             ProtocolError: The body is not valid UTF-8, an event's data is not JSON, or the
                 event is malformed.
         """
-        self._received += len(data)
-        if self._received > self._limits.max_reply_bytes:
+        self._left -= len(data)
+        if self._left < 0:
             raise reply_too_large(self._limits)
         decoder = self._decoder
         if decoder is None:
