@@ -60,21 +60,25 @@ def chat_turn(client: httpx.AsyncClient, overrides: dict[str, Any] | None = None
     )
 
 
-async def run(turn: HTTPTurn, assembler: Assembler) -> list[LLMResponse | Exception]:
-    """What the stream does with a turn, minus deadlines and barge-in."""
+async def receive_all(turn: HTTPTurn, assembler: Assembler) -> list[LLMResponse | Exception]:
+    """What the stream does with a started turn, minus deadlines and barge-in."""
     items: list[LLMResponse | Exception] = []
     events: list[Any] = []
+    while not assembler.done:
+        await turn.receive(events)
+        for event in events:
+            assembler.feed(event, items)
+        events.clear()
+    return items
+
+
+async def run(turn: HTTPTurn, assembler: Assembler) -> list[LLMResponse | Exception]:
     await turn.start()
     try:
-        while not assembler.done:
-            await turn.receive(events)
-            for event in events:
-                assembler.feed(event, items)
-            events.clear()
+        return await receive_all(turn, assembler)
     finally:
         await turn.aclose(completed=assembler.done)
         turn.turn_ended(assembler, cancelled=False)
-    return items
 
 
 def text(items: list[LLMResponse | Exception]) -> str:
@@ -96,19 +100,25 @@ async def test_a_chat_completions_turn(fake: FakeOpenAI) -> None:
 
 
 class ResponsesOverHTTP:
-    """A Responses plan, as issue 15's path starts: a URL, a body and the parser."""
+    """A Responses plan, as issue 15's path starts: a URL, a body (chained on a previous
+    response unless a resend asks for the full context), the parser, the resend rule."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, previous: str | None = None) -> None:
         self._client = client
+        self._previous = previous
 
     def request(self, retry: RetryPlan | None) -> httpx.Request:
-        body = {"model": "gpt-4o-mini", "input": "Hi", "stream": True}
+        body: dict[str, Any] = {"model": "gpt-4o-mini", "input": "Hi", "stream": True}
+        if self._previous is not None and not (retry is not None and retry.full_context):
+            body["previous_response_id"] = self._previous
         return post_event_stream(self._client, f"{BASE}/responses", ENDPOINT, body)
 
     def parser(self) -> ResponsesParser:
         return ResponsesParser()
 
     def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
+        if attempt == 0 and getattr(error, "code", None) == "previous_response_not_found":
+            return RetryPlan(0.0, full_context=True)
         return None
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
@@ -127,6 +137,27 @@ async def test_the_responses_api_is_a_plan_and_a_parser_behind_the_same_turn(
     assert text(items) == "Hello over SSE"
     assert assembler.response_id is not None
     assert plan.ended == (assembler.response_id, False)
+    assert fake.counters.open_bodies == 0
+
+
+@pytest.mark.anyio
+async def test_a_resend_gets_the_request_its_retry_plan_asks_for(fake: FakeOpenAI) -> None:
+    # What the stream does after a refusal: ask the turn for a plan, start again with it.
+    fake.add_ws(WSReply.text("fresh"))
+    async with fake.client() as client:
+        turn = HTTPTurn(client, ResponsesOverHTTP(client, "resp_unknown"), HTTPOptions())
+        with pytest.raises(APIStatusError) as refused:
+            await turn.start()
+        retry = turn.plan_retry(refused.value, 0)
+        assert retry == RetryPlan(0.0, full_context=True)
+        await turn.aclose(completed=False)
+        await turn.start(None, retry)
+        items = await receive_all(turn, Assembler(model="gpt-4o-mini"))
+        await turn.aclose(completed=True)
+    assert text(items) == "fresh"
+    first, second = (request.json() for request in fake.requests)
+    assert first["previous_response_id"] == "resp_unknown"
+    assert "previous_response_id" not in second
     assert fake.counters.open_bodies == 0
 
 
@@ -169,3 +200,4 @@ def test_the_chat_completions_plan_resends_transient_failures_only() -> None:
     assert plan.plan_retry(APIStatusError("bad", status_code=400), 0) is None
     assert plan.plan_retry(limited, 2) is None  # retries spent
     assert plan.request(None) is request  # the same request each attempt
+    assert plan.request(RetryPlan(1.0)) is request
