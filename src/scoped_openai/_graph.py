@@ -270,8 +270,20 @@ class SpokenFieldExtractor:
                     self._end_string()
             elif state >= _DONE:
                 break
-            elif state == _NESTED:
-                i = self._nested(chunk, i)
+            elif state == _NESTED:  # inline too: other fields' objects and arrays
+                m = _NESTED_STOP.search(chunk, i)
+                if m is None:
+                    break
+                c = chunk[m.start()]
+                i = m.end()
+                if c == '"':
+                    self._begin_string(_SKIP, _NESTED)
+                elif c == "{" or c == "[":
+                    self._depth += 1
+                else:
+                    self._depth -= 1
+                    if self._depth == 1:
+                        self._state = _AFTER
             elif state == _ESCAPE:
                 i = self._escape(chunk, i, out)
             elif state == _UNICODE:
@@ -316,22 +328,6 @@ class SpokenFieldExtractor:
 
     # -- the states of ``feed`` other than string content: each takes the chunk and the
     # position, and returns where to go on (the chunk's length: stop for this chunk) --------
-
-    def _nested(self, chunk: str, i: int) -> int:
-        """Inside a nested object or array: count brackets, skip strings."""
-        m = _NESTED_STOP.search(chunk, i)
-        if m is None:
-            return len(chunk)
-        c = chunk[m.start()]
-        if c == '"':
-            self._begin_string(_SKIP, _NESTED)
-        elif c == "{" or c == "[":
-            self._depth += 1
-        else:
-            self._depth -= 1
-            if self._depth == 1:
-                self._state = _AFTER
-        return m.end()
 
     def _escape(self, chunk: str, i: int, out: list[str]) -> int:
         """The character after a backslash."""
