@@ -5,7 +5,9 @@ the same in both. The tree says whose fault it is::
 
     ScopedOpenAIError
     ├── APIError                       the API or the network said no
-    │   ├── APIStatusError             a non-2xx answer (status_code, code, message, param)
+    │   ├── APIStatusError             a refusing answer (status_code, code, message, param):
+    │   │   │                          a non-2xx status, or a WebSocket upgrade answered
+    │   │   │                          without switching protocols
     │   │   ├── BadRequestError            400
     │   │   ├── AuthenticationError        401
     │   │   ├── PermissionDeniedError      403

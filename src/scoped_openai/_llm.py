@@ -26,7 +26,7 @@ from ._assembly import Assembler
 from ._chain import ChainHome
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
 from ._endpoint import Endpoint, redact_url, with_query
-from ._errors import APIConnectionError, InvalidContextError, UsageError
+from ._errors import APIConnectionError, APIStatusError, InvalidContextError, UsageError
 from ._graph import ConversationalGraph
 from ._http_responses import responses_http_turn
 from ._http_turn import HTTPOptions, chat_completions_turn
@@ -48,6 +48,7 @@ from ._transports.websocket import (
 )
 from ._turn_owner import TurnOwner
 from ._watchdog import Watchdog
+from ._ws_fallback import FallbackSwitch, WebSocketOrHTTPTurn, is_unsupported_upgrade
 from ._ws_pool import WebSocketPool
 from ._ws_turn import ResponsesTurnSource
 
@@ -71,7 +72,7 @@ CLOSE_WAIT = 5.0
 ErrorCallback = Callable[[Exception], object]
 MetricsCallback = Callable[[TurnMetrics], object]
 #: The events ``on`` accepts.
-EVENTS = ("error", "metrics")
+EVENTS = ("error", "metrics", "fallback")
 
 
 @functools.cache
@@ -258,6 +259,7 @@ class OpenAILLM:
         # What the server holds that a turn may continue from: one chain per socket, or the
         # instance's one when responses are stored (shared by the WebSocket and HTTP paths).
         self._chains = ChainHome(store=store)
+        self._fallback = FallbackSwitch(self._moved_to_http)
         self.max_retries = max_retries
         self.idle_timeout = idle_timeout
         self.first_token_timeout = first_token_timeout
@@ -291,9 +293,9 @@ class OpenAILLM:
         return self.settings.model
 
     def __repr__(self) -> str:
-        if self.streaming:
+        if self.streaming and not self._fallback.moved:
             mode, url = "websocket", self._endpoint.wss_url
-        elif self.api == "responses":
+        elif self.api == "responses" or self.streaming:
             mode, url = "responses-http", self._endpoint.responses_url
         else:
             mode, url = "http", self._endpoint.chat_url
@@ -412,12 +414,18 @@ class OpenAILLM:
     @overload
     def on(self, event: Literal["metrics"], callback: MetricsCallback) -> None: ...
 
+    @overload
+    def on(self, event: Literal["fallback"], callback: ErrorCallback) -> None: ...
+
     def on(self, event: str, callback: Callable[[Any], object]) -> None:
         """Listen to ``"error"`` or ``"metrics"``.
 
         ``"error"``: ``callback(error)`` for every error, raised or not (as the reference).
         ``"metrics"``: ``callback(metrics)`` with a ``TurnMetrics`` once per turn when it
         ends, completed, cancelled or failed (not for a prewarm's warm-up).
+        ``"fallback"``: ``callback(refusal)`` once, when ``streaming=True`` met a server
+        that refused the WebSocket upgrade as unsupported (404, 405, 426, a plain page) and
+        the instance moved to the Responses API over HTTP for the rest of its life.
 
         Callbacks run synchronously; an exception in one is logged and swallowed.
 
@@ -591,31 +599,9 @@ class OpenAILLM:
         except UsageError as error:
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
-        if self.streaming:
-            source: TurnSource = ResponsesTurnSource(
-                self._websocket_pool(),
-                self.settings,
-                messages.items,
-                tools=tools,
-                graph=conversational_graph,
-                overrides=kwargs,
-                limits=self.limits,
-            )
-            return self._track(source, conversational_graph, path="responses_websocket")
-
-        if self.api == "responses":
-            source = responses_http_turn(
-                self._http_client(),
-                self._endpoint,
-                self.settings,
-                messages.items,
-                chain=self._chains.shared,
-                tools=tools,
-                graph=conversational_graph,
-                overrides=kwargs,
-                options=self._http_options(),
-            )
-            return self._track(source, conversational_graph, path="responses_http")
+        if self.streaming or self.api == "responses":
+            source, path = self._responses_turn(messages.items, tools, conversational_graph, kwargs)
+            return self._track(source, conversational_graph, path=path)
         try:
             source = chat_completions_turn(
                 self._http_client(),
@@ -631,6 +617,54 @@ class OpenAILLM:
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
         return self._track(source, conversational_graph, path="chat_completions")
+
+    def _responses_turn(
+        self,
+        items: Sequence[ChatItem],
+        tools: Sequence[FunctionTool] | None,
+        graph: ConversationalGraph | None,
+        overrides: dict[str, Any],
+        *,
+        generate: bool | None = None,
+    ) -> tuple[TurnSource, str]:
+        """A Responses API turn and its metrics path: over HTTP with ``api="responses"`` or
+        once the WebSocket fell back; otherwise over the WebSocket, ready to fall back."""
+
+        def over_http() -> TurnSource:
+            return responses_http_turn(
+                self._http_client(),
+                self._endpoint,
+                self.settings,
+                items,
+                chain=self._chains.shared,
+                tools=tools,
+                graph=graph,
+                overrides=overrides,
+                options=self._http_options(),
+            )
+
+        if not self.streaming or self._fallback.moved:
+            return over_http(), "responses_http"
+        websocket = ResponsesTurnSource(
+            self._websocket_pool(),
+            self.settings,
+            items,
+            tools=tools,
+            graph=graph,
+            overrides=overrides,
+            generate=generate,
+            limits=self.limits,
+        )
+        if generate is False:  # a warm-up: only the WebSocket has one (nothing is generated)
+            return websocket, "responses_websocket"
+        return WebSocketOrHTTPTurn(websocket, over_http, self._fallback), "responses_websocket"
+
+    def _moved_to_http(self, refusal: Exception) -> None:
+        """The WebSocket was refused as unsupported: stop the pool (nothing opens sockets
+        any more) and tell the ``"fallback"`` listeners."""
+        if self._pool is not None:
+            self._pool.close()
+        self.emit("fallback", refusal)
 
     def _http_options(self) -> HTTPOptions:
         """How HTTP turns run, from the configuration as it is now."""
@@ -798,11 +832,12 @@ class OpenAILLM:
         except UsageError as mistake:
             self._emit_error(mistake)
             raise
-        if self.streaming:
+        if self.streaming and not self._fallback.moved:
             await self._prewarm_websocket(instructions, tools)
-            return
+            if not self._fallback.moved:
+                return
         endpoint = self._endpoint
-        if self.api == "responses":  # the query is in the URL already
+        if self.api == "responses" or self.streaming:  # the query is in the URL already
             url, query = endpoint.responses_url, {}
         else:
             url, query = endpoint.chat_url, endpoint.query
@@ -818,6 +853,12 @@ class OpenAILLM:
         pool = self._websocket_pool()
         try:
             await pool.wait_open()
+        except APIStatusError as refusal:
+            if not is_unsupported_upgrade(refusal):
+                self._emit_error(refusal)
+                raise
+            self._fallback.move(refusal)  # prewarm() warms the HTTP path instead
+            return
         except Exception as error:
             self._emit_error(error)
             raise
@@ -826,7 +867,7 @@ class OpenAILLM:
         warmup = ChatContext.empty()
         if instructions:
             warmup.add_message(ChatRole.SYSTEM, instructions)
-        source = ResponsesTurnSource(pool, self.settings, warmup.items, tools=tools, generate=False)
+        source, _ = self._responses_turn(warmup.items, tools, None, {}, generate=False)
         async with self._track(source, None, path=None) as stream:
             async for _ in stream:
                 pass

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from scoped_openai import (
-    APIConnectionError,
     APIStatusError,
     AuthenticationError,
     InternalServerError,
@@ -109,11 +108,12 @@ def test_the_body_read_is_bounded() -> None:
 
 def test_a_handshake_answered_with_another_success_is_not_a_websocket() -> None:
     error = handshake_rejected(200, [(b"content-type", b"text/html")], b"<html>", WHERE)
-    assert type(error) is APIConnectionError
+    assert type(error) is APIStatusError  # the server said no to the upgrade
+    assert error.status_code == 200
     assert (
-        str(error)
-        == f"the WebSocket handshake with {WHERE} was answered with HTTP 200 instead of 101"
-    )
+        f"the WebSocket handshake with {WHERE} was answered with HTTP 200 instead of 101: "
+        "the server does not speak WebSocket there"
+    ) in str(error)
 
 
 def test_a_success_is_not_a_refusal() -> None:

@@ -200,17 +200,22 @@ def handshake_rejected(
     headers: httpx.Headers | Iterable[tuple[bytes, bytes]],
     body: bytes | None,
     where: str,
-) -> APIStatusError | APIConnectionError:
+) -> APIStatusError:
     """The error for a handshake answered with ``status_code`` instead of 101.
 
     A redirect or an error status is the shared refusal (``refusal.refusal_error``: never
-    followed; the status's class with the API's error body); any other status means the
-    server does not speak WebSocket there, a connection failure.
+    followed; the status's class with the API's error body); a success that is not 101 (a
+    proxy's or a plain server's page) says the server does not speak WebSocket there: an
+    ``APIStatusError`` with that status, which ``streaming=True`` takes as "no WebSocket
+    here" and falls back on (``_ws_fallback``).
     """
     if status_code < 300:
-        return APIConnectionError(
-            f"the WebSocket handshake with {where} was answered with HTTP {status_code} "
-            "instead of 101"
+        headers = headers if isinstance(headers, httpx.Headers) else httpx.Headers(list(headers))
+        return APIStatusError(
+            f"HTTP {status_code}: the WebSocket handshake with {where} was answered with "
+            f"HTTP {status_code} instead of 101: the server does not speak WebSocket there",
+            status_code=status_code,
+            request_id=headers.get("x-request-id"),
         )
     return refusal_error(
         status_code, headers, body or b"", where=f"the WebSocket handshake with {where}"
