@@ -1,4 +1,9 @@
-"""The fault matrix: every fault on both paths (where it exists) and both backends, in memory.
+"""The fault matrix: every fault on every path (where it exists) and both backends, in memory.
+
+The paths: ``http`` (Chat Completions), ``ws`` (the Responses API over a WebSocket) and
+``responses-http`` (the Responses API over HTTP, ``api="responses"``: the fake plays the
+WebSocket's scripts on ``POST /responses`` as Server-Sent Events, and takes raw bodies and
+HTTP refusals from ``fake.add_responses_sse``).
 
 Each case is one scripted fault. The test checks the same five things for every one:
 
@@ -11,9 +16,13 @@ Each case is one scripted fault. The test checks the same five things for every 
 
 Tolerated inputs (unknown and extra fields, a 1 MB event) check that the whole reply arrives,
 intact, with no error event. Stalls use real time on asyncio, so their guards are tiny
-(0.05 s); the rest take no time. Faults that exist on one path only run on that path: SSE
-framing, invalid UTF-8, a truncated body and HTTP statuses on HTTP; handshake rejections
-(with the same statuses) and close codes on the WebSocket.
+(0.05 s); the rest take no time. Faults that exist on some paths only run there: SSE
+framing, invalid UTF-8, a truncated body and HTTP statuses on both HTTP paths; handshake
+rejections (with the same statuses) and close codes on the WebSocket; ``response.failed`` and
+``response.incomplete`` on both Responses paths. Every fault states, for each path it does not
+script, why it cannot happen there (``Fault.not_on``): those pairs are collected as skipped
+cases that carry the reason, and ``test_every_fault_covers_every_path`` fails on a pair with
+neither a script nor a reason.
 """
 
 from __future__ import annotations
@@ -65,6 +74,14 @@ from support.turns import turn
 MakeLLM = Callable[..., OpenAILLM]
 Key = tuple[str, Any]
 
+PATHS = ("http", "ws", "responses-http")
+#: Why a fault made of HTTP bodies or statuses has no WebSocket case.
+NO_BODY_ON_WS = "the WebSocket carries whole JSON frames, not an HTTP body"
+#: Why a WebSocket handshake or close fault has no Responses-over-HTTP case.
+NO_SOCKET_ON_HTTP = "a plain HTTP POST has no WebSocket handshake or close code"
+#: Why a Responses terminal event has no Chat Completions case.
+NO_RESPONSE_EVENTS_ON_CHAT = "Chat Completions has no response.failed / response.incomplete"
+
 HEL_LO: list[Key] = [("Hel", None), ("lo", None)]
 HI: list[Key] = [("Hi", None)]
 NEXT_REPLY = ["next", " ans", "wer", ""]
@@ -80,6 +97,7 @@ async def next_turn_works(path: str, fake: FakeOpenAI, llm: OpenAILLM, ctx: Chat
         fake.replies.clear()
         fake.add(Reply.text("next answer"))
     else:
+        fake.responses_sse.clear()
         fake.ws_replies.clear()
         fake.add_ws(WSReply.text("next answer"))
     items, error = await turn(llm, ctx)
@@ -99,10 +117,42 @@ class Fault:
     check: Callable[[Any], None] | None = None
     exact: bool = True  # type(error) is error, not a subclass
     llm_kwargs: dict[str, Any] = field(default_factory=dict)
+    not_on: dict[str, str] = field(default_factory=dict)  # path -> why it cannot happen there
 
 
 def http(*replies: Reply) -> Callable[[FakeOpenAI], None]:
     return lambda fake: fake.add(*replies)
+
+
+def responses(reply: WSReply | Reply) -> Callable[[FakeOpenAI], None]:
+    """``POST /responses``: a WebSocket script (played as SSE), or a raw answer (a body of
+    SSE bytes, an HTTP refusal) as it is."""
+
+    def setup(fake: FakeOpenAI) -> None:
+        if isinstance(reply, Reply):
+            fake.add_responses_sse(reply)
+        else:
+            fake.add_ws(reply)
+
+    return setup
+
+
+def sse(frame: dict[str, Any] | str) -> bytes:
+    """One Server-Sent Event as the Responses API streams it (``event:`` then ``data:``); a
+    string is sent as the data line as it is."""
+    if isinstance(frame, str):
+        return b"data: " + frame.encode() + b"\n\n"
+    return f"event: {frame['type']}\ndata: {json.dumps(frame)}\n\n".encode()
+
+
+def sse_events(reply: WSReply) -> list[bytes]:
+    """The frames of a WebSocket script as SSE events (its pauses and stalls dropped)."""
+    return [sse(step) for step in reply.steps if isinstance(step, dict)]
+
+
+#: ``response.created`` ... the deltas of "Hel" and "lo", and no end (then a fault).
+HEL_LO_EVENTS = sse_events(WSReply.text(["Hel", "lo"], then=[]))
+HI_EVENTS = sse_events(WSReply.text(["Hi"], then=[]))
 
 
 def ws(*replies: WSReply, handshake_status: int | None = None) -> Callable[[FakeOpenAI], None]:
@@ -191,6 +241,45 @@ def ws_with_extras() -> WSReply:
     return WSReply(steps)
 
 
+SERVER_ERROR_AFTER_HEL_LO = WSReply.text(
+    ["Hel", "lo"],
+    then=[
+        error_frame(
+            "server_error",
+            "The server had an error processing your request.",
+            status=500,
+            type="server_error",
+        )
+    ],
+)
+
+
+def big_responses_body() -> Reply:
+    """The 1 MB text as one SSE event, in 64 KiB reads (as ``big_http_reply``)."""
+    body = b"".join(sse_events(WSReply.text([BIG])))
+    assert len(body) > 1024 * 1024
+    return Reply([body[i : i + 65_521] for i in range(0, len(body), 65_521)])
+
+
+def responses_with_extras() -> Reply:
+    """``ws_with_extras`` as SSE, with the SSE fields a client must ignore between events."""
+    events = sse_events(ws_with_extras())
+    return Reply(
+        [
+            b": keep-alive comment\n\n",
+            b"retry: 1000\nid: 7\nunknown-field: x\n\n",
+            events[0],
+            b'event: ping\ndata: {"type": "ping"}\n\n',  # an event type it does not know
+            *events[1:],
+        ]
+    )
+
+
+CALLS_OK_AND_BAD = WSReply.function_calls(
+    ("call_ok", "get_weather", '{"city": "Paris"}'),
+    ("call_bad", "get_weather", '{"city": "Par'),
+)
+
 # -- the cases ------------------------------------------------------------------------------------
 
 STALL_GUARDS = {"idle_timeout": 0.05, "first_token_timeout": 5.0}
@@ -202,27 +291,39 @@ FAULTS: list[Fault] = [
         {
             "http": http(Reply.text(["Hel", "lo"], then=[Disconnect()])),
             "ws": ws(WSReply.text(["Hel", "lo"], then=[CloseSocket(1006)])),
+            # A scripted close drops the HTTP connection mid-body on POST /responses.
+            "responses-http": responses(WSReply.text(["Hel", "lo"], then=[CloseSocket(1006)])),
         },
         APIConnectionError,
         words={
             "http": ("fake-openai.invalid/v1/chat/completions", "peer closed connection"),
             "ws": ("WebSocket closed", "code 1006"),
+            "responses-http": ("fake-openai.invalid/v1/responses", "peer closed connection"),
         },
         exact=False,
         before=HEL_LO,
     ),
     Fault(
         "stream-ends-without-its-end-marker",
-        {"http": http(Reply.text(["Hel", "lo"], then=[chunk({}, finish_reason="stop")]))},
+        {
+            "http": http(Reply.text(["Hel", "lo"], then=[chunk({}, finish_reason="stop")])),
+            # The body ends cleanly after the deltas, with no terminal event.
+            "responses-http": responses(Reply(HEL_LO_EVENTS)),
+        },
         APIConnectionError,
-        words=("ended before its end marker", "[DONE]"),
+        words={
+            "http": ("ended before its end marker", "[DONE]"),
+            "responses-http": ("ended before the response's terminal event", "mid-reply"),
+        },
         before=HEL_LO,
+        not_on={"ws": "a socket carries no end marker; a close mid-turn is ws-close-*"},
     ),
     Fault(
         "stall-mid-reply",
         {
             "http": http(Reply.text(["Hel", "lo"], then=[Stall()])),
             "ws": ws(WSReply.text(["Hel", "lo"], then=[Stall()])),
+            "responses-http": responses(WSReply.text(["Hel", "lo"], then=[Stall()])),
         },
         APITimeoutError,
         words=("stalled", "0.05s"),
@@ -232,7 +333,11 @@ FAULTS: list[Fault] = [
     ),
     Fault(
         "stall-before-the-first-token",
-        {"http": http(Reply([Stall()])), "ws": ws(WSReply([Stall()]))},
+        {
+            "http": http(Reply([Stall()])),
+            "ws": ws(WSReply([Stall()])),
+            "responses-http": responses(WSReply([Stall()])),
+        },
         APITimeoutError,
         words=("first-token deadline", "0.05s"),
         check=lambda e: (e.phase, e.seconds) == ("first_token", 0.05) or pytest.fail(repr(e)),
@@ -246,11 +351,15 @@ FAULTS: list[Fault] = [
                     ["Hi"],
                     then=[chunk({"content": " a"})[:-1] + chunk({"content": " b"}), DONE],
                 )
-            )
+            ),
+            "responses-http": responses(
+                Reply([*HI_EVENTS, HI_EVENTS[-1][:-1] + HI_EVENTS[-1], *HI_EVENTS[-1:]])
+            ),
         },
         ProtocolError,
         words=("not valid JSON",),
         before=HI,
+        not_on={"ws": NO_BODY_ON_WS},
     ),
     Fault(
         "a-200-that-is-not-an-event-stream",
@@ -260,16 +369,24 @@ FAULTS: list[Fault] = [
                     [b"<html><body><h1>502 Bad Gateway</h1></body></html>\n"],
                     headers={"content-type": "text/html"},
                 )
-            )
+            ),
+            "responses-http": responses(
+                Reply(
+                    [b"<html><body><h1>502 Bad Gateway</h1></body></html>\n"],
+                    headers={"content-type": "text/html"},
+                )
+            ),
         },
         ProtocolError,
         words=("text/event-stream", "text/html"),
+        not_on={"ws": NO_BODY_ON_WS},
     ),
     Fault(
         "malformed-json",
         {
             "http": http(Reply.text(["Hi"], then=[b"data: {not json\n\n", DONE])),
             "ws": ws(WSReply.text(["Hi"], then=["{not json"])),
+            "responses-http": responses(WSReply.text(["Hi"], then=["{not json"])),
         },
         ProtocolError,
         words=("not valid JSON", "{not json"),
@@ -290,17 +407,22 @@ FAULTS: list[Fault] = [
                         ]
                     )
                 )
-            )
+            ),
+            "responses-http": responses(
+                Reply.raw(b"".join([*HEL_LO_EVENTS, b"data: {not json\n\n"]))
+            ),
         },
         ProtocolError,
         words=("not valid JSON", "{not json"),
         before=HEL_LO,
+        not_on={"ws": "a frame is one event: there is no read holding several"},
     ),
     Fault(
         "malformed-json-before-any-output",
         {
             "http": http(Reply([b"data: {not json\n\n", DONE])),
             "ws": ws(WSReply.frames(["{not json"])),
+            "responses-http": responses(WSReply.frames(["{not json"])),
         },
         ProtocolError,
         words=("not valid JSON", "{not json"),
@@ -315,11 +437,21 @@ FAULTS: list[Fault] = [
                         b'data: {"choices": [{"index": 0, "delta": {"content": "\xff\xfe"}}]}\n\n'
                     ],
                 )
-            )
+            ),
+            "responses-http": responses(
+                Reply(
+                    [
+                        *HI_EVENTS,
+                        b'event: response.output_text.delta\ndata: {"type": '
+                        b'"response.output_text.delta", "delta": "\xff\xfe"}\n\n',
+                    ]
+                )
+            ),
         },
         ProtocolError,
         words=("not valid UTF-8",),
         before=HI,
+        not_on={"ws": "a text frame is decoded by the WebSocket engine, not by the parser"},
     ),
     Fault(
         "error-payload-after-200-with-code",
@@ -334,19 +466,9 @@ FAULTS: list[Fault] = [
                     ],
                 )
             ),
-            "ws": ws(
-                WSReply.text(
-                    ["Hel", "lo"],
-                    then=[
-                        error_frame(
-                            "server_error",
-                            "The server had an error processing your request.",
-                            status=500,
-                            type="server_error",
-                        )
-                    ],
-                )
-            ),
+            "ws": ws(SERVER_ERROR_AFTER_HEL_LO),
+            # The fake sends the flat streaming error event on POST /responses.
+            "responses-http": responses(SERVER_ERROR_AFTER_HEL_LO),
         },
         APIStreamError,
         words=("The server had an error processing your request.", "code=server_error"),
@@ -363,6 +485,9 @@ FAULTS: list[Fault] = [
                 )
             ),
             "ws": ws(WSReply.text(["Hel", "lo"], then=[error_frame(None, "Model overloaded.")])),
+            "responses-http": responses(
+                WSReply.text(["Hel", "lo"], then=[error_frame(None, "Model overloaded.")])
+            ),
         },
         APIStreamError,
         words=("Model overloaded.",),
@@ -371,13 +496,21 @@ FAULTS: list[Fault] = [
     ),
     Fault(
         "a-1mb-event-is-delivered-intact",
-        {"http": lambda fake: fake.add(big_http_reply()), "ws": ws(WSReply.text([BIG]))},
+        {
+            "http": lambda fake: fake.add(big_http_reply()),
+            "ws": ws(WSReply.text([BIG])),
+            "responses-http": lambda fake: fake.add_responses_sse(big_responses_body()),
+        },
         None,
         before=[(BIG, None), ("", None)],
     ),
     Fault(
         "unknown-and-extra-fields-are-tolerated",
-        {"http": lambda fake: fake.add(http_with_extras()), "ws": ws(ws_with_extras())},
+        {
+            "http": lambda fake: fake.add(http_with_extras()),
+            "ws": ws(ws_with_extras()),
+            "responses-http": lambda fake: fake.add_responses_sse(responses_with_extras()),
+        },
         None,
         before=[("Hi", None), (" there", None), ("", None)],
     ),
@@ -390,12 +523,8 @@ FAULTS: list[Fault] = [
                     ("call_bad", "get_weather", '{"city": "Par'),
                 )
             ),
-            "ws": ws(
-                WSReply.function_calls(
-                    ("call_ok", "get_weather", '{"city": "Paris"}'),
-                    ("call_bad", "get_weather", '{"city": "Par'),
-                )
-            ),
+            "ws": ws(CALLS_OK_AND_BAD),
+            "responses-http": responses(CALLS_OK_AND_BAD),
         },
         ToolArgumentsError,
         words=("get_weather", "call_bad", "not a JSON object", '{"city": "Par'),
@@ -415,6 +544,35 @@ BIG_ARGUMENTS = json.dumps({"text": "x" * 4096})
 SMALL_LIMITS = StreamLimits(max_event_bytes=16 * 1024, max_tool_arguments_bytes=2048)
 
 
+#: A function call whose argument delta is a JSON object, not a string.
+ARGUMENTS_AS_AN_OBJECT = WSReply.text(
+    ["Hi"],
+    then=[
+        {
+            "type": "response.output_item.added",
+            "output_index": 1,
+            "item": {
+                "id": "fc_1",
+                "type": "function_call",
+                "status": "in_progress",
+                "arguments": "",
+                "call_id": "call_1",
+                "name": "f",
+            },
+        },
+        {
+            "type": "response.function_call_arguments.delta",
+            "item_id": "fc_1",
+            "output_index": 1,
+            "delta": {"a": 1},
+        },
+    ],
+)
+
+
+REDIRECT = Reply([], status=307, headers={"location": "https://elsewhere.example/v1/x"})
+
+
 def limit_check(name: str) -> Callable[[Any], None]:
     return lambda e: (
         (e.limit, e.value) == (name, getattr(SMALL_LIMITS, name)) or pytest.fail(repr(e))
@@ -427,6 +585,7 @@ FAULTS += [
         {
             "http": http(Reply.text(["Hi"], then=[b"data: " + DEEP + b"\n\n", DONE])),
             "ws": ws(WSReply.text(["Hi"], then=[DEEP.decode()])),
+            "responses-http": responses(WSReply.text(["Hi"], then=[DEEP.decode()])),
         },
         ProtocolError,
         before=HI,
@@ -454,7 +613,9 @@ FAULTS += [
                         DONE,
                     ],
                 )
-            )
+            ),
+            "ws": ws(ARGUMENTS_AS_AN_OBJECT),
+            "responses-http": responses(ARGUMENTS_AS_AN_OBJECT),
         },
         ProtocolError,
         words=("arguments",),
@@ -462,18 +623,23 @@ FAULTS += [
     ),
     Fault(
         "an-sse-line-with-no-end-over-the-event-limit",
-        {"http": http(Reply.text(["Hi"], then=[b"data: " + b"x" * 8192, b"y" * 16384]))},
+        {
+            "http": http(Reply.text(["Hi"], then=[b"data: " + b"x" * 8192, b"y" * 16384])),
+            "responses-http": responses(Reply([*HI_EVENTS, b"data: " + b"x" * 8192, b"y" * 16384])),
+        },
         LimitExceededError,
         words=("max_event_bytes=16,384",),
         before=HI,
         check=limit_check("max_event_bytes"),
         llm_kwargs={"limits": SMALL_LIMITS},
+        not_on={"ws": "SSE lines exist on HTTP only (a frame's size is the engine's limit)"},
     ),
     Fault(
         "tool-arguments-over-the-limit",
         {
             "http": http(Reply.tool_calls(("call_1", "save", BIG_ARGUMENTS))),
             "ws": ws(WSReply.function_calls(("call_1", "save", BIG_ARGUMENTS))),
+            "responses-http": responses(WSReply.function_calls(("call_1", "save", BIG_ARGUMENTS))),
         },
         LimitExceededError,
         words=("'save'", "max_tool_arguments_bytes=2,048"),
@@ -482,23 +648,28 @@ FAULTS += [
     ),
     Fault(
         "comments-trickled-are-not-events",
-        {"http": http(Reply.text(["Hel", "lo"], then=[Pause(0.02), b": hm\n"] * 50 + [DONE]))},
+        {
+            "http": http(Reply.text(["Hel", "lo"], then=[Pause(0.02), b": hm\n"] * 50 + [DONE])),
+            "responses-http": responses(Reply([*HEL_LO_EVENTS, *[Pause(0.02), b": hm\n"] * 50])),
+        },
         APITimeoutError,
         words=("no event arrived", "0.05s"),
         before=HEL_LO,
         check=lambda e: (e.phase, e.seconds) == ("idle", 0.05) or pytest.fail(repr(e)),
         llm_kwargs=STALL_GUARDS,
+        not_on={"ws": "SSE comments exist on HTTP only"},
     ),
     Fault(
         "a-redirect-to-another-origin",
         {
-            "http": http(
-                Reply([], status=307, headers={"location": "https://elsewhere.example/v1/x"})
-            )
+            "http": http(REDIRECT),
+            "responses-http": responses(REDIRECT),
         },
         APIStatusError,
         words=("HTTP 307", "redirected to https://elsewhere.example", "not followed"),
         check=lambda e: e.status_code == 307 or pytest.fail(repr(e)),
+        # The WebSocket handshake's redirect is tests/transports' (every engine refuses it).
+        not_on={"ws": "a redirected handshake is tested per engine in tests/transports"},
     ),
 ]
 
@@ -545,23 +716,21 @@ for _status, _cls in STATUSES:
     headers = {"x-request-id": "req_123"}
     if _status == 429:
         headers["retry-after"] = "7"
+    _refusal = Reply.error(
+        _status,
+        "Something specific went wrong.",
+        code="some_code",
+        param="messages",
+        headers=headers,
+    )
     FAULTS.append(
         Fault(
             f"http-status-{_status}",
-            {
-                "http": http(
-                    Reply.error(
-                        _status,
-                        "Something specific went wrong.",
-                        code="some_code",
-                        param="messages",
-                        headers=headers,
-                    )
-                )
-            },
+            {"http": http(_refusal), "responses-http": responses(_refusal)},
             _cls,
             words=(f"HTTP {_status}", "Something specific went wrong.", "request_id=req_123"),
             check=_http_status_check(_status),
+            not_on={"ws": "the WebSocket's statuses are its handshake's: ws-handshake-status-*"},
         )
     )
     if _status in UNSUPPORTED_UPGRADE:
@@ -575,27 +744,26 @@ for _status, _cls in STATUSES:
             _cls,
             words=(f"HTTP {_status}",),
             check=_ws_status_check(_status),
+            not_on={"http": NO_SOCKET_ON_HTTP, "responses-http": NO_SOCKET_ON_HTTP},
         )
     )
 
 
+_PROXY_PAGE = Reply(
+    [b"<html><body><h1>502 Bad Gateway</h1></body></html>"],
+    status=502,
+    headers={"content-type": "text/html", "x-request-id": "req_9"},
+)
 FAULTS.append(
     Fault(
         "http-status-502-with-a-proxy-page",
-        {
-            "http": http(
-                Reply(
-                    [b"<html><body><h1>502 Bad Gateway</h1></body></html>"],
-                    status=502,
-                    headers={"content-type": "text/html", "x-request-id": "req_9"},
-                )
-            )
-        },
+        {"http": http(_PROXY_PAGE), "responses-http": responses(_PROXY_PAGE)},
         InternalServerError,
         words=("HTTP 502", "502 Bad Gateway", "request_id=req_9"),
         check=lambda e: (
             (e.status_code, e.code, e.body) == (502, None, None) or pytest.fail(repr(e))
         ),
+        not_on={"ws": "the WebSocket's statuses are its handshake's: ws-handshake-status-*"},
     )
 )
 
@@ -611,16 +779,82 @@ for _code in (1000, 1001, 1006, 1011):
             words=("WebSocket closed", f"code {_code}", "going away"),
             before=HEL_LO,
             check=lambda e, code=_code: e.close_code == code or pytest.fail(repr(e)),
+            # Over HTTP the connection drops instead: server-closes-mid-stream.
+            not_on={"http": NO_SOCKET_ON_HTTP, "responses-http": NO_SOCKET_ON_HTTP},
         )
     )
 
 
-CASES = [
-    pytest.param(fault, path, id=f"{fault.id}-{path}")
-    for fault in FAULTS
-    for path in ("http", "ws")
-    if path in fault.script
+# -- the Responses API's own terminal errors ------------------------------------------------------
+
+FAULTS += [
+    Fault(
+        "response-failed",
+        {
+            "ws": ws(WSReply.failed("server_error", "Something went wrong on our side.")),
+            "responses-http": responses(
+                WSReply.failed("server_error", "Something went wrong on our side.")
+            ),
+        },
+        APIStreamError,
+        words=("the response failed", "Something went wrong on our side.", "code=server_error"),
+        check=lambda e: (e.status, e.code) == ("failed", "server_error") or pytest.fail(repr(e)),
+        not_on={"http": NO_RESPONSE_EVENTS_ON_CHAT},
+    ),
+    Fault(
+        "response-incomplete-after-text",
+        {
+            "ws": ws(WSReply.incomplete("max_output_tokens", "Hello")),
+            "responses-http": responses(WSReply.incomplete("max_output_tokens", "Hello")),
+        },
+        APIStreamError,
+        words=("output token limit", "max_completion_tokens"),
+        before=[("Hell", None), ("o", None)],
+        check=lambda e: (
+            (e.status, e.code) == ("incomplete", "max_output_tokens") or pytest.fail(repr(e))
+        ),
+        not_on={"http": NO_RESPONSE_EVENTS_ON_CHAT},
+    ),
+    Fault(
+        "error-event-before-any-output",
+        {
+            "http": http(
+                Reply(
+                    [
+                        b'data: {"error": {"message": "The engine is overloaded.", '
+                        b'"type": "server_error", "param": null, "code": "server_error"}}\n\n'
+                    ]
+                )
+            ),
+            "ws": ws(WSReply.error("server_error", "The engine is overloaded.", status=500)),
+            "responses-http": responses(
+                WSReply.error("server_error", "The engine is overloaded.", status=500)
+            ),
+        },
+        APIStreamError,
+        words=("The engine is overloaded.", "code=server_error"),
+        check=lambda e: e.code == "server_error" or pytest.fail(repr(e)),
+    ),
 ]
+
+
+def _case(fault: Fault, path: str) -> Any:
+    if path in fault.script:
+        return pytest.param(fault, path, id=f"{fault.id}-{path}")
+    # Not on this path, with the reason (test_every_fault_covers_every_path requires one).
+    reason = fault.not_on.get(path, "no script and no reason")
+    return pytest.param(fault, path, id=f"{fault.id}-{path}", marks=pytest.mark.skip(reason))
+
+
+CASES = [_case(fault, path) for fault in FAULTS for path in PATHS]
+
+
+def test_every_fault_covers_every_path() -> None:
+    """Each fault is scripted on a path or says why it cannot happen there, never both."""
+    for fault in FAULTS:
+        for path in PATHS:
+            scripted, reason = path in fault.script, fault.not_on.get(path)
+            assert scripted != bool(reason), (fault.id, path, scripted, reason)
 
 
 @pytest.mark.anyio
@@ -636,8 +870,11 @@ async def test_fault(
     path: str,
 ) -> None:
     fault.script[path](fake)
-    make = make_llm if path == "http" else make_ws_llm
-    async with make(**fault.llm_kwargs) as llm:
+    if path == "ws":
+        llm = make_ws_llm(**fault.llm_kwargs)
+    else:
+        llm = make_llm(**fault.llm_kwargs, **({"api": "responses"} if path != "http" else {}))
+    async with llm:
         items, error = await turn(llm, ctx)
         # 3. what arrived before the fault stays delivered
         assert [key(item) for item in items] == fault.before
