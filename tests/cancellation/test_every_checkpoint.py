@@ -1,13 +1,15 @@
-"""Cancellation at every checkpoint, on both paths, in every phase of a turn.
+"""Cancellation at every checkpoint, on every path, in every phase of a turn.
 
 For each path (HTTP: ``fake.llm()``; WebSocket: ``fake.llm(streaming=True)`` inside
-``async with``), each phase (connecting/handshaking, request sent, waiting for the first token,
-mid text, mid tool-call arguments, after usage, retry backoff, prewarm, ``aclose()``), each way
-of cancelling (``mode``: ``cancel_current_generation()``, the barge-in, or the caller's own
-cancel scope) and each way of iterating (``form``: ``async with llm.chat(ctx) as stream``, or
-the reference's bare ``async for r in llm.chat(ctx)``, which drops the stream when it is left),
-a scenario is run once per checkpoint index ``k = 0, 1, 2, ...`` with the cancellation
-delivered at checkpoint ``k``, until the scenario completes unhindered (the consumer finishes
+``async with``; the Responses API over HTTP: ``fake.llm(api="responses")``, its scripts the
+WebSocket's, played as SSE on ``POST /responses``), each phase (connecting/handshaking,
+request sent, waiting for the first token, mid text, mid tool-call arguments, after usage,
+retry backoff, prewarm, ``aclose()``), each way of cancelling (``mode``:
+``cancel_current_generation()``, the barge-in, or the caller's own cancel scope) and each
+way of iterating (``form``: ``async with llm.chat(ctx) as stream``, or the reference's bare
+``async for r in llm.chat(ctx)``, which drops the stream when it is left), a scenario is run
+once per checkpoint index ``k = 0, 1, 2, ...`` with the cancellation delivered at checkpoint
+``k``, until the scenario completes unhindered (the consumer finishes
 in fewer than ``k`` steps). The consumer hands each item on with a checkpoint (as an agent
 awaits its TTS), so the caller's scope is also cancelled inside the loop body. Everything runs
 on trio's virtual clock (pytest-trio's ``autojump_clock``) with in-memory transports.
@@ -41,6 +43,10 @@ the chain rule for ``store=False``: chained on the turn that completed; unchange
 of the cancelled turn was sent; otherwise the full context (a barge-in retired the socket, and
 its connection-local response with it). The ``*_store`` scenarios run the same with
 ``store=True``, where chaining on the last completed response from a new socket is also right.
+On the Responses API over HTTP the next turn is one POST; without storage it sends the whole
+context, and with ``store=True`` it chains on the last response the client saw complete, with
+exactly the items after what that response holds (``next_responses_http_turn`` says when the
+whole context is right instead).
 
 ``test_zz_cancellation_points_summary`` (last in this file) prints how many cancellation
 points each path/phase/mode/form exercised (``-s`` shows it) and asserts every sweep ran and
@@ -144,10 +150,11 @@ class Probe(trio.abc.Instrument):
 
 class _CountingStream(httpx.AsyncByteStream):
     # A class, not an async generator: trio warns about generators left to the collector.
-    def __init__(self, inner: Any, counts: list[int], index: int) -> None:
+    def __init__(self, inner: Any, transport: CountingTransport, index: int) -> None:
         self._inner = inner
         self._iterator: Any = None
-        self._counts = counts
+        self._counts = transport.chunks
+        self._bodies = transport.bodies
         self._index = index
 
     def __aiter__(self) -> _CountingStream:
@@ -157,6 +164,7 @@ class _CountingStream(httpx.AsyncByteStream):
     async def __anext__(self) -> bytes:
         data: bytes = await self._iterator.__anext__()
         self._counts[self._index] += 1
+        self._bodies[self._index] += data
         return data
 
     async def aclose(self) -> None:
@@ -164,21 +172,46 @@ class _CountingStream(httpx.AsyncByteStream):
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
-    """The fake's in-memory transport, counting the body chunks handed to the client."""
+    """The fake's in-memory transport, counting the body chunks handed to the client and
+    recording each POST's body and the bytes of its answer."""
 
     def __init__(self, fake: FakeOpenAI) -> None:
         self.inner = fake.transport()
-        self.chunks: list[int] = []  # per POST, in order
+        self.posts: list[dict[str, Any]] = []  # the JSON body of every POST attempted
+        self.chunks: list[int] = []  # per POST answered, in order
+        self.bodies: list[bytearray] = []  # ditto, the bytes handed to the client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.posts.append(json.loads(request.content))
         response = await self.inner.handle_async_request(request)
         if request.method != "POST":
             return response
         self.chunks.append(0)
-        stream = _CountingStream(response.stream, self.chunks, len(self.chunks) - 1)
+        self.bodies.append(bytearray())
+        stream = _CountingStream(response.stream, self, len(self.chunks) - 1)
         return httpx.Response(
             response.status_code, headers=response.headers, stream=stream, request=request
         )
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        """The Responses events (SSE ``data:`` objects) of the answers to POSTs ``since``
+        on, as far as they reached the client (a last event cut short is left out)."""
+        events: list[dict[str, Any]] = []
+        for body in self.bodies[since:]:
+            for block in bytes(body).split(b"\n\n")[:-1]:
+                for line in block.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        events.append(json.loads(line[6:]))
+        return events
+
+    def completed(self, response_id: str | None) -> list[dict[str, Any]]:
+        """The ``response.completed`` events that reached the client for ``response_id``."""
+        return [
+            e
+            for e in self.events()
+            if e.get("type") == "response.completed" and e["response"]["id"] == response_id
+        ]
 
 
 class _LedgerSocket:
@@ -324,16 +357,21 @@ class World:
     ledger: Ledger | None = None
     ledger_mark: int = 0  # len(ledger.received) when the consumer started
     create_mark: int = 0  # len(ledger.attempted) when the consumer started
+    post_mark: int = 0  # len(transport.posts) when the consumer started
 
     # HTTP
     def chunks(self) -> list[int]:
         assert self.transport is not None
         return self.transport.chunks
 
-    # WebSocket
+    # Responses (WebSocket frames, or the events of the answers to this turn's POSTs)
     def turn_frames(self) -> list[str]:
+        if self.transport is not None:
+            return [str(e.get("type")) for e in self.transport.events(self.post_mark)]
         assert self.ledger is not None
         return [f["type"] for _, f in self.ledger.received[self.ledger_mark :]]
+
+    # WebSocket
 
     def turn_attempts(self) -> list[dict[str, Any]]:
         assert self.ledger is not None
@@ -597,16 +635,129 @@ WS_SCENARIOS = [
     ),
 ]
 
-# store=True: stored responses outlive their socket, so after a barge-in the next turn may
-# chain on the last completed response from the new socket (or send the full context).
-WS_STORE_SCENARIOS = [
-    dataclasses.replace(
-        scenario, phase=f"{scenario.phase}_store", llm_kwargs={**scenario.llm_kwargs, "store": True}
-    )
-    for scenario in WS_SCENARIOS
-    if scenario.first_turn and not scenario.aclose
+
+def _responses_setup(*replies: Callable[[], WSReply | Reply]) -> Callable[[FakeOpenAI], None]:
+    """``POST /responses`` answers in order: a WebSocket script (played as SSE) or a raw
+    ``Reply`` (an HTTP refusal)."""
+
+    def setup(fake: FakeOpenAI) -> None:
+        for make in replies:
+            reply = make()
+            if isinstance(reply, Reply):
+                fake.add_responses_sse(reply)
+            else:
+                fake.add_ws(reply)
+
+    return setup
+
+
+def _ws_paused_first() -> WSReply:
+    reply = WSReply.text(["Hel", "lo"])
+    reply.steps.insert(0, Pause(1.0))
+    return reply
+
+
+# The Responses API over HTTP: the phases of a Chat Completions turn (it is an HTTP POST),
+# with the WebSocket's Responses scripts; the first turn (a completed one, so with
+# store=True there is a chain) as on the WebSocket. Its prewarm is a HEAD.
+RESPONSES_HTTP_SCENARIOS = [
+    Scenario(
+        "responses-http",
+        "connecting",
+        _responses_setup(_ws_paused_first),
+        lambda w: sum(w.chunks()[w.post_mark :]) == 0,
+        first_turn=True,
+    ),
+    Scenario(
+        "responses-http",
+        "request_sent",
+        _responses_setup(lambda: WSReply.text(["Hel", "lo"])),
+        lambda w: w.chunks()[w.post_mark :] == [0],
+        first_turn=True,
+    ),
+    Scenario(
+        "responses-http",
+        "first_token",
+        _responses_setup(_ws_paused_after_created),
+        lambda w: "response.created" in w.turn_frames() and not w.texts(),
+        first_turn=True,
+    ),
+    Scenario(
+        "responses-http",
+        "mid_text",
+        _responses_setup(lambda: WSReply.text(["a ", "b ", "c ", "d "], delay=0.1)),
+        lambda w: 1 <= len(w.texts()) < 4,
+        first_turn=True,
+    ),
+    Scenario(
+        "responses-http",
+        "mid_tool_args",
+        _responses_setup(_ws_slow_arguments),
+        _ws_mid_args,
+        first_turn=True,
+        tools=True,
+    ),
+    Scenario(
+        "responses-http",
+        "after_usage",
+        _responses_setup(lambda: WSReply.text(["Hel", "lo"])),
+        lambda w: w.usage_heard(),
+        first_turn=True,
+    ),
+    Scenario(
+        "responses-http",
+        "retry_backoff",
+        _responses_setup(
+            lambda: Reply.error(503, "overloaded", headers={"retry-after": "1"}),
+            lambda: WSReply.text(["Hel", "lo"]),
+        ),
+        lambda w: len(w.chunks()) == w.post_mark + 1 and w.fake.counters.bodies_closed >= 2,
+        first_turn=True,
+        llm_kwargs={"max_retries": 1},
+    ),
+    Scenario(
+        "responses-http",
+        "prewarm",
+        _responses_setup(lambda: WSReply.text(["Hel", "lo"])),
+        lambda w: w.consumer.in_prewarm,
+        prewarm=True,
+    ),
+    Scenario(
+        "responses-http",
+        "aclose",
+        _responses_setup(lambda: WSReply.text(["a ", "b ", "c "], delay=0.1)),
+        lambda w: w.consumer.in_aclose,
+        aclose=True,
+        first_turn=True,
+    ),
 ]
-SCENARIOS = HTTP_SCENARIOS + WS_SCENARIOS + WS_STORE_SCENARIOS
+
+
+def _with_store(scenarios: list[Scenario]) -> list[Scenario]:
+    """The scenarios that chain (a first turn, a next turn), again with ``store=True``."""
+    return [
+        dataclasses.replace(
+            scenario,
+            phase=f"{scenario.phase}_store",
+            llm_kwargs={**scenario.llm_kwargs, "store": True},
+        )
+        for scenario in scenarios
+        if scenario.first_turn and not scenario.aclose
+    ]
+
+
+# store=True: stored responses outlive their socket, so after a barge-in the next turn may
+# chain on the last completed response from the new socket (or send the full context). Over
+# HTTP only stored responses can be continued at all.
+WS_STORE_SCENARIOS = _with_store(WS_SCENARIOS)
+RESPONSES_HTTP_STORE_SCENARIOS = _with_store(RESPONSES_HTTP_SCENARIOS)
+SCENARIOS = (
+    HTTP_SCENARIOS
+    + WS_SCENARIOS
+    + WS_STORE_SCENARIOS
+    + RESPONSES_HTTP_SCENARIOS
+    + RESPONSES_HTTP_STORE_SCENARIOS
+)
 MODES = ["barge_in", "scope"]
 FORMS = ["with", "bare"]
 
@@ -775,7 +926,9 @@ class Run:
         self.ledger: Ledger | None = None
         self.client: httpx.AsyncClient | None = None
         kwargs: dict[str, Any] = {**GUARDS, **scenario.llm_kwargs}
-        if scenario.path == "http":
+        if scenario.path in ("http", "responses-http"):
+            if scenario.path == "responses-http":
+                kwargs["api"] = "responses"
             self.transport = CountingTransport(self.fake)
             self.client = httpx.AsyncClient(transport=self.transport)
             self.llm = self.fake.llm(client=self.client, **kwargs)
@@ -830,6 +983,8 @@ class Run:
         if self.ledger is not None:
             world.ledger_mark = len(self.ledger.received)
             world.create_mark = len(self.ledger.attempted)
+        if self.transport is not None:
+            world.post_mark = len(self.transport.posts)
         canceller = Canceller(self.llm, consumer, probe, world)
 
         def fire() -> None:
@@ -882,6 +1037,9 @@ class Run:
                 ctx.add_message(ChatRole.ASSISTANT, spoken)
         ctx.add_message(ChatRole.USER, "Stop.")
         tools = [WEATHER] if scenario.tools else None
+        if scenario.path == "responses-http":
+            await self.next_responses_http_turn(completed, tools)
+            return
         if ledger is None:
             fake.replies.clear()
             fake.add(Reply.text("next answer"))
@@ -936,6 +1094,60 @@ class Run:
             expected = (None, full)
         actual = (frame.get("previous_response_id"), frame["input"])
         assert actual == expected, f"k={k} {completed=} {attempts=}"
+
+    async def next_responses_http_turn(self, completed: bool, tools: Any) -> None:
+        """The next turn on the Responses API over HTTP: exactly its reply, one POST (a
+        refused chain would take two), chained as the rule says. Without storage every
+        turn sends the whole context. With ``store=True`` the chain stays on the last
+        response the client saw complete (a barge-in does not drop it): the first turn's,
+        or the cancelled turn's when its ``response.completed`` was read before the
+        cancel; the whole context goes out only when the context does not extend it, or
+        when the caller's own scope ended the turn (no barge-in: the turn counts as
+        failed and the chain is reset, the WebSocket turn's rule too)."""
+        k, fake, llm, ctx, consumer = self.k, self.fake, self.llm, self.ctx, self.consumer
+        transport = self.transport
+        assert transport is not None
+        fake.responses_sse.clear()
+        fake.ws_replies.clear()
+        fake.add_ws(WSReply.text("next answer"))
+        before = len(transport.posts)
+        async with llm.chat(ctx, tools=tools) as next_stream:
+            heard = [i.content async for i in next_stream]
+        assert heard == NEXT_REPLY, f"k={k}"
+        sent = transport.posts[before:]
+        assert len(sent) == 1, f"k={k}: the next turn took {len(sent)} POSTs: {sent!r}"
+        body = sent[0]
+        full = input_items(ctx)
+        actual = (body.get("previous_response_id"), body["input"])
+        if not self.scenario.llm_kwargs.get("store"):
+            assert actual == (None, full), f"k={k}: without storage, the whole context"
+            return
+        previous = actual[0]
+        if completed or previous not in (None, self.chain_id):
+            # Chained on the cancelled turn's response: the client saw it complete.
+            rid = consumer.response_id
+            assert previous == rid, f"k={k}: chained on {previous}, not {rid}"
+            done = transport.completed(rid)
+            assert len(done) == 1, f"k={k}: {rid} completed {len(done)} times"
+            holds = self.turn_input + output_items(done[0]["response"]["output"])
+        elif previous == self.chain_id:
+            holds = self.held  # the first turn's response, which the barge-in kept
+        elif not consumer.cancelled:
+            # The caller's scope ended the turn: reset, as after a failure.
+            assert self.mode == "scope", f"k={k}: a barge-in dropped the chain"
+            assert actual == (None, full), f"k={k}"
+            return
+        else:
+            # The whole context: only when the client's chain moved to the cancelled
+            # turn's response (it saw it complete) and the context does not extend it.
+            done = transport.completed(consumer.response_id)
+            assert done, f"k={k}: the chain on {self.chain_id} was dropped"
+            holds = self.turn_input + output_items(done[0]["response"]["output"])
+            assert full[: len(holds)] != holds, f"k={k}: it could have chained"
+            assert actual == (None, full), f"k={k}"
+            return
+        assert full[: len(holds)] == holds, f"k={k}: the context does not extend {previous}"
+        assert actual == (previous, full[len(holds) :]), f"k={k} {completed=}"
 
 
 # -- the sweeps -----------------------------------------------------------------------------------
@@ -998,12 +1210,12 @@ async def test_zz_cancellation_points_summary(tally: dict[str, Tally]) -> None:
     for key in sorted(tally):
         t = tally[key]
         counts = f"{t.points:4} / {len(t.distinct):4} / {t.in_phase:4} / {t.steps:4}"
-        lines.append(f"  {key:38} {counts}")
+        lines.append(f"  {key:50} {counts}")
     per_phase: dict[str, int] = {}
     for key, t in tally.items():
         per_phase[key.split("/")[0]] = per_phase.get(key.split("/")[0], 0) + t.points
     lines.append("per path/phase (both modes, both forms):")
-    lines.extend(f"  {key:32} {n:4}" for key, n in sorted(per_phase.items()))
+    lines.extend(f"  {key:36} {n:4}" for key, n in sorted(per_phase.items()))
     total = sum(t.points for t in tally.values())
     lines.append(f"  total: {total}")
     print("\n".join(lines))
