@@ -109,7 +109,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def soak(session: nox.Session) -> None:
-    """Soak on loopback sockets (not part of the default run): both backends, both paths.
+    """Soak on loopback sockets (not part of the default run): both backends, every path.
 
     ``nox -s soak -- --turns 200`` for a shorter run; ``benchmarks/soak.py --help`` lists the
     options (``--seed``, ``--backend``, ``--path``, ``--idle-timeout``...).

@@ -5,7 +5,9 @@ Run with ``python benchmarks/soak.py`` (or ``nox -s soak -- --turns 200``). The 
 (this script with ``--serve``), so the client's descriptors and tasks are counted alone; each
 turn's plan travels in its user message, which the server reads to script its reply. For each
 backend (asyncio, trio: one ``anyio.run`` each) and each path
-(HTTP Chat Completions, and the Responses WebSocket with ``streaming=True``) it plays
+(``http``: Chat Completions; ``ws``: the Responses API over a WebSocket, ``streaming=True``;
+``responses-http``: the Responses API over HTTP, ``api="responses"``, on the fake's
+``POST /responses``, which plays the WebSocket's scripts as Server-Sent Events) it plays
 ``--turns`` turns (1,000 by default), each one drawn from a seeded RNG (``--seed``):
 
 * ``complete``: the whole reply streams in;
@@ -14,7 +16,8 @@ backend (asyncio, trio: one ``anyio.run`` each) and each path
 * ``stall``: the server sends some pieces and then nothing (the client's ``idle_timeout`` is
   small, 0.2 s by default): the turn must end with ``APITimeoutError``;
 * ``disconnect``: the server drops the connection (HTTP) or closes the socket (WebSocket,
-  code 1011) after some pieces: the turn must end with ``APIConnectionError``.
+  code 1011; on ``POST /responses`` the same script drops the connection mid-body) after
+  some pieces: the turn must end with ``APIConnectionError``.
 
 Every piece of a turn's reply carries its turn number and position (``[t17.3]``), so each
 item received is checked: it belongs to the current turn (else it is *stale*), it is the next
@@ -74,6 +77,12 @@ from scoped_openai.testing import (
 )
 
 API_KEY = "sk-soak-0000"
+#: The paths a soak can run, and how each one's llm is configured.
+PATH_KWARGS: dict[str, dict[str, Any]] = {
+    "http": {},
+    "ws": {"streaming": True},
+    "responses-http": {"api": "responses"},
+}
 PLANNED = ("complete", "barge_in", "barge_in_task", "stall", "disconnect")
 WEIGHTS = (50, 14, 12, 10, 14)
 #: What each planned turn may end as.
@@ -395,7 +404,7 @@ async def run_backend(
             llm = OpenAILLM(
                 api_key=API_KEY,
                 base_url=base_url,
-                streaming=path == "ws",
+                **PATH_KWARGS[path],
                 idle_timeout=args.idle_timeout,
                 first_token_timeout=args.first_token_timeout,
             )
@@ -476,7 +485,7 @@ class ServerProcess:
 def print_report(args: argparse.Namespace, runs: list[Run], seconds: float) -> int:
     print()
     head = (
-        f"{'backend':8} {'path':5} {'turns':>6} {'complete':>8} {'barge':>6} {'stall':>6} "
+        f"{'backend':8} {'path':14} {'turns':>6} {'complete':>8} {'barge':>6} {'stall':>6} "
         f"{'discon':>6} {'other':>6} {'stale':>6} {'lost':>5} {'order':>6} {'unexp':>6} "
         f"{'hung':>5} {'fds':>9} {'tasks':>9} {'traced KiB':>17} {'RSS KiB':>17} {'secs':>6} "
         f"{'server fds':>10}"
@@ -490,7 +499,7 @@ def print_report(args: argparse.Namespace, runs: list[Run], seconds: float) -> i
         known = ("complete", "barge_in", "stall", "disconnect")
         other = sum(n for name, n in run.outcomes.items() if name not in known)
         print(
-            f"{run.backend:8} {run.path:5} {run.turns:>6} {run.outcomes['complete']:>8} "
+            f"{run.backend:8} {run.path:14} {run.turns:>6} {run.outcomes['complete']:>8} "
             f"{run.outcomes['barge_in']:>6} {run.outcomes['stall']:>6} "
             f"{run.outcomes['disconnect']:>6} {other:>6} {run.stale:>6} {run.lost:>5} "
             f"{run.out_of_order:>6} {run.unexpected:>6} {run.hung:>5} "
@@ -531,7 +540,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--turns", type=int, default=1000, help="turns per backend and path")
     parser.add_argument("--seed", type=int, default=20240917)
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
-    parser.add_argument("--path", choices=["http", "ws", "both"], default="both")
+    parser.add_argument(
+        "--path",
+        choices=[*PATH_KWARGS, "both", "all"],
+        default="all",
+        help="one path; both: http and ws; all (the default): the three",
+    )
     parser.add_argument("--idle-timeout", type=float, default=0.2, help="the client's, seconds")
     parser.add_argument("--first-token-timeout", type=float, default=5.0)
     parser.add_argument("--turn-timeout", type=float, default=10.0, help="bound of one turn")
@@ -541,7 +555,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--serve", metavar="PORT_FILE", help=argparse.SUPPRESS)  # the child
     args = parser.parse_args(argv)
     args.backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
-    args.paths = ["http", "ws"] if args.path == "both" else [args.path]
+    chosen = {"both": ["http", "ws"], "all": list(PATH_KWARGS)}
+    args.paths = chosen.get(args.path, [args.path])
     return args
 
 
