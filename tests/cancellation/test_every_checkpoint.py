@@ -657,9 +657,14 @@ def _ws_paused_first() -> WSReply:
     return reply
 
 
-# The Responses API over HTTP: the phases of a Chat Completions turn (it is an HTTP POST),
-# with the WebSocket's Responses scripts; the first turn (a completed one, so with
-# store=True there is a chain) as on the WebSocket. Its prewarm is a HEAD.
+#: The phases where a Responses turn reads the same events whatever carries them: the
+#: WebSocket's scenarios as they are (their setups script ``fake.add_ws``, which the fake
+#: also plays on ``POST /responses``).
+SHARED_RESPONSES_PHASES = ("first_token", "mid_text", "mid_tool_args", "after_usage", "aclose")
+
+# The Responses API over HTTP: an HTTP POST's own phases (connecting, request sent, a retry
+# after a 503, a prewarm that is a HEAD) and the shared ones; the first turn (a completed
+# one, so with store=True there is a chain) as on the WebSocket.
 RESPONSES_HTTP_SCENARIOS = [
     Scenario(
         "responses-http",
@@ -673,35 +678,6 @@ RESPONSES_HTTP_SCENARIOS = [
         "request_sent",
         _responses_setup(lambda: WSReply.text(["Hel", "lo"])),
         lambda w: w.chunks()[w.post_mark :] == [0],
-        first_turn=True,
-    ),
-    Scenario(
-        "responses-http",
-        "first_token",
-        _responses_setup(_ws_paused_after_created),
-        lambda w: "response.created" in w.turn_frames() and not w.texts(),
-        first_turn=True,
-    ),
-    Scenario(
-        "responses-http",
-        "mid_text",
-        _responses_setup(lambda: WSReply.text(["a ", "b ", "c ", "d "], delay=0.1)),
-        lambda w: 1 <= len(w.texts()) < 4,
-        first_turn=True,
-    ),
-    Scenario(
-        "responses-http",
-        "mid_tool_args",
-        _responses_setup(_ws_slow_arguments),
-        _ws_mid_args,
-        first_turn=True,
-        tools=True,
-    ),
-    Scenario(
-        "responses-http",
-        "after_usage",
-        _responses_setup(lambda: WSReply.text(["Hel", "lo"])),
-        lambda w: w.usage_heard(),
         first_turn=True,
     ),
     Scenario(
@@ -722,13 +698,10 @@ RESPONSES_HTTP_SCENARIOS = [
         lambda w: w.consumer.in_prewarm,
         prewarm=True,
     ),
-    Scenario(
-        "responses-http",
-        "aclose",
-        _responses_setup(lambda: WSReply.text(["a ", "b ", "c "], delay=0.1)),
-        lambda w: w.consumer.in_aclose,
-        aclose=True,
-        first_turn=True,
+    *(
+        dataclasses.replace(scenario, path="responses-http")
+        for scenario in WS_SCENARIOS
+        if scenario.phase in SHARED_RESPONSES_PHASES
     ),
 ]
 
