@@ -326,8 +326,8 @@ class SpokenFieldExtractor:
 
     # -- helpers -------------------------------------------------------------------------
 
-    # -- the states of ``feed`` other than string content: each takes the chunk and the
-    # position, and returns where to go on (the chunk's length: stop for this chunk) --------
+    # -- the rarer states of ``feed`` (an escape, its hex digits, a scalar): each takes the
+    # chunk and the position, and returns where to go on (the chunk's length: stop) --------
 
     def _escape(self, chunk: str, i: int, out: list[str]) -> int:
         """The character after a backslash."""
