@@ -77,6 +77,10 @@ Key = tuple[str, Any]
 PATHS = ("http", "ws", "responses-http")
 #: Why a fault made of HTTP bodies or statuses has no WebSocket case.
 NO_BODY_ON_WS = "the WebSocket carries whole JSON frames, not an HTTP body"
+#: Why an HTTP status has no WebSocket case.
+NO_STATUS_ON_WS = "the WebSocket's statuses are its handshake's: ws-handshake-status-*"
+#: ... and why 404, 405 and 426 have none at all there.
+FALLS_BACK = "a handshake refused as unsupported falls back to HTTP: test_ws_fallback.py"
 #: Why a WebSocket handshake or close fault has no Responses-over-HTTP case.
 NO_SOCKET_ON_HTTP = "a plain HTTP POST has no WebSocket handshake or close code"
 #: Why a Responses terminal event has no Chat Completions case.
@@ -730,7 +734,7 @@ for _status, _cls in STATUSES:
             _cls,
             words=(f"HTTP {_status}", "Something specific went wrong.", "request_id=req_123"),
             check=_http_status_check(_status),
-            not_on={"ws": "the WebSocket's statuses are its handshake's: ws-handshake-status-*"},
+            not_on={"ws": NO_STATUS_ON_WS if _status not in UNSUPPORTED_UPGRADE else FALLS_BACK},
         )
     )
     if _status in UNSUPPORTED_UPGRADE:
@@ -763,7 +767,7 @@ FAULTS.append(
         check=lambda e: (
             (e.status_code, e.code, e.body) == (502, None, None) or pytest.fail(repr(e))
         ),
-        not_on={"ws": "the WebSocket's statuses are its handshake's: ws-handshake-status-*"},
+        not_on={"ws": NO_STATUS_ON_WS},
     )
 )
 
