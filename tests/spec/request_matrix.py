@@ -224,6 +224,10 @@ SETTINGS: dict[str, Callable[[str], GenerationSettings]] = {
             "safety_identifier": "user-hash-1",
         },
     ),
+    # Merged deeply into what the library builds (on Chat Completions: include_usage stays).
+    "extra-body-nested": lambda m: _settings(
+        m, extra_body={"stream_options": {"include_obfuscation": False}}
+    ),
     "store": lambda m: _settings(m, store=True),
 }
 
