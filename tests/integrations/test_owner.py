@@ -1,5 +1,5 @@
 """``LLMOwner``: the library's ``async with`` held by a task of its own, for frameworks and
-apps that cannot hold the block. Both paths (HTTP and WebSocket), both backends."""
+apps that cannot hold the block. Every path (``support.paths.PATHS``), both backends."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import trio
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai.integrations import LLMOwner
 from scoped_openai.integrations._owner import OWNER_TASK_NAME
-from scoped_openai.testing import FakeOpenAI, Reply, Stall, WSReply
+from scoped_openai.testing import FakeOpenAI, Stall, WSReply
+from support.paths import OnPath
 from support.sockets import SocketTracker
 
 MakeLLM = Callable[..., OpenAILLM]
-PATHS = ["http", "ws"]
 
 
 def user_ctx(text: str = "hi") -> ChatContext:
@@ -28,22 +28,10 @@ def user_ctx(text: str = "hi") -> ChatContext:
     return ctx
 
 
-def script(fake: FakeOpenAI, path: str, text: str, *, stall: bool = False) -> None:
-    if path == "http":
-        fake.add(Reply.text(text, then=[Stall()] if stall else ()))
-    else:
-        fake.add_ws(WSReply.text(text, then=[Stall()] if stall else None))
-
-
-@pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
-def llm(path: str, make_llm: MakeLLM, make_ws_llm: MakeLLM) -> OpenAILLM:
-    """An in-memory LLM on ``fake`` for ``path`` (HTTP, or WebSocket tracked by ws_tracker)."""
-    return make_ws_llm() if path == "ws" else make_llm()
+def llm(path: OnPath) -> OpenAILLM:
+    """An in-memory LLM on ``fake`` for the path (its WebSockets tracked by ws_tracker)."""
+    return path.llm()
 
 
 def owner_tasks_running() -> int:
@@ -59,10 +47,10 @@ def assert_released(fake: FakeOpenAI, tracker: SocketTracker, llm: OpenAILLM) ->
 
 @pytest.mark.anyio
 async def test_concurrent_first_calls_enter_once_and_turns_need_no_async_with(
-    path: str, llm: OpenAILLM, fake: FakeOpenAI, ws_tracker: SocketTracker
+    path: OnPath, llm: OpenAILLM, fake: FakeOpenAI, ws_tracker: SocketTracker
 ) -> None:
     owner = LLMOwner(llm)
-    script(fake, path, "hello there")
+    path.add_text("hello there")
     got: list[OpenAILLM] = []
 
     async def first_use() -> None:
@@ -84,10 +72,10 @@ async def test_concurrent_first_calls_enter_once_and_turns_need_no_async_with(
 
 @pytest.mark.anyio
 async def test_aclose_from_another_task_ends_a_stalled_reply_at_once(
-    path: str, llm: OpenAILLM, fake: FakeOpenAI, ws_tracker: SocketTracker
+    path: OnPath, llm: OpenAILLM, fake: FakeOpenAI, ws_tracker: SocketTracker
 ) -> None:
     owner = LLMOwner(llm)
-    script(fake, path, "one", stall=True)
+    path.add_text("one", then=[Stall()])
     heard: list[str] = []
     first_item = anyio.Event()
     outcome: list[BaseException | None] = []
