@@ -1,5 +1,5 @@
-"""Issue 18, item 9: a caller's mistake is a ``UsageError`` at ``chat()``, the same on both
-paths, before anything is sent.
+"""Issue 18, item 9: a caller's mistake is a ``UsageError`` at ``chat()``, the same on every
+path (``support.paths.PATHS``), before anything is sent.
 
 - ``chat("hello")`` used to raise ``AttributeError: 'str' object has no attribute
   'call_id'``;
@@ -13,28 +13,19 @@ paths, before anything is sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import trio
 
-from scoped_openai import ChatContext, ChatMessage, ChatRole, OpenAILLM, UsageError
-from scoped_openai.testing import FakeOpenAI, Reply, WSReply
+from scoped_openai import ChatContext, ChatMessage, ChatRole, UsageError
+from scoped_openai.testing import FakeOpenAI, Reply
+from support.paths import OnPath
 from support.turns import contents, turn
 
 pytestmark = pytest.mark.anyio
 
-PATHS = ["http", "ws"]
 
-
-def make(
-    path: str, make_llm: Callable[..., OpenAILLM], make_ws_llm: Callable[..., OpenAILLM]
-) -> OpenAILLM:
-    return make_llm() if path == "http" else make_ws_llm()
-
-
-@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize(
     ("messages", "words"),
     [
@@ -47,34 +38,27 @@ def make(
 )
 async def test_messages_that_are_not_a_context(
     fake: FakeOpenAI,
-    make_llm: Callable[..., OpenAILLM],
-    make_ws_llm: Callable[..., OpenAILLM],
-    path: str,
+    path: OnPath,
     messages: Any,
     words: str,
 ) -> None:
-    async with make(path, make_llm, make_ws_llm) as llm:
+    async with path.llm() as llm:
         with pytest.raises(UsageError, match=words):
             llm.chat(messages)
     assert fake.requests == []
     assert fake.ws_frames == []
 
 
-@pytest.mark.parametrize("path", PATHS)
 async def test_a_list_of_items_works_on_both_paths(
     fake: FakeOpenAI,
-    make_llm: Callable[..., OpenAILLM],
-    make_ws_llm: Callable[..., OpenAILLM],
-    path: str,
+    path: OnPath,
 ) -> None:
-    fake.add(Reply.text("Hi"))
-    fake.add_ws(WSReply.text("Hi"))
-    async with make(path, make_llm, make_ws_llm) as llm:
+    path.add_text("Hi")
+    async with path.llm() as llm:
         items, error = await turn(llm, [ChatMessage(role=ChatRole.USER, content="hello")])
     assert (error, "".join(contents(items))) == (None, "Hi")
 
 
-@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize(
     ("tools", "words"),
     [
@@ -87,14 +71,12 @@ async def test_a_list_of_items_works_on_both_paths(
 async def test_bad_tools_fail_at_chat_on_both_paths(
     fake: FakeOpenAI,
     ctx: ChatContext,
-    make_llm: Callable[..., OpenAILLM],
-    make_ws_llm: Callable[..., OpenAILLM],
     errors: list[Exception],
-    path: str,
+    path: OnPath,
     tools: Any,
     words: str,
 ) -> None:
-    async with make(path, make_llm, make_ws_llm) as llm:
+    async with path.llm() as llm:
         with pytest.raises(UsageError, match=words) as at_chat:
             llm.chat(ctx, tools=tools)
         with pytest.raises(UsageError, match=words) as at_prewarm:
