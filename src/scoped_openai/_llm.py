@@ -817,11 +817,16 @@ class OpenAILLM:
     ) -> None:
         """Open connections now so the first turn pays no handshake.
 
-        HTTP mode sends a ``HEAD`` to the chat URL: the answer (whatever its status) leaves a
-        TLS + keep-alive connection in the pool. WebSocket mode opens the socket and the
-        spare and, with ``instructions`` or ``tools``, sends ``response.create`` with
-        ``"generate": false`` so the server prepares the request state; the first turn whose
-        context starts with those instructions chains on the warm-up's response id.
+        HTTP mode sends a ``HEAD`` to the chat URL (``api="responses"``: the responses URL):
+        the answer (whatever its status) leaves a TLS + keep-alive connection in the pool.
+        WebSocket mode opens the socket and the spare and, with ``instructions`` or
+        ``tools``, sends ``response.create`` with ``"generate": false`` so the server
+        prepares the request state; the first turn whose context starts with those
+        instructions chains on the warm-up's response id. Over HTTP ``instructions`` and
+        ``tools`` prepare nothing: ``generate: false`` exists only in the WebSocket mode
+        (``POST /responses`` refuses it), and any other request would generate, and bill,
+        a reply. A WebSocket refused as unsupported moves the instance to HTTP here too
+        (see ``on("fallback")``), and the HTTP connection is warmed instead.
 
         Cancellation: a cancelled prewarm leaves no half-open connection (a handshake in
         progress finishes in its own task and serves the first turn).
