@@ -25,6 +25,7 @@ from scoped_openai import ChatContext, ChatStream, OpenAILLM
 from scoped_openai._ws_pool import RECLAIM_CHECK_INTERVAL
 from scoped_openai.testing import CloseSocket, FakeOpenAI, Stall, WSReply
 from support.paths import OnPath
+from support.turns import turn_text
 
 NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
 HANG = 5.0  # a regression would wait forever (no guards): fail instead
@@ -51,11 +52,6 @@ async def leave_after_one_item(llm: OpenAILLM, ctx: ChatContext) -> None:
     async for _ in stream:
         break
     keep_in_a_cycle(stream)
-
-
-async def turn_text(llm: OpenAILLM, ctx: ChatContext) -> str:
-    async with llm.chat(ctx) as stream:
-        return "".join([item.content async for item in stream])
 
 
 def script_left_then_second(path: OnPath) -> None:

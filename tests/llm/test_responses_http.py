@@ -11,17 +11,13 @@ import pytest
 
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 from scoped_openai.testing import FakeOpenAI, WSReply
+from support.turns import turn_text
 
 pytestmark = pytest.mark.anyio
 
 
 def posts(fake: FakeOpenAI) -> list[dict[str, Any]]:
     return [r.json() for r in fake.requests if r.method == "POST"]
-
-
-async def turn(llm: OpenAILLM, ctx: ChatContext) -> str:
-    async with llm.chat(ctx) as stream:
-        return "".join([item.content async for item in stream])
 
 
 def conversation() -> ChatContext:
@@ -34,7 +30,7 @@ def conversation() -> ChatContext:
 async def test_the_request_is_the_create_body_streamed_over_http(fake: FakeOpenAI) -> None:
     fake.add_ws(WSReply.text("Hello"))
     async with fake.llm(api="responses", temperature=0.2, extra_body={"stream": False}) as llm:
-        assert await turn(llm, conversation()) == "Hello"
+        assert await turn_text(llm, conversation()) == "Hello"
     (request,) = [r for r in fake.requests if r.method == "POST"]
     assert request.path == "/v1/responses"
     body = request.json()
@@ -57,10 +53,10 @@ async def test_with_store_a_turn_continues_from_the_last_completed_response(
     fake.add_ws(WSReply.text("Hello."), WSReply.text("Bye."))
     ctx = conversation()
     async with fake.llm(api="responses", store=True) as llm:
-        assert await turn(llm, ctx) == "Hello."
+        assert await turn_text(llm, ctx) == "Hello."
         ctx.add_message(ChatRole.ASSISTANT, "Hello.")
         ctx.add_message(ChatRole.USER, "Bye?")
-        assert await turn(llm, ctx) == "Bye."
+        assert await turn_text(llm, ctx) == "Bye."
     first, second = posts(fake)
     assert "previous_response_id" not in first
     assert second["previous_response_id"] == "resp_fake_1"
@@ -74,10 +70,10 @@ async def test_without_store_every_turn_sends_the_whole_context(fake: FakeOpenAI
     fake.add_ws(WSReply.text("Hello."), WSReply.text("Bye."))
     ctx = conversation()
     async with fake.llm(api="responses") as llm:
-        await turn(llm, ctx)
+        await turn_text(llm, ctx)
         ctx.add_message(ChatRole.ASSISTANT, "Hello.")
         ctx.add_message(ChatRole.USER, "Bye?")
-        await turn(llm, ctx)
+        await turn_text(llm, ctx)
     _first, second = posts(fake)
     assert "previous_response_id" not in second
     assert len(second["input"]) == 4
@@ -89,11 +85,11 @@ async def test_a_lost_chain_is_resent_once_with_the_whole_context(fake: FakeOpen
     ctx = conversation()
     async with fake.llm(api="responses", store=True) as llm:
         llm.on("error", errors.append)
-        await turn(llm, ctx)
+        await turn_text(llm, ctx)
         fake.ws_stored_responses.clear()  # the server no longer holds it
         ctx.add_message(ChatRole.ASSISTANT, "Hello.")
         ctx.add_message(ChatRole.USER, "Bye?")
-        assert await turn(llm, ctx) == "Bye."
+        assert await turn_text(llm, ctx) == "Bye."
     _first, chained, resent = posts(fake)
     assert chained["previous_response_id"] == "resp_fake_1"
     assert "previous_response_id" not in resent
@@ -105,7 +101,7 @@ async def test_a_barge_in_is_never_chained_from(fake: FakeOpenAI) -> None:
     fake.add_ws(WSReply.text("Hello."), WSReply.text(["One", " two"]), WSReply.text("Again."))
     ctx = conversation()
     async with fake.llm(api="responses", store=True) as llm:
-        await turn(llm, ctx)
+        await turn_text(llm, ctx)
         ctx.add_message(ChatRole.ASSISTANT, "Hello.")
         ctx.add_message(ChatRole.USER, "Count.")
         async with llm.chat(ctx) as stream:
@@ -113,7 +109,7 @@ async def test_a_barge_in_is_never_chained_from(fake: FakeOpenAI) -> None:
                 await llm.cancel_current_generation()
         ctx.add_message(ChatRole.ASSISTANT, "One")
         ctx.add_message(ChatRole.USER, "Again?")
-        assert await turn(llm, ctx) == "Again."
+        assert await turn_text(llm, ctx) == "Again."
     _first, _second, third = posts(fake)
     # The chain stays on the last completed response, with everything after it sent.
     assert third["previous_response_id"] == "resp_fake_1"
@@ -132,7 +128,7 @@ async def test_azure_posts_to_the_v1_responses_url_without_api_version() -> None
         client=fake.client(),
     )
     async with llm:
-        assert await turn(llm, conversation()) == "Hi"
+        assert await turn_text(llm, conversation()) == "Hi"
     (request,) = fake.requests
     assert request.path == "/openai/v1/responses"
     assert "api-version" not in request.query

@@ -20,6 +20,7 @@ from scoped_openai import (
     RateLimitError,
 )
 from scoped_openai.testing import CloseSocket, FakeOpenAI, WSReply
+from support.turns import turn_text
 
 pytestmark = pytest.mark.anyio
 
@@ -29,11 +30,6 @@ def conversation() -> ChatContext:
     ctx.add_message(ChatRole.SYSTEM, "You are terse.")
     ctx.add_message(ChatRole.USER, "Hi.")
     return ctx
-
-
-async def turn(llm: OpenAILLM, ctx: ChatContext) -> str:
-    async with llm.chat(ctx) as stream:
-        return "".join([item.content async for item in stream])
 
 
 def posts(fake: FakeOpenAI) -> list[str]:
@@ -52,9 +48,9 @@ async def test_an_unsupported_upgrade_moves_the_instance_to_http(
     async with fake.llm(streaming=True) as llm:
         llm.on("fallback", moved.append)
         llm.on("error", errors.append)
-        assert await turn(llm, conversation()) == "First."  # the turn that met the refusal
+        assert await turn_text(llm, conversation()) == "First."  # the turn that met the refusal
         handshakes = len(fake.ws_handshakes)
-        assert await turn(llm, conversation()) == "Second."
+        assert await turn_text(llm, conversation()) == "Second."
         assert "mode=responses-http" in repr(llm)
     assert posts(fake) == ["/v1/responses", "/v1/responses"]
     assert len(fake.ws_handshakes) == handshakes  # no upgrade was tried again
@@ -80,7 +76,7 @@ async def test_auth_permission_and_rate_limits_are_errors_not_fallbacks(
     async with fake.llm(streaming=True) as llm:
         llm.on("fallback", moved.append)
         with pytest.raises(error_type):
-            await turn(llm, conversation())
+            await turn_text(llm, conversation())
     assert moved == []
     assert posts(fake) == []
 
@@ -93,12 +89,12 @@ async def test_with_store_the_chain_goes_on_over_http(fake: FakeOpenAI) -> None:
     fake.add_ws(WSReply.text("Bye."))
     ctx = conversation()
     async with fake.llm(streaming=True, store=True, warm_spare=False) as llm:
-        assert await turn(llm, ctx) == "Hello."
+        assert await turn_text(llm, ctx) == "Hello."
         fake.ws_handshake_status = 404
         await fake.wait_until(lambda: fake.ws_open == 0)
         ctx.add_message(ChatRole.ASSISTANT, "Hello.")
         ctx.add_message(ChatRole.USER, "Bye?")
-        assert await turn(llm, ctx) == "Bye."
+        assert await turn_text(llm, ctx) == "Bye."
     (http_body,) = [r.json() for r in fake.requests if r.method == "POST"]
     assert http_body["previous_response_id"] == "resp_fake_1"
     # The server holds the context and the reply: only the new question goes out.
@@ -114,7 +110,7 @@ async def test_prewarm_meets_the_refusal_and_warms_the_http_path(fake: FakeOpenA
         await llm.prewarm(instructions="You are terse.")
         assert len(moved) == 1
         assert [(r.method, r.path) for r in fake.requests] == [("HEAD", "/v1/responses")]
-        assert await turn(llm, conversation()) == "Hi."
+        assert await turn_text(llm, conversation()) == "Hi."
     assert posts(fake) == ["/v1/responses"]
 
 
@@ -126,5 +122,5 @@ async def test_on_loopback_a_server_without_websockets_is_served_over_http(
     async with fake.serve() as server:
         llm = OpenAILLM(base_url=server.base_url, api_key="k", streaming=True)
         async with llm:
-            assert await turn(llm, conversation()) == "Over HTTP."
+            assert await turn_text(llm, conversation()) == "Over HTTP."
     assert posts(fake) == ["/v1/responses"]
