@@ -120,6 +120,31 @@ async def test_ask_over_the_websocket_path() -> None:
 
 
 @pytest.mark.anyio
+async def test_ask_over_the_responses_api_on_http_with_the_embedded_fake() -> None:
+    result = await run_cli("ask", "over responses", "--api", "responses")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "embedded fake OpenAI server at http://127.0.0.1:" in out
+    assert "You said: over responses" in out
+    assert "request resp_" in out  # a Responses id, where Chat Completions says chatcmpl-
+
+
+@pytest.mark.anyio
+async def test_api_responses_posts_to_responses_and_opens_no_websocket() -> None:
+    fake = FakeOpenAI()
+    fake.add_ws(WSReply.text("streamed over POST /responses"))
+    async with fake.serve() as server:
+        result = await run_cli(
+            "ask", "hi", "--api", "responses", "--base-url", server.base_url, OPENAI_API_KEY="sk-x"
+        )
+    assert result.returncode == 0, result.stderr
+    assert "streamed over POST /responses" in result.stdout.decode()
+    posts = [(r.method, r.path) for r in fake.requests if r.path.endswith("/responses")]
+    assert posts == [("POST", "/v1/responses")]
+    assert fake.ws_handshakes == []
+
+
+@pytest.mark.anyio
 async def test_no_network_is_one_line_and_exit_1() -> None:
     result = await run_cli(
         "--base-url", "http://127.0.0.1:9/v1", "ask", "hi", OPENAI_API_KEY="sk-x"
@@ -197,7 +222,7 @@ async def test_options_go_before_or_after_the_command() -> None:
 async def test_ask_help_lists_the_common_options() -> None:
     result = await run_cli("ask", "--help")
     assert result.returncode == 0
-    for option in ("--backend", "--websocket", "--base-url", "--model", "--system"):
+    for option in ("--backend", "--websocket", "--api", "--base-url", "--model", "--system"):
         assert option in result.stdout.decode()
 
 
@@ -216,8 +241,9 @@ async def test_version() -> None:
         (["ask", "hi", "--bogus"], "unrecognized arguments: --bogus"),
         (["shout", "hi"], "invalid choice: 'shout'"),
         (["ask", "hi", "--backend", "curio"], "invalid choice: 'curio'"),
+        (["ask", "hi", "--api", "completions"], "invalid choice: 'completions'"),
     ],
-    ids=["missing-prompt", "unknown-option", "unknown-command", "unknown-backend"],
+    ids=["missing-prompt", "unknown-option", "unknown-command", "unknown-backend", "unknown-api"],
 )
 async def test_usage_errors_are_one_line_and_exit_1(args: list[str], words: str) -> None:
     line = one_error_line(await run_cli(*args))

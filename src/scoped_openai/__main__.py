@@ -53,6 +53,16 @@ _COMMON_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         ("--websocket",),
         {"action": "store_true", "help": "use the Responses API over a WebSocket"},
     ),
+    (
+        ("--api",),
+        {
+            "choices": ("chat", "responses"),
+            "default": "chat",
+            "help": "over HTTP: chat (Chat Completions, the default) or responses (the "
+            "Responses API, POST /responses); --websocket takes the Responses API over a "
+            "WebSocket instead",
+        },
+    ),
 ]
 
 
@@ -141,6 +151,7 @@ class _Target:
             base_url=self.base_url,
             api_key=self.api_key,
             streaming=self.args.websocket if streaming is None else streaming,
+            api=self.args.api,
         )
 
 
