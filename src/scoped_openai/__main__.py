@@ -230,7 +230,8 @@ async def _demo(args: argparse.Namespace, out: TextIO, interrupts: Interrupts) -
 
     async def body(target: _Target) -> None:
         figures = []
-        for streaming, path in ((False, "http"), (True, "websocket")):
+        http = "http" if args.api == "chat" else "responses-http"  # the table's label
+        for streaming, path in ((False, http), (True, "websocket")):
             async with target.llm(streaming=streaming) as llm:
                 await llm.prewarm()
                 figures += await run_session(llm, path, out)
