@@ -14,9 +14,13 @@ from _spec import Spec
 
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
 
+#: The Responses API over HTTP: full context each turn, or stored and chained.
+RESPONSES_PATHS = ("responses", "responses-store")
+
 
 class Ours:
-    """``OpenAILLM`` over HTTP (Chat Completions SSE) or WebSocket (Responses)."""
+    """``OpenAILLM`` over HTTP (Chat Completions SSE, or ``path="responses"``: the Responses
+    API, ``"responses-store"`` with ``store=True``) or WebSocket (Responses)."""
 
     name = "ours"
 
@@ -37,11 +41,14 @@ class Ours:
     async def __aenter__(self) -> Ours:
         if self.http2:  # a caller-supplied client: HTTP/2 with prior knowledge (cleartext)
             self._client = httpx.AsyncClient(http1=False, http2=True)
+        responses = self.path in RESPONSES_PATHS  # the Responses API over HTTP
         self.llm = OpenAILLM(
             api_key=API_KEY,
             base_url=self.base_url,
             streaming=self.path == "ws",
             client=self._client,
+            api="responses" if responses else "chat",
+            store=self.path == "responses-store",  # chained on previous_response_id
         )
         await self.llm.__aenter__()
         if self.path == "ws":

@@ -4,7 +4,7 @@ OpenAI server in a separate process on loopback.
 
 Run: ``nox -s bench`` (all ``bench_*.py``), or ``python benchmarks/bench_client.py [--quick]
 [--backend asyncio|trio|both] [--only cpu,ttft,bargein,concurrency,idle,import,reference,profile,
-stall]``.
+stall] [--paths http,ws,responses,responses-store]``.
 
 Figures (each a median of several runs next to a floor measured in the same run):
 
@@ -68,6 +68,12 @@ FIGURES = (
     "stall",
 )
 DEFAULT_REF_PYTHON = os.environ.get("BENCH_REF_PYTHON", "/tmp/refvenv/bin/python")
+
+# The Responses API over HTTP (``OpenAILLM(api="responses")``), a path of its own: CPU,
+# barge-in and TTFT with store=False (full context), TTFT also chained (store=True). Not in
+# the concurrency and stall figures (those measure the two older paths).
+RESPONSES = ("responses", "responses-store")
+PATHS = ("http", "ws", *RESPONSES)
 
 
 @dataclass(frozen=True)
@@ -208,7 +214,8 @@ async def in_process(
     for path in paths:
         count = server.counter(connection_key(path))
         found = makers(base, path, backend)
-        if "cpu" in only:
+        per_chunk = path != "responses-store"  # chaining changes the request, not the stream
+        if "cpu" in only and per_chunk:
             say(f"  [{backend}/{path}] CPU per chunk: {scale.chunks} chunks x {scale.cpu_repeats}")
             with timed(f"cpu {backend}/{path}"):
                 out.setdefault("cpu", {})[path] = await cpu_per_chunk(
@@ -226,17 +233,20 @@ async def in_process(
                 if path == "http":
                     out["ttft"]["_request_build_us"] = request_build_cost(base, scale.turns)
             server.stats(reset=True)
-        if "profile" in only:
+        if "profile" in only and per_chunk:
             say(f"  [{backend}/{path}] profile (cProfile): {scale.profile_chunks} chunks")
             with timed(f"profile {backend}/{path}"):
                 out.setdefault("profile", {})[path] = await profile_turn(
                     found["ours"], scale.profile_chunks
                 )
     if "bargein" in only:
-        variants = [("http1", "http", False)]
-        variants.append(("http2", "http", True))
+        variants = []
+        if "http" in paths:
+            variants += [("http1", "http", False), ("http2", "http", True)]
         if "ws" in paths:
             variants.append(("ws", "ws", False))
+        if "responses" in paths:
+            variants.append(("responses", "responses", False))
         for variant, path, http2 in variants:
             count = server.counter(connection_key(path))
             found = makers(base, path, backend, http2=http2, spare=True)
@@ -259,7 +269,7 @@ def run_concurrency(
     server: ServerProcess, backend: str, scale: Scale, paths: list[str]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for path in paths:
+    for path in [p for p in paths if p not in RESPONSES]:
         clients = list(makers(server.base_url, path, backend))
         for size, repeats in zip(scale.sessions, scale.session_repeats, strict=True):
             for client in clients:
@@ -400,6 +410,9 @@ def main() -> None:
     parser.add_argument(
         "--only", action="append", default=[], help=f"comma-separated, of: {', '.join(FIGURES)}"
     )
+    parser.add_argument(
+        "--paths", default=",".join(PATHS), help=f"comma-separated, of: {', '.join(PATHS)}"
+    )
     parser.add_argument("--ref-python", default=DEFAULT_REF_PYTHON)
     parser.add_argument("--make-reference-venv", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -408,6 +421,7 @@ def main() -> None:
     unknown = only - set(FIGURES)
     if unknown:
         parser.error(f"unknown figure(s): {', '.join(sorted(unknown))}")
+    wanted = [path for path in PATHS if path in args.paths.split(",")]
     scale = QUICK if args.quick else FULL
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     raise_fd_limit()
@@ -436,7 +450,7 @@ def main() -> None:
         say(f"fake server: pid-separate process on {server.base_url}")
         for backend in backends:
             reason = ws_status(server, backend)
-            paths = ["http"] if reason else ["http", "ws"]
+            paths = [path for path in wanted if not (reason and path == "ws")]
             if reason:
                 say(f"WS ({backend}): not measured ({reason})")
                 results["notes"].append(f"WS ({backend}): not measured ({reason})")
