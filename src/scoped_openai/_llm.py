@@ -205,9 +205,10 @@ class OpenAILLM:
             reasoning_effort: For reasoning models (o1/o3/o4/gpt-5*), ``"none"`` included.
             verbosity: For reasoning models: ``"low"``, ``"medium"`` or ``"high"``.
             streaming: True: the Responses API over a WebSocket kept open across turns
-                (needs ``async with``); False: Chat Completions over HTTP.
-            store: Let the server store responses, so WebSocket turns can chain on
-                ``previous_response_id`` across sockets.
+                (needs ``async with``; falls back to HTTP when the server cannot upgrade);
+                False: HTTP, the API ``api`` names.
+            store: Let the server store responses, so Responses turns can chain on
+                ``previous_response_id`` across sockets, and over HTTP at all.
             wss_url: The WebSocket URL; default derived from ``base_url``
                 (``http`` -> ``ws``, ``https`` -> ``wss``, path + ``/responses``).
             idle_timeout: Longest silence between chunks or frames, in seconds, before
