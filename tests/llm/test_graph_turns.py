@@ -7,8 +7,8 @@ exactly; at the end one item carries ``metadata["graph_response"]``, the parsed 
 that is not valid JSON falls back, as the reference does, to yielding the raw content, and an
 ``error`` event says why. A barge-in or a tool call in a graph turn behave as in any other turn.
 
-Every test runs on both paths (``path`` = ``"http"`` or ``"ws"``) and, through anyio's plugin,
-on asyncio and trio; the timing test runs on trio's virtual clock.
+Every test runs on every path (``path`` = ``"http"``, ``"ws"`` or ``"responses-http"``) and,
+through anyio's plugin, on asyncio and trio; the timing test runs on trio's virtual clock.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from scoped_openai.testing import FakeOpenAI, Reply, Stall, WSReply
 from support.tools import WEATHER
 
 MakeLLM = Callable[..., OpenAILLM]
-PATHS = ["http", "ws"]
+#: Chat Completions over HTTP, the Responses API over a WebSocket and over HTTP.
+PATHS = ["http", "ws", "responses-http"]
 NO_GUARDS: dict[str, Any] = {"idle_timeout": None, "first_token_timeout": None}
 
 #: The default graph schema, written out: what both paths must send, byte for byte.
@@ -83,12 +84,23 @@ CUSTOM_SCHEMA: dict[str, Any] = {
 
 
 def make(path: str, make_llm: MakeLLM, make_ws_llm: MakeLLM, **kwargs: Any) -> OpenAILLM:
-    return make_ws_llm(**kwargs) if path == "ws" else make_llm(**kwargs)
+    if path == "ws":
+        return make_ws_llm(**kwargs)
+    if path == "responses-http":
+        return make_llm(api="responses", **kwargs)
+    return make_llm(**kwargs)
+
+
+def creates(fake: FakeOpenAI, path: str) -> list[dict[str, Any]]:
+    """Each Responses turn's create body (a WebSocket frame, or a POST /responses body)."""
+    if path == "ws":
+        return [f for f in fake.ws_frames if f["type"] == "response.create"]
+    return [r.json() for r in fake.requests if r.method == "POST"]
 
 
 def script(fake: FakeOpenAI, path: str, pieces: list[str], **kwargs: Any) -> None:
     """Queue a reply streaming ``pieces`` as text deltas, on ``path``."""
-    if path == "ws":
+    if path != "http":  # both Responses paths play the WebSocket's scripts
         fake.add_ws(WSReply.text(pieces, **kwargs))
     else:
         if kwargs.get("then") is None:
@@ -98,8 +110,8 @@ def script(fake: FakeOpenAI, path: str, pieces: list[str], **kwargs: Any) -> Non
 
 def sent_formats(fake: FakeOpenAI, path: str) -> list[Any]:
     """What each turn sent as the graph's format (HTTP ``response_format``, WS ``text``)."""
-    if path == "ws":
-        return [f.get("text") for f in fake.ws_frames if f["type"] == "response.create"]
+    if path != "http":
+        return [create.get("text") for create in creates(fake, path)]
     return [r.json().get("response_format") for r in fake.requests if r.method == "POST"]
 
 
@@ -189,7 +201,7 @@ async def test_the_request_carries_the_default_graph_format(
                 }
             }
         ]
-        (create,) = fake.ws_frames
+        (create,) = creates(fake, path)
         assert "response_format" not in create
 
 
@@ -257,7 +269,7 @@ async def test_a_reasoning_model_sends_the_graph_format_beside_verbosity(
         assert body["verbosity"] == "low"
         assert "text" not in body
     else:
-        (create,) = fake.ws_frames
+        (create,) = creates(fake, path)
         assert create["text"] == {"verbosity": "low", "format": graph.text_format()}
 
 
@@ -553,7 +565,7 @@ async def test_a_tool_call_alongside_a_graph_reply(
 ) -> None:
     obj = {"response_to_user": "Let me check the weather.", "extracted_values": []}
     call = ("call_1", "get_weather", '{"city": "Paris"}')
-    if path == "ws":
+    if path != "http":
         fake.add_ws(WSReply.function_calls(call, text=json.dumps(obj)))
     else:
         fake.add(Reply.tool_calls(call, text=json.dumps(obj), fragment_size=3))
@@ -568,7 +580,7 @@ async def test_a_tool_call_alongside_a_graph_reply(
         check_graph_ending(items, obj)
         assert stream.assembler.calls == [call]
         # A tool-call-only graph turn: the call, and no graph object (there is no JSON).
-        if path == "ws":
+        if path != "http":
             fake.add_ws(WSReply.function_calls(call))
         else:
             fake.add(Reply.tool_calls(call))
@@ -585,6 +597,6 @@ async def test_a_tool_call_alongside_a_graph_reply(
         assert body["response_format"] == graph.response_format()
         assert [t["function"]["name"] for t in body["tools"]] == ["get_weather"]
     else:
-        create = fake.ws_frames[0]
+        create = creates(fake, path)[0]
         assert create["text"] == {"format": graph.text_format()}
         assert [t["name"] for t in create["tools"]] == ["get_weather"]
