@@ -31,9 +31,9 @@ import trio
 from scoped_openai import APITimeoutError, ChatContext, InternalServerError, OpenAILLM
 from scoped_openai._transports import refusal
 from scoped_openai.testing import DONE, FakeOpenAI, Pause, Reply, WSReply, chunk
+from support.loopback_server import RawServer
+from support.raw_http import read_request
 from support.turns import contents, turn
-
-from .raw_server import RawServer, read_request
 
 
 def trickled_comments() -> Reply:

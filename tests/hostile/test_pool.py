@@ -23,9 +23,9 @@ from scoped_openai import (
     PoolExhaustedError,
 )
 from scoped_openai.testing import DONE, chunk
+from support.loopback_server import RawServer
+from support.raw_http import chunked, read_request, sse_head
 from support.turns import contents, turn
-
-from .raw_server import RawServer, chunked, read_request, sse_head
 
 pytestmark = pytest.mark.anyio
 

@@ -13,9 +13,9 @@ import anyio.abc
 import pytest
 
 from scoped_openai import APIStatusError, ChatContext, OpenAILLM
+from support.loopback_server import RawServer
+from support.raw_http import read_request
 from support.turns import turn
-
-from .raw_server import RawServer, read_request
 
 pytestmark = pytest.mark.anyio
 

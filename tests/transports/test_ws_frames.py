@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from scoped_openai._errors import ProtocolError
 from scoped_openai._transports.ws_frames import frame_size, simple_text_frames
 from scoped_openai._transports.ws_sansio import SansIOWebSocket, _protocol_for
-
-from .wire import BINARY, CONT, PING, PONG, TEXT, frame
+from support.raw_websocket import BINARY, CONT, PING, PONG, TEXT, frame
 
 
 class Sink(anyio.abc.ByteStream):

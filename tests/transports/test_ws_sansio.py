@@ -27,22 +27,20 @@ from scoped_openai._errors import (
 from scoped_openai._transports import ws_handshake, ws_sansio
 from scoped_openai._transports.websocket import open_websocket
 from scoped_openai._transports.ws_sansio import SansIOWebSocket, SansIOWebSocketConnection
-
-from .wire import (
+from support.loopback_server import Handler, serving
+from support.raw_websocket import (
     BINARY,
     CLOSE,
     CONT,
     PING,
     PONG,
     TEXT,
-    Handler,
     Reader,
     accept,
     accept_head,
     close_frame,
     frame,
     headers_of,
-    serving,
 )
 
 SECRET = "sk-test-secret-do-not-print"

@@ -1,53 +1,19 @@
-"""A scripted WebSocket server on real loopback sockets, byte by byte, for the engine tests.
-
-Each test hands ``serving`` a handler that gets the accepted anyio stream: it reads the
-upgrade request with ``read_head``, answers with whatever it likes (``accept_head`` for a
-proper 101), writes frames built by ``frame`` and reads the client's with ``read_frame``.
-Misbehaving servers are a few lines each; every read and write is bounded.
+"""RFC 6455 spoken by hand, for the handlers of ``loopback_server`` (the engine tests): read
+the upgrade request with ``Reader.head``, answer with whatever the test likes (``accept_head``
+for a proper 101), write frames built by ``frame`` and read the client's with
+``Reader.frame``. Misbehaving servers are a few lines each; every read and write is bounded.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
-import anyio
 import anyio.abc
-from anyio.streams.tls import TLSListener
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
-Handler = Callable[[anyio.abc.ByteStream], Awaitable[None]]
-
-
-@asynccontextmanager
-async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
-    """A listener on 127.0.0.1 (TLS with ``tls``) running ``handler`` per connection;
-    yields its port."""
-    tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = tcp.extra(anyio.abc.SocketAttribute.local_port)
-    listener: anyio.abc.Listener[Any] = tcp
-    if tls is not None:
-        listener = TLSListener(tcp, tls, standard_compatible=False)
-
-    async def handle(stream: anyio.abc.ByteStream) -> None:
-        # The client went away: what the test checks happened already.
-        with contextlib.suppress(
-            anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError
-        ):
-            async with stream:
-                await handler(stream)
-
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
-        yield port
-        tg.cancel_scope.cancel()
 
 
 class Reader:
