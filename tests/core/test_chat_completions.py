@@ -35,7 +35,7 @@ from scoped_openai._events import (
     Usage,
     UsageReport,
 )
-from scoped_openai._settings import GenerationSettings, is_reasoning_model
+from scoped_openai._settings import GenerationSettings
 from support.sse_deliveries import in_steps
 from support.tools import WEATHER, WEATHER_CHAT
 
@@ -51,27 +51,6 @@ STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 
 
 # -- model families -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("model", "reasoning"),
-    [
-        ("o1", True),
-        ("o1-mini", True),
-        ("o3-mini", True),
-        ("o4-mini", True),
-        ("gpt-5", True),
-        ("gpt-5-mini", True),
-        ("GPT-5-nano", True),
-        ("ft:gpt-5-mini:org::abc", True),
-        ("gpt-4o-mini", False),
-        ("gpt-4.1", False),
-        ("chatgpt-4o-latest", False),
-        ("o2", False),
-    ],
-)
-def test_reasoning_family(model: str, reasoning: bool) -> None:
-    assert is_reasoning_model(model) is reasoning
 
 
 def test_default_body_of_a_sampling_model() -> None:

@@ -24,17 +24,6 @@ KB = 1024
 BIG_ARGUMENTS = json.dumps({"text": "x" * 4 * KB})
 
 
-def test_default_limits() -> None:
-    limits = StreamLimits()
-    assert (limits.max_event_bytes, limits.max_tool_arguments_bytes, limits.max_reply_bytes) == (
-        16 * KB * KB,
-        1 * KB * KB,
-        64 * KB * KB,
-    )
-    with pytest.raises(ValueError, match="max_reply_bytes"):
-        StreamLimits(max_reply_bytes=0)
-
-
 def hi_then(*steps: bytes) -> Reply:
     return Reply([chunk({"role": "assistant", "content": ""}), chunk({"content": "Hi"}), *steps])
 
