@@ -190,14 +190,19 @@ class ChatContext:
     def truncate(self, max_items: int) -> ChatContext:
         """Keep the last ``max_items`` items and the first system message, in place.
 
-        Leading tool calls or outputs that lost their partner are dropped too.
+        Leading tool calls or outputs that lost their partner are dropped too (an output
+        whose call was cut off, a call whose output was); a call kept with its output stays.
         """
         system = next(
             (i for i in self._items if isinstance(i, ChatMessage) and i.role is ChatRole.SYSTEM),
             None,
         )
         kept = self._items[-max_items:] if max_items > 0 else []
-        while kept and isinstance(kept[0], FunctionCall | FunctionCallOutput):
+        answered = {i.call_id for i in kept if isinstance(i, FunctionCallOutput)}
+        while kept and (
+            isinstance(kept[0], FunctionCallOutput)  # first: its call was cut off
+            or (isinstance(kept[0], FunctionCall) and kept[0].call_id not in answered)
+        ):
             kept.pop(0)
         if system is not None and system not in kept:
             kept.insert(0, system)

@@ -140,6 +140,26 @@ def test_truncate_drops_an_output_that_lost_its_call() -> None:
     ]
 
 
+def test_truncate_keeps_a_call_that_kept_its_output() -> None:
+    ctx = conversation()
+    ctx.truncate(3)  # the call, its output and the reply: nothing lost its partner
+    assert [type(i) for i in ctx.items] == [
+        ChatMessage,
+        FunctionCall,
+        FunctionCallOutput,
+        ChatMessage,
+    ]
+
+
+def test_truncate_drops_a_call_whose_output_was_cut_off() -> None:
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "Weather?")
+    ctx.add_function_call("get_weather", "{}", call_id="call_1")
+    ctx.add_message(ChatRole.USER, "Never mind.")  # the output never came
+    ctx.truncate(2)
+    assert [type(i) for i in ctx.items] == [ChatMessage]
+
+
 def test_truncate_to_nothing_keeps_only_the_system_message() -> None:
     ctx = conversation()
     ctx.truncate(0)
