@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ._chat import ChatItem
 from ._responses_input import InputItem, output_to_input_items, to_input_items
@@ -55,6 +55,17 @@ def _same_call(mine: InputItem, theirs: InputItem) -> bool:
     return bool(_canonical_json(mine.get("arguments")) == _canonical_json(theirs.get("arguments")))
 
 
+class TurnOutcome(Protocol):
+    """What a turn's end tells the chain (the turn's ``Assembler``)."""
+
+    @property
+    def done(self) -> bool: ...
+    @property
+    def response_id(self) -> str | None: ...
+    @property
+    def output(self) -> Sequence[object]: ...
+
+
 class ChainState:
     """What the server holds for the response we could continue from, and when to continue.
 
@@ -95,14 +106,23 @@ class ChainState:
         self.interrupted_response_id: str | None = None
         """The last response abandoned by a barge-in (never chained from; for logs)."""
 
-    def plan(self, items: Sequence[ChatItem]) -> tuple[list[InputItem], str | None]:
+    def plan(
+        self, items: Sequence[ChatItem], *, whole_context: bool = False
+    ) -> tuple[list[InputItem], str | None]:
         """Decide what to send for a turn on ``items``.
+
+        Args:
+            items: The turn's context.
+            whole_context: A resend after the server lost (or may have lost) what the chain
+                continued from: forget the chain and send everything.
 
         Returns:
             ``(input_items, previous_response_id)``: the suffix after ``server_items`` and
             ``response_id`` when chaining is provably safe and there is something new to
             send; otherwise the whole context and None.
         """
+        if whole_context:
+            self.reset()
         full = to_input_items(items)
         self.planned_input = full
         held = self.server_items
@@ -114,6 +134,19 @@ class ChainState:
         if not _tool_calls_answered(full):
             return full, None
         return full[len(held) :], self.response_id
+
+    def turn_ended(
+        self, sent_full_input: Sequence[InputItem], outcome: TurnOutcome, *, cancelled: bool
+    ) -> None:
+        """Record how a turn sent from ``sent_full_input`` ended, the same on every path: a
+        completed response is the new base (:meth:`completed`), a barge-in is never chained
+        from (:meth:`interrupted`), anything else resets the chain."""
+        if outcome.done and outcome.response_id:
+            self.completed(sent_full_input, outcome.output, outcome.response_id)
+        elif cancelled:
+            self.interrupted(outcome.response_id)
+        else:
+            self.reset()
 
     def completed(
         self, sent_full_input: Sequence[InputItem], output: Sequence[object], response_id: str

@@ -84,13 +84,12 @@ class ResponsesHTTPPlan:
         """The next attempt's request: chained when the chain allows it, else (and on a
         resend that asks for it) the whole context."""
         chain = self._chain
-        if retry is not None and retry.full_context and chain is not None:
-            chain.reset()  # the server lost what the chain continued from
-        if chain is None or (retry is not None and retry.full_context):
+        if chain is None:
             self._full_input = to_input_items(self._items)
             input_items, previous = self._full_input, None
         else:
-            input_items, previous = chain.plan(self._items)
+            whole = retry is not None and retry.full_context  # the server lost the chain
+            input_items, previous = chain.plan(self._items, whole_context=whole)
             self._full_input = chain.planned_input
         self.chained = previous is not None
         body = build_create_event(
@@ -127,15 +126,8 @@ class ResponsesHTTPPlan:
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
         """A completed response is the chain's new base; anything else is not."""
-        chain = self._chain
-        if chain is None or not self._sent:
-            return
-        if assembler.done and assembler.response_id:
-            chain.completed(self._full_input, assembler.output, assembler.response_id)
-        elif cancelled:
-            chain.interrupted(assembler.response_id)
-        else:
-            chain.reset()
+        if self._chain is not None and self._sent:
+            self._chain.turn_ended(self._full_input, assembler, cancelled=cancelled)
 
 
 def responses_http_turn(

@@ -84,9 +84,8 @@ class ResponsesTurnSource:
         avoid = previous if plan is not None and plan.fresh_socket else None
         lease = self._lease = await self._pool.lease(owner, avoid=avoid)
         chain = self._chain = lease.chain
-        if plan is not None and plan.full_context:
-            chain.reset()  # the server lost (or may have lost) what the chain continued from
-        input_items, previous_id = chain.plan(self._items)
+        whole = plan is not None and plan.full_context  # the server lost (or may have) it
+        input_items, previous_id = chain.plan(self._items, whole_context=whole)
         self._full_input = chain.planned_input
         self.chained = previous_id is not None
         event = build_create_event(
@@ -157,9 +156,4 @@ class ResponsesTurnSource:
         lease, chain = self._lease, self._chain
         if lease is None or chain is None or lease.reclaimed:
             return
-        if assembler.done and assembler.response_id:
-            chain.completed(self._full_input, assembler.output, assembler.response_id)
-        elif cancelled:
-            chain.interrupted(assembler.response_id)
-        else:
-            chain.reset()
+        chain.turn_ended(self._full_input, assembler, cancelled=cancelled)
