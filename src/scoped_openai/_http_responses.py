@@ -27,7 +27,7 @@ from ._chat import ChatItem
 from ._endpoint import Endpoint
 from ._errors import APIError
 from ._graph import ConversationalGraph
-from ._http_turn import HTTPOptions, HTTPTurn, backoff_delay, is_retryable
+from ._http_turn import HTTPOptions, backoff_delay, is_retryable
 from ._responses import ResponsesParser
 from ._responses_input import InputItem, to_input_items
 from ._responses_request import build_create_event
@@ -128,30 +128,3 @@ class ResponsesHTTPPlan:
         """A completed response is the chain's new base; anything else is not."""
         if self._chain is not None and self._sent:
             self._chain.turn_ended(self._full_input, assembler, cancelled=cancelled)
-
-
-def responses_http_turn(
-    client: httpx.AsyncClient,
-    endpoint: Endpoint,
-    settings: GenerationSettings,
-    items: Sequence[ChatItem],
-    *,
-    chain: ChainState | None,
-    tools: Sequence[FunctionTool] | None,
-    graph: ConversationalGraph | None,
-    overrides: Mapping[str, Any] | None,
-    options: HTTPOptions,
-) -> HTTPTurn:
-    """One turn of the Responses API over HTTP (nothing is sent yet)."""
-    plan = ResponsesHTTPPlan(
-        client,
-        endpoint,
-        settings,
-        items,
-        chain=chain,
-        tools=tools,
-        graph=graph,
-        overrides=overrides,
-        options=options,
-    )
-    return HTTPTurn(client, plan, options)

@@ -28,8 +28,8 @@ from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, F
 from ._endpoint import Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, APIStatusError, InvalidContextError, UsageError
 from ._graph import ConversationalGraph
-from ._http_responses import responses_http_turn
-from ._http_turn import HTTPOptions, chat_completions_turn
+from ._http_responses import ResponsesHTTPPlan
+from ._http_turn import HTTPOptions, HTTPTurn, chat_completions_turn
 from ._limits import StreamLimits
 from ._loops import current_loop
 from ._metrics import TurnMetrics, TurnRecorder
@@ -632,8 +632,9 @@ class OpenAILLM:
         once the WebSocket fell back; otherwise over the WebSocket, ready to fall back."""
 
         def over_http() -> TurnSource:
-            return responses_http_turn(
-                self._http_client(),
+            client, options = self._http_client(), self._http_options()
+            plan = ResponsesHTTPPlan(
+                client,
                 self._endpoint,
                 self.settings,
                 items,
@@ -641,8 +642,9 @@ class OpenAILLM:
                 tools=tools,
                 graph=graph,
                 overrides=overrides,
-                options=self._http_options(),
+                options=options,
             )
+            return HTTPTurn(client, plan, options)
 
         if not self.streaming or self._fallback.moved:
             return over_http(), "responses_http"
