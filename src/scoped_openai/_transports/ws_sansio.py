@@ -102,7 +102,8 @@ class SansIOWebSocket:
         self._close: tuple[int | None, str] | None = None  # seen, sent, or lost
         self._error: ProtocolError | None = None  # raised once, before the close
         self._aclosed = False
-        self._send_lock = anyio.Lock()
+        # Taken at once when free: a yield before the write would delay every request.
+        self._send_lock = anyio.Lock(fast_acquire=True)
 
     @property
     def closed(self) -> bool:
@@ -271,19 +272,24 @@ class SansIOWebSocket:
         data = b"".join(writes)  # an end-of-stream marker is b"": we close, not half-close
         if not data:
             return
-        with anyio.CancelScope(shield=shield) as scope:
-            if shield:
-                scope.deadline = anyio.current_time() + CLOSE_TIMEOUT
-            async with self._send_lock:
-                try:
-                    await self._stream.send(data)
-                except _NETWORK_ERRORS:
-                    self._lost()
-                except BaseException:
-                    self._lost()  # part of a frame may be on the wire: nothing can follow
-                    raise
+        if not shield:
+            await self._send(data)
+            return
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + CLOSE_TIMEOUT
+            await self._send(data)
         if scope.cancelled_caught:
             self._lost()
+
+    async def _send(self, data: bytes) -> None:
+        async with self._send_lock:
+            try:
+                await self._stream.send(data)
+            except _NETWORK_ERRORS:
+                self._lost()
+            except BaseException:
+                self._lost()  # part of a frame may be on the wire: nothing can follow
+                raise
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close frame, the peer's answer, drop the stream (see ``WebSocket.aclose``)."""
