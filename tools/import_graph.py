@@ -63,6 +63,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_transports.*",
             "_compat",
             "_tls",
+            "_deferred_import",
             "_loops",
             "_watchdog",
             "_deadlines",

@@ -17,9 +17,9 @@
 
 Two reaches stay where they are used, pinned by tests all the same: the ``websockets``
 protocol's ``parser_exc`` (public by name, not documented; ``ws_sansio`` reads it inline,
-its test is with these), and the private module names of anyio that
-``_stepwise_import.WEBSOCKET_ENGINE`` imports ahead (names, not code: a moved module fails
-``tests/transports/test_stepwise_import.py``).
+its test is with these), and the private module names of anyio, httpcore, h11 and h2 that
+``_stepwise_import.WEBSOCKET_ENGINE`` and ``HTTP_TRANSPORT`` import ahead (names, not code: a
+moved module fails ``tests/transports/test_stepwise_import.py``).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import httpx
 from ._assembly import Assembler
 from ._chain import ChainHome
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
+from ._deferred_import import defer_until_used
 from ._endpoint import Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, APIStatusError, InvalidContextError, UsageError
 from ._graph import ConversationalGraph
@@ -34,7 +35,7 @@ from ._limits import StreamLimits
 from ._loops import current_loop
 from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
-from ._stepwise_import import WEBSOCKET_ENGINE, import_stepwise
+from ._stepwise_import import HTTP_TRANSPORT, WEBSOCKET_ENGINE, import_stepwise
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
@@ -83,14 +84,17 @@ def _http2_available() -> bool:
 
 async def _load_transport_once() -> None:
     """Pay, when an ``OpenAILLM`` is entered, what the first turn would otherwise pay before
-    its request, without holding the event loop longer than needed: the shared TLS context,
-    a slice of the CA bundle per step (``_tls``), and httpcore, which httpx imports only when
-    its first client is built. ``_transports.http`` imports httpcore before any loop runs
-    unless that would also import trio; then it is imported here, in one step (85-95 ms CPU
-    of trio's own import on this project's machine: it cannot be split)."""
-    await load_shared_tls_context()
+    its request, without holding the event loop longer than needed: the HTTP transport's
+    imports (httpcore, which httpx imports only when its first client is built, and what
+    the first connection imports), a module per step (``_stepwise_import``), then the shared
+    TLS context, a slice of the CA bundle per step (``_tls``). ``_transports.http`` imports
+    httpcore before any loop runs unless that would also import trio; httpcore imports trio
+    whenever it is installed, so in an asyncio app trio is deferred until something uses it
+    (``_deferred_import``): its import (about 85 ms) never runs there."""
     if "httpcore" not in sys.modules:
-        import httpcore  # noqa: F401  (the import is the point)
+        defer_until_used("trio")  # a trio app has imported trio long before this
+    await import_stepwise(HTTP_TRANSPORT)
+    await load_shared_tls_context()
 
 
 #: The APIs an instance can speak over HTTP (``api=``).

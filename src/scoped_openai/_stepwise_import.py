@@ -7,9 +7,14 @@ step, leaves each step one module body (a package's ``__init__`` runs with its f
 submodule). Threads are not an option (DESIGN.md section 3), and importing the engine with
 ``scoped_openai`` would put the import over its budget.
 
+The HTTP transport (httpcore, which httpx imports when its first client is built, with h11
+and h2) is imported the same way when ``import scoped_openai`` did not import it. Their
+packages' ``__init__`` import every submodule, so such a package is put in ``sys.modules``
+first and its ``__init__`` run last (``_deferred_import``).
+
 A list that no longer matches the installed versions costs only speed: a name that does
 not exist is skipped, and whatever the last import still needs is imported with it
-(``tests/transports/test_stepwise_import.py`` checks the list is complete).
+(``tests/transports/test_stepwise_import.py`` checks the lists are complete).
 """
 
 from __future__ import annotations
@@ -20,6 +25,89 @@ from collections.abc import Iterable
 
 import anyio.lowlevel
 
+from ._deferred_import import complete, defer, is_deferred
+
+#: The HTTP transport's imports, leaves first, a package after its submodules: what the
+#: first client (httpcore, with certifi's bundle lookup, h11 and, when installed, h2) and
+#: the first connection (the host's IDNA encoding in ``getaddrinfo``) import.
+HTTP_TRANSPORT = (
+    "stringprep",
+    "encodings.idna",
+    "importlib.resources.abc",
+    "importlib.resources._adapters",
+    "importlib.resources._common",
+    "importlib.resources._legacy",
+    "importlib.resources",
+    "certifi.core",
+    "certifi",
+    "httpcore._exceptions",
+    "httpcore._utils",
+    "httpcore._models",
+    "httpcore._backends.base",
+    "httpcore._backends.sync",
+    "httpcore._ssl",
+    "httpcore._synchronization",
+    "httpcore._trace",
+    "h11._abnf",
+    "h11._util",
+    "h11._headers",
+    "h11._events",
+    "h11._receivebuffer",
+    "h11._state",
+    "h11._readers",
+    "h11._writers",
+    "h11._connection",
+    "h11._version",
+    "h11",
+    "httpcore._sync.interfaces",
+    "httpcore._sync.http11",
+    "httpcore._sync.connection",
+    "httpcore._sync.connection_pool",
+    "httpcore._sync.http_proxy",
+    "h2",
+    "h2.config",
+    "hpack.exceptions",
+    "hpack.huffman",
+    "hpack.huffman_constants",
+    "hpack.huffman_table",
+    "hpack.struct",
+    "hpack.table",
+    "hpack.hpack",
+    "hpack",
+    "hyperframe",
+    "hyperframe.exceptions",
+    "hyperframe.flags",
+    "hyperframe.frame",
+    "h2.errors",
+    "h2.exceptions",
+    "h2.settings",
+    "h2.events",
+    "h2.frame_buffer",
+    "h2.utilities",
+    "h2.windows",
+    "h2.stream",
+    "h2.connection",
+    "httpcore._sync.http2",
+    "socksio",
+    "httpcore._sync.socks_proxy",
+    "httpcore._sync",
+    "httpcore._api",
+    "httpcore._backends.auto",
+    "httpcore._async.interfaces",
+    "httpcore._async.http11",
+    "httpcore._async.connection",
+    "httpcore._async.connection_pool",
+    "httpcore._async.http_proxy",
+    "httpcore._async.http2",
+    "httpcore._async.socks_proxy",
+    "httpcore._async",
+    "httpcore._backends.mock",
+    "httpcore._backends.anyio",
+    "httpcore._backends.trio",
+    "httpcore._backends",
+    "httpcore",
+)
+
 #: The engine's imports, leaves first (``python -X importtime`` shows the order they
 #: complete in); a package's submodules that its ``__init__`` imports come with it.
 WEBSOCKET_ENGINE = (
@@ -28,6 +116,12 @@ WEBSOCKET_ENGINE = (
     "zipfile",
     "importlib.resources",
     "importlib.abc",
+    "importlib.metadata._functools",
+    "importlib.metadata._text",
+    "importlib.metadata._adapters",
+    "importlib.metadata._meta",
+    "importlib.metadata._collections",
+    "importlib.metadata._itertools",
     "importlib.metadata",
     "websockets",
     "hmac",
@@ -65,16 +159,30 @@ WEBSOCKET_ENGINE = (
 
 
 async def import_stepwise(names: Iterable[str]) -> None:
-    """Import each of ``names`` not imported yet, with a checkpoint before each.
+    """Import each of ``names`` not imported yet, with a checkpoint before each. A package
+    not imported yet when one of its submodules is listed is deferred (``_deferred_import``)
+    until its own name comes, which runs its ``__init__``.
 
-    Cancellation: the modules imported so far stay imported; a later call (or the code
-    that needs them) imports the rest.
+    Cancellation: the modules imported so far stay imported, and a package left deferred
+    completes when first used; a later call (or the code that needs them) imports the rest.
     """
     for name in names:
-        if name in sys.modules:
+        module = sys.modules.get(name)
+        if module is not None and not is_deferred(module):
             continue
         await anyio.lowlevel.checkpoint()
         try:
-            importlib.import_module(name)
+            if module is not None:
+                complete(module)
+            else:
+                _defer_packages_of(name)
+                importlib.import_module(name)
         except ImportError:
             continue  # another version's graph: the module that needs it imports it
+
+
+def _defer_packages_of(name: str) -> None:
+    """Defer the packages ``name`` is in that are not imported yet, outermost first."""
+    parts = name.split(".")
+    for end in range(1, len(parts)):
+        defer(".".join(parts[:end]))

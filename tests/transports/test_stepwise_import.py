@@ -1,5 +1,6 @@
-"""The WebSocket engine's imports, a module per step: the list is complete and each import
-gets its own checkpoint. Run in fresh interpreters (this one imported everything already)."""
+"""The transports' imports, a module per step: each list is complete, each import gets its
+own checkpoint, and what cannot be split is named. Run in fresh interpreters (this one
+imported everything already)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,40 @@ import sys
 
 import pytest
 
-COMPLETE = """
-import importlib, json, sys
+# Each step of ``import_stepwise``, with how many modules it added to ``sys.modules``; then
+# what building the first HTTP/2 client and importing the WebSocket engine still add, and
+# the packages left deferred.
+GROWTH = """
+import json, sys
+import anyio, httpx
 import scoped_openai
-from scoped_openai._stepwise_import import WEBSOCKET_ENGINE
-*leading, engine = WEBSOCKET_ENGINE
-for name in leading:
-    importlib.import_module(name)
+from scoped_openai import _stepwise_import as stepwise
+from scoped_openai._deferred_import import defer_until_used, is_deferred
+steps = []
+def counting(step):
+    def run(name):
+        before = len(sys.modules)
+        try:
+            return step(name)
+        finally:
+            steps.append([getattr(name, "__name__", name), len(sys.modules) - before])
+    return run
+stepwise.importlib.import_module = counting(stepwise.importlib.import_module)
+stepwise.complete = counting(stepwise.complete)
+async def main():
+    if "httpcore" not in sys.modules:
+        defer_until_used("trio")
+    await stepwise.import_stepwise(stepwise.HTTP_TRANSPORT)
+    http_steps = list(steps)
+    await stepwise.import_stepwise(stepwise.WEBSOCKET_ENGINE)
+    return http_steps, steps[len(http_steps):]
+http_steps, ws_steps = anyio.run(main, backend=sys.argv[1])
 before = set(sys.modules)
-importlib.import_module(engine)
-print(json.dumps(sorted(set(sys.modules) - before)))
+httpx.AsyncClient(http2=True)
+import scoped_openai._transports.ws_sansio
+left = sorted(set(sys.modules) - before)
+deferred = sorted(name for name, module in sys.modules.items() if is_deferred(module))
+print(json.dumps([http_steps, ws_steps, left, deferred]))
 """
 
 STEPS = """
@@ -29,17 +54,49 @@ from scoped_openai import _stepwise_import as stepwise
 names = [*stepwise.WEBSOCKET_ENGINE, "scoped_openai._no_such_module"]
 events = []
 checkpoint = anyio.lowlevel.checkpoint
-import_module = stepwise.importlib.import_module
+import_module, complete = stepwise.importlib.import_module, stepwise.complete
 async def counting():
     events.append("checkpoint")
     await checkpoint()
 def importing(name):
     events.append(name)
     return import_module(name)
+def completing(module):  # a package deferred while its submodules were imported
+    events.append(module.__name__)
+    return complete(module)
 stepwise.anyio.lowlevel.checkpoint = counting
 stepwise.importlib.import_module = importing
+stepwise.complete = completing
 anyio.run(stepwise.import_stepwise, names, backend=sys.argv[1])
 print(json.dumps([events, [n for n in names[:-1] if n not in sys.modules]]))
+"""
+
+# An asyncio app with trio installed: the first turn runs without trio's import; a trio
+# app later in the same process gets the one real trio, and httpcore uses it.
+TRIO_DEFERRED = """
+import json, sys
+import anyio
+import scoped_openai
+from scoped_openai import ChatContext, ChatRole, OpenAILLM
+from scoped_openai.testing import FAKE_API_KEY, FakeOpenAI, Reply
+from scoped_openai._deferred_import import is_deferred
+trio_before = "trio" in sys.modules
+async def turn(fake):
+    async with fake.serve() as server:
+        async with OpenAILLM(api_key=FAKE_API_KEY, base_url=server.base_url) as llm:
+            ctx = ChatContext.empty()
+            ctx.add_message(ChatRole.USER, "hi")
+            async with llm.chat(ctx) as stream:
+                return "".join([item.content async for item in stream])
+fake = FakeOpenAI()
+fake.add(Reply.text(["one ", "two"]), Reply.text("three"))
+on_asyncio = anyio.run(turn, fake, backend="asyncio")
+ran_after_asyncio = "trio._core" in sys.modules or not is_deferred(sys.modules["trio"])
+import trio
+import httpcore._synchronization
+on_trio = anyio.run(turn, fake, backend="trio")
+print(json.dumps([trio_before, on_asyncio, ran_after_asyncio, on_trio,
+    httpcore._synchronization.trio is trio and hasattr(trio, "run")]))
 """
 
 
@@ -54,9 +111,20 @@ def run(script: str, *args: str) -> object:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_the_list_holds_everything_the_engine_imports() -> None:
-    # Only the engine's own module is left for its import: nothing lands in one step.
-    assert run(COMPLETE) == ["scoped_openai._transports.ws_sansio"]
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_each_step_imports_one_module_but_a_cycle_and_nothing_is_left(backend: str) -> None:
+    http_steps, ws_steps, left, deferred = run(GROWTH, backend)  # type: ignore[misc]
+    if backend == "asyncio":  # httpcore was not imported with scoped_openai (trio is installed)
+        assert len(http_steps) > 50
+    assert {name for name, added in http_steps if added > 1} == set()
+    # What cannot be split: a cycle of websockets modules that import each other (6
+    # modules, one unit), and websockets' package with its two helpers.
+    assert {name: added for name, added in ws_steps if added > 1} == {
+        "websockets.datastructures": 6,
+        "websockets": 3,
+    }
+    assert left == []  # the lists hold everything the first client and the engine import
+    assert deferred == (["trio"] if backend == "asyncio" else [])
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -70,3 +138,13 @@ def test_each_import_not_done_yet_gets_a_checkpoint_and_unknown_names_are_skippe
     assert len(events) == 2 * len(imports)
     assert imports[-1] == "scoped_openai._no_such_module"  # tried, skipped without error
     assert left == []
+
+
+@pytest.mark.loopback
+def test_an_asyncio_turn_never_runs_trio_and_a_later_trio_app_gets_the_real_one() -> None:
+    trio_before, on_asyncio, ran_after_asyncio, on_trio, shared = run(TRIO_DEFERRED)  # type: ignore[misc]
+    assert trio_before is False  # installed, not imported by scoped_openai
+    assert on_asyncio == "one two"
+    assert ran_after_asyncio is False  # httpcore took the deferred trio and never used it
+    assert on_trio == "three"
+    assert shared is True  # one trio module: httpcore's is the app's, complete

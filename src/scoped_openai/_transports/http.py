@@ -27,7 +27,8 @@ import httpx
 # loop, one step of about 25 ms. Imported now instead, before any loop runs, unless httpcore
 # would also import trio (it does whenever trio is installed): trio's import is about 130 ms,
 # which would put ``import scoped_openai`` over its budget for asyncio apps that never use
-# trio. Then ``OpenAILLM.__aenter__`` imports it (one step: it cannot be split).
+# trio. Then ``OpenAILLM.__aenter__`` imports it a module per step, with trio deferred until
+# something uses it (``_stepwise_import``, ``_deferred_import``).
 if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
     import httpcore  # noqa: F401  (the import is the point)
 
