@@ -316,6 +316,10 @@ class ChatCompletionsParser:
         self._left -= len(data)
         if self._left < 0:
             raise reply_too_large(self._limits)
+        text = self._decoder.whole_data(data)
+        if text is not None and text != DONE and not self.done:
+            chunk_data_events(text, out)  # the common read: one whole chunk
+            return True
         events = self._decoder.feed(data)
         if events:
             self._map(events, out)

@@ -497,6 +497,10 @@ class ResponsesParser:
         decoder = self._decoder
         if decoder is None:
             decoder = self._decoder = SSEDecoder(self._limits.max_event_bytes)
+        text = decoder.whole_data(data)
+        if text is not None:  # the common read: one whole event
+            self._sse_data(text, out)
+            return True
         events = decoder.feed(data)
         for sse in events:
             self._sse_data(sse.data, out)

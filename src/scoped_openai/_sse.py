@@ -81,19 +81,11 @@ class SSEDecoder:
             chunk = self._drop_bom(chunk)
             if not chunk:
                 return []
-        if (
-            chunk[:6] == b"data: "
-            and not (self._pieces or self._data or self._event or self._skip_lf)
-            and chunk.find(b"\n") == len(chunk) - 2
-            and chunk[-1:] == b"\n"
-            and b"\r" not in chunk
-            and len(chunk) <= self._max
-        ):
+        if chunk[:6] == b"data: ":
             # Fast path for the common read: exactly one whole "data: ...\n\n" event.
-            try:
-                return [ServerSentEvent(chunk[6:-2].decode("utf-8"), "message", self._id)]
-            except UnicodeDecodeError:
-                pass  # the line-by-line path reports it with its position
+            data = self.whole_data(chunk)
+            if data is not None:
+                return [ServerSentEvent(data, "message", self._id)]
         # The line-by-line path, inline: as a method it cost about 2% CPU per read.
         if self._skip_lf:
             self._skip_lf = False
@@ -133,6 +125,36 @@ class SSEDecoder:
         if rest:
             self._keep(rest)
         return events
+
+    def whole_data(self, chunk: bytes) -> str | None:
+        """The data of ``chunk`` when it is exactly one whole event of one ``data: `` line,
+        maybe after one ``event:`` line (the event's name, which no parser here reads), and
+        nothing is pending: the common read of a fast server, handled without the
+        line-by-line path (parsers call it before ``feed``: about 2 µs per chunk less). None
+        otherwise, and then it changed nothing: ``feed`` the chunk, which also reports what
+        is wrong (a line that is not UTF-8) and where.
+        """
+        if self._start or self._pieces or self._data or self._event or self._skip_lf:
+            return None
+        size = len(chunk)
+        if size > self._max or chunk[-2:] != b"\n\n":
+            return None
+        if chunk[:6] == b"data: ":
+            start = 6
+        elif chunk[:7] == b"event: ":
+            start = chunk.find(b"\n", 7) + 1
+            # A name that is not ASCII goes the long way, which checks that it is UTF-8.
+            if chunk[start : start + 6] != b"data: " or not chunk[7:start].isascii():
+                return None
+            start += 6
+        else:
+            return None
+        if chunk.find(b"\n", start) != size - 2 or b"\r" in chunk:
+            return None
+        try:
+            return chunk[start:-2].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
     def _drop_bom(self, chunk: bytes) -> bytes:
         """The first bytes of the stream without their byte-order mark (the spec's UTF-8

@@ -576,3 +576,24 @@ def test_parser_errors_are_the_chunk_errors() -> None:
         ChatCompletionsParser().feed(b"data: {nope\n\n", [])
     with pytest.raises(APIStreamError, match="mid-stream: 'boom'"):
         ChatCompletionsParser().feed(b'data: {"error": {"message": "boom"}}\n\n', [])
+
+
+def test_whole_event_reads_map_and_fail_as_the_line_by_line_path() -> None:
+    # After the first read, a read of exactly one event skips the line-by-line path
+    # (SSEDecoder.whole_data): the same events, the same errors, nothing after [DONE].
+    parser = ChatCompletionsParser()
+    out: list[Event] = []
+    for piece in (TEXT_CHUNK, TEXT_CHUNK, b"data: [DONE]\n\n", TEXT_CHUNK, b"data: {no\n\n"):
+        assert parser.feed(piece, out) is True
+    parser.end(out)
+    assert out == [TextDelta("Hi"), TextDelta("Hi"), StreamDone()]
+    for bad, error, message in (
+        (b"data: {nope\n\n", ProtocolError, "not valid JSON"),
+        (b'data: {"choices": 3}\n\n', ProtocolError, r"unexpected shape .*\$\.choices"),
+        (b"data: \xff\n\n", ProtocolError, "not valid UTF-8"),
+        (b'data: {"error": {"message": "boom"}}\n\n', APIStreamError, "mid-stream: 'boom'"),
+    ):
+        parser = ChatCompletionsParser()
+        parser.feed(TEXT_CHUNK, [])
+        with pytest.raises(error, match=message):
+            parser.feed(bad, [])

@@ -624,3 +624,19 @@ def test_parser_bounds_the_reply(feed: str) -> None:
     with pytest.raises(LimitExceededError) as info:
         one()
     assert info.value.limit == "max_reply_bytes"
+
+
+def test_parser_sse_whole_event_reads_map_as_the_line_by_line_path() -> None:
+    # One event per read after the first (SSEDecoder.whole_data): the same events, the
+    # same end-of-turn rule, and nothing after the terminal event.
+    parser = ResponsesParser()
+    out: list[Event] = []
+    for piece in (b": opened\n\n", sse(CREATED), sse(DELTA), sse(COMPLETED), sse(DELTA)):
+        parser.feed(piece, out)
+    parser.end(out)
+    assert (out, parser.terminal) == (TURN_EVENTS, True)
+    parser = ResponsesParser()
+    parser.feed(sse(CREATED), [])
+    with pytest.raises(APIStreamError, match="the response failed: boom"):
+        parser.feed(sse(FAILED), [])
+    assert (parser.terminal, parser.failed) == (True, True)

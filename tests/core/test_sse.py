@@ -257,3 +257,58 @@ def test_a_line_kept_in_pieces_ends_with_any_line_end(end: bytes) -> None:
     pieces = [b"da", b"ta: ", b"he", b"llo", end, end]
     assert feed_pieces(pieces) == [ServerSentEvent("hello")]
     assert feed_pieces([b"".join(pieces)]) == [ServerSentEvent("hello")]
+
+
+# --- whole_data: the one-whole-event read the parsers take without the line-by-line path ---
+
+
+@pytest.mark.parametrize(
+    ("chunk", "data"),
+    [
+        (b'data: {"a": 1}\n\n', '{"a": 1}'),
+        (b'event: response.output_text.delta\ndata: {"a": 1}\n\n', '{"a": 1}'),
+        (b"data: [DONE]\n\n", "[DONE]"),
+        (b"data: caf\xc3\xa9\n\n", "café"),
+    ],
+)
+def test_whole_data_of_one_whole_event(chunk: bytes, data: str) -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b": opened\n\n")  # past the byte-order-mark check of the first read
+    assert decoder.whole_data(chunk) == data
+    # The line-by-line path agrees, and whole_data left nothing behind for it.
+    assert [event.data for event in decoder.feed(chunk)] == [data]
+    assert not decoder.pending
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        b'data: {"a": 1}\n',  # no blank line yet
+        b'data: {"a": 1}\n\ndata: {"b": 2}\n\n',  # two events
+        b'data: {"a": 1}\r\n\r\n',  # CR line ends
+        b"data: a\ndata: b\n\n",  # two data lines
+        b"id: 7\ndata: a\n\n",  # a field other than the event name
+        b"event: caf\xc3\xa9\ndata: a\n\n",  # a name that is not ASCII (checked the long way)
+        b"data: \xff\n\n",  # not UTF-8: the long way says where
+        b"event: x\n\n",  # no data
+        b": comment\n\n",
+    ],
+)
+def test_whole_data_is_none_for_anything_else(chunk: bytes) -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b": opened\n\n")
+    assert decoder.whole_data(chunk) is None
+
+
+def test_whole_data_is_none_while_anything_is_pending_or_at_the_start() -> None:
+    chunk = b'data: {"a": 1}\n\n'
+    assert SSEDecoder().whole_data(chunk) is None  # a byte-order mark may still come
+    decoder = SSEDecoder()
+    decoder.feed(b"data: half")
+    assert decoder.whole_data(chunk) is None
+    decoder = SSEDecoder()
+    decoder.feed(b"event: named\n")
+    assert decoder.whole_data(chunk) is None
+    decoder = SSEDecoder(max_event_bytes=8)
+    decoder.feed(b": opened\n\n")
+    assert decoder.whole_data(chunk) is None  # over the event limit: the long path raises
