@@ -265,6 +265,7 @@ class ChatStream:
         deadlines = self._deadlines
         scope = deadlines.open_wait(started=self._started, delivered=self._delivered)
         failure: Exception | None = None
+        ended = False  # the wait ended by itself: False when the scope caught its cancel
         try:
             with scope:
                 self._scope = scope
@@ -273,13 +274,15 @@ class ChatStream:
                 try:
                     if not self._started:
                         await self._start()
-                    arrived = await self._source.receive(self._events)
-                    if not self._events:
+                    events = self._events
+                    arrived = await self._source.receive(events)
+                    if not events:
                         await self._read_until_event(arrived)
                 except Exception as error:
                     failure = await self._resend_or_fail(error)
                     if failure is None:
                         return  # resent: the next step reads the new attempt
+                ended = True  # a local, where ``scope.cancelled_caught`` is a property call
         except BaseException:
             # The caller's own scope was cancelled (or worse): release, then re-raise.
             await self._close(completed=False)
@@ -287,7 +290,7 @@ class ChatStream:
         finally:
             self._scope = None
             deadlines.close_wait()
-        if scope.cancelled_caught and failure is None:
+        if not ended:
             if self.cancelled:
                 return  # __anext__ sees the flag and ends the iteration
             failure = deadlines.timeout_error()
@@ -338,18 +341,23 @@ class ChatStream:
         out = self._buffer
         events = self._events
         if events:
-            feed = self.assembler.feed
+            assembler = self.assembler
             try:
-                for event in events:
-                    feed(event, out)
+                if len(events) == 1:  # the common step: one chunk, one event
+                    assembler.feed(events[0], out)
+                else:
+                    feed = assembler.feed
+                    for event in events:
+                        feed(event, out)
             except Exception as caught:  # a value the assembly cannot use, a limit
                 if failure is None:
                     failure = caught if isinstance(caught, ScopedOpenAIError) else _ours(caught)
             events.clear()
-            if self.assembler.warnings:
-                for warning in self.assembler.warnings:
+            warnings = assembler.warnings
+            if warnings:
+                for warning in warnings:
                     self._on_error(warning)
-                self.assembler.warnings.clear()
+                warnings.clear()
         if failure is not None:
             out.append(failure)
 
