@@ -7,8 +7,13 @@ configured effort, nor ``{"stream_options": {...}}`` the usage report the stream
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
+
+_encode = msgspec.json.Encoder().encode
 
 
 def without_none(value: Any) -> Any:
@@ -37,3 +42,19 @@ def merge_into(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = merged
         else:
             base[key] = without_none(value)
+
+
+def json_bytes(body: Mapping[str, Any]) -> bytes:
+    """``body`` as compact UTF-8 JSON, what httpx's ``json=`` sends, at a tenth of its cost:
+    msgspec encodes a 101-message history in about 7 µs where ``json.dumps`` takes 65, on
+    every turn (``benchmarks/bench_http_layers.py --request``).
+
+    msgspec writes a NaN or an infinity as ``null`` where ``json.dumps`` (and so httpx)
+    refuses it with a ``ValueError``: a body whose encoding holds a ``null`` anywhere is
+    encoded again by the standard library, so such a value is refused as before (bodies with
+    a ``null``, an assistant message beside its tool calls, only pay the old cost).
+    """
+    data = _encode(body)
+    if b"null" in data:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return data

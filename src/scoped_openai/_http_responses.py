@@ -27,7 +27,7 @@ from ._chat import ChatItem
 from ._endpoint import Endpoint
 from ._errors import APIError
 from ._graph import ConversationalGraph
-from ._http_turn import HTTPOptions, backoff_delay, is_retryable
+from ._http_turn import HTTPOptions, backoff_delay, is_retryable, post_event_stream
 from ._responses import ResponsesParser
 from ._responses_input import InputItem, to_input_items
 from ._responses_request import build_create_event
@@ -104,13 +104,7 @@ class ResponsesHTTPPlan:
         body["stream"] = True  # after the merge: this path only streams
         self._sent = True
         endpoint = self._endpoint
-        return self._client.build_request(
-            "POST",
-            endpoint.responses_url,
-            json=body,
-            # Compression would only buffer a stream that is read as it arrives.
-            headers={"Accept-Encoding": "identity", **endpoint.headers},
-        )
+        return post_event_stream(self._client, endpoint.responses_url, endpoint, body, query=False)
 
     def parser(self) -> ResponsesParser:
         return ResponsesParser(self._options.limits)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import httpx
 
 from ._assembly import Assembler
+from ._body import json_bytes
 from ._chat import ChatContext
 from ._chat_completions import ChatCompletionsParser, build_request
 from ._endpoint import Endpoint
@@ -206,16 +207,27 @@ class ChatCompletionsPlan:
 
 
 def post_event_stream(
-    client: httpx.AsyncClient, url: str, endpoint: Endpoint, body: dict[str, Any]
+    client: httpx.AsyncClient,
+    url: str,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    *,
+    query: bool = True,
 ) -> httpx.Request:
-    """``POST url`` with ``body`` as JSON, the endpoint's headers and query, and no
+    """``POST url`` with ``body`` as JSON (``_body.json_bytes``), the endpoint's headers and
+    (unless ``query`` is False: the Responses URL carries its own) its query, and no
     compression (it would only buffer a stream that is read as it arrives)."""
     return client.build_request(
         "POST",
         url,
-        json=body,
-        headers={"Accept-Encoding": "identity", **endpoint.headers},
-        params=endpoint.query or None,
+        content=json_bytes(body),
+        # The caller's headers win, as they do over what httpx's ``json=`` would set.
+        headers={
+            "Accept-Encoding": "identity",
+            "Content-Type": "application/json",
+            **endpoint.headers,
+        },
+        params=(endpoint.query or None) if query else None,
     )
 
 

@@ -4,9 +4,14 @@ library still holds is changed."""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
-from scoped_openai._body import merge_into, without_none
+import httpx
+import pytest
+
+from scoped_openai._body import json_bytes, merge_into, without_none
 
 
 def test_objects_merge_deeply_and_keep_the_configured_keys() -> None:
@@ -59,3 +64,23 @@ def test_without_none_cleans_objects_at_any_depth_and_leaves_list_elements() -> 
     }
     assert without_none([None, 1]) == [None, 1]
     assert without_none("text") == "text"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "m", "messages": [{"role": "user", "content": 'héllo \u2028 "quoted" \n'}]},
+        {"temperature": 0.7, "seed": 3, "stream": True, "nested": {"list": [1, 2.5, "x"]}},
+        {"messages": [{"role": "assistant", "content": None, "tool_calls": []}]},
+    ],
+)
+def test_json_bytes_is_the_compact_json_httpx_would_send(body: dict[str, Any]) -> None:
+    sent = json_bytes(body)
+    assert json.loads(sent) == body
+    assert sent == httpx.Request("POST", "http://x", json=body).content
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_json_bytes_refuses_a_nan_or_infinity_as_httpx_did(value: float) -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        json_bytes({"temperature": value})
