@@ -85,12 +85,20 @@ def _with_ws_floor(backends: dict[str, Any]) -> dict[str, Any]:
             floor = ((source.get("concurrency") or {}).get("ws") or {}).get(size, {}).get("floor")
             if floor is not None:
                 per.setdefault("floor", floor)
+        for scenario, per in ((figures.get("bargein") or {}).get("ws") or {}).items():
+            floor = ((source.get("bargein") or {}).get("ws") or {}).get(scenario, {}).get("floor")
+            if floor is not None:
+                per.setdefault("floor", floor)
         out[backend] = figures
     return out
 
 
 def _next_token_rows(rows: list[Row]) -> list[Row]:
-    """WebSocket: the first token of the turn after a barge-in against a warm turn's."""
+    """WebSocket: the first token of the turn after a barge-in against a warm turn's, ours and
+    the floor's (each against its own warm turn, same run). The floor's ratio is what the
+    server costs: its next turn only sends on a spare opened before the trial, so whatever
+    it waits beyond a warm turn is the server's (closing the interrupted socket while it
+    answers on the spare)."""
     out = []
     for barge in rows:
         if barge.path != "ws" or not barge.figure.startswith("Barge-in: cancel to next turn"):
@@ -109,9 +117,18 @@ def _next_token_rows(rows: list[Row]) -> list[Row]:
         if ours is None or turn is None:
             continue
         label = barge.figure.removeprefix("Barge-in: cancel to ")
-        row = Row(f"Barge-in: {label} / warm TTFT", barge.backend, "ws", "x", {"ours": ours / turn})
+        values: dict[str, float | None] = {"ours": ours / turn}
+        row = Row(f"Barge-in: {label} / warm TTFT", barge.backend, "ws", "x", values)
         row.target, row.met = "<= 2x", ours / turn <= 2.0
         row.note = f"{ours:.2f} ms after the cancel; a warm turn's first token {turn:.2f} ms"
+        floor = barge.values.get("floor")
+        floor_turn = warm.values.get("floor") if warm is not None else None
+        if floor is not None and floor_turn:
+            values["floor"] = floor / floor_turn
+            row.note += (
+                f"; floor {floor:.2f} ms after the cancel, {floor / floor_turn:.2f}x its warm "
+                f"turn's {floor_turn:.2f} ms"
+            )
         out.append(row)
     return out
 
