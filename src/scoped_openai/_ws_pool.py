@@ -135,7 +135,11 @@ class SocketSlot:
         keepalive = isinstance(ws, KeepAlive)  # once per socket: a Protocol check is slow
         while True:
             if self._owned:
-                await self._turn_over.wait()
+                # The event is made here, not when the turn begins: off the turn's path.
+                turn_over = self._turn_over
+                if turn_over.is_set():
+                    turn_over = self._turn_over = anyio.Event()
+                await turn_over.wait()
                 continue
             got: str | Exception | None = None
             self._reading = True
@@ -176,7 +180,6 @@ class SocketSlot:
         (``take_over`` waits for it)."""
         self._owned = True
         self._handoff.clear()
-        self._turn_over = anyio.Event()
 
     async def take_over(self) -> list[str | Exception]:
         """Wait until the idle read in progress (if any) has returned; the frames (or the

@@ -100,7 +100,8 @@ class ResponsesTurnSource:
             overrides=self._overrides,
             generate=self._generate,
         )
-        self._parser = ResponsesParser(self._limits, created_first=True)
+        if previous is not None:  # a resend: none of the first attempt's events count
+            self._parser = ResponsesParser(self._limits, created_first=True)
         self._handoff = None
         await lease.ws.send_text(_encode_json(event).decode())
 
