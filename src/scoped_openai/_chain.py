@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ._chat import ChatItem
-from ._responses_input import InputItem, output_to_input_items, to_input_items
+from ._responses_input import InputItem, InputItemCache, output_to_input_items
 
 
 def _tool_calls_answered(items: Sequence[InputItem]) -> bool:
@@ -95,7 +95,14 @@ class ChainState:
             survives its socket.
     """
 
-    __slots__ = ("interrupted_response_id", "planned_input", "response_id", "server_items", "store")
+    __slots__ = (
+        "_inputs",
+        "interrupted_response_id",
+        "planned_input",
+        "response_id",
+        "server_items",
+        "store",
+    )
 
     def __init__(self, *, store: bool = False) -> None:
         self.store = store
@@ -105,6 +112,7 @@ class ChainState:
         """The full input of the last :meth:`plan` (whether or not it chained)."""
         self.interrupted_response_id: str | None = None
         """The last response abandoned by a barge-in (never chained from; for logs)."""
+        self._inputs = InputItemCache()  # a turn converts only the items new since the last
 
     def plan(
         self, items: Sequence[ChatItem], *, whole_context: bool = False
@@ -123,13 +131,14 @@ class ChainState:
         """
         if whole_context:
             self.reset()
-        full = to_input_items(items)
+        full = self._inputs.convert(items)
         self.planned_input = full
         held = self.server_items
         if self.response_id is None or len(full) <= len(held):
             return full, None
         for mine, theirs in zip(full, held, strict=False):
-            if mine != theirs and not _same_call(mine, theirs):
+            # The same dict: an unchanged item reused from the input that was sent.
+            if mine is not theirs and mine != theirs and not _same_call(mine, theirs):
                 return full, None
         if not _tool_calls_answered(full):
             return full, None

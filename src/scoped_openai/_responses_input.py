@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from ._chat import ChatItem, ChatMessage, ChatRole, FunctionCall, ImageContent
+from ._chat import ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput, ImageContent
 from ._errors import InvalidContextError, ProtocolError
 
 InputItem: TypeAlias = dict[str, Any]
@@ -88,24 +88,83 @@ def to_input_items(items: Sequence[ChatItem]) -> list[InputItem]:
     """
     out: list[InputItem] = []
     for index, item in enumerate(items):
-        if isinstance(item, ChatMessage):
-            message = _message_item(index, item)
-            if message is not None:
-                out.append(message)
-        elif isinstance(item, FunctionCall):
-            out.append(
-                {
-                    "type": "function_call",
-                    "call_id": item.call_id,
-                    "name": item.name,
-                    "arguments": item.arguments,
-                }
-            )
-        else:
-            out.append(
-                {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
-            )
+        converted = _input_item(index, item)
+        if converted is not None:
+            out.append(converted)
     return out
+
+
+def _input_item(index: int, item: ChatItem) -> InputItem | None:
+    """One chat item as an input item (None: a message that says nothing)."""
+    if isinstance(item, ChatMessage):
+        return _message_item(index, item)
+    if isinstance(item, FunctionCall):
+        return {
+            "type": "function_call",
+            "call_id": item.call_id,
+            "name": item.name,
+            "arguments": item.arguments,
+        }
+    return {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+
+
+_MISSING: Any = object()
+
+
+class InputItemCache:
+    """:func:`to_input_items` that reuses the last call's items for chat items with the same
+    content: a context grows by appending, so a turn converts only its new items.
+
+    An item's input item depends only on its kind and the values of a few immutable fields
+    (a message's role and text parts; a call's id, name and arguments; an output's call id
+    and text), so items are looked up by those values; a message with an image is converted
+    every time. Only the last call's items are kept. The reused dicts are
+    the ones already sent (and held by ``ChainState.server_items``), so comparing the two
+    is mostly an identity check.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[object, ...], InputItem | None] = {}
+
+    def convert(self, items: Sequence[ChatItem]) -> list[InputItem]:
+        """``to_input_items(items)``: the same items, the same errors."""
+        last = self._last
+        kept: dict[tuple[object, ...], InputItem | None] = {}
+        out: list[InputItem] = []
+        for index, item in enumerate(items):
+            kind = type(item)
+            key: tuple[object, ...] | None
+            if kind is ChatMessage:
+                content = item.content  # type: ignore[union-attr]
+                role = item.role  # type: ignore[union-attr]
+                if type(role) is not ChatRole:
+                    key = None
+                elif type(content) is str:
+                    # id(): members live as long as their enum; hashing one runs Python code.
+                    key = (id(role), content)
+                else:
+                    key = (id(role), *content)
+            elif kind is FunctionCall:
+                key = ("function_call", item.call_id, item.name, item.arguments)  # type: ignore[union-attr]
+            elif kind is FunctionCallOutput:
+                key = ("function_call_output", item.call_id, item.output)  # type: ignore[union-attr]
+            else:
+                key = None
+            try:
+                converted = _MISSING if key is None else last.get(key, _MISSING)
+            except TypeError:  # an image part (not hashable): converted every time
+                key = None
+                converted = _MISSING
+            if converted is _MISSING:
+                converted = _input_item(index, item)
+            if key is not None:
+                kept[key] = converted
+            if converted is not None:
+                out.append(converted)
+        self._last = kept
+        return out
 
 
 def _is_text(part: object) -> bool:

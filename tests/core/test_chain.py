@@ -132,6 +132,19 @@ def test_chain_edited_earlier_message_sends_full_context() -> None:
     )
 
 
+def test_chain_message_part_edited_in_place_sends_full_context() -> None:
+    ctx, chain = first_turn()
+    reply = ctx.items[2]
+    assert isinstance(reply, ChatMessage)
+    assert isinstance(reply.content, list)
+    reply.content[0] = "Hello!"  # truncated to what was spoken, in the same list
+    ctx.add_message(ChatRole.USER, "next")
+    assert chain.plan(ctx.items) == (
+        [system(SYSTEM), user("hi"), assistant("Hello!"), user("next")],
+        None,
+    )
+
+
 def test_chain_same_count_different_content_sends_full_context() -> None:
     ctx, chain = first_turn()
     # As many items as the server holds plus one new one, but the assistant reply stored
