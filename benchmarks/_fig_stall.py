@@ -10,7 +10,11 @@ as a trio app does), a ticker task does
 - ``bargein``: after a warm turn, a turn at 50 chunks/s cancelled after its first item with
   ``cancel_current_generation()``, then the next turn to its end;
 - ``sessions``: N WebSocket instances entered and prewarmed at once (their sockets opened),
-  after one was opened and closed (what a first socket loads is in ``first_turn``).
+  after one was opened and closed (what a first socket loads is in ``first_turn``). On
+  asyncio the aiohttp floor (``_floor.FloorWS``, with its spare) opens as many in the same
+  run (``--path aiohttp``): a full garbage collection walks the whole heap inside whichever
+  step allocates, and the floor shows whether that pause is ours or the interpreter's. Both
+  report the GC-tracked objects each session added.
 
 Two numbers per scenario: the ticker's longest gap minus its 1 ms period (what an audio task
 on the same loop sees), and the longest single task step (trio: an ``Instrument``; asyncio:
@@ -33,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +181,25 @@ async def _turn(llm: Any, spec: Any, *, cancel_after_first: bool = False) -> Non
                 await llm.cancel_current_generation()
 
 
-async def _sessions(base_url: str, count: int) -> None:
+async def _sessions(
+    base_url: str,
+    count: int,
+    floor: bool = False,
+    while_open: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     import anyio
     import anyio.lowlevel
     from _common import API_KEY
+    from _floor import FloorWS
 
     from scoped_openai import OpenAILLM
 
     async def one(done: anyio.Event, release: anyio.Event) -> None:
+        if floor:
+            async with FloorWS(base_url, spare=True, library="aiohttp"):
+                done.set()
+                await release.wait()
+            return
         async with OpenAILLM(api_key=API_KEY, base_url=base_url, streaming=True) as llm:
             await llm.prewarm()
             done.set()
@@ -198,6 +214,8 @@ async def _sessions(base_url: str, count: int) -> None:
                 await anyio.lowlevel.checkpoint()  # the harness's own steps stay short
         for done in opened:
             await done.wait()
+        if while_open is not None:
+            await while_open()
         release.set()
 
 
@@ -206,6 +224,7 @@ async def child(
 ) -> dict[str, Any]:
     """One scenario in this (fresh) process: the ticker's and the steps' longest, in ms."""
     import anyio
+    import anyio.lowlevel
     from _common import API_KEY
     from _spec import Spec
 
@@ -223,11 +242,29 @@ async def child(
         await anyio.sleep(IDLE)
         out["idle_ms"] = ticker.longest * 1e3
         if scenario == "sessions":
-            await _sessions(base_url, 1)  # the first socket's imports: the first turn's figure
+            floor = path == "aiohttp"
+            # the first socket's imports: the first turn's figure
+            await _sessions(base_url, 1, floor)
+            objects = len(gc.get_objects())
+
+            async def count_open() -> None:
+                # Read what opening took before counting (a pass over the heap, a step of
+                # its own), then measure the closing apart; the worse of the two is the
+                # figure.
+                _read(out, ticker, steps, collections)
+                out["objects_per_session"] = (len(gc.get_objects()) - objects) / count
+                await anyio.lowlevel.checkpoint()
+                collections.reset()
+                steps.reset()
+                ticker.reset()
+
             collections.reset()
             steps.reset()
             ticker.reset()
-            await _sessions(base_url, count)
+            await _sessions(base_url, count, floor, count_open)
+            closing: dict[str, Any] = {}
+            _read(closing, ticker, steps, collections)
+            _keep_worse(out, closing)
         else:
             llm = OpenAILLM(api_key=API_KEY, base_url=base_url, streaming=path == "ws")
             if scenario == "enter":
@@ -264,6 +301,21 @@ def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock, collections: GC
     out["gc_ms"], out["gc_generation"] = collections.longest * 1e3, collections.generation
 
 
+def _keep_worse(out: dict[str, Any], other: dict[str, Any]) -> None:
+    """Each figure of ``out`` becomes the worse of it and ``other``'s (with whose it was)."""
+    for key, with_key in (
+        ("ticker_ms", None),
+        ("step_ms", "step_task"),
+        ("step_cpu_ms", None),
+        ("step_cpu_without_gc_ms", "step_without_gc_task"),
+        ("gc_ms", "gc_generation"),
+    ):
+        if other[key] > out[key]:
+            out[key] = other[key]
+            if with_key is not None:
+                out[with_key] = other[with_key]
+
+
 def _run_child(
     backend: str, scenario: str, path: str, base_url: str, count: int, no_trio: bool = False
 ) -> Any:
@@ -296,6 +348,8 @@ def stalls(base_url: str, backend: str, repeats: int, sessions: int) -> dict[str
         # An asyncio app installed without the trio extra: httpcore then imports no trio.
         cases += [("enter", "http", True), ("first_turn", "http", True)]
     cases.append(("sessions", "ws", False))
+    if backend == "asyncio":  # aiohttp is asyncio-only
+        cases.append(("sessions", "aiohttp", False))
     out: dict[str, Any] = {}
     for scenario, path, no_trio in cases:
         name = f"{scenario}/{path}" + (" (trio not installed)" if no_trio else "")
@@ -330,6 +384,9 @@ def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]
         "worst_ticker_ms": max(run["ticker_ms"] for run in runs),
         "worst_step_task": longest_step["step_task"],
         "sessions": sessions,
+        "objects_per_session": statistics.median(
+            run.get("objects_per_session", 0.0) for run in runs
+        ),
         "n": len(runs),
     }
 
@@ -339,7 +396,10 @@ def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
     from _report import Row
 
     rows = []
+    floor_sessions = figure.get("sessions/aiohttp", {})
     for name, result in figure.items():
+        if name == "sessions/aiohttp":
+            continue  # the floor: in the note of our sessions row
         if "failed" in result:
             rows.append(Row(f"Loop stall: {name}", backend, "-", "ms", {}, note=result["failed"]))
             continue
@@ -366,10 +426,25 @@ def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
                 f"{result['step_cpu_without_gc_ms']:.2f} ms CPU, longest collection "
                 f"{result['gc_ms']:.2f} ms" + f"; median of {result['n']} fresh processes, worst "
                 f"{result['worst_ticker_ms']:.2f} ms"
+                + (_floor_sessions_note(result, floor_sessions) if result["sessions"] else "")
             ),
         )
         rows.append(row)
     return rows
+
+
+def _floor_sessions_note(ours: dict[str, Any], floor: dict[str, Any]) -> str:
+    """The aiohttp floor opening as many sessions in the same run, beside ours."""
+    note = f"; GC-tracked objects per session: {ours['objects_per_session']:.0f}"
+    if "failed" in floor:
+        return note + f"; the aiohttp floor failed: {floor['failed']}"
+    if not floor:
+        return note
+    return note + (
+        f" (aiohttp floor {floor['objects_per_session']:.0f}); the aiohttp floor opening as "
+        f"many (with spares) in the same run: ticker {floor['ticker_ms']:.2f} ms, most CPU in "
+        f"one step {floor['step_cpu_ms']:.2f} ms, longest collection {floor['gc_ms']:.2f} ms"
+    )
 
 
 def main() -> None:
@@ -377,7 +452,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--backend", default="asyncio")
     parser.add_argument("--scenario", choices=SCENARIOS, default="enter")
-    parser.add_argument("--path", choices=("http", "ws"), default="http")
+    parser.add_argument("--path", choices=("http", "ws", "aiohttp"), default="http")
     parser.add_argument("--base-url", default="")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)

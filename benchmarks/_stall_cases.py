@@ -43,7 +43,13 @@ def main() -> None:
                 + f"), less collections {own:.2f} ms, gc max "
                 + f"{max(run['gc_ms'] for run in good):.1f} ms, ticker median "
                 + f"{statistics.median(run['ticker_ms'] for run in good):.2f} ms; "
-                + f"longest step's task: {good[-1]['step_task']}"
+                + f"longest step's task: {good[-1]['step_task']}; longest less collections: "
+                + f"{good[-1]['step_without_gc_task']}"
+                + (
+                    f"; GC-tracked objects per session {good[-1]['objects_per_session']:.0f}"
+                    if "objects_per_session" in good[-1]
+                    else ""
+                )
             )
 
 
