@@ -37,6 +37,7 @@ HTTP_TRANSPORT = (
     "importlib.resources._adapters",
     "importlib.resources._common",
     "importlib.resources._legacy",
+    "importlib.resources._functional",
     "importlib.resources",
     "certifi.core",
     "certifi",
