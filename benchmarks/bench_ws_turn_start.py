@@ -5,6 +5,11 @@
    own process: the time to first token and the CPU of the whole turn, medians. Quote it
    only next to the floor of the same run; on a loaded machine the time to first token is
    the scheduler's more than ours.
+   Also the client CPU before the request is on the wire: ``process_time`` from just before
+   the turn to the first write on the socket's transport (a hook on asyncio's socket
+   transport, the same for both clients). This is CPU, so it holds under load where the
+   time to first token does not: what the floor spends there is building one dict and
+   ``json.dumps``; what we spend above it is the turn's own set-up.
 2. In memory (``FakeOpenAI``'s in-memory sockets, no network, no other process): the CPU of
    a whole warm turn, ours and the fake's together, median of three runs. Deterministic
    enough to compare two trees (``PYTHONPATH=<tree>/src``): the fake's share is the same.
@@ -21,7 +26,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from contextlib import AsyncExitStack
+from asyncio import selector_events
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Any
 
 import anyio
 from _serverproc import ServerProcess
@@ -31,12 +39,42 @@ from _spec import Spec
 REPLY = Spec(chunks=5)
 
 
+class FirstWrite:
+    """``process_time()`` at the first write on any asyncio socket transport since ``arm``."""
+
+    def __init__(self) -> None:
+        self.cpu: float | None = None
+        self.armed = False
+
+    def arm(self) -> None:
+        self.cpu, self.armed = None, True
+
+    @contextmanager
+    def hooked(self) -> Iterator[None]:
+        transport = selector_events._SelectorSocketTransport
+        write = transport.write
+
+        def hook(this: Any, data: Any) -> None:
+            if self.armed:
+                self.cpu, self.armed = time.process_time(), False
+            write(this, data)
+
+        transport.write = hook  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            transport.write = write  # type: ignore[method-assign]
+
+
 async def run(base_url: str, turns: int, pause: float) -> dict[str, dict[str, float]]:
     found = makers(base_url, "ws", "asyncio")
     clients = {name: found[name] for name in ("ours", "floor")}
     ttft: dict[str, list[float]] = {name: [] for name in clients}
     cpu: dict[str, list[float]] = {name: [] for name in clients}
+    before_write: dict[str, list[float]] = {name: [] for name in clients}
+    first_write = FirstWrite()
     async with AsyncExitStack() as stack:
+        stack.enter_context(first_write.hooked())
         sessions = {name: await stack.enter_async_context(make()) for name, make in clients.items()}
         for session in sessions.values():
             for _ in range(5):
@@ -48,11 +86,19 @@ async def run(base_url: str, turns: int, pause: float) -> dict[str, dict[str, fl
             for name, session in order:
                 if pause:
                     await anyio.sleep(pause)
+                first_write.arm()
+                start = time.process_time()
                 turn = await session.turn(REPLY, remember=False)
                 ttft[name].append(turn.ttft * 1e3)
                 cpu[name].append(turn.cpu * 1e3)
+                if first_write.cpu is not None:
+                    before_write[name].append((first_write.cpu - start) * 1e6)
     return {
-        name: {"ttft_ms": statistics.median(ttft[name]), "cpu_ms": statistics.median(cpu[name])}
+        name: {
+            "ttft_ms": statistics.median(ttft[name]),
+            "cpu_ms": statistics.median(cpu[name]),
+            "before_write_us": statistics.median(before_write[name]),
+        }
         for name in clients
     }
 
@@ -98,6 +144,8 @@ def main() -> None:
         f"TTFT ours {ours['ttft_ms']:.3f} ms, floor {floor['ttft_ms']:.3f} ms, "
         f"ours - floor {ours['ttft_ms'] - floor['ttft_ms']:+.3f} ms; "
         f"CPU per turn ours {ours['cpu_ms']:.3f} ms, floor {floor['cpu_ms']:.3f} ms; "
+        f"CPU before the request is written ours {ours['before_write_us']:.0f} us, "
+        f"floor {floor['before_write_us']:.0f} us; "
         f"in memory, CPU per turn (ours + fake) {statistics.median(in_memory):.0f} us"
     )
 
