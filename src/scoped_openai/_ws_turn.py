@@ -29,7 +29,7 @@ from ._assembly import Assembler
 from ._chain import ChainState
 from ._chat import ChatItem
 from ._errors import APIStreamError
-from ._events import Event
+from ._events import Event, ResponseCreated
 from ._graph import ConversationalGraph
 from ._limits import DEFAULT_LIMITS, StreamLimits
 from ._responses import ResponsesParser
@@ -45,6 +45,8 @@ RESEND_SAME_SOCKET = frozenset({"previous_response_not_found"})
 RESEND_NEW_SOCKET = frozenset({"websocket_connection_limit_reached"})
 #: At most this many already-queued frames are taken after a wait, so a long burst still
 #: reaches the caller item by item (each frame costs about 10 µs to map and assemble).
+#: Until the turn's first output the burst ends at it: its first item is not held back
+#: while the rest of the reply (often all of it, ``response.completed`` too) is decoded.
 BURST = 32
 #: ``response.create`` as JSON: a tenth of ``json.dumps``'s time (UTF-8 unescaped, compact).
 _encode_json = msgspec.json.Encoder().encode
@@ -78,6 +80,7 @@ class ResponsesTurnSource:
         self._handoff: list[str | Exception] | None = None  # None: not taken over yet
         self._parser = ResponsesParser(limits, created_first=True)
         self._full_input: list[dict[str, Any]] = []
+        self._before_output = True  # nothing but response.created has arrived yet
         self.chained = False
 
     async def start(self, owner: TurnOwner, plan: RetryPlan | None = None) -> None:
@@ -103,13 +106,15 @@ class ResponsesTurnSource:
         if previous is not None:  # a resend: none of the first attempt's events count
             self._parser = ResponsesParser(self._limits, created_first=True)
         self._handoff = None
+        self._before_output = True
         await lease.ws.send_text(_encode_json(event).decode())
 
     async def receive(self, out: list[Event]) -> bool:
         """Wait for one frame (the frames the slot's idle read handed over first), then
-        take the frames already queued behind it, up to ``BURST``; append their events
-        (maybe none: frames we skip). One wait, one cancel scope, serves a burst. Every
-        frame is a whole server event, so this returns True."""
+        take the frames already queued behind it, up to ``BURST`` (before the turn's first
+        output, up to it); append their events (maybe none: frames we skip). One wait, one
+        cancel scope, serves a burst. Every frame is a whole server event, so this returns
+        True."""
         lease = self._lease
         assert lease is not None, "receive() before start()"
         handoff = self._handoff
@@ -126,6 +131,9 @@ class ResponsesTurnSource:
         if feed(frame, out):
             return True
         for _ in range(BURST):
+            if self._before_output and out and type(out[-1]) is not ResponseCreated:
+                self._before_output = False  # the first output: to the caller at once
+                return True
             queued = ws.receive_text_nowait() if not handoff else None
             if queued is None or feed(queued, out):
                 return True

@@ -713,6 +713,29 @@ async def test_unknown_events_are_skipped(
     assert errors == []
 
 
+@pytest.mark.anyio
+async def test_the_first_item_is_not_held_behind_the_rest_of_a_burst(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
+) -> None:
+    """Frames that arrive together (the whole reply, here): the first item reaches the
+    caller once its own delta is read, not after the rest of the reply is decoded; the
+    frames after it are taken in bursts as before."""
+    fake.add_ws(WSReply.text(["one ", "two ", "three"]))  # every frame due at once
+    heard: list[str] = []
+    taken_at_first_item = 0
+    async with make_ws_llm() as llm:
+        await llm.prewarm()
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                if not heard:
+                    taken_at_first_item = ws_tracker.sockets[0].received
+                heard.append(item.content)
+    # response.created, output_item.added, content_part.added, the first delta.
+    assert taken_at_first_item == 4
+    assert "".join(heard) == "one two three"
+    assert ws_tracker.create_sockets == [1]
+
+
 # -- one turn per socket (the pool's lease) --------------------------------------------------
 
 

@@ -17,6 +17,7 @@ class TrackedSocket:
         self.inner = inner
         self.number = number
         self._tracker = tracker
+        self.received = 0  # frames the client took from this socket
 
     @property
     def closed(self) -> bool:
@@ -27,11 +28,16 @@ class TrackedSocket:
         self._tracker.sent.append((self.number, json.loads(text)))
 
     async def receive_text(self) -> str:
-        return str(await self.inner.receive_text())
+        text = str(await self.inner.receive_text())
+        self.received += 1
+        return text
 
     def receive_text_nowait(self) -> str | None:
         text = self.inner.receive_text_nowait()
-        return None if text is None else str(text)
+        if text is None:
+            return None
+        self.received += 1
+        return str(text)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         await self.inner.aclose(code, reason)
