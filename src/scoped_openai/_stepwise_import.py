@@ -159,6 +159,10 @@ WEBSOCKET_ENGINE = (
 )
 
 
+#: Names that did not import here.
+_unavailable: set[str] = set()
+
+
 async def import_stepwise(names: Iterable[str]) -> None:
     """Import each of ``names`` not imported yet, with a checkpoint before each. A package
     not imported yet when one of its submodules is listed is deferred (``_deferred_import``)
@@ -169,7 +173,7 @@ async def import_stepwise(names: Iterable[str]) -> None:
     """
     for name in names:
         module = sys.modules.get(name)
-        if module is not None and not is_deferred(module):
+        if (module is not None and not is_deferred(module)) or name in _unavailable:
             continue
         await anyio.lowlevel.checkpoint()
         try:
@@ -179,7 +183,10 @@ async def import_stepwise(names: Iterable[str]) -> None:
                 _defer_packages_of(name)
                 importlib.import_module(name)
         except ImportError:
-            continue  # another version's graph: the module that needs it imports it
+            # Another version's graph, or an extra not installed (httpcore's SOCKS proxy
+            # without socksio): the module that needs it deals with it. Not tried again:
+            # every instance entered would pay a step and the failed import.
+            _unavailable.add(name)
 
 
 def _defer_packages_of(name: str) -> None:
