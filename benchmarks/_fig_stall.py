@@ -205,18 +205,22 @@ async def _sessions(
             done.set()
             await release.wait()
 
-    release = anyio.Event()
-    opened = [anyio.Event() for _ in range(count)]
+    # One release per session, set 20 per step: one event with 1,000 waiters would wake
+    # them all in one step of the harness's own (3-7 ms on this project's machine).
+    opened = [(anyio.Event(), anyio.Event()) for _ in range(count)]
     async with anyio.create_task_group() as tg:
-        for index, done in enumerate(opened):
+        for index, (done, release) in enumerate(opened):
             tg.start_soon(one, done, release)
             if index % 20 == 19:
                 await anyio.lowlevel.checkpoint()  # the harness's own steps stay short
-        for done in opened:
+        for done, _ in opened:
             await done.wait()
         if while_open is not None:
             await while_open()
-        release.set()
+        for index, (_, release) in enumerate(opened):
+            release.set()
+            if index % 20 == 19:
+                await anyio.lowlevel.checkpoint()
 
 
 async def child(
