@@ -80,8 +80,20 @@ def defer_until_used(name: str) -> bool:
 
 
 def complete(module: ModuleType) -> None:
-    """Run a deferred package's ``__init__`` in place (nothing if it has run). On failure
-    the package leaves ``sys.modules``, as a failed import does, and the error propagates."""
+    """Run a deferred package's ``__init__`` in place (nothing if it has run), then its
+    subpackages' still deferred (one only ever reached through its submodules would not run
+    otherwise). On failure the package leaves ``sys.modules``, as a failed import does, and
+    the error propagates."""
+    with _lock:
+        _run_init(module)
+        prefix = module.__name__ + "."
+        for name, sub in list(sys.modules.items()):
+            if name.startswith(prefix) and is_deferred(sub):
+                _run_init(sub)
+
+
+def _run_init(module: ModuleType) -> None:
+    """Run a deferred package's ``__init__`` in place, if it has not run."""
     with _lock:
         completion = module.__dict__.get("__getattr__")
         if not isinstance(completion, _Completion):

@@ -87,3 +87,19 @@ def test_imported_or_missing_packages_and_plain_modules_are_not_deferred(package
     assert defer("scoped_openai_no_such_package") is False
     assert defer(f"{package}.leaf") is False  # a module, not a package (its package gets
     assert package not in sys.modules or not is_deferred(sys.modules[package])  # imported)
+
+
+def test_completing_a_package_completes_its_subpackages_still_deferred(
+    package: str, tmp_path: Path
+) -> None:
+    sub = tmp_path / package / "sub"
+    sub.mkdir()
+    (sub / "__init__.py").write_text("import builtins\nbuiltins.deferred_runs += 10\n")
+    (sub / "leaf.py").write_text("")
+    defer(package)
+    defer(f"{package}.sub")
+    importlib.import_module(f"{package}.sub.leaf")  # reached through its submodule only
+    assert is_deferred(sys.modules[f"{package}.sub"])
+    complete(sys.modules[package])  # its __init__ never touches .sub: completed all the same
+    assert runs() == 11
+    assert not is_deferred(sys.modules[f"{package}.sub"])

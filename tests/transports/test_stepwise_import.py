@@ -101,6 +101,34 @@ print(json.dumps([trio_before, on_asyncio, ran_after_asyncio, on_trio,
     httpcore._synchronization.trio is trio and hasattr(trio, "run")]))
 """
 
+# Entering cancelled half-way: httpcore's submodules partly imported, its packages deferred;
+# the first client built afterwards completes them in place.
+CANCELLED = """
+import json, sys
+import anyio, httpx
+import scoped_openai
+from scoped_openai import _stepwise_import as stepwise
+from scoped_openai._deferred_import import is_deferred
+def deferred():
+    return sorted(name for name, module in sys.modules.items() if is_deferred(module))
+checkpoint, seen = anyio.lowlevel.checkpoint, []
+async def counting():
+    seen.append(1)
+    if len(seen) == 30:  # as a cancelled scope's checkpoint raises
+        raise anyio.get_cancelled_exc_class()()
+    await checkpoint()
+stepwise.anyio.lowlevel.checkpoint = counting
+async def main():
+    try:
+        await stepwise.import_stepwise(stepwise.HTTP_TRANSPORT)
+    except anyio.get_cancelled_exc_class():
+        return deferred()
+    return None
+half = anyio.run(main, backend="asyncio")
+client = httpx.AsyncClient(http2=True)
+print(json.dumps([half, deferred(), type(client._transport._pool).__name__]))
+"""
+
 
 def run(script: str, *args: str) -> object:
     done = subprocess.run(
@@ -152,3 +180,10 @@ def test_an_asyncio_turn_never_runs_trio_and_a_later_trio_app_gets_the_real_one(
     assert ran_after_asyncio is False  # httpcore took the deferred trio and never used it
     assert on_trio == "three"
     assert shared is True  # one trio module: httpcore's is the app's, complete
+
+
+def test_entering_cancelled_half_way_leaves_deferred_packages_the_first_client_completes() -> None:
+    half, after, pool = run(CANCELLED)  # type: ignore[misc]
+    assert "httpcore" in half  # cancelled while httpcore's submodules were being imported
+    assert [name for name in after if name != "trio"] == []
+    assert pool == "AsyncConnectionPool"
