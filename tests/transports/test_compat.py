@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.abc
 import pytest
 
 from scoped_openai._compat import asyncio_cancel_scope_class, environment_proxy
@@ -111,5 +112,21 @@ def test_anyio_still_reads_the_loop_clock_under_asyncio() -> None:
             with anyio.CancelScope(deadline=clock() - 0.001) as past:
                 await anyio.sleep_forever()
         assert past.cancelled_caught
+
+    anyio.run(check, backend="asyncio")
+
+
+def test_anyio_still_queues_what_its_asyncio_socket_stream_reads() -> None:
+    """Fails loudly if anyio's asyncio socket stream stops keeping its reads in
+    ``_protocol.read_queue`` behind ``_transport`` (``ws_sansio.read_ahead`` would silently
+    stop applying, and every read would take the socket out of the selector again)."""
+    from scoped_openai._transports.ws_sansio import read_ahead
+
+    async def check() -> None:
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                assert read_ahead(stream, 1024) is True
+                assert stream._transport.is_reading() is True  # type: ignore[attr-defined]
 
     anyio.run(check, backend="asyncio")

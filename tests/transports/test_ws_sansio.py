@@ -371,29 +371,74 @@ async def test_200_mb_of_fragments_are_refused_at_the_limit() -> None:
     assert sent[0] < 200 * MiB
 
 
+FLOOD_MESSAGE = "x" * 1000
+FLOOD_COUNT = 5000  # about 5 MB
+
+
+async def flood(stream: anyio.abc.ByteStream) -> None:
+    """A server that sends ``FLOOD_COUNT`` messages at once, then waits for the close."""
+    reader = await accept(stream)
+    await stream.send(b"".join(frame(TEXT, FLOOD_MESSAGE) for _ in range(FLOOD_COUNT)))
+    await reader.frame()  # until the client closes
+
+
+async def receive_the_rest_of_the_flood(ws: SansIOWebSocket, got: int) -> None:
+    while got < FLOOD_COUNT:  # and nothing was lost
+        assert await ws.receive_text() == FLOOD_MESSAGE
+        got += 1
+
+
 @pytest.mark.anyio
 async def test_a_paused_consumer_holds_at_most_one_read() -> None:
     """The engine reads only when asked: after one message it holds what one read brought
     (at most ``READ_SIZE`` bytes of frames), whatever the server has sent since."""
-    message = "x" * 1000
-    count = 5000  # about 5 MB
-
-    async def handler(stream: anyio.abc.ByteStream) -> None:
-        reader = await accept(stream)
-        await stream.send(b"".join(frame(TEXT, message) for _ in range(count)))
-        await reader.frame()  # until the client closes
-
     with anyio.fail_after(LIMIT):
-        async with serving(handler) as port, connect(port) as ws:
-            assert await ws.receive_text() == message
+        async with serving(flood) as port, connect(port) as ws:
+            assert await ws.receive_text() == FLOOD_MESSAGE
             held = 0
             while ws.receive_text_nowait() is not None:
                 held += 1
-            assert held * len(message) <= ws_sansio.READ_SIZE
-            got = 1 + held
-            while got < count:  # and nothing was lost
-                assert await ws.receive_text() == message
-                got += 1
+            assert held * len(FLOOD_MESSAGE) <= ws_sansio.READ_SIZE
+            await receive_the_rest_of_the_flood(ws, 1 + held)
+
+
+#: What one asyncio socket read may bring past ``READ_AHEAD`` (the selector transport's
+#: read size).
+ONE_ASYNCIO_READ = 256 * 1024
+
+
+@pytest.mark.anyio
+async def test_the_socket_reads_ahead_of_a_paused_consumer_at_most_read_ahead(
+    anyio_backend: str,
+) -> None:
+    """On asyncio the socket keeps reading between two reads (no selector churn per read)
+    but stops once ``READ_AHEAD`` bytes wait in anyio's queue: memory stays bounded
+    however long the consumer pauses, and nothing is lost. On trio a read reads the socket
+    itself and nothing queues."""
+    largest = 0
+    with anyio.fail_after(LIMIT):
+        async with serving(flood) as port, connect(port) as ws:
+            inner = ws._stream
+            if anyio_backend == "trio":
+                assert ws_sansio.read_ahead(inner, ws_sansio.READ_AHEAD) is False
+            else:
+                protocol = inner._protocol  # type: ignore[attr-defined]
+                received = protocol.data_received
+
+                def watched(data: bytes) -> None:
+                    nonlocal largest
+                    received(data)
+                    largest = max(largest, sum(map(len, protocol.read_queue)))
+
+                protocol.data_received = watched
+            assert await ws.receive_text() == FLOOD_MESSAGE
+            for _ in range(20):  # the consumer pauses; the loop runs on
+                await anyio.wait_all_tasks_blocked()
+            if anyio_backend != "trio":
+                assert inner._transport.is_reading() is False  # type: ignore[attr-defined]
+                assert 0 < largest <= ws_sansio.READ_AHEAD + ONE_ASYNCIO_READ
+            await receive_the_rest_of_the_flood(ws, 1)
+    assert largest <= ws_sansio.READ_AHEAD + ONE_ASYNCIO_READ
 
 
 @pytest.mark.anyio

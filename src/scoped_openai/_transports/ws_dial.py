@@ -37,6 +37,11 @@ class BufferedStream(anyio.abc.ByteStream):
         self._stream = stream
         self._buffered = buffered
 
+    @property
+    def inner(self) -> anyio.abc.ByteStream:
+        """The stream beneath."""
+        return self._stream
+
     async def receive(self, max_bytes: int = 65536) -> bytes:
         if self._buffered:
             data, self._buffered = self._buffered[:max_bytes], self._buffered[max_bytes:]

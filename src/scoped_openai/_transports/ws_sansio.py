@@ -6,7 +6,8 @@ them (``ws_frames``), every other frame goes whole and in order to ``websockets`
 ``Protocol`` (control frames, fragments, limits, protocol errors); the text messages of that
 one read are kept for ``receive_text_nowait``. So a paused consumer reads nothing: the socket
 never reads ahead of it beyond one read of ``READ_SIZE`` bytes (the rest waits in the
-kernel's buffer).
+kernel's buffer) and, on asyncio, what ``read_ahead`` lets the socket queue between two
+reads (``READ_AHEAD`` bytes and what one socket read brings, at most).
 
 - **Handshake**: TCP, proxy tunnel and TLS from ``ws_dial``; the upgrade request with our
   headers and the bounded answer from ``ws_handshake`` (typed refusals with the API's error
@@ -33,6 +34,7 @@ from types import TracebackType
 
 import anyio
 import anyio.abc
+from anyio.streams.tls import TLSStream
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, PayloadTooBig
 from websockets.exceptions import ProtocolError as WebSocketsProtocolError
@@ -50,7 +52,7 @@ from .ws_base import (
     describe_url,
     websocket_target,
 )
-from .ws_dial import dial
+from .ws_dial import BufferedStream, dial
 from .ws_frames import frame_size, simple_text_frames
 from .ws_handshake import upgrade
 
@@ -61,6 +63,8 @@ __all__ = ["MAX_MESSAGE_SIZE", "SansIOWebSocket", "SansIOWebSocketConnection"]
 MAX_MESSAGE_SIZE = 16 * 2**20
 #: Bytes per network read: the most the socket reads ahead of a consumer that stopped.
 READ_SIZE = 64 * 1024
+#: asyncio: bytes anyio's socket stream may queue between two reads (``read_ahead``).
+READ_AHEAD = 64 * 1024
 
 _TEXT, _BINARY, _CONT, _CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
 _NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
@@ -73,6 +77,52 @@ def _protocol_for(url: str) -> ClientProtocol:
         state=State.OPEN,
         max_size=MAX_MESSAGE_SIZE,
     )
+
+
+def read_ahead(stream: anyio.abc.ByteStream, limit: int) -> bool:
+    """On asyncio, let the socket under ``stream`` keep reading between two ``receive``
+    calls while less than ``limit`` bytes wait in anyio's queue; True when it applies.
+
+    anyio's asyncio socket stream stops reading when a ``receive`` returns and starts again
+    at the next one, taking the socket out of the event loop's selector and putting it back
+    for every read: a warm turn reads its first frames in a few reads, and that churn cost
+    about 0.12 ms of its time to first token on this project's 2-core machine
+    (``benchmarks/bench_ws_turn_start.py``; aiohttp keeps reading, with flow control). Here
+    the stream's pause is kept only once ``limit`` bytes are queued, and data arriving past
+    that pauses the socket too: memory stays bounded (``limit`` and what one socket read
+    brings) however long the reader pauses; a ``receive`` that waits resumes reading. Under
+    TLS and the proxy's buffered stream the socket stream is found beneath. On trio a
+    ``receive`` reads the socket itself (nothing queues): nothing to do. The anyio internals
+    used are pinned by ``tests/transports/test_compat.py``.
+    """
+    while True:
+        if isinstance(stream, TLSStream):
+            stream = stream.transport_stream  # type: ignore[assignment]
+        elif isinstance(stream, BufferedStream):
+            stream = stream.inner
+        else:
+            break
+    protocol = getattr(stream, "_protocol", None)
+    transport = getattr(stream, "_transport", None)
+    queue = getattr(protocol, "read_queue", None)
+    if type(stream).__module__ != "anyio._backends._asyncio" or not isinstance(queue, deque):
+        return False
+    pause = transport.pause_reading  # type: ignore[union-attr]
+    received = protocol.data_received  # type: ignore[union-attr]
+
+    def pause_when_full() -> None:
+        if sum(map(len, queue)) >= limit:
+            pause()
+
+    def data_received(data: bytes) -> None:
+        received(data)
+        pause_when_full()
+
+    transport.pause_reading = pause_when_full  # type: ignore[union-attr]
+    protocol.data_received = data_received  # type: ignore[union-attr]
+    if not transport.is_closing() and sum(map(len, queue)) < limit:  # type: ignore[union-attr]
+        transport.resume_reading()  # type: ignore[union-attr]  # paused by the handshake's read
+    return True
 
 
 class SansIOWebSocket:
@@ -104,6 +154,7 @@ class SansIOWebSocket:
         self._aclosed = False
         # Taken at once when free: a yield before the write would delay every request.
         self._send_lock = anyio.Lock(fast_acquire=True)
+        read_ahead(stream, READ_AHEAD)
 
     @property
     def closed(self) -> bool:
