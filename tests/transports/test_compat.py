@@ -130,3 +130,19 @@ def test_anyio_still_queues_what_its_asyncio_socket_stream_reads() -> None:
                 assert stream._transport.is_reading() is True  # type: ignore[attr-defined]
 
     anyio.run(check, backend="asyncio")
+
+
+def test_environment_proxy_is_read_again_when_the_environment_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer is remembered per URL and environment: a change to any variable is seen."""
+    url = "https://api.openai.com/v1/responses"
+    assert environment_proxy(url) is None
+    monkeypatch.setenv("https_proxy", "http://lower.local:3128")
+    assert environment_proxy(url) == "http://lower.local:3128"
+    monkeypatch.setenv("NO_PROXY", "api.openai.com")
+    assert environment_proxy(url) is None
+    monkeypatch.delenv("NO_PROXY")
+    assert environment_proxy(url) == "http://lower.local:3128"
+    monkeypatch.delenv("https_proxy")
+    assert environment_proxy(url) is None
