@@ -11,10 +11,13 @@
   scopes are the running loop's ``time()``; reading ``loop.time`` directly costs 0.08 µs
   where ``anyio.current_time()`` costs 0.46 µs (``_deadlines`` reads it once per wait). If
   anyio moved to another clock, deadlines computed from the loop's would be silently wrong.
+- httpx's transports and their httpcore pools (``AsyncClient._transport``, ``_mounts``,
+  ``AsyncHTTPTransport._pool``, the pool's ``_network_backend``): httpx takes no network
+  backend, and our own client wraps httpcore's (``_transports.http_backend``) so a network
+  read, not every chunk, opens the turn's cancel scope.
 - trio-websocket's message queue (``WebSocketConnection._recv_channel``, a trio memory
   channel): it has no public non-blocking read, and the queue lets a turn take a burst of
   frames in one wait (``WebSocket.receive_text_nowait``).
-
 - ``os.environ``'s raw mapping (``_data``): the environment as it is, compared without
   decoding every variable, is the key ``environment_proxy`` remembers its answer by (a
   plain copy of ``os.environ`` when it is missing).
@@ -34,7 +37,7 @@ import asyncio
 import functools
 import os
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -46,6 +49,7 @@ __all__ = [
     "asyncio_clock",
     "environment_proxy",
     "trio_websocket_queue",
+    "wrap_network_backends",
 ]
 
 
@@ -109,3 +113,20 @@ def trio_websocket_queue(connection: object) -> ReceiveNowait | None:
     trio engine then waits once per frame, a little slower)."""
     queue = getattr(connection, "_recv_channel", None)
     return queue if callable(getattr(queue, "receive_nowait", None)) else None
+
+
+def wrap_network_backends(client: httpx.AsyncClient, wrap: Callable[[Any], object]) -> int:
+    """Replace the network backend of every httpcore pool behind ``client`` (its transport
+    and its proxy mounts) by ``wrap(backend)``; how many it replaced. Call it before the
+    client connects: a pool's connections keep the backend they were made with. 0 when a
+    future httpx moved these (the client then works as built, without the wrapper)."""
+    transports = [getattr(client, "_transport", None)]
+    transports += list(getattr(client, "_mounts", {}).values())
+    wrapped = 0
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None:
+            pool._network_backend = wrap(backend)  # type: ignore[union-attr]
+            wrapped += 1
+    return wrapped

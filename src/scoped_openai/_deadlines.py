@@ -23,6 +23,7 @@ import sniffio
 
 from ._compat import asyncio_cancel_scope_class, asyncio_clock
 from ._errors import APITimeoutError
+from ._transports.http_backend import ReadWait
 from ._watchdog import Watchdog
 
 
@@ -103,12 +104,14 @@ class TurnDeadlines:
         self.opened_at = 0.0
         self.read_deadline = math.inf
 
-    def open_wait(self, *, started: bool, delivered: bool) -> Any:
+    def open_wait(self, *, started: bool, delivered: bool, reads: ReadWait | None = None) -> Any:
         """The backend's cancel scope for one wait, set to end at the nearest deadline.
 
         Args:
             started: The request was sent (the idle timeout applies from then on).
             delivered: An item reached the caller (the first-token deadline is over).
+            reads: The body's ``ReadWait`` when its network reads open the scope
+                themselves: returned in the scope's place, armed with the same deadline.
         """
         now = self._arm() if self._new_scope is None else self.now()
         self.opened_at = now
@@ -119,7 +122,12 @@ class TurnDeadlines:
             deadline = now + idle
         self.read_deadline = deadline
         assert self._new_scope is not None
-        if self._watchdog is None:
+        if reads is not None:
+            if self._watchdog is not None:
+                self._watchdog.watch(self, deadline)
+                deadline = math.inf
+            scope = self._scope = reads.arm(self._new_scope, deadline)
+        elif self._watchdog is None:
             scope = self._scope = self._new_scope(deadline=deadline)
         else:  # a float the watchdog reads, not a timer per chunk
             scope = self._scope = self._new_scope()

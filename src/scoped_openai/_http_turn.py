@@ -35,6 +35,7 @@ from ._retry_plan import RetryPlan
 from ._settings import GenerationSettings
 from ._tools import FunctionTool
 from ._transports.http import Spawner, StreamedBody, open_stream
+from ._transports.http_backend import ReadWait
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 BACKOFF_INITIAL = 0.5
@@ -160,6 +161,12 @@ class HTTPTurn:
             return self._parser.feed(chunk, out)
         self._parser.end(out)  # the body ended: the end-of-turn rule says whether too early
         return True
+
+    @property
+    def read_wait(self) -> ReadWait | None:
+        """The body's ``ReadWait`` (its reads open the step's scope), or None."""
+        body = self._body
+        return None if body is None else body.read_wait
 
     def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
         """The request plan's answer: how to resend, or None to give up."""

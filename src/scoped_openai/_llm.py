@@ -39,7 +39,7 @@ from ._stepwise_import import HTTP_TRANSPORT, WEBSOCKET_ENGINE, import_stepwise
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
-from ._transports.http import install_log_redaction, warm_connection
+from ._transports.http import install_log_redaction, warm_connection, with_scoped_reads
 from ._transports.websocket import (
     ENGINES,
     WebSocketConnector,
@@ -482,6 +482,8 @@ class OpenAILLM:
                 # benchmarks/: no new connection in 8 of 8 barge-ins over HTTP/2).
                 http2=_http2_available(),
             )
+            # Our client only: a network read, not every chunk, opens the turn's scope.
+            with_scoped_reads(self._client)
         return self._client
 
     async def __aenter__(self) -> OpenAILLM:

@@ -16,13 +16,16 @@ read until a read yields events (``_read_until_event``), on an error resend or f
 (``_resend_or_fail``), then feed the events to the assembler and queue the items, with the
 failure behind them (``_assemble``).
 
-Why a scope per read, even a read that does not wait: over HTTP, httpx hands over one
+Why a scope per step, even a step that does not wait: over HTTP, httpx hands over one
 HTTP chunk per read, so a fast server costs one step per item, and in the benchmark all but
-about 10 of 2,000 reads return without suspending (their bytes are already buffered). A
-scope opened only once a read suspends would save its cost (about 2 µs asyncio, 5 µs trio)
-on those, but it cannot be done from outside the read: httpcore enters its own
-``fail_after`` scope before it suspends, so a scope entered then would nest inside it and
-be left out of order (tried: both backends raise ``RuntimeError`` when it is left).
+about 65 of 20,000 reads return without suspending (their bytes are already buffered). A
+scope opened only once a read suspends cannot be entered from outside the read: httpcore
+enters its own ``fail_after`` scope before it suspends, so a scope entered then would nest
+inside it and be left out of order. Our own client does it from below instead: its network
+backend opens the step's scope around each socket read, outside httpcore's
+(``_transports.http_backend``), and such a body's steps wait in its ``ReadWait``, which
+stands in for the scope (cancel, deadline) and opens none itself. A caller's own client,
+HTTP/2 and the WebSocket keep the scope per step.
 
 Every exception a caller receives is one of ours: anything else that escapes the network
 side or the assembly (a ``RecursionError`` from JSON nested 100,000 deep, a ``TypeError``
@@ -51,6 +54,7 @@ from ._events import Event, ResponseCreated
 from ._metrics import TurnMetrics, TurnRecorder
 from ._response import LLMResponse
 from ._retry_plan import RetryPlan
+from ._transports.http_backend import ReadWait
 from ._turn_owner import TurnOwner
 from ._watchdog import Watchdog
 
@@ -141,6 +145,7 @@ class ChatStream:
         self._buffer: deque[LLMResponse | Exception] = deque()
         self._events: list[Event] = []
         self._scope: Any = None  # the backend's cancel scope of the current step
+        self._reads: ReadWait | None = None  # the body's, when its reads open the scope
         self._started = False
         self._finished = False
         self._delivered = False
@@ -263,7 +268,10 @@ class ChatStream:
         lost.
         """
         deadlines = self._deadlines
-        scope = deadlines.open_wait(started=self._started, delivered=self._delivered)
+        started = self._started
+        scope = deadlines.open_wait(
+            started=started, delivered=self._delivered, reads=self._reads if started else None
+        )
         failure: Exception | None = None
         ended = False  # the wait ended by itself: False when the scope caught its cancel
         try:
@@ -306,6 +314,8 @@ class ChatStream:
             self._recorder.sending(self._deadlines.opened_at, self._attempt)
         await self._source.start(self._owner, self._plan)
         self._started = True
+        # The next steps wait in it when the body's reads open the scope themselves.
+        self._reads = getattr(self._source, "read_wait", None)
 
     async def _read_until_event(self, arrived: bool) -> None:
         """Read on until a read yields events (the first read yielded none).
@@ -374,8 +384,13 @@ class ChatStream:
         with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
             await self._source.aclose(completed=False)
         self._started = False
+        self._reads = None
         self._plan = plan
-        await anyio.sleep(delay)
+        scope = self._scope
+        if isinstance(scope, ReadWait):  # no scope is open: the sleep needs one
+            await scope.run(anyio.sleep, delay)
+        else:
+            await anyio.sleep(delay)
 
     async def _close(self, *, completed: bool) -> None:
         if self._finished:

@@ -146,3 +146,21 @@ def test_environment_proxy_is_read_again_when_the_environment_changes(
     assert environment_proxy(url) == "http://lower.local:3128"
     monkeypatch.delenv("https_proxy")
     assert environment_proxy(url) is None
+
+
+def test_httpx_pools_still_take_a_wrapped_network_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every pool behind the client (its transport, each environment proxy's mount) now
+    # connects through the wrapper; a moved attribute wraps fewer and fails here.
+    import httpx
+
+    from scoped_openai._compat import wrap_network_backends
+    from scoped_openai._transports.http_backend import ScopedReadBackend
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.local:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.local:3128")
+    client = httpx.AsyncClient()
+    pools = [client._transport._pool]  # type: ignore[attr-defined]
+    pools += [mount._pool for mount in client._mounts.values()]  # type: ignore[union-attr]
+    assert len(pools) == 3
+    assert wrap_network_backends(client, ScopedReadBackend) == 3
+    assert all(type(pool._network_backend) is ScopedReadBackend for pool in pools)

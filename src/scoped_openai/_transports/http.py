@@ -32,6 +32,7 @@ import httpx
 if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
     import httpcore  # noqa: F401  (the import is the point)
 
+from .._compat import wrap_network_backends
 from .._endpoint import SECRET_QUERY_NAMES, redact_url
 from .._errors import (
     APIConnectionError,
@@ -40,6 +41,7 @@ from .._errors import (
     PoolExhaustedError,
     ProtocolError,
 )
+from .http_backend import ReadWait, ScopedReadBackend, ScopedReadStream
 from .refusal import read_error_body, refusal_error
 
 #: How long we read after ``[DONE]`` for the body's end before dropping the connection:
@@ -68,6 +70,24 @@ class _RedactQueryFilter(logging.Filter):
                 for arg in args
             )
         return True
+
+
+def with_scoped_reads(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """``client`` (ours, not yet connected) with httpcore's network backend wrapped in
+    ``ScopedReadBackend``: the HTTP/1.1 bodies it streams open the turn's cancel scope per
+    network read instead of per chunk (``StreamedBody.read_wait``)."""
+    wrap_network_backends(client, ScopedReadBackend)
+    return client
+
+
+def _read_wait(response: httpx.Response) -> ReadWait | None:
+    """The body's ``ReadWait`` when its connection is ours and not shared: HTTP/1.1 over a
+    ``ScopedReadStream``. None otherwise (a caller's client, HTTP/2): the per-step scope."""
+    extensions = response.extensions
+    stream = extensions.get("network_stream")
+    if type(stream) is ScopedReadStream and extensions.get("http_version") == b"HTTP/1.1":
+        return ReadWait(stream)
+    return None
 
 
 @functools.cache
@@ -143,9 +163,15 @@ async def _drain_and_close(response: httpx.Response, chunks: AsyncGenerator[byte
 
 
 class StreamedBody:
-    """The body of one streamed response, read as it arrives (``open_stream`` makes it)."""
+    """The body of one streamed response, read as it arrives (``open_stream`` makes it).
 
-    __slots__ = ("_chunks", "_response", "_url", "request_id")
+    Attributes:
+        request_id: The answer's ``x-request-id``.
+        read_wait: Set when the body's network reads open the step's scope themselves
+            (``_transports.http_backend``): the step waits in it instead of a scope.
+    """
+
+    __slots__ = ("_chunks", "_response", "_url", "read_wait", "request_id")
 
     def __init__(
         self, response: httpx.Response, chunks: AsyncGenerator[bytes, None], url: httpx.URL
@@ -154,6 +180,7 @@ class StreamedBody:
         self._chunks = chunks
         self._url = url
         self.request_id: str | None = response.headers.get("x-request-id")
+        self.read_wait = _read_wait(response)
 
     async def read(self) -> bytes:
         """The next piece of the body as it came off the wire; ``b""`` once it ended.

@@ -1,0 +1,209 @@
+"""Network reads that open the turn's cancel scope themselves (our own HTTP client only).
+
+A stream step waits under a cancel scope, the barge-in's and the deadlines' (``_stream``).
+Over HTTP/1.1 a step reads one HTTP chunk through httpx's ``aiter_raw``, but h11 hands most
+chunks over from its buffer: in the benchmark's 20,000-chunk reply only about 65 steps reach
+the socket, and only those can wait. A scope per step costs about 3.6 µs (asyncio) and
+7.2 µs (trio) on every chunk, so on our own client the scope moves down to where the task
+can wait: httpcore's network backend is wrapped (``ScopedReadBackend``) and each socket read
+made while a turn's step is bound to the connection (``ReadWait``) runs in a scope of its
+own, outside httpcore's ``fail_after`` (so the scopes nest in order).
+
+A read by anyone else (the background drain after a complete reply, a request between
+turns) finds no step bound and opens nothing. HTTP/2 shares one connection between turns,
+so a read there may be made by another turn's task: those bodies keep the per-step scope.
+httpcore is not imported here (``_transports.http`` decides when it is): the wrappers only
+delegate to the streams httpcore's own backend makes, with httpcore's signatures (hence
+its ``timeout`` arguments).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+class WaitEnded(BaseException):
+    """A read's turn scope caught its cancel (a barge-in or a deadline).
+
+    Raised out of the read so it leaves httpcore and httpx the way a cancellation does: a
+    ``BaseException``, which httpcore answers by dropping the connection (shielded, as for a
+    cancel) and which neither maps to an error. The step's ``ReadWait`` swallows it on exit,
+    as a cancel scope swallows its own cancellation.
+    """
+
+
+class ReadWait:
+    """One turn's wait as the step sees it, when its connection's reads open the scope.
+
+    It stands in for the step's cancel scope: ``cancel()`` and ``deadline`` are what the
+    stream, the barge-in and ``TurnDeadlines`` use on a scope; entering it binds the step to
+    the connection's stream, leaving unbinds it and swallows ``WaitEnded``. One per body,
+    armed again for every step (``arm``).
+
+    Attributes:
+        cancel_called: A barge-in or a deadline cancelled this step's wait.
+        deadline: When this step's reads end (the watchdog's waits keep ``inf``).
+        scope: The scope of the read waiting right now, if any.
+    """
+
+    __slots__ = ("_new_scope", "_stream", "cancel_called", "deadline", "scope")
+
+    def __init__(self, stream: ScopedReadStream) -> None:
+        self._stream = stream
+        self._new_scope: Callable[..., Any] | None = None
+        self.cancel_called = False
+        self.deadline = math.inf
+        self.scope: Any = None
+
+    def arm(self, new_scope: Callable[..., Any], deadline: float) -> ReadWait:
+        """Ready for the next step: reads open ``new_scope(deadline=deadline)``."""
+        self._new_scope = new_scope
+        self.deadline = deadline
+        self.cancel_called = False
+        return self
+
+    def cancel(self) -> None:
+        """Cancel the read waiting now, and every read left in this step."""
+        self.cancel_called = True
+        scope = self.scope
+        if scope is not None:
+            scope.cancel()
+
+    def __enter__(self) -> ReadWait:
+        self._stream.wait = self
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._stream.wait = None
+        return exc_type is WaitEnded
+
+    async def run(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """``await fn(*args)`` in a scope this wait cancels.
+
+        Raises:
+            WaitEnded: The wait was cancelled (before or during the call).
+
+        Cancellation: a cancel from outside (the caller's own scope) passes through.
+        """
+        if self.cancel_called:
+            raise WaitEnded
+        assert self._new_scope is not None, "run() before arm()"
+        scope = self.scope = self._new_scope(deadline=self.deadline)
+        try:
+            with scope:
+                return await fn(*args)
+        finally:
+            self.scope = None
+        raise WaitEnded  # reached only when the scope caught its own cancel
+
+
+class ScopedReadStream:
+    """An httpcore network stream whose reads run in the bound step's scope, if any.
+
+    Attributes:
+        wait: The step bound to this connection right now (None between steps).
+    """
+
+    __slots__ = ("_inner", "wait")
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.wait: ReadWait | None = None
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        """httpcore's read; in the bound step's scope while a step is bound.
+
+        Cancellation: as httpcore's; a cancel of the bound step raises ``WaitEnded``.
+        """
+        wait = self.wait
+        if wait is None:
+            data: bytes = await self._inner.read(max_bytes, timeout)
+            return data
+        return await wait.run(self._inner.read, max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """httpcore's write.
+
+        Cancellation: as httpcore's.
+        """
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        """httpcore's close.
+
+        Cancellation: as httpcore's.
+        """
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> ScopedReadStream:
+        """The TLS stream over this one, wrapped the same way.
+
+        Cancellation: as httpcore's.
+        """
+        return ScopedReadStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class ScopedReadBackend:
+    """httpcore's network backend, its streams wrapped in ``ScopedReadStream``."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> ScopedReadStream:
+        """httpcore's connect, wrapped.
+
+        Cancellation: as httpcore's.
+        """
+        stream = await self._inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+        return ScopedReadStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+        socket_options: Any = None,
+    ) -> ScopedReadStream:
+        """httpcore's connect, wrapped.
+
+        Cancellation: as httpcore's.
+        """
+        stream = await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+        return ScopedReadStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        """httpcore's sleep.
+
+        Cancellation: as httpcore's.
+        """
+        await self._inner.sleep(seconds)
