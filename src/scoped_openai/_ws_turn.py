@@ -20,6 +20,7 @@ output resends the full context on a fresh socket.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,6 +51,14 @@ RESEND_NEW_SOCKET = frozenset({"websocket_connection_limit_reached"})
 BURST = 32
 #: ``response.create`` as JSON: a tenth of ``json.dumps``'s time (UTF-8 unescaped, compact).
 _encode_json = msgspec.json.Encoder().encode
+
+
+def create_frame_text(event: dict[str, Any]) -> str:
+    """The text of a ``response.create`` frame. msgspec writes a NaN or an infinity as
+    ``null``: a frame holding a ``null`` (none does unless a value is not finite) is written
+    by ``json.dumps`` as before, so such a value still reaches the server, which refuses it."""
+    data = _encode_json(event)
+    return json.dumps(event) if b"null" in data else data.decode()
 
 
 class ResponsesTurnSource:
@@ -107,7 +116,7 @@ class ResponsesTurnSource:
             self._parser = ResponsesParser(self._limits, created_first=True)
         self._handoff = None
         self._before_output = True
-        await lease.ws.send_text(_encode_json(event).decode())
+        await lease.ws.send_text(create_frame_text(event))
 
     async def receive(self, out: list[Event]) -> bool:
         """Wait for one frame (the frames the slot's idle read handed over first), then

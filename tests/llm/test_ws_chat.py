@@ -14,6 +14,7 @@ yields, one turn per socket, prewarm and handshake races, and socket replacement
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -380,6 +381,34 @@ async def test_create_frame_for_a_non_reasoning_model_with_every_option(
         "user": "u-7",
     }
     assert find_none(frame) == []
+
+
+@pytest.mark.anyio
+async def test_create_frame_text_is_compact_json_and_a_nan_is_sent_as_before(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
+) -> None:
+    """The frame is the event as compact JSON; a value that is not finite (no JSON has one)
+    is written as ``json.dumps`` writes it, so it reaches the server as before (which
+    refuses it) instead of turning into ``null``, a default."""
+    fake.add_ws(WSReply.text("ok"))
+    fake.add_ws(WSReply.text("ok"))
+    texts: list[str] = []
+    async with make_ws_llm() as llm:
+        await llm.prewarm()
+        socket = ws_tracker.sockets[0]
+        send = socket.send_text
+
+        async def recorded(text: str) -> None:
+            texts.append(text)
+            await send(text)
+
+        socket.send_text = recorded
+        await turn(llm, ctx)
+        await turn(llm, ctx, temperature=float("nan"))
+    assert json.loads(texts[0]) == fake.ws_frames[0]
+    assert ", " not in texts[0]  # compact
+    assert '"temperature": NaN' in texts[1]
+    assert math.isnan(fake.ws_frames[1]["temperature"])
 
 
 @pytest.mark.anyio
