@@ -8,7 +8,9 @@
   own steps;
 - a stalled server still ends with the same typed timeout, with the llm's watchdog
   (``async with``) and without it (the read's scope carries the deadline);
-- HTTP/2 through our backend keeps the scope per step (its connection is shared).
+- HTTP/2 through our backend keeps the scope per step (its connection is shared);
+- the backoff before a resend, slept in a step that has no scope of its own, still ends
+  at a barge-in.
 
 Each test is bounded by ``anyio.fail_after(10)``; the timeouts are 0.3 s of real time.
 """
@@ -190,3 +192,49 @@ async def test_http2_through_our_backend_keeps_the_scope_per_step(fake: FakeOpen
     assert heard == ["Hel"]
     assert (contents(items)[0], error) == ("next", None)
     assert len(fake.loopback_clients) == 1  # the barge-in reset a stream, not the connection
+
+
+async def test_a_barge_in_during_the_backoff_of_a_resend_ends_it_at_once(
+    ctx: ChatContext,
+) -> None:
+    """The body breaks after ``response.created`` (nothing heard yet), so the turn resends
+    after a backoff; the backoff is slept in the step, which has no scope of its own on our
+    client: it sleeps in one of the ``ReadWait``'s, and the barge-in ends it."""
+    broke = anyio.Event()
+    created = b'{"type":"response.created","response":{"id":"resp_1","status":"in_progress"}}'
+
+    async def handler(stream: anyio.abc.SocketStream) -> None:
+        await read_request(stream)
+        event = b"event: response.created\ndata: " + created + b"\n\n"
+        await stream.send(sse_head() + chunked(event))
+        await stream.aclose()  # the body ends without its last chunk: a broken connection
+        broke.set()
+
+    server = RawServer(handler)
+    heard: list[str] = []
+    done = anyio.Event()
+    streams: list[ChatStream] = []
+    with anyio.fail_after(10):
+        async with server:
+            llm = OpenAILLM(
+                base_url=server.base_url, api="responses", streaming=False, max_retries=1
+            )
+            async with llm, anyio.create_task_group() as tg:
+
+                async def consume() -> None:
+                    async with llm.chat(ctx) as stream:
+                        streams.append(stream)
+                        heard.extend([item.content async for item in stream])
+                    assert stream.cancelled is True
+                    done.set()
+
+                tg.start_soon(consume)
+                await broke.wait()
+                await anyio.wait_all_tasks_blocked()  # the consumer sleeps its backoff
+                (stream,) = streams
+                waits_in_the_read_scope(stream)
+                await llm.cancel_current_generation()
+                await anyio.wait_all_tasks_blocked()
+                assert done.is_set()
+    assert heard == []
+    assert server.connections == 1  # not resent
