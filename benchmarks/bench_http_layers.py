@@ -11,7 +11,9 @@ over the same client, and adds one part of what ``OpenAILLM`` does per chunk:
   watchdog, as ``ChatStream._step`` opens them);
 - ``parse``: + ``HTTPTurn.receive``: SSE decoding, msgspec decoding and mapping to events;
 - ``assemble``: + the ``Assembler`` (items built, queued and taken);
-- ``ours``: ``async for item in stream`` on ``OpenAILLM.chat`` (the ``ChatStream`` step).
+- ``ours``: ``async for item in stream`` on ``OpenAILLM.chat`` (the ``ChatStream`` step);
+- ``caller``: ``ours`` on a caller's ``client=``, which keeps a scope per step where our own
+  client opens one per network read (``_transports.http_backend``).
 
 Client CPU per chunk (``time.process_time``: stable under load where wall time is not),
 median of ``--runs`` rounds; the layers run in turn within each round, so each figure and
@@ -72,6 +74,7 @@ def _body() -> dict[str, object]:
 class Layers:
     def __init__(self, llm: OpenAILLM, base_url: str) -> None:
         self.llm = llm
+        self.caller_llm = llm  # main() sets one on a caller's client
         self.client: httpx.AsyncClient = llm._http_client()
         self.url = base_url + "/chat/completions"
         self.headers = {"Authorization": f"Bearer {API_KEY}", "Accept-Encoding": "identity"}
@@ -170,19 +173,30 @@ class Layers:
     async def assemble(self) -> int:
         return await self._parsed(Assembler(model=self.llm.model))
 
-    async def ours(self) -> int:
+    async def ours(self, llm: OpenAILLM | None = None) -> int:
         n = 0
-        async with self.llm.chat(_context()) as stream:
+        async with (llm or self.llm).chat(_context()) as stream:
             async for _ in stream:
                 n += 1
         return n
 
+    async def caller(self) -> int:
+        """``ours`` on a caller's ``client=`` (a plain ``httpx.AsyncClient``): a cancel scope
+        per step, where our own client opens one per network read."""
+        return await self.ours(self.caller_llm)
+
 
 async def main(runs: int, only: list[str] | None) -> None:
     with ServerProcess() as server:
-        async with OpenAILLM(api_key=API_KEY, base_url=server.base_url, model=MODEL) as llm:
+        options = {"api_key": API_KEY, "base_url": server.base_url, "model": MODEL}
+        async with (
+            OpenAILLM(**options) as llm,
+            httpx.AsyncClient() as client,
+            OpenAILLM(**options, client=client) as caller,
+        ):
             layers = Layers(llm, server.base_url)
-            names = only or ["floor", "raw", "body", "scope", "parse", "assemble", "ours"]
+            layers.caller_llm = caller
+            names = only or ["floor", "raw", "body", "scope", "parse", "assemble", "ours", "caller"]
             fns: dict[str, Callable[[], Awaitable[int]]] = {n: getattr(layers, n) for n in names}
             cpu: dict[str, list[float]] = {name: [] for name in fns}
             for round_no in range(runs + 1):
