@@ -8,6 +8,7 @@
   own steps;
 - a stalled server still ends with the same typed timeout, with the llm's watchdog
   (``async with``) and without it (the read's scope carries the deadline);
+- over TLS the TLS stream is wrapped too, so the same holds (HTTP/1.1 over TLS);
 - HTTP/2 through our backend keeps the scope per step (its connection is shared);
 - the backoff before a resend, slept in a step that has no scope of its own, still ends
   at a barge-in.
@@ -17,6 +18,7 @@ Each test is bounded by ``anyio.fail_after(10)``; the timeouts are 0.3 s of real
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 import anyio
@@ -29,7 +31,7 @@ from scoped_openai._stream import ChatStream
 from scoped_openai._transports.http import with_scoped_reads
 from scoped_openai._transports.http_backend import ReadWait
 from scoped_openai.testing import DONE, FakeOpenAI, Reply, Stall, chunk
-from support.loopback_server import RawServer
+from support.loopback_server import RawServer, serving
 from support.raw_http import chunked, read_request, sse_head
 from support.turns import contents, turn
 
@@ -238,3 +240,33 @@ async def test_a_barge_in_during_the_backoff_of_a_resend_ends_it_at_once(
                 assert done.is_set()
     assert heard == []
     assert server.connections == 1  # not resent
+
+
+async def test_over_tls_the_read_scope_wraps_the_tls_stream(ctx: ChatContext) -> None:
+    """httpcore wraps the TCP stream in TLS (``start_tls``): the TLS stream is wrapped too,
+    so an HTTP/1.1 body over TLS (api.openai.com without the ``http2`` extra) waits in the
+    read's scope and barges in at once."""
+    trustme = pytest.importorskip("trustme", reason="trustme makes the test CA")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    stall = anyio.Event()
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        await read_request(stream)  # type: ignore[arg-type]
+        await stream.send(sse_head() + chunked(FIRST))
+        await stall.wait()
+
+    with anyio.fail_after(10):
+        async with serving(handler, tls=server_context) as port:
+            client = with_scoped_reads(httpx.AsyncClient(verify=client_context))
+            base_url = f"https://localhost:{port}/v1"
+            async with (
+                client,
+                OpenAILLM(base_url=base_url, client=client, idle_timeout=None) as llm,
+            ):
+                heard = await barge_in_once_waiting_on_the_socket(llm, ctx, waits_in_the_read_scope)
+            stall.set()
+    assert heard == ["a"]
