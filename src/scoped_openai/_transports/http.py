@@ -82,7 +82,8 @@ def with_scoped_reads(client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 def _read_wait(response: httpx.Response) -> ReadWait | None:
     """The body's ``ReadWait`` when its connection is ours and not shared: HTTP/1.1 over a
-    ``ScopedReadStream``. None otherwise (a caller's client, HTTP/2): the per-step scope."""
+    ``ScopedReadStream``. None otherwise (a caller's client; HTTP/2, where a turn may wait
+    on httpcore's read lock outside any read of its own): the per-step scope."""
     extensions = response.extensions
     stream = extensions.get("network_stream")
     if type(stream) is ScopedReadStream and extensions.get("http_version") == b"HTTP/1.1":

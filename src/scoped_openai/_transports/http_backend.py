@@ -10,8 +10,9 @@ made while a turn's step is bound to the connection (``ReadWait``) runs in a sco
 own, outside httpcore's ``fail_after`` (so the scopes nest in order).
 
 A read by anyone else (the background drain after a complete reply, a request between
-turns) finds no step bound and opens nothing. HTTP/2 shares one connection between turns,
-so a read there may be made by another turn's task: those bodies keep the per-step scope.
+turns) finds no step bound and opens nothing. HTTP/2 bodies keep the per-step scope: turns
+share the connection there, and a turn waits for its data on httpcore's read lock while
+another turn's task reads for it, a wait no read of its own would put in a scope.
 httpcore is not imported here (``_transports.http`` decides when it is): the wrappers only
 delegate to the streams httpcore's own backend makes, with httpcore's signatures (hence
 its ``timeout`` arguments).
