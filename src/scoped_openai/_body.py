@@ -7,11 +7,13 @@ configured effort, nor ``{"stream_options": {...}}`` the usage report the stream
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+
+from ._errors import UsageError
 
 _encode = msgspec.json.Encoder().encode
 
@@ -45,16 +47,41 @@ def merge_into(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 
 def json_bytes(body: Mapping[str, Any]) -> bytes:
-    """``body`` as compact UTF-8 JSON, what httpx's ``json=`` sends, at a tenth of its cost:
-    msgspec encodes a 101-message history in about 7 µs where ``json.dumps`` takes 65, on
-    every turn (``benchmarks/bench_http_layers.py --request``).
+    """``body`` as compact UTF-8 JSON, the request of every path: msgspec encodes a
+    101-message history in about 7 µs where ``json.dumps`` takes 65, on every turn
+    (``benchmarks/bench_http_layers.py --request``).
 
-    msgspec writes a NaN or an infinity as ``null`` where ``json.dumps`` (and so httpx)
-    refuses it with a ``ValueError``: a body whose encoding holds a ``null`` anywhere is
-    encoded again by the standard library, so such a value is refused as before (bodies with
-    a ``null``, an assistant message beside its tool calls, only pay the old cost).
+    Raises:
+        UsageError: A float in ``body`` is a NaN or an infinity, which JSON cannot hold (msgspec
+            would write ``null``, which the API takes for "not set"; ``json.dumps`` would
+            write ``NaN``, which the API refuses a round trip later). The message names
+            where; nothing was sent.
     """
     data = _encode(body)
-    if b"null" in data:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    if b"null" in data:  # the only form a non-finite float takes; rare otherwise
+        found = _non_finite(body, "$")
+        if found is not None:
+            where, value = found
+            raise UsageError(
+                f"the request cannot be sent: {where} is {value!r}, and JSON has no NaN or "
+                "infinity (check the value passed for it: a setting, extra_body, a chat() "
+                "keyword, a tool schema or a context item)"
+            )
     return data
+
+
+def _non_finite(value: Any, where: str) -> tuple[str, float] | None:
+    """The JSON path and value of the first NaN or infinity in ``value``, if any."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, value)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite(item, f"{where}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None

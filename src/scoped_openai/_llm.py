@@ -596,8 +596,10 @@ class OpenAILLM:
             InvalidContextError: The context cannot be sent as the API requires (an empty
                 context or an image outside a user message on Chat Completions; the
                 WebSocket path raises it from the first iteration). Nothing is sent.
-            UsageError: ``messages`` or ``tools`` is not what is described above, or the
-                instance is used from a second event loop. Nothing is sent.
+            UsageError: ``messages`` or ``tools`` is not what is described above, the
+                instance is used from a second event loop, or a request value is a NaN or an
+                infinity, which JSON cannot hold (the message names where; the Responses
+                paths raise this one from the first iteration). Nothing is sent.
         """
         try:
             self._check_loop()
@@ -620,7 +622,7 @@ class OpenAILLM:
                 overrides=kwargs,
                 options=self._http_options(),
             )
-        except InvalidContextError as error:
+        except (InvalidContextError, UsageError) as error:  # the request cannot be built
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
         return self._track(source, conversational_graph, path="chat_completions")

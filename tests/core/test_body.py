@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import httpx
 import pytest
 
+from scoped_openai import UsageError
 from scoped_openai._body import json_bytes, merge_into, without_none
 
 
@@ -81,6 +83,23 @@ def test_json_bytes_is_the_compact_json_httpx_would_send(body: dict[str, Any]) -
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_json_bytes_refuses_a_nan_or_infinity_as_httpx_did(value: float) -> None:
-    with pytest.raises(ValueError, match="JSON compliant"):
-        json_bytes({"temperature": value})
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (lambda v: {"temperature": v}, "$.temperature"),
+        (lambda v: {"reasoning": {"budget": v}}, "$.reasoning.budget"),
+        (lambda v: {"input": [{"content": "x"}, {"n": [1, v]}]}, "$.input[1].n[1]"),
+    ],
+)
+def test_json_bytes_refuses_a_nan_or_infinity_naming_where(
+    value: float, body: Any, where: str
+) -> None:
+    """msgspec would write ``null`` (the API's "not set"), ``json.dumps`` ``NaN`` (refused by
+    the API a round trip later): a typed error before anything is sent, naming the place."""
+    with pytest.raises(UsageError, match=re.escape(f"{where} is {value!r}")):
+        json_bytes(body(value))
+
+
+def test_json_bytes_keeps_a_real_null() -> None:
+    body = {"messages": [{"role": "assistant", "content": None, "tool_calls": []}], "t": 0.5}
+    assert json.loads(json_bytes(body)) == body

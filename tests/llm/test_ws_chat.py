@@ -14,7 +14,6 @@ yields, one turn per socket, prewarm and handshake races, and socket replacement
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -384,13 +383,11 @@ async def test_create_frame_for_a_non_reasoning_model_with_every_option(
 
 
 @pytest.mark.anyio
-async def test_create_frame_text_is_compact_json_and_a_nan_is_sent_as_before(
+async def test_the_create_frame_is_compact_json(
     fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, ws_tracker: Any
 ) -> None:
-    """The frame is the event as compact JSON; a value that is not finite (no JSON has one)
-    is written as ``json.dumps`` writes it, so it reaches the server as before (which
-    refuses it) instead of turning into ``null``, a default."""
-    fake.add_ws(WSReply.text("ok"))
+    """The frame is the event as compact UTF-8 JSON (a value that is not finite is refused
+    before anything is sent: ``tests/paths/test_request_values.py``)."""
     fake.add_ws(WSReply.text("ok"))
     texts: list[str] = []
     async with make_ws_llm() as llm:
@@ -403,12 +400,11 @@ async def test_create_frame_text_is_compact_json_and_a_nan_is_sent_as_before(
             await send(text)
 
         socket.send_text = recorded
+        ctx.add_message(ChatRole.USER, "héllo")
         await turn(llm, ctx)
-        await turn(llm, ctx, temperature=float("nan"))
     assert json.loads(texts[0]) == fake.ws_frames[0]
     assert ", " not in texts[0]  # compact
-    assert '"temperature": NaN' in texts[1]
-    assert math.isnan(fake.ws_frames[1]["temperature"])
+    assert "héllo" in texts[0]  # UTF-8, not \u-escaped
 
 
 @pytest.mark.anyio
