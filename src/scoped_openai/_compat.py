@@ -11,6 +11,9 @@
   scopes are the running loop's ``time()``; reading ``loop.time`` directly costs 0.08 µs
   where ``anyio.current_time()`` costs 0.46 µs (``_deadlines`` reads it once per wait). If
   anyio moved to another clock, deadlines computed from the loop's would be silently wrong.
+- anyio's backend ``connect_tcp`` (``get_async_backend()``): the one-address connect that
+  ``anyio.connect_tcp`` runs inside its happy-eyeballs task group; a WebSocket to an IP
+  address connects through it directly (``connect_tcp_address``).
 - httpx's transports and their httpcore pools (``AsyncClient._transport``, ``_mounts``,
   ``AsyncHTTPTransport._pool``, the pool's ``_network_backend``): httpx takes no network
   backend, and our own client wraps httpcore's (``_transports.http_backend``) so a network
@@ -40,6 +43,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio
+import anyio.abc
 import httpx
 from httpx._utils import URLPattern, get_environment_proxies
 
@@ -47,6 +51,7 @@ __all__ = [
     "ReceiveNowait",
     "asyncio_cancel_scope_class",
     "asyncio_clock",
+    "connect_tcp_address",
     "environment_proxy",
     "trio_websocket_queue",
     "wrap_network_backends",
@@ -77,6 +82,28 @@ def asyncio_clock() -> Callable[[], float]:
     """The clock anyio's asyncio backend reads (for ``current_time`` and scope deadlines):
     the running loop's ``time``. Call it inside a running asyncio loop."""
     return asyncio.get_running_loop().time
+
+
+async def connect_tcp_address(address: str, port: int) -> anyio.abc.SocketStream:
+    """A TCP stream to one IP address, without ``anyio.connect_tcp``'s happy-eyeballs race.
+
+    With one address there is nothing to race, yet ``anyio.connect_tcp`` still runs the
+    attempt in a task group of its own and cancels its scope when it connected (on asyncio
+    that cancel formats the task's repr): about a third of the connect's CPU on loopback, and
+    a connect runs beside the turn after a barge-in (the replacement spare). This is the
+    backend call ``anyio.connect_tcp`` makes for that one address; where a future anyio moved
+    it, ``anyio.connect_tcp`` is used.
+
+    Raises:
+        OSError: The connection failed (as ``anyio.connect_tcp``'s attempt raises it).
+
+    Cancellation: as ``anyio.connect_tcp``: the half-open socket is closed.
+    """
+    try:
+        from anyio._core._eventloop import get_async_backend
+    except ImportError:  # pragma: no cover - a future anyio
+        return await anyio.connect_tcp(address, port)
+    return await get_async_backend().connect_tcp(address, port)
 
 
 def environment_proxy(url: str) -> str | None:

@@ -164,3 +164,35 @@ def test_httpx_pools_still_take_a_wrapped_network_backend(monkeypatch: pytest.Mo
     assert len(pools) == 3
     assert wrap_network_backends(client, ScopedReadBackend) == 3
     assert all(type(pool._network_backend) is ScopedReadBackend for pool in pools)
+
+
+@pytest.mark.anyio
+async def test_anyio_backend_still_connects_to_one_address() -> None:
+    """Fails loudly if anyio moves the backend ``connect_tcp`` that ``connect_tcp_address``
+    calls (it would fall back to ``anyio.connect_tcp``, slower, not wrong), and checks the
+    direct connect gives what ``anyio.connect_tcp`` gives: a working stream with Nagle off,
+    and a refused connection as an ``OSError``."""
+    import socket
+
+    from anyio._core._eventloop import get_async_backend
+
+    from scoped_openai._compat import connect_tcp_address
+
+    assert callable(get_async_backend().connect_tcp)
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+        async def echo(accepted: anyio.abc.SocketStream) -> None:
+            async with accepted:
+                await accepted.send(await accepted.receive())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, echo)
+            async with await connect_tcp_address("127.0.0.1", port) as stream:
+                raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+                assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+                await stream.send(b"ping")
+                assert await stream.receive() == b"ping"
+            tg.cancel_scope.cancel()
+    with pytest.raises(ConnectionRefusedError):  # the listener is closed: nobody listens
+        await connect_tcp_address("127.0.0.1", port)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import base64
 import ssl
+from ipaddress import ip_address
 from urllib.parse import unquote, urlsplit
 
 import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
-from .._compat import environment_proxy
+from .._compat import connect_tcp_address, environment_proxy
 from .._errors import APIConnectionError
 from .ws_base import connect_failed, http_url
 from .ws_handshake import tunnel
@@ -88,6 +89,12 @@ async def dial(
 
 async def _connect(host: str, port: int, where: str) -> anyio.abc.ByteStream:
     try:
+        address = ip_address(host)
+    except ValueError:
+        address = None  # a name: anyio resolves it and races its addresses
+    try:
+        if address is not None:
+            return await connect_tcp_address(address.compressed, port)
         return await anyio.connect_tcp(host, port)
     except OSError as exc:
         raise connect_failed(exc, where) from None
