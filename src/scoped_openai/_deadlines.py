@@ -75,6 +75,7 @@ class TurnDeadlines:
         "_scope",
         "_turn",
         "_turn_at",
+        "_unwatched",
         "_waiting_first",
         "_watchdog",
         "now",
@@ -100,6 +101,7 @@ class TurnDeadlines:
         self._fixed = math.inf  # this wait's nearest deadline other than idle
         self._new_scope: Callable[..., Any] | None = None
         self._scope: Any = None
+        self._unwatched = False  # the watchdog is told at this wait's first socket read
         self.now: Callable[[], float] = anyio.current_time
         self.opened_at = 0.0
         self.read_deadline = math.inf
@@ -123,10 +125,13 @@ class TurnDeadlines:
         self.read_deadline = deadline
         assert self._new_scope is not None
         if reads is not None:
-            if self._watchdog is not None:
-                self._watchdog.watch(self, deadline)
-                deadline = math.inf
-            scope = self._scope = reads.arm(self._new_scope, deadline)
+            # Watched from the first read that reaches the socket (``reading``), where this
+            # wait can first wait: most steps are served from h11's buffer and never do.
+            if self._watchdog is None:
+                scope = self._scope = reads.arm(self._new_scope, deadline)
+            else:
+                self._unwatched = True
+                scope = self._scope = reads.arm(self._new_scope, math.inf, self)
         elif self._watchdog is None:
             scope = self._scope = self._new_scope(deadline=deadline)
         else:  # a float the watchdog reads, not a timer per chunk
@@ -144,14 +149,23 @@ class TurnDeadlines:
         self.read_deadline = deadline
         if self._watchdog is None:
             self._scope.deadline = deadline
-        else:  # wakes the task only if it sleeps towards a later deadline
+        elif not self._unwatched:  # wakes the task only if it sleeps towards a later deadline
             self._watchdog.watch(self, deadline)
 
     def close_wait(self) -> None:
         """The wait is over (the watchdog holds waiting turns only)."""
         self._scope = None
-        if self._watchdog is not None:
+        if self._unwatched:
+            self._unwatched = False  # no read reached the socket: nothing to forget
+        elif self._watchdog is not None:
             self._watchdog.forget(self)
+
+    def reading(self) -> None:
+        """The current wait's first socket read is about to wait (``ReadWait``, with a
+        watchdog): the watchdog watches its deadline from now until ``close_wait``."""
+        assert self._watchdog is not None
+        self._unwatched = False
+        self._watchdog.watch(self, self.read_deadline)
 
     def expire(self) -> None:
         """The watchdog's call: the current wait passed its deadline."""

@@ -23,9 +23,18 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 _T = TypeVar("_T")
+
+
+class ReadWatcher(Protocol):
+    """Who enforces a step's deadline from outside (the turn's ``TurnDeadlines`` and its
+    watchdog): told at the step's first read that reaches the socket, where the task can
+    wait, rather than on every step (most are served from h11's buffer)."""
+
+    def reading(self) -> None:
+        """A read of the step is about to wait: watch its deadline until the step ends."""
 
 
 class WaitEnded(BaseException):
@@ -52,18 +61,23 @@ class ReadWait:
         scope: The scope of the read waiting right now, if any.
     """
 
-    __slots__ = ("_new_scope", "_stream", "cancel_called", "deadline", "scope")
+    __slots__ = ("_new_scope", "_stream", "_watcher", "cancel_called", "deadline", "scope")
 
     def __init__(self, stream: ScopedReadStream) -> None:
         self._stream = stream
         self._new_scope: Callable[..., Any] | None = None
+        self._watcher: ReadWatcher | None = None
         self.cancel_called = False
         self.deadline = math.inf
         self.scope: Any = None
 
-    def arm(self, new_scope: Callable[..., Any], deadline: float) -> ReadWait:
-        """Ready for the next step: reads open ``new_scope(deadline=deadline)``."""
+    def arm(
+        self, new_scope: Callable[..., Any], deadline: float, watcher: ReadWatcher | None = None
+    ) -> ReadWait:
+        """Ready for the next step: reads open ``new_scope(deadline=deadline)``; the
+        ``watcher``, if any, is told before the first of them."""
         self._new_scope = new_scope
+        self._watcher = watcher
         self.deadline = deadline
         self.cancel_called = False
         return self
@@ -99,6 +113,9 @@ class ReadWait:
         if self.cancel_called:
             raise WaitEnded
         assert self._new_scope is not None, "run() before arm()"
+        if self._watcher is not None:
+            self._watcher.reading()
+            self._watcher = None  # watched until the step ends
         scope = self.scope = self._new_scope(deadline=self.deadline)
         try:
             with scope:
