@@ -526,12 +526,11 @@ class ResponsesParser:
     def _sse_data(self, data: str, out: list[Event]) -> None:
         # After the terminal event nothing is this turn's; "[DONE]" (which some
         # OpenAI-compatible servers send after it, as on Chat Completions) is no event.
-        if not self.terminal and data != "[DONE]":
-            self._event(data, out)
-
-    def _event(self, text: str, out: list[Event]) -> None:
+        # One method, not two: this runs per chunk.
+        if self.terminal or data == "[DONE]":
+            return
         try:
-            self._mapper.feed_json(text, out)
+            self._mapper.feed_json(data, out)
         except APIStreamError:
             self.terminal = self.failed = True  # a failed response is over too
             raise
