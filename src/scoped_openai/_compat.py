@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -64,6 +65,20 @@ class ReceiveNowait(Protocol):
     def receive_nowait(self) -> str | bytes:
         """A queued message, or ``trio.WouldBlock`` when none is queued."""
         ...
+
+
+def asyncio_socket_reader(stream: object) -> tuple[Any, Any, deque[bytes]] | None:
+    """The asyncio protocol, transport and read queue under anyio's asyncio socket stream
+    (``_protocol``, ``_transport``, ``_protocol.read_queue``), or None for any other stream
+    or a future anyio that moved them (``ws_sansio.read_ahead`` then does nothing)."""
+    if type(stream).__module__ != "anyio._backends._asyncio":
+        return None
+    protocol = getattr(stream, "_protocol", None)
+    transport = getattr(stream, "_transport", None)
+    queue = getattr(protocol, "read_queue", None)
+    if transport is None or not isinstance(queue, deque):
+        return None
+    return protocol, transport, queue
 
 
 def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:

@@ -42,6 +42,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from .._compat import asyncio_socket_reader
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
 from .ws_base import (
@@ -102,13 +103,12 @@ def read_ahead(stream: anyio.abc.ByteStream, limit: int) -> bool:
             stream = stream.inner
         else:
             break
-    protocol = getattr(stream, "_protocol", None)
-    transport = getattr(stream, "_transport", None)
-    queue = getattr(protocol, "read_queue", None)
-    if type(stream).__module__ != "anyio._backends._asyncio" or not isinstance(queue, deque):
+    reader = asyncio_socket_reader(stream)
+    if reader is None:
         return False
-    pause = transport.pause_reading  # type: ignore[union-attr]
-    received = protocol.data_received  # type: ignore[union-attr]
+    protocol, transport, queue = reader
+    pause = transport.pause_reading
+    received = protocol.data_received
 
     def pause_when_full() -> None:
         if sum(map(len, queue)) >= limit:
@@ -118,10 +118,10 @@ def read_ahead(stream: anyio.abc.ByteStream, limit: int) -> bool:
         received(data)
         pause_when_full()
 
-    transport.pause_reading = pause_when_full  # type: ignore[union-attr]
-    protocol.data_received = data_received  # type: ignore[union-attr]
-    if not transport.is_closing() and sum(map(len, queue)) < limit:  # type: ignore[union-attr]
-        transport.resume_reading()  # type: ignore[union-attr]  # paused by the handshake's read
+    transport.pause_reading = pause_when_full
+    protocol.data_received = data_received
+    if not transport.is_closing() and sum(map(len, queue)) < limit:
+        transport.resume_reading()  # paused by the handshake's read
     return True
 
 
