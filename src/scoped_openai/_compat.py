@@ -36,7 +36,6 @@ ahead (names, not code: a moved module fails ``tests/transports/test_stepwise_im
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 from collections import deque
@@ -96,6 +95,8 @@ def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:
 def asyncio_clock() -> Callable[[], float]:
     """The clock anyio's asyncio backend reads (for ``current_time`` and scope deadlines):
     the running loop's ``time``. Call it inside a running asyncio loop."""
+    import asyncio  # imported already in a running asyncio loop; not with us (a trio app)
+
     return asyncio.get_running_loop().time
 
 
