@@ -1,6 +1,6 @@
 """Packages in ``sys.modules`` whose ``__init__`` runs on first use.
 
-Two uses, both to keep an import off the event loop's single steps:
+Three uses, all to keep an import off the event loop's single steps:
 
 - A package whose ``__init__`` imports all its submodules (httpcore, h11, hpack) cannot be
   imported a module per step: its first submodule brings the whole package. ``defer`` puts
@@ -14,6 +14,11 @@ Two uses, both to keep an import off the event loop's single steps:
   itself on first use: an asyncio app never runs trio's import; a trio app in the same
   process gets the one real module (the same object, completed in place) the moment anything
   touches it.
+
+- Modules that import each other in a cycle (``websockets``' exceptions, frames,
+  extensions and http11) run as one import: the first one's body imports the others at its
+  end. ``defer_module`` puts the others in ``sys.modules`` first, so each body runs alone
+  and binds the others unrun; each is completed in a step of its own.
 
 Whatever touches a deferred package before its turn (an attribute, ``from x import y``)
 completes it at once, in place: a deferred package is never seen half made. Its submodules
@@ -48,7 +53,7 @@ class _Completion:
 
 
 def is_deferred(module: object) -> bool:
-    """Whether ``module`` is a deferred package whose ``__init__`` has not run."""
+    """Whether ``module`` is a deferred package (or module) whose body has not run."""
     return isinstance(getattr(module, "__dict__", {}).get("__getattr__"), _Completion)
 
 
@@ -71,6 +76,28 @@ def defer(name: str, *, until_used: bool = False) -> bool:
     path = module.__dict__.pop("__path__") if until_used else None
     module.__dict__["__getattr__"] = _Completion(module, path)
     sys.modules[name] = module
+    return True
+
+
+def defer_module(name: str) -> bool:
+    """Put module ``name`` (a plain module or a package) in ``sys.modules``, and on its
+    package, without running its body: a module that imports it back in a cycle binds it
+    and runs on, and ``complete`` (or its first use) runs the body in a later step. Returns
+    False, doing nothing, when ``name`` is imported already or not installed."""
+    parent_name, _, child = name.rpartition(".")
+    parent = sys.modules.get(parent_name)
+    if name in sys.modules or parent is None:
+        return False
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.loader is None:
+        return False
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__["__getattr__"] = _Completion(module, None)
+    sys.modules[name] = module
+    setattr(parent, child, module)  # what the import system does for an imported submodule
     return True
 
 

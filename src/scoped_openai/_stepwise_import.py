@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 import anyio.lowlevel
 
-from ._deferred_import import complete, defer, is_deferred
+from ._deferred_import import complete, defer, defer_module, is_deferred
 
 #: The HTTP transport's imports, leaves first, a package after its submodules: what the
 #: first client (httpcore, with certifi's bundle lookup, h11 and, when installed, h2) and
@@ -110,7 +110,8 @@ HTTP_TRANSPORT = (
 )
 
 #: The engine's imports, leaves first (``python -X importtime`` shows the order they
-#: complete in); a package's submodules that its ``__init__`` imports come with it.
+#: complete in); a package's submodules that its ``__init__`` imports come with it; a cycle
+#: in the order that runs each body alone (``CYCLES``).
 WEBSOCKET_ENGINE = (
     "_csv",
     "csv",
@@ -129,12 +130,12 @@ WEBSOCKET_ENGINE = (
     "secrets",
     "websockets.typing",
     "websockets.speedups",
-    "websockets.datastructures",
-    "websockets.http11",
     "websockets.exceptions",
     "websockets.frames",
     "websockets.extensions.base",
     "websockets.extensions",
+    "websockets.datastructures",
+    "websockets.http11",
     "websockets.headers",
     "websockets.streams",
     "websockets.protocol",
@@ -158,6 +159,13 @@ WEBSOCKET_ENGINE = (
     "scoped_openai._transports.ws_sansio",
 )
 
+#: Modules whose body ends by importing others that import it back (``websockets``:
+#: exceptions imports frames and http11, frames imports extensions), six modules in one
+#: step of about 3 ms. The others are deferred (``_deferred_import.defer_module``) before it
+#: runs, so each body runs in its own step when its name comes.
+CYCLES = {
+    "websockets.exceptions": ("websockets.frames", "websockets.http11", "websockets.extensions"),
+}
 
 #: Names that did not import here.
 _unavailable: set[str] = set()
@@ -181,6 +189,8 @@ async def import_stepwise(names: Iterable[str]) -> None:
                 complete(module)
             else:
                 _defer_packages_of(name)
+                for later in CYCLES.get(name, ()):
+                    defer_module(later)
                 importlib.import_module(name)
         except ImportError:
             # Another version's graph, or an extra not installed (httpcore's SOCKS proxy

@@ -1,5 +1,6 @@
 """Deferred packages: in ``sys.modules`` before their ``__init__`` runs, completed in place on
-first use, never seen half made, and gone again when their ``__init__`` fails."""
+first use, never seen half made, and gone again when their ``__init__`` fails; deferred
+modules of a cycle, each body run on its own."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from scoped_openai._deferred_import import complete, defer, defer_until_used, is_deferred
+from scoped_openai._deferred_import import (
+    complete,
+    defer,
+    defer_module,
+    defer_until_used,
+    is_deferred,
+)
 
 
 @pytest.fixture
@@ -103,3 +110,59 @@ def test_completing_a_package_completes_its_subpackages_still_deferred(
     complete(sys.modules[package])  # its __init__ never touches .sub: completed all the same
     assert runs() == 11
     assert not is_deferred(sys.modules[f"{package}.sub"])
+
+
+def _cycle(package: str, tmp_path: Path) -> None:
+    """``first`` imports ``second`` at its end, ``second`` imports ``first`` at its top: the
+    shape of websockets' exceptions and frames modules."""
+    (tmp_path / package / "first.py").write_text(
+        "import builtins\nbuiltins.deferred_runs += 100\nONE = 1\nfrom . import second\n"
+    )
+    (tmp_path / package / "second.py").write_text(
+        "import builtins\nbuiltins.deferred_runs += 1000\nfrom .first import ONE\nTWO = ONE + 1\n"
+    )
+    importlib.import_module(package)
+    assert runs() == 1  # the package's own __init__
+
+
+def test_a_deferred_module_lets_the_other_side_of_a_cycle_run_alone(
+    package: str, tmp_path: Path
+) -> None:
+    _cycle(package, tmp_path)
+    assert defer_module(f"{package}.second") is True
+    first = importlib.import_module(f"{package}.first")
+    assert runs() == 101  # first's body ran, second's did not
+    second = sys.modules[f"{package}.second"]
+    assert first.second is second  # bound as the import would
+    assert sys.modules[package].second is second
+    assert is_deferred(second)
+    complete(second)  # a step of its own
+    assert runs() == 1101
+    assert not is_deferred(second)
+    assert second.TWO == 2
+    complete(second)  # nothing runs twice
+    assert runs() == 1101
+
+
+def test_a_deferred_module_used_before_its_turn_completes_in_place(
+    package: str, tmp_path: Path
+) -> None:
+    _cycle(package, tmp_path)
+    defer_module(f"{package}.second")
+    first = importlib.import_module(f"{package}.first")
+    assert first.second.TWO == 2  # first use: the body runs now
+    assert runs() == 1101
+    namespace: dict[str, object] = {}
+    exec(f"from {package}.second import TWO", namespace)
+    assert namespace["TWO"] == 2
+    assert runs() == 1101
+
+
+def test_a_module_imported_missing_or_without_its_package_is_not_deferred(
+    package: str, tmp_path: Path
+) -> None:
+    assert defer_module("json.decoder") is False  # imported already
+    assert defer_module(f"{package}.leaf") is False  # its package is not imported
+    importlib.import_module(package)
+    assert defer_module(f"{package}.no_such_module") is False
+    assert f"{package}.no_such_module" not in sys.modules
