@@ -148,6 +148,7 @@ class ChatStream:
         self._reads: ReadWait | None = None  # the body's, when its reads open the scope
         self._started = False
         self._finished = False
+        self._released = False  # ``_close`` has released the source (it may wait for a drain)
         self._delivered = False
         self._attempt = 0
         self._closed_event: anyio.Event | None = None
@@ -201,12 +202,19 @@ class ChatStream:
         Cancellation: the release is shielded and bounded by ``CLEANUP_TIMEOUT``.
         """
         if self._finished:
+            if not self._released:
+                # Another task is closing it, e.g. a consumer waiting for its body's drain
+                # (at most ``DRAIN_INLINE``): closed means closed once this returns.
+                await self._wait_closed()
             return
         self.cancelled = True
         if self._scope is None:
             await self._close(completed=False)
             return
         self._scope.cancel()
+        await self._wait_closed()
+
+    async def _wait_closed(self) -> None:
         if self._closed_event is None:
             self._closed_event = anyio.Event()
         with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
@@ -403,6 +411,7 @@ class ChatStream:
             with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                 await self._source.aclose(completed=completed)
         finally:
+            self._released = True
             self._source.turn_ended(self.assembler, cancelled=self.cancelled)
             self._on_close(self)
             if self._recorder is not None:

@@ -44,8 +44,8 @@ from .._errors import (
 from .http_backend import ReadWait, ScopedReadBackend, ScopedReadStream
 from .refusal import read_error_body, refusal_error
 
-#: How long we read after ``[DONE]`` for the body's end before dropping the connection:
-#: inline (the iteration waits) and in all.
+#: How long the iteration waits after ``[DONE]`` for the body's end, and how long the
+#: body's end may take in all before its connection is dropped.
 DRAIN_INLINE = 0.01
 DRAIN_TIMEOUT = 0.25
 #: How long closing the answer of a refused request may take.
@@ -156,11 +156,21 @@ async def _drain(chunks: AsyncGenerator[bytes, None]) -> bool:
     return True
 
 
-async def _drain_and_close(response: httpx.Response, chunks: AsyncGenerator[bytes, None]) -> None:
-    with anyio.move_on_after(DRAIN_TIMEOUT - DRAIN_INLINE):
-        await _drain(chunks)
-    with anyio.CancelScope(shield=True):
-        await _close(response, chunks)
+async def _drain_and_close(
+    response: httpx.Response, chunks: AsyncGenerator[bytes, None], drained: anyio.Event
+) -> None:
+    """Read the body to its end for up to ``DRAIN_TIMEOUT``, then close it (a task of the
+    llm's group), and set ``drained``. The body's end within the bound hands the connection
+    back to the pool; past it, the read is cancelled and httpcore drops the connection."""
+    left: AsyncGenerator[bytes, None] | None = chunks
+    try:
+        with anyio.move_on_after(DRAIN_TIMEOUT):
+            if await _drain(chunks):
+                left = None  # ended: only the response is left to close
+        with anyio.CancelScope(shield=True):
+            await _close(response, left)
+    finally:
+        drained.set()
 
 
 class StreamedBody:
@@ -203,10 +213,13 @@ class StreamedBody:
         """Close the response (idempotent).
 
         After a complete reply (``completed``) the body's last bytes are read first, so the
-        connection goes back to the pool instead of being dropped. A server sends them with
-        its end marker; one that does not gets ``DRAIN_INLINE`` seconds, then the rest of
-        ``DRAIN_TIMEOUT`` in ``background`` (a task group's ``start_soon``: the caller never
-        waits longer), or, without one, its connection is dropped.
+        connection goes back to the pool instead of being dropped. With ``background`` (a
+        task group's ``start_soon``) they are read in a task of their own for up to
+        ``DRAIN_TIMEOUT``, and the caller waits for that task at most ``DRAIN_INLINE``: a
+        server that sends them with its end marker has its connection back before the
+        next turn, one that sends them late (a proxy) gets it back later, one that never
+        does has it dropped. Without ``background`` the caller reads for ``DRAIN_INLINE``,
+        then the connection is dropped.
 
         Cancellation: call it shielded; cancelled, the connection is dropped.
         """
@@ -215,13 +228,18 @@ class StreamedBody:
             return
         chunks = self._chunks
         if completed:
+            if background is not None:
+                # The drain reads in a task of its own, and only the wait for it is
+                # bounded here: a cancel inside httpcore's read would drop the connection.
+                drained = anyio.Event()
+                background(_drain_and_close, response, chunks, drained)
+                with anyio.move_on_after(DRAIN_INLINE):
+                    await drained.wait()
+                return
             with anyio.move_on_after(DRAIN_INLINE):
                 if await _drain(chunks):
                     await _close(response, None)
                     return
-            if background is not None:
-                background(_drain_and_close, response, chunks)
-                return
         await _close(response, chunks)
 
 
