@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
@@ -80,6 +80,34 @@ EVENTS = ("error", "metrics", "fallback")
 def _http2_available() -> bool:
     """Whether httpx can speak HTTP/2 here (``pip install 'scoped-openai[http2]'``)."""
     return importlib.util.find_spec("h2") is not None
+
+
+#: The first ``async with``'s loads running now, by event loop and what they load: an
+#: instance entered meanwhile waits for that one instead of stepping through the same
+#: imports beside it (1,000 sessions entered at once each took a checkpoint per module,
+#: about 150, which was most of their setup's CPU above the floor's).
+_loading: dict[tuple[object, str], anyio.Event] = {}
+
+
+async def _load_once(loop: object, what: str, load: Callable[[], Awaitable[None]]) -> None:
+    """``await load()``, unless a load of ``what`` is running on ``loop``: then wait for it
+    and call ``load()`` after it (nothing left to do unless that one was cancelled)."""
+    key = (loop, what)
+    running = _loading.get(key)
+    if running is not None:
+        await running.wait()
+        await load()
+        return
+    _loading[key] = done = anyio.Event()
+    try:
+        await load()
+    finally:
+        del _loading[key]
+        done.set()
+
+
+async def _load_websocket_engine() -> None:
+    await import_stepwise(WEBSOCKET_ENGINE)
 
 
 async def _load_transport_once() -> None:
@@ -498,11 +526,11 @@ class OpenAILLM:
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         self._check_loop()
-        await _load_transport_once()
+        await _load_once(self._loop, "transport", _load_transport_once)
         if _uses_default_websocket_engine(self):
             # The engine's imports, a module per step, so the first socket does not pay them
             # in one (``_stepwise_import``).
-            await import_stepwise(WEBSOCKET_ENGINE)
+            await _load_once(self._loop, "websocket", _load_websocket_engine)
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()

@@ -1,0 +1,72 @@
+"""Instances entered at once while the first ``async with`` loads the transport wait for that
+load instead of stepping through the same imports beside it (``_llm._load_once``), and a
+load cancelled half-way leaves the waiters to finish it. Both backends, no timing: the load
+here is a stand-in that waits on an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+import pytest
+
+from scoped_openai import _llm
+from scoped_openai._loops import current_loop
+
+pytestmark = pytest.mark.anyio
+
+
+class Load:
+    """A load that waits for ``release`` the first time and notes who ran it, in order."""
+
+    def __init__(self) -> None:
+        self.release = anyio.Event()
+        self.started = anyio.Event()
+        self.log: list[str] = []
+
+    def by(self, who: str) -> Callable[[], Awaitable[None]]:
+        async def load() -> None:
+            self.log.append(f"{who} starts")
+            self.started.set()
+            if len(self.log) == 1:
+                await self.release.wait()
+            self.log.append(f"{who} ends")
+
+        return load
+
+
+async def test_entries_during_a_load_wait_for_it() -> None:
+    load = Load()
+    loop = current_loop()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_llm._load_once, loop, "x", load.by("first"))
+        await load.started.wait()
+        for who in ("second", "third"):
+            tg.start_soon(_llm._load_once, loop, "x", load.by(who))
+        await anyio.wait_all_tasks_blocked()
+        assert load.log == ["first starts"]  # the others wait, they do not load beside it
+        load.release.set()
+    assert load.log[:2] == ["first starts", "first ends"]
+    assert sorted(load.log[2:]) == ["second ends", "second starts", "third ends", "third starts"]
+    assert _llm._loading == {}
+
+
+async def test_a_cancelled_load_leaves_the_waiters_to_finish_it() -> None:
+    load = Load()
+    loop = current_loop()
+    scope = anyio.CancelScope()
+
+    async def first() -> None:
+        with scope:
+            await _llm._load_once(loop, "x", load.by("first"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first)
+        await load.started.wait()
+        tg.start_soon(_llm._load_once, loop, "x", load.by("waiter"))
+        await anyio.wait_all_tasks_blocked()
+        assert load.log == ["first starts"]
+        scope.cancel()  # the first entrant's block is cancelled while it loads
+    assert load.log == ["first starts", "waiter starts", "waiter ends"]
+    assert _llm._loading == {}
