@@ -9,7 +9,10 @@
    the turn to the first write on the socket's transport (a hook on asyncio's socket
    transport, the same for both clients). This is CPU, so it holds under load where the
    time to first token does not: what the floor spends there is building one dict and
-   ``json.dumps``; what we spend above it is the turn's own set-up.
+   ``json.dumps``; what we spend above it is the turn's own set-up. And the client CPU
+   from that write to the first content item handed to the caller (reading and decoding
+   the frames before it, waking the consumer): together the two are the client's share of
+   the time to first token.
 2. In memory (``FakeOpenAI``'s in-memory sockets, no network, no other process): the CPU of
    a whole warm turn, ours and the fake's together, median of three runs. Deterministic
    enough to compare two trees (``PYTHONPATH=<tree>/src``): the fake's share is the same.
@@ -36,7 +39,31 @@ from _serverproc import ServerProcess
 from _sessions import makers
 from _spec import Spec
 
+from scoped_openai import ChatRole
+
 REPLY = Spec(chunks=5)
+
+
+async def first_item_cpu(name: str, session: Any) -> float:
+    """One warm turn on a fresh context, driven as the session's ``turn`` does; the
+    ``process_time()`` at the first content item the caller gets."""
+    at = 0.0
+
+    def on_item(content: str) -> None:
+        nonlocal at
+        if content and not at:
+            at = time.process_time()
+
+    if name == "ours":
+        ctx = session._fresh()
+        ctx.add_message(ChatRole.USER, REPLY.user_text())
+        async with session.llm.chat(ctx) as stream:
+            async for item in stream:
+                on_item(item.content)
+    else:
+        items = [{"type": "message", "role": "user", "content": REPLY.user_text()}]
+        await session._stream(session.active, items, on_item)
+    return at
 
 
 class FirstWrite:
@@ -72,6 +99,7 @@ async def run(base_url: str, turns: int, pause: float) -> dict[str, dict[str, fl
     ttft: dict[str, list[float]] = {name: [] for name in clients}
     cpu: dict[str, list[float]] = {name: [] for name in clients}
     before_write: dict[str, list[float]] = {name: [] for name in clients}
+    after_write: dict[str, list[float]] = {name: [] for name in clients}
     first_write = FirstWrite()
     async with AsyncExitStack() as stack:
         stack.enter_context(first_write.hooked())
@@ -93,11 +121,19 @@ async def run(base_url: str, turns: int, pause: float) -> dict[str, dict[str, fl
                 cpu[name].append(turn.cpu * 1e3)
                 if first_write.cpu is not None:
                     before_write[name].append((first_write.cpu - start) * 1e6)
+            for name, session in order:  # the same turn, to its first item
+                if pause:
+                    await anyio.sleep(pause)
+                first_write.arm()
+                first_item = await first_item_cpu(name, session)
+                if first_write.cpu is not None:
+                    after_write[name].append((first_item - first_write.cpu) * 1e6)
     return {
         name: {
             "ttft_ms": statistics.median(ttft[name]),
             "cpu_ms": statistics.median(cpu[name]),
             "before_write_us": statistics.median(before_write[name]),
+            "after_write_us": statistics.median(after_write[name]),
         }
         for name in clients
     }
@@ -146,6 +182,8 @@ def main() -> None:
         f"CPU per turn ours {ours['cpu_ms']:.3f} ms, floor {floor['cpu_ms']:.3f} ms; "
         f"CPU before the request is written ours {ours['before_write_us']:.0f} us, "
         f"floor {floor['before_write_us']:.0f} us; "
+        f"CPU from the write to the first item ours {ours['after_write_us']:.0f} us, "
+        f"floor {floor['after_write_us']:.0f} us; "
         f"in memory, CPU per turn (ours + fake) {statistics.median(in_memory):.0f} us"
     )
 

@@ -29,7 +29,8 @@ Three reaches stay where they are used, pinned by tests all the same: the ``webs
 protocol's ``parser_exc`` (public by name, not documented; ``ws_sansio`` reads it inline,
 its test is with these), anyio's asyncio socket stream's ``_transport`` and
 ``_protocol.read_queue`` (``ws_sansio.read_ahead``: the socket reads on between two reads,
-bounded; where they are missing it does nothing), and the private module names of anyio,
+bounded; where they are missing it does nothing; ``asyncio_socket_writer`` reads the same
+protocol's ``write_event`` and ``exception``), and the private module names of anyio,
 httpcore, h11 and h2 that ``_stepwise_import.WEBSOCKET_ENGINE`` and ``HTTP_TRANSPORT`` import
 ahead (names, not code: a moved module fails ``tests/transports/test_stepwise_import.py``).
 """
@@ -51,6 +52,7 @@ __all__ = [
     "ReceiveNowait",
     "asyncio_cancel_scope_class",
     "asyncio_clock",
+    "asyncio_socket_writer",
     "connect_tcp_address",
     "environment_proxy",
     "trio_websocket_queue",
@@ -78,6 +80,36 @@ def asyncio_socket_reader(stream: object) -> tuple[Any, Any, deque[bytes]] | Non
     if transport is None or not isinstance(queue, deque):
         return None
     return protocol, transport, queue
+
+
+def asyncio_socket_writer(stream: object) -> Callable[[bytes], bool] | None:
+    """For anyio's asyncio socket stream itself (not a stream over it, such as TLS): a
+    function that hands bytes to the socket's transport at once and returns True, or
+    returns False (nothing written) when the stream's ``send`` would wait or fail (writing
+    paused, closing, failed); None for any other stream or a future anyio that moved the
+    names it reads (``_protocol.write_event``, ``_protocol.exception``, ``_transport``).
+
+    anyio's ``send`` checks for a cancel before the write and, when the write did not have
+    to wait, yields to the event loop after it (a shielded checkpoint: about 5 µs and one
+    loop iteration). A WebSocket request is one small write that the turn must not hold
+    up; ``ws_sansio`` uses this when it can and anyio's ``send`` otherwise."""
+    reader = asyncio_socket_reader(stream)
+    if reader is None:
+        return None
+    protocol, transport, _ = reader
+    if not hasattr(protocol, "write_event") or not hasattr(protocol, "exception"):
+        return None
+
+    def write(data: bytes) -> bool:
+        # write_event is replaced (not cleared) when writing pauses: read it every time.
+        if not protocol.write_event.is_set() or protocol.exception is not None:
+            return False
+        if transport.is_closing():
+            return False
+        transport.write(data)
+        return True
+
+    return write
 
 
 def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:

@@ -78,6 +78,7 @@ class ResponsesTurnSource:
         self._parser = ResponsesParser(limits, created_first=True)
         self._full_input: list[dict[str, Any]] = []
         self._before_output = True  # nothing but response.created has arrived yet
+        self._created: list[Event] = []  # response.created, held back (see ``receive``)
         self.chained = False
 
     async def start(self, owner: TurnOwner, plan: RetryPlan | None = None) -> None:
@@ -104,6 +105,7 @@ class ResponsesTurnSource:
             self._parser = ResponsesParser(self._limits, created_first=True)
         self._handoff = None
         self._before_output = True
+        self._created.clear()
         await lease.ws.send_text(json_bytes(event).decode())
 
     async def receive(self, out: list[Event]) -> bool:
@@ -111,7 +113,23 @@ class ResponsesTurnSource:
         take the frames already queued behind it, up to ``BURST`` (before the turn's first
         output, up to it); append their events (maybe none: frames we skip). One wait, one
         cancel scope, serves a burst. Every frame is a whole server event, so this returns
-        True."""
+        True.
+
+        A ``response.created`` that arrived alone is held back and put in front of the
+        next call's events: it makes no item, so the stream reads on in the same step, the
+        idle deadline moved for it (``ChatStream._read_until_event``), instead of spending
+        a step of its own before the first token. Should the turn end before the next
+        event, ``turn_ended`` gives its id to the assembler all the same."""
+        created = self._created
+        if created:
+            out.extend(created)
+            created.clear()
+        await self._receive(out)
+        if len(out) == 1 and type(out[0]) is ResponseCreated:
+            created.append(out.pop())
+        return True
+
+    async def _receive(self, out: list[Event]) -> None:
         lease = self._lease
         assert lease is not None, "receive() before start()"
         handoff = self._handoff
@@ -126,15 +144,14 @@ class ResponsesTurnSource:
             frame = await ws.receive_text()
         feed = self._parser.feed_frame
         if feed(frame, out):
-            return True
+            return
         for _ in range(BURST):
             if self._before_output and out and type(out[-1]) is not ResponseCreated:
                 self._before_output = False  # the first output: to the caller at once
-                return True
+                return
             queued = ws.receive_text_nowait() if not handoff else None
             if queued is None or feed(queued, out):
-                return True
-        return True
+                return
 
     def plan_retry(self, error: Exception, attempt: int) -> RetryPlan | None:
         """Resend once, with the full context, after the recoverable failures; changes
@@ -162,6 +179,9 @@ class ResponsesTurnSource:
         response is the new base; anything else is not. Nothing is recorded when nothing
         was sent, or when the pool reclaimed the lease (the turn's owner had vanished and
         another turn may have moved the chain on since)."""
+        response_id = self._parser.response_id
+        if assembler.response_id is None and response_id is not None:
+            assembler.feed(ResponseCreated(response_id), [])  # held back by ``receive``
         lease, chain = self._lease, self._chain
         if lease is None or chain is None or lease.reclaimed:
             return

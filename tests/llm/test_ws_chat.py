@@ -1106,3 +1106,34 @@ async def test_sockets_are_renewed_across_many_hours_of_turns(
         ]
         assert max(ages) < 55 * 60.0
         assert len(ws_tracker.open_sockets()) == 2
+
+
+@pytest.mark.anyio
+async def test_a_barge_in_after_only_response_created_still_knows_the_response(
+    fake: FakeOpenAI, ctx: ChatContext, make_ws_llm: MakeLLM, errors: list[Exception]
+) -> None:
+    """``response.created`` alone makes no item and is held back until the next event; a
+    barge-in before that event still records the response: its id on the assembler and in
+    the turn's metrics."""
+    from scoped_openai.testing import Stall
+    from scoped_openai.testing._ws_script import response_object
+
+    created = {"type": "response.created", "response": response_object("resp_held", "in_progress")}
+    fake.add_ws(WSReply([created, Stall()], "resp_held"))
+    async with make_ws_llm() as llm:
+        async with llm.chat(ctx) as stream:
+
+            async def barge_in() -> None:
+                await anyio.wait_all_tasks_blocked()  # the frame is read; the server stalls
+                assert stream.waiting
+                stream.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(barge_in)
+                items = [item async for item in stream]
+        assert items == []
+        assert stream.cancelled
+        assert stream.assembler.response_id == "resp_held"
+        assert stream.metrics is not None
+        assert stream.metrics.request_id == "resp_held"
+    assert errors == []

@@ -132,6 +132,37 @@ def test_anyio_still_queues_what_its_asyncio_socket_stream_reads() -> None:
     anyio.run(check, backend="asyncio")
 
 
+def test_anyio_asyncio_socket_stream_still_writes_through_its_transport() -> None:
+    """Fails loudly if anyio's asyncio socket stream stops flagging paused writes in
+    ``_protocol.write_event`` or failures in ``_protocol.exception`` (``ws_sansio`` would
+    silently send every request through anyio's ``send`` again). The writer hands bytes to
+    the transport (the peer gets them), declines while writing is paused, and does not
+    apply to a stream over the socket."""
+    from anyio.streams.buffered import BufferedByteStream
+
+    from scoped_openai._compat import asyncio_socket_writer
+
+    async def check() -> None:
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                write = asyncio_socket_writer(stream)
+                assert write is not None
+                assert asyncio_socket_writer(BufferedByteStream(stream)) is None
+                accepted = await listener.listeners[0].accept()
+                async with accepted:
+                    assert write(b"request") is True
+                    assert await accepted.receive() == b"request"
+                    protocol = stream._protocol  # type: ignore[attr-defined]
+                    protocol.pause_writing()
+                    assert write(b"held") is False
+                    protocol.resume_writing()
+                    assert write(b"again") is True
+                    assert await accepted.receive() == b"again"
+
+    anyio.run(check, backend="asyncio")
+
+
 def test_environment_proxy_is_read_again_when_the_environment_changes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -123,3 +123,24 @@ def test_any_cut_of_any_mix_gives_the_same_messages(items: list[Item], cuts: lis
         opcodes.append(written[0] & 0x0F)
         written = written[size:]
     assert opcodes == [PONG] * pings
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([0, 1, 125, 126, 127, 65535, 65536, 70000]), st.binary(max_size=64))
+def test_masked_text_frame_is_the_frame_websockets_writes(size: int, seed: bytes) -> None:
+    """The request's frame, built by hand, is byte for byte the one ``websockets`` serializes
+    with the same mask key, at each length encoding's edges (7, 16 and 64 bits)."""
+    from unittest import mock
+
+    from websockets.frames import Frame, Opcode
+
+    from scoped_openai._transports.ws_frames import masked_text_frame
+
+    payload = (seed or b"x") * (size // max(len(seed), 1) + 1)
+    payload = payload[:size]
+    ours = masked_text_frame(payload)
+    header = 2 if size < 126 else 4 if size < 65536 else 10
+    key = ours[header : header + 4]
+    with mock.patch("websockets.frames.secrets.token_bytes", return_value=key):
+        theirs = Frame(Opcode.TEXT, payload).serialize(mask=True, extensions=[])
+    assert ours == theirs

@@ -36,13 +36,13 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidState, PayloadTooBig
+from websockets.exceptions import PayloadTooBig
 from websockets.exceptions import ProtocolError as WebSocketsProtocolError
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from .._compat import asyncio_socket_reader
+from .._compat import asyncio_socket_reader, asyncio_socket_writer
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
 from .ws_base import (
@@ -54,7 +54,7 @@ from .ws_base import (
     websocket_target,
 )
 from .ws_dial import BufferedStream, dial
-from .ws_frames import frame_size, simple_text_frames
+from .ws_frames import frame_size, masked_text_frame, simple_text_frames
 from .ws_handshake import upgrade
 
 __all__ = ["MAX_MESSAGE_SIZE", "SansIOWebSocket", "SansIOWebSocketConnection"]
@@ -131,6 +131,7 @@ class SansIOWebSocket:
     __slots__ = (
         "_aclosed",
         "_close",
+        "_direct",
         "_error",
         "_fragments",
         "_messages",
@@ -154,6 +155,9 @@ class SansIOWebSocket:
         self._aclosed = False
         # Taken at once when free: a yield before the write would delay every request.
         self._send_lock = anyio.Lock(fast_acquire=True)
+        #: asyncio, no TLS: writes that need not wait go to the transport without anyio's
+        #: checkpoints (``asyncio_socket_writer``); None: every write through ``send``.
+        self._direct = asyncio_socket_writer(stream)
         read_ahead(stream, READ_AHEAD)
 
     @property
@@ -172,11 +176,14 @@ class SansIOWebSocket:
         """Send one text frame (see ``WebSocket.send_text``)."""
         if self.closed:
             raise self._closed_error()
-        try:
-            self._protocol.send_text(text.encode("utf-8"))
-        except InvalidState:
-            raise WebSocketClosed(None, "the peer is closing the WebSocket") from None
-        await self._flush(shield=False)
+        if self._protocol.state is not State.OPEN:  # what its send_text raises InvalidState for
+            raise WebSocketClosed(None, "the peer is closing the WebSocket")
+        # Framed here, not by the protocol (which keeps no state for a whole data frame it
+        # sends), and written at once when nothing else is being written: the turn's
+        # request is on the wire sooner. Control frames keep anyio's send.
+        frame = masked_text_frame(text.encode("utf-8"))
+        if not self._write_now(frame):
+            await self._send(frame)
         if self._close is not None:
             raise self._closed_error()
 
@@ -331,6 +338,18 @@ class SansIOWebSocket:
             await self._send(data)
         if scope.cancelled_caught:
             self._lost()
+
+    def _write_now(self, data: bytes) -> bool:
+        """Write ``data`` without waiting (``asyncio_socket_writer``); False when it must go
+        through ``_send`` (another engine, a write in progress, writing paused)."""
+        direct = self._direct
+        if direct is None or self._send_lock.locked():
+            return False
+        try:
+            return direct(data)
+        except (RuntimeError, OSError):  # the transport is shutting down
+            self._lost()
+            return True
 
     async def _send(self, data: bytes) -> None:
         async with self._send_lock:
