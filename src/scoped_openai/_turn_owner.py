@@ -17,7 +17,7 @@ d. the stream is gone (a weak reference, read when asked).
 
 from __future__ import annotations
 
-import asyncio
+import sys
 import weakref
 from typing import Any, Protocol
 
@@ -39,8 +39,10 @@ class Reader(Protocol):
 
 def _current_coroutine() -> Any:
     # asyncio's own call first: anyio's builds a TaskInfo (5x the cost) on every turn.
+    # Looked up, not imported: a trio app never imports asyncio (tests/test_import_cost.py).
+    asyncio = sys.modules.get("asyncio")
     try:
-        task = asyncio.current_task()
+        task = asyncio.current_task() if asyncio is not None else None
     except RuntimeError:  # no asyncio loop runs here: trio
         task = None
     if task is not None:
