@@ -35,7 +35,12 @@ from ._limits import StreamLimits
 from ._loops import current_loop
 from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
-from ._stepwise_import import HTTP_TRANSPORT, WEBSOCKET_ENGINE, import_stepwise
+from ._stepwise_import import (
+    HTTP_TRANSPORT,
+    WEBSOCKET_ENGINE,
+    import_indivisible,
+    import_stepwise,
+)
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._tools import FunctionTool
@@ -123,6 +128,12 @@ async def _load_transport_once() -> None:
         defer_until_used("trio")  # a trio app has imported trio long before this
     await import_stepwise(HTTP_TRANSPORT)
     await load_shared_tls_context()
+
+
+if "httpcore" not in sys.modules:
+    # What of the transport no step can split is imported now, before any loop runs; the
+    # rest a module per step when an instance is entered (``_load_transport_once``).
+    import_indivisible()
 
 
 #: The APIs an instance can speak over HTTP (``api=``).

@@ -10,7 +10,8 @@ submodule). Threads are not an option (DESIGN.md section 3), and importing the e
 The HTTP transport (httpcore, which httpx imports when its first client is built, with h11
 and h2) is imported the same way when ``import scoped_openai`` did not import it. Their
 packages' ``__init__`` import every submodule, so such a package is put in ``sys.modules``
-first and its ``__init__`` run last (``_deferred_import``).
+first and its ``__init__`` run last (``_deferred_import``). Two of its module bodies take
+about 3 ms each alone (``INDIVISIBLE``): those are imported with ``scoped_openai`` instead.
 
 A list that no longer matches the installed versions costs only speed: a name that does
 not exist is skipped, and whatever the last import still needs is imported with it
@@ -167,8 +168,35 @@ CYCLES = {
     "websockets.exceptions": ("websockets.frames", "websockets.http11", "websockets.extensions"),
 }
 
+#: Module bodies of the HTTP transport that alone hold a step for about 3 ms here (h11's
+#: and h2's events: nearly all of it dataclass creation), which no order of imports splits.
+#: Imported with ``scoped_openai``, before any loop runs, where httpcore is not imported
+#: then (an asyncio app with trio installed); their packages stay deferred until entering.
+INDIVISIBLE = ("h11._events", "h2.events")
+
 #: Names that did not import here.
 _unavailable: set[str] = set()
+
+
+def import_indivisible() -> None:
+    """Import ``INDIVISIBLE`` now: call it at import time, where no event loop runs. A
+    package that ``HTTP_TRANSPORT`` lists after the module (its ``__init__`` imports the
+    whole package) is deferred until entering completes it; one listed before it (h2: a
+    version string) is imported. What is missing is skipped."""
+    for name in INDIVISIBLE:
+        if name in sys.modules or name in _unavailable:
+            continue
+        parts = name.split(".")
+        try:
+            for end in range(1, len(parts)):
+                package = ".".join(parts[:end])
+                if package in HTTP_TRANSPORT and (
+                    HTTP_TRANSPORT.index(package) > HTTP_TRANSPORT.index(name)
+                ):
+                    defer(package)
+            importlib.import_module(name)
+        except ImportError:
+            _unavailable.add(name)
 
 
 async def import_stepwise(names: Iterable[str]) -> None:
