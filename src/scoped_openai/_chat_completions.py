@@ -92,19 +92,21 @@ def to_messages(ctx: ChatContext | Sequence[ChatItem], *, reasoning: bool) -> li
     for index, item in enumerate(items):
         if isinstance(item, ChatMessage):
             # Run for every message of the history on every turn: ``_value_`` (Enum's own
-            # attribute) skips the ``.value`` descriptor, and plain text skips the parts logic.
+            # attribute) skips the ``.value`` descriptor, and plain text, or one text part
+            # (what ``add_message`` keeps of a string), skips the parts logic.
             role = item.role._value_
             content = item.content
-            if type(content) is not str:
+            sent: str | list[dict[str, Any]]
+            if type(content) is str:
+                sent = content
+            elif len(content) == 1 and type(content[0]) is str:
+                sent = content[0]
+            else:
                 _image_outside_user(index, role, content)
+                sent = message_content(content)
             if reasoning and role == "system":
                 role = "developer"
-            messages.append(
-                {
-                    "role": role,
-                    "content": content if type(content) is str else message_content(content),
-                }
-            )
+            messages.append({"role": role, "content": sent})
         elif isinstance(item, FunctionCall):
             call = {
                 "id": item.call_id,
@@ -206,6 +208,14 @@ def _misshapen(exc: msgspec.ValidationError, snippet: str) -> ProtocolError:
     return ProtocolError(f"a chat completion chunk has an unexpected shape ({exc}): {snippet}")
 
 
+def _undecodable(exc: msgspec.DecodeError, data: str) -> ProtocolError:
+    """The error for a chunk's data msgspec could not decode (a ``ValidationError`` is a
+    ``DecodeError`` whose message names the JSON path)."""
+    if isinstance(exc, msgspec.ValidationError):
+        return _misshapen(exc, data[:200])
+    return ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}")
+
+
 def _stream_error(payload: object) -> APIStreamError:
     body = payload if isinstance(payload, dict) else json.loads(cast(str, payload))
     fields = error_fields(body)
@@ -230,10 +240,8 @@ def chunk_data_events(data: str, out: list[Event]) -> None:
     """
     try:
         chunk = decode_chunk(data)
-    except msgspec.ValidationError as exc:
-        raise _misshapen(exc, data[:200]) from None
-    except msgspec.DecodeError:
-        raise ProtocolError(f"an event's data is not valid JSON: {data[:200]!r}") from None
+    except msgspec.DecodeError as exc:
+        raise _undecodable(exc, data) from None
     _map_chunk(chunk, data, out)
 
 
@@ -294,10 +302,11 @@ class ChatCompletionsParser:
             whole body.
     """
 
-    __slots__ = ("_decoder", "_left", "_limits", "done")
+    __slots__ = ("_decoder", "_left", "_limits", "_whole_data", "done")
 
     def __init__(self, limits: StreamLimits = DEFAULT_LIMITS) -> None:
         self._decoder = SSEDecoder(limits.max_event_bytes)
+        self._whole_data = self._decoder.whole_data  # bound once: called per chunk
         self._limits = limits
         self._left = limits.max_reply_bytes  # what the turn may still read
         self.done = False  # [DONE] was seen
@@ -313,12 +322,17 @@ class ChatCompletionsParser:
             ProtocolError: The body is not valid UTF-8 or a chunk is not a chat completion
                 chunk (see ``chunk_data_events``).
         """
-        self._left -= len(data)
-        if self._left < 0:
+        left = self._left = self._left - len(data)
+        if left < 0:
             raise reply_too_large(self._limits)
-        text = self._decoder.whole_data(data)
+        text = self._whole_data(data)
         if text is not None and text != DONE and not self.done:
-            chunk_data_events(text, out)  # the common read: one whole chunk
+            # The common read, one whole chunk: ``chunk_data_events`` inline (a call less).
+            try:
+                chunk = decode_chunk(text)
+            except msgspec.DecodeError as exc:
+                raise _undecodable(exc, text) from None
+            _map_chunk(chunk, text, out)
             return True
         events = self._decoder.feed(data)
         if events:

@@ -136,25 +136,28 @@ class SSEDecoder:
         """
         if self._start or self._pieces or self._data or self._event or self._skip_lf:
             return None
-        size = len(chunk)
-        if size > self._max or chunk[-2:] != b"\n\n":
+        if chunk[-2:] != b"\n\n" or len(chunk) > self._max:
             return None
         if chunk[:6] == b"data: ":
             start = 6
         elif chunk[:7] == b"event: ":
             start = chunk.find(b"\n", 7) + 1
             # A name that is not ASCII goes the long way, which checks that it is UTF-8.
-            if chunk[start : start + 6] != b"data: " or not chunk[7:start].isascii():
+            name = chunk[7:start]
+            if chunk[start : start + 6] != b"data: " or not name.isascii() or 13 in name:
                 return None
             start += 6
         else:
             return None
-        if chunk.find(b"\n", start) != size - 2 or b"\r" in chunk:
-            return None
         try:
-            return chunk[start:-2].decode("utf-8")
+            data = chunk[start:-2].decode("utf-8")
         except UnicodeDecodeError:
             return None
+        # One line: no line end inside (searched in the text, where ``in`` is a memchr;
+        # ``b"\r" in chunk`` costs 0.17 µs).
+        if "\n" in data or "\r" in data:
+            return None
+        return data
 
     def _drop_bom(self, chunk: bytes) -> bytes:
         """The first bytes of the stream without their byte-order mark (the spec's UTF-8
