@@ -5,6 +5,7 @@ from this module."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from scoped_openai import (
 )
 from scoped_openai._assembly import Assembler
 from scoped_openai._endpoint import Endpoint
+from scoped_openai._events import StreamDone, TextDelta
 from scoped_openai._http_turn import (
     ChatCompletionsPlan,
     HTTPOptions,
@@ -171,6 +173,42 @@ async def test_a_body_that_ends_before_its_end_marker_is_a_connection_error(
         with pytest.raises(APIConnectionError, match=r"before its end marker \(data: \[DONE\]\)"):
             await run(turn, Assembler(model="gpt-4o-mini"))
     assert fake.counters.open_bodies == 0
+
+
+class _Pieces(httpx.AsyncByteStream):
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.anyio
+async def test_an_empty_piece_of_the_body_is_not_its_end() -> None:
+    # The turn reads the response's stream itself (not httpx's aiter_raw, which dropped
+    # empty pieces): an empty piece completes no event, and only the stream's end ends the
+    # body, so the turn reads on to [DONE] (it raised "ended before its end marker" if an
+    # empty piece counted as the end).
+    chunk = b'data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n'
+    body = _Pieces([b"", chunk % b"Hel", b"", b"", chunk % b"lo", b"", b"data: [DONE]\n\n"])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        turn = chat_turn(client)
+        await turn.start()
+        events: list[Any] = []
+        completed = [await turn.receive(events) for _ in body.pieces]
+        assert completed == [False, True, False, False, True, False, True]
+        assert events == [TextDelta("Hel"), TextDelta("lo"), StreamDone()]
+        await turn.aclose(completed=True)
+    assert body.closed
 
 
 @pytest.mark.anyio
