@@ -176,6 +176,8 @@ INDIVISIBLE = ("h11._events", "h2.events")
 
 #: Names that did not import here.
 _unavailable: set[str] = set()
+#: The lists (tuples) ``import_stepwise`` walked to their end.
+_walked: set[tuple[str, ...]] = set()
 
 
 def import_indivisible() -> None:
@@ -204,9 +206,14 @@ async def import_stepwise(names: Iterable[str]) -> None:
     not imported yet when one of its submodules is listed is deferred (``_deferred_import``)
     until its own name comes, which runs its ``__init__``.
 
+    A list walked to its end once is not walked again: every instance entered calls this,
+    and checking each name (about 140) cost most of an idle instance's entering.
+
     Cancellation: the modules imported so far stay imported, and a package left deferred
     completes when first used; a later call (or the code that needs them) imports the rest.
     """
+    if isinstance(names, tuple) and names in _walked:
+        return
     for name in names:
         module = sys.modules.get(name)
         if (module is not None and not is_deferred(module)) or name in _unavailable:
@@ -225,6 +232,8 @@ async def import_stepwise(names: Iterable[str]) -> None:
             # without socksio): the module that needs it deals with it. Not tried again:
             # every instance entered would pay a step and the failed import.
             _unavailable.add(name)
+    if isinstance(names, tuple):
+        _walked.add(names)
 
 
 def _defer_packages_of(name: str) -> None:

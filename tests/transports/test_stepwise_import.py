@@ -7,8 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 
+import anyio
 import pytest
+
+from scoped_openai._stepwise_import import import_stepwise
 
 # Each step of ``import_stepwise``, with how many modules it added to ``sys.modules``; then
 # what building the first HTTP/2 client and importing the WebSocket engine still add, and
@@ -187,3 +192,28 @@ def test_entering_cancelled_half_way_leaves_deferred_packages_the_first_client_c
     assert "httpcore" in half  # cancelled while httpcore's submodules were being imported
     assert [name for name in after if name != "trio"] == []
     assert pool == "AsyncConnectionPool"
+
+
+class Walks(tuple[str, ...]):
+    """A list of names that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[str]:
+        type(self).walks += 1
+        return super().__iter__()
+
+
+@pytest.mark.anyio
+async def test_a_list_walked_to_its_end_is_not_walked_again_but_a_cancelled_walk_is() -> None:
+    Walks.walks = 0
+    names = Walks(("json", f"scoped_openai._no_such_module_{uuid.uuid4().hex}"))
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await import_stepwise(names)  # cancelled at the checkpoint before the missing name
+    assert scope.cancelled_caught
+    await import_stepwise(names)
+    assert Walks.walks == 2  # the cancelled walk was not taken for a whole one
+    await import_stepwise(names)
+    await import_stepwise(names)
+    assert Walks.walks == 2  # every instance entered after: no name checked again
