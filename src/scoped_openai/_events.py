@@ -7,12 +7,14 @@ nouns; they carry only what assembly needs.
 The events a reply streams one per chunk (text, refusal and tool-call fragments, the finish
 reason) are frozen ``msgspec.Struct``s: built in 0.05 µs where a frozen slotted dataclass
 takes 0.23 µs (its ``__init__`` sets each field through ``object.__setattr__``), once per
-chunk on every path. They hold only strings and integers, hence ``gc=False``.
+chunk on every path. They hold only strings and integers, hence ``gc=False``. The others
+are Structs too: a Struct class is built in about 20 µs where a dataclass took about 400
+(``import scoped_openai`` pays for each class); those that hold a list or a ``Usage`` stay
+tracked by the garbage collector.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -39,8 +41,7 @@ class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
     arguments: str
 
 
-@dataclass(slots=True, frozen=True)
-class ToolCallDone:
+class ToolCallDone(msgspec.Struct, frozen=True, gc=False):
     """A whole tool call (Responses ``output_item.done``): dispatch it now."""
 
     call_id: str
@@ -55,8 +56,7 @@ class ChoiceFinished(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
-@dataclass(slots=True)
-class Usage:
+class Usage(msgspec.Struct):
     """Token accounting, in the reference's metadata keys (see ``as_metadata``)."""
 
     prompt_tokens: int = 0
@@ -80,30 +80,26 @@ class Usage:
         }
 
 
-@dataclass(slots=True, frozen=True)
-class UsageReport:
+class UsageReport(msgspec.Struct, frozen=True):
     """The usage of the whole turn arrived."""
 
     usage: Usage
 
 
-@dataclass(slots=True, frozen=True)
-class ResponseCreated:
+class ResponseCreated(msgspec.Struct, frozen=True, gc=False):
     """The Responses API assigned the turn its id."""
 
     response_id: str
 
 
-@dataclass(slots=True, frozen=True)
-class ResponseCompleted:
+class ResponseCompleted(msgspec.Struct, frozen=True):
     """The Responses API finished the turn; ``output`` is what the server now holds."""
 
     response_id: str
-    output: list[dict[str, Any]] = field(default_factory=list)
+    output: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
-@dataclass(slots=True, frozen=True)
-class StreamDone:
+class StreamDone(msgspec.Struct, frozen=True, gc=False):
     """The end marker (``data: [DONE]``): nothing more belongs to this turn."""
 
 
