@@ -41,6 +41,10 @@ MAINTENANCE_INTERVAL = 60.0
 #: An idle socket (between turns, or a spare) pings after this much silence, so proxies and
 #: the API's edge see traffic (the interval httpx-ws and the websockets package use).
 KEEPALIVE_INTERVAL = 20.0
+#: After a barge-in the spare's replacement opens at the next turn's first output, or this
+#: long after the interrupted socket closed if that comes sooner: a model still thinking
+#: leaves the client idle, and a second barge-in then still finds a spare about ready.
+SPARE_DEFER_LIMIT = 0.05
 #: How often a turn waiting behind another looks again whether that turn's owner vanished
 #: (nothing announces it: see ``_turn_owner``).
 RECLAIM_CHECK_INTERVAL = 0.1
@@ -301,6 +305,12 @@ class WebSocketPool:
         self._lease: Lease | None = None
         self._lease_ended = anyio.Event()  # set (and replaced) when a lease ends
         self.sockets_opened = 0
+        #: A barge-in promoted the spare: its replacement is opened at the next turn's first
+        #: output or end (``output_started``, ``_end``), not beside that turn's request; or
+        #: once the interrupted socket has closed, between turns or ``SPARE_DEFER_LIMIT``
+        #: later (``_run_slot``).
+        self._spare_deferred = False
+        self._spare_due = anyio.Event()  # set when the deferred spare opens (or the pool closes)
         self._closed = False
         self._maintenance = anyio.CancelScope()
         task_group.start_soon(self._maintain)
@@ -310,7 +320,12 @@ class WebSocketPool:
     async def lease(self, owner: TurnOwner, *, avoid: Lease | None = None) -> Lease:
         """Wait for this turn's go (one response in flight per socket) and an open socket;
         lease it. A spare is opening before this returns, so a barge-in before the first
-        frame (a model still thinking) finds one ready.
+        frame (a model still thinking) finds one ready; except on the turn right after a
+        barge-in, which runs on the spare that barge-in promoted: its replacement opens at
+        that turn's first output or its end, whichever comes first (at the latest
+        ``SPARE_DEFER_LIMIT`` after the interrupted socket closed; between turns as soon as
+        it has), so its handshake does not run beside that turn's request and first frames,
+        and the turn after still finds a spare opening.
 
         A lease held by a turn whose owner vanished (``TurnOwner.vanished``) is reclaimed
         here: its socket is retired, like a barge-in's, so none of its late events can
@@ -346,10 +361,17 @@ class WebSocketPool:
         slot.begin_turn()
         return lease
 
+    def output_started(self) -> None:
+        """The leased turn's first output arrived: open the spare a barge-in deferred."""
+        if self._spare_deferred:
+            self.ensure_spare()
+
     def _end(self, lease: Lease, *, clean: bool) -> None:
         lease.released = True
         slot = lease._slot
         slot.end_turn()
+        if self._spare_deferred:
+            self.ensure_spare()  # the turn ended before its first output
         if not clean:
             self.retire(slot)
         if self._lease is lease:
@@ -383,6 +405,7 @@ class WebSocketPool:
         and its socket serves the next turn.
         """
         await self._open_socket()
+        self.ensure_spare()  # also one a barge-in deferred
 
     async def _open_socket(self) -> SocketSlot:
         for attempt in range(2):
@@ -392,7 +415,8 @@ class WebSocketPool:
             if not slot.ready.is_set():
                 await slot.ready.wait()
             if slot.ws is not None and not slot.dead and not slot.retired:
-                self.ensure_spare()
+                if not self._spare_deferred:
+                    self.ensure_spare()
                 return slot
             if self._active is slot:
                 self._active = None
@@ -425,8 +449,21 @@ class WebSocketPool:
             raise APIConnectionError("the OpenAILLM is closed")
         self.sockets_opened += 1
         slot = SocketSlot(self.sockets_opened, self._chains.for_new_socket())
-        self._task_group.start_soon(slot.run, self._connector, self._url, self._headers)
+        self._task_group.start_soon(self._run_slot, slot)
         return slot
+
+    async def _run_slot(self, slot: SocketSlot) -> None:
+        await slot.run(self._connector, self._url, self._headers)
+        if not self._spare_deferred:
+            return
+        # A socket (the interrupted one, usually) finished closing. Between turns the user
+        # is still speaking: the deferred spare opens now. During the turn on the promoted
+        # spare it opens at that turn's first output or end, or after SPARE_DEFER_LIMIT.
+        if self._lease is not None:
+            with anyio.move_on_after(SPARE_DEFER_LIMIT):
+                await self._spare_due.wait()
+        if self._spare_deferred:
+            self.ensure_spare()
 
     def _current(self) -> SocketSlot:
         """The slot the next turn goes on, promoting the spare or spawning as needed."""
@@ -447,6 +484,9 @@ class WebSocketPool:
 
     def ensure_spare(self) -> None:
         """Open a spare if there is none usable (and renew an old one)."""
+        if self._spare_deferred:
+            self._spare_deferred = False
+            self._spare_due.set()
         if not self._keep_spare or self._closed or self._task_group.cancel_scope.cancel_called:
             return  # (the llm is shutting down: a new socket would only be cancelled)
         spare = self._spare
@@ -465,9 +505,9 @@ class WebSocketPool:
         """Retire ``slot`` (after a barge-in, a failure, a drop, its age); the spare takes
         over.
 
-        The spare is promoted here and its replacement opened now, not when the next turn
-        starts: its handshake then runs while the user speaks, instead of beside the next
-        turn's request, and that turn still finds a spare opening before it starts.
+        The spare is promoted here; its replacement opens at the next turn's first output or
+        end (see ``lease``): opened now, its handshake ran beside that turn's request and
+        first frames (a barge-in is followed at once by the next turn as often as not).
         """
         slot.retire()
         if self._active is slot:
@@ -475,11 +515,14 @@ class WebSocketPool:
             spare = self._spare
             if spare is not None and spare.usable and spare.age() < MAX_SOCKET_AGE:
                 self._active, self._spare = spare, None
-                self.ensure_spare()
+                if self._keep_spare and not self._spare_deferred:
+                    self._spare_deferred = True
+                    self._spare_due = anyio.Event()
 
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""
         self._closed = True
+        self._spare_due.set()  # nothing waits to open a spare any more
         self._maintenance.cancel()
         for slot in (self._active, self._spare):
             if slot is not None:

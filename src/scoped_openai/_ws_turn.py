@@ -148,6 +148,7 @@ class ResponsesTurnSource:
         for _ in range(BURST):
             if self._before_output and out and type(out[-1]) is not ResponseCreated:
                 self._before_output = False  # the first output: to the caller at once
+                self._pool.output_started()
                 return
             queued = ws.receive_text_nowait() if not handoff else None
             if queued is None or feed(queued, out):

@@ -27,7 +27,7 @@ from scoped_openai.testing import FakeOpenAI, Stall, WSReply
 from support.consumer import Consumer
 from support.paths import WS, OnPath
 from support.sockets import SocketTracker
-from support.turns import turn_text
+from support.turns import turn, turn_text
 from support.wire_items import msg
 
 MakeLLM = Callable[..., OpenAILLM]
@@ -368,4 +368,151 @@ async def test_repeated_barge_ins_each_take_a_warm_spare(
         # opened that turn's spare (7) at once, in the gap between turns.
         assert ws_tracker.open_sockets() == [6, 7]
     assert no_cancel_frames(fake)
+    assert errors == []
+
+
+class _SlowClose:
+    """A connector whose sockets take ``CLOSE_RTT`` to close, as a real server's answer to
+    the close frame is a round trip away (the fake's in-memory close is immediate)."""
+
+    CLOSE_RTT = 0.2
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __call__(self, url: str, headers: Any) -> Any:
+        return _SlowCloseConnection(self._inner(url, headers))
+
+
+class _SlowCloseConnection:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> Any:
+        return await self._inner.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        await trio.sleep(_SlowClose.CLOSE_RTT)
+        return await self._inner.__aexit__(*exc_info)
+
+
+@pytest.mark.trio
+async def test_the_spare_a_barge_in_took_is_replaced_at_the_next_turns_first_output(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    """The turn that starts right after a barge-in runs on the promoted spare, and no
+    handshake runs beside its request: the replacement spare opens at its first output.
+    A barge-in on that turn then still finds the replacement ready for the turn after."""
+    fake.ws_handshake_delay = 0.01
+    fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.1)
+    async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
+        await llm.prewarm()
+        await trio.sleep(1.0)
+        pool = llm._pool
+        assert pool is not None
+        assert pool.sockets_opened == 2  # the socket and its spare
+        for turn_number in range(4):
+            consumer = Consumer(llm, ctx)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(consumer.run)
+                if turn_number > 0:
+                    # Started at once after the barge-in: its request is out, its first
+                    # item (0.1 s) is due, the interrupted socket is still closing (0.2 s).
+                    await trio.sleep(0.05)
+                    assert pool.sockets_opened == 2 + turn_number - 1
+                await consumer.first.wait()
+                assert pool.sockets_opened == 2 + turn_number  # opened with the first item
+                await trio.sleep(0.15)  # between the 2nd chunk (0.2 s) and the 3rd (0.3 s)
+                await llm.cancel_current_generation()
+            assert consumer.heard == TWENTY[:2]
+        # Every turn went on a socket that was open before it started.
+        assert ws_tracker.create_sockets == [1, 2, 3, 4]
+    assert no_cancel_frames(fake)
+    assert errors == []
+
+
+@pytest.mark.trio
+async def test_a_thinking_model_gets_the_deferred_spare_opened_soon_after_the_close(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    """When the turn after a barge-in has no output yet, the deferred spare opens
+    ``SPARE_DEFER_LIMIT`` after the interrupted socket closed, not at that first output."""
+    from scoped_openai._ws_pool import SPARE_DEFER_LIMIT
+
+    fake.ws_handshake_delay = 0.01
+    fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.5)
+    async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
+        await llm.prewarm()
+        await trio.sleep(1.0)
+        pool = llm._pool
+        assert pool is not None
+        first = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first.run)
+            await first.first.wait()
+            await llm.cancel_current_generation()
+        barged_in = trio.current_time()
+        second = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(second.run)
+            await trio.sleep(_SlowClose.CLOSE_RTT + SPARE_DEFER_LIMIT / 2)
+            assert pool.sockets_opened == 2  # the old socket closed; within the limit
+            await trio.sleep(SPARE_DEFER_LIMIT)
+            assert pool.sockets_opened == 3  # the limit passed: opened before the output
+            assert not second.first.is_set()
+            assert trio.current_time() - barged_in < 0.5
+            await second.first.wait()
+            await llm.cancel_current_generation()
+        assert pool.sockets_opened == 3
+    assert errors == []
+
+
+@pytest.mark.trio
+async def test_a_turn_ended_before_its_first_output_opens_the_spare_a_barge_in_deferred(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    """A second barge-in before the next turn's first output opens the deferred spare as
+    that turn ends: the turn after it, once the user has spoken, waits for no handshake."""
+    fake.ws_handshake_delay = 0.1
+    fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.5)
+    async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
+        await llm.prewarm()
+        await trio.sleep(1.0)
+        pool = llm._pool
+        assert pool is not None
+        first = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first.run)
+            await first.first.wait()
+            await llm.cancel_current_generation()
+        second = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(second.run)
+            await trio.sleep(0.1)  # before its first item, the old socket still closing
+            assert pool.sockets_opened == 2  # deferred
+            await llm.cancel_current_generation()
+        assert second.heard == []
+        assert pool.sockets_opened == 3  # opened as that turn ended
+        await trio.sleep(0.2)  # the user speaks
+        started = trio.current_time()
+        items, error = await turn(llm, ctx)
+        assert error is None
+        assert items[0].content == TWENTY[0]
+        assert trio.current_time() - started == pytest.approx(10.0)  # 20 chunks, no handshake
+        assert ws_tracker.create_sockets == [1, 2, 3]
     assert errors == []
