@@ -396,6 +396,17 @@ class _SlowCloseConnection:
         return await self._inner.__aexit__(*exc_info)
 
 
+async def _barge_in_then_next_turn(llm: OpenAILLM, ctx: ChatContext) -> tuple[float, Consumer]:
+    """A turn barged in on at its first item; the time of that barge-in and the next
+    turn's consumer, for the caller to start at once."""
+    first = Consumer(llm, ctx)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first.run)
+        await first.first.wait()
+        await llm.cancel_current_generation()
+    return trio.current_time(), Consumer(llm, ctx)
+
+
 @pytest.mark.trio
 async def test_the_spare_a_barge_in_took_is_replaced_at_the_next_turns_first_output(
     autojump_clock: trio.testing.MockClock,
@@ -456,13 +467,7 @@ async def test_a_thinking_model_gets_the_deferred_spare_opened_soon_after_the_cl
         await trio.sleep(1.0)
         pool = llm._pool
         assert pool is not None
-        first = Consumer(llm, ctx)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(first.run)
-            await first.first.wait()
-            await llm.cancel_current_generation()
-        barged_in = trio.current_time()
-        second = Consumer(llm, ctx)
+        barged_in, second = await _barge_in_then_next_turn(llm, ctx)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(second.run)
             await trio.sleep(_SlowClose.CLOSE_RTT + SPARE_DEFER_LIMIT / 2)
@@ -495,12 +500,7 @@ async def test_a_turn_ended_before_its_first_output_opens_the_spare_a_barge_in_d
         await trio.sleep(1.0)
         pool = llm._pool
         assert pool is not None
-        first = Consumer(llm, ctx)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(first.run)
-            await first.first.wait()
-            await llm.cancel_current_generation()
-        second = Consumer(llm, ctx)
+        _, second = await _barge_in_then_next_turn(llm, ctx)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(second.run)
             await trio.sleep(0.1)  # before its first item, the old socket still closing
