@@ -15,6 +15,7 @@ nothing has reached the caller.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -235,6 +236,14 @@ class ChatCompletionsPlan:
         """Chat Completions keeps no state across turns."""
 
 
+@functools.lru_cache(maxsize=64)
+def parsed_url(url: str) -> httpx.URL:
+    """``url`` parsed once: httpx parses a URL given as a string on every request (about
+    40 µs of a warm turn's time before its write); given an ``httpx.URL`` (immutable, so
+    shared safely) it parses nothing."""
+    return httpx.URL(url)
+
+
 def post_event_stream(
     client: httpx.AsyncClient,
     url: str,
@@ -248,7 +257,7 @@ def post_event_stream(
     compression (it would only buffer a stream that is read as it arrives)."""
     return client.build_request(
         "POST",
-        url,
+        parsed_url(url),
         content=json_bytes(body),
         # The caller's headers win, as they do over what httpx's ``json=`` would set.
         headers={
