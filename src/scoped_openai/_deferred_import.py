@@ -76,6 +76,9 @@ def defer(name: str, *, until_used: bool = False) -> bool:
     path = module.__dict__.pop("__path__") if until_used else None
     module.__dict__["__getattr__"] = _Completion(module, path)
     sys.modules[name] = module
+    parent_name, _, child = name.rpartition(".")
+    if parent_name in sys.modules:  # as the import system binds an imported submodule
+        setattr(sys.modules[parent_name], child, module)
     return True
 
 

@@ -166,3 +166,18 @@ def test_a_module_imported_missing_or_without_its_package_is_not_deferred(
     importlib.import_module(package)
     assert defer_module(f"{package}.no_such_module") is False
     assert f"{package}.no_such_module" not in sys.modules
+
+
+def test_a_deferred_subpackage_is_bound_on_its_package_and_completes_on_use(
+    package: str, tmp_path: Path
+) -> None:
+    sub = tmp_path / package / "sub"
+    sub.mkdir()
+    (sub / "__init__.py").write_text("import builtins\nbuiltins.deferred_runs += 10\nTEN = 10\n")
+    importlib.import_module(package)
+    assert defer_until_used(f"{package}.sub") is True
+    parent = sys.modules[package]
+    assert parent.sub is sys.modules[f"{package}.sub"]  # ``import pkg.sub; pkg.sub.x`` works
+    assert runs() == 1  # the package's __init__ only
+    assert parent.sub.TEN == 10  # first use runs the subpackage's __init__
+    assert runs() == 11
