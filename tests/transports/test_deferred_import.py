@@ -96,13 +96,18 @@ def test_imported_or_missing_packages_and_plain_modules_are_not_deferred(package
     assert package not in sys.modules or not is_deferred(sys.modules[package])  # imported)
 
 
+def _subpackage(package: str, tmp_path: Path) -> None:
+    """``package.sub`` (its ``__init__`` counts 10 runs and sets ``TEN``) with a ``leaf``."""
+    sub = tmp_path / package / "sub"
+    sub.mkdir()
+    (sub / "__init__.py").write_text("import builtins\nbuiltins.deferred_runs += 10\nTEN = 10\n")
+    (sub / "leaf.py").write_text("")
+
+
 def test_completing_a_package_completes_its_subpackages_still_deferred(
     package: str, tmp_path: Path
 ) -> None:
-    sub = tmp_path / package / "sub"
-    sub.mkdir()
-    (sub / "__init__.py").write_text("import builtins\nbuiltins.deferred_runs += 10\n")
-    (sub / "leaf.py").write_text("")
+    _subpackage(package, tmp_path)
     defer(package)
     defer(f"{package}.sub")
     importlib.import_module(f"{package}.sub.leaf")  # reached through its submodule only
@@ -171,9 +176,7 @@ def test_a_module_imported_missing_or_without_its_package_is_not_deferred(
 def test_a_deferred_subpackage_is_bound_on_its_package_and_completes_on_use(
     package: str, tmp_path: Path
 ) -> None:
-    sub = tmp_path / package / "sub"
-    sub.mkdir()
-    (sub / "__init__.py").write_text("import builtins\nbuiltins.deferred_runs += 10\nTEN = 10\n")
+    _subpackage(package, tmp_path)
     importlib.import_module(package)
     assert defer_until_used(f"{package}.sub") is True
     parent = sys.modules[package]
