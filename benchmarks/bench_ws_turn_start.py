@@ -14,8 +14,9 @@
    the frames before it, waking the consumer): together the two are the client's share of
    the time to first token.
 2. In memory (``FakeOpenAI``'s in-memory sockets, no network, no other process): the CPU of
-   a whole warm turn, ours and the fake's together, median of three runs. Deterministic
-   enough to compare two trees (``PYTHONPATH=<tree>/src``): the fake's share is the same.
+   a whole warm turn, ours and the fake's together, median of three runs, on each backend.
+   Deterministic enough to compare two trees (``PYTHONPATH=<tree>/src``): the fake's share
+   is the same.
 
 With ``--pause`` the client waits that long between turns, as an agent does while the user
 speaks: the socket's between-turns read is then running when the next turn starts (back to
@@ -171,10 +172,13 @@ def main() -> None:
     with ServerProcess("asyncio") as server:
         result = anyio.run(run, server.base_url, args.turns, args.pause, backend="asyncio")
     ours, floor = result["ours"], result["floor"]
-    in_memory = [
-        anyio.run(in_memory_turn_cpu_us, args.turns, args.pause, backend="asyncio")
-        for _ in range(3)
-    ]
+    in_memory = {
+        backend: statistics.median(
+            anyio.run(in_memory_turn_cpu_us, args.turns, args.pause, backend=backend)
+            for _ in range(3)
+        )
+        for backend in ("asyncio", "trio")
+    }
     print(
         f"pause {args.pause * 1e3:g} ms, {args.turns} turns (medians): "
         f"TTFT ours {ours['ttft_ms']:.3f} ms, floor {floor['ttft_ms']:.3f} ms, "
@@ -184,7 +188,8 @@ def main() -> None:
         f"floor {floor['before_write_us']:.0f} us; "
         f"CPU from the write to the first item ours {ours['after_write_us']:.0f} us, "
         f"floor {floor['after_write_us']:.0f} us; "
-        f"in memory, CPU per turn (ours + fake) {statistics.median(in_memory):.0f} us"
+        f"in memory, CPU per turn (ours + fake) {in_memory['asyncio']:.0f} us asyncio, "
+        f"{in_memory['trio']:.0f} us trio"
     )
 
 
