@@ -7,6 +7,8 @@ where the timing matters, under trio's virtual clock.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 import anyio.abc
 import httpx
@@ -15,7 +17,12 @@ import trio
 import trio.testing
 
 from scoped_openai import ChatContext, OpenAILLM
-from scoped_openai._transports.http import DRAIN_INLINE, DRAIN_TIMEOUT, with_scoped_reads
+from scoped_openai._transports.http import (
+    DRAIN_INLINE,
+    DRAIN_TIMEOUT,
+    open_stream,
+    with_scoped_reads,
+)
 from scoped_openai.testing import DONE, chunk
 from support.loopback_server import RawServer
 from support.raw_http import chunked, read_request, sse_head
@@ -68,6 +75,47 @@ async def test_a_body_that_ends_after_the_turn_hands_its_connection_back(
                 ended.set()
                 assert await heard(llm, ctx) == ["two"]
     assert server.connections == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("together", [True, False], ids=["end-with-done", "end-later"])
+async def test_a_body_end_already_read_is_drained_without_a_task(together: bool) -> None:
+    # Our own client notes that its last read ended with the body's end: the drain then
+    # needs no network read, so it runs in place; otherwise it goes to the task group.
+    ended = anyio.Event()
+
+    async def handler(stream: anyio.abc.SocketStream) -> None:
+        await read_request(stream)
+        if together:
+            await stream.send(reply("hi") + chunked(b""))
+        else:
+            await stream.send(reply("hi"))
+            await ended.wait()
+            await stream.send(chunked(b""))
+        await read_request(stream)
+        await stream.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    spawned: list[object] = []
+    server = RawServer(handler)
+    with anyio.fail_after(10):
+        async with server, with_scoped_reads(httpx.AsyncClient()) as client:
+            async with anyio.create_task_group() as tg:
+
+                def background(fn: Callable[..., Awaitable[None]], *args: object) -> None:
+                    spawned.append(fn)
+                    tg.start_soon(fn, *args)
+
+                request = client.build_request("POST", server.base_url + "/chat/completions")
+                body = await open_stream(client, request, headers_timeout=None)
+                read = b""
+                while b"[DONE]" not in read:
+                    read += await body.read()
+                await body.aclose(completed=True, background=background)
+                ended.set()
+            again = await client.post(server.base_url + "/chat/completions", timeout=None)
+    assert len(spawned) == (0 if together else 1)
+    assert server.connections == 1  # both ways the connection went back to the pool
+    assert again.status_code == 204
 
 
 def late_ending_server(late: float | None) -> RawServer:

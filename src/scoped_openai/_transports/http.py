@@ -91,6 +91,13 @@ def _read_wait(response: httpx.Response) -> ReadWait | None:
     return None
 
 
+def _end_read(response: httpx.Response) -> bool:
+    """Whether the body's end is already off the socket (our own client's HTTP/1.1): then
+    reading it needs no network read and no task of its own."""
+    stream = response.extensions.get("network_stream")
+    return type(stream) is ScopedReadStream and stream.end_read
+
+
 @functools.cache
 def install_log_redaction() -> None:
     """Add the filter to the ``httpx`` logger, once per process (called when a client is
@@ -225,13 +232,14 @@ class StreamedBody:
         """Close the response (idempotent).
 
         After a complete reply (``completed``) the body's last bytes are read first, so the
-        connection goes back to the pool instead of being dropped. With ``background`` (a
-        task group's ``start_soon``) they are read in a task of their own for up to
-        ``DRAIN_TIMEOUT``, and the caller waits for that task at most ``DRAIN_INLINE``: a
-        server that sends them with its end marker has its connection back before the
-        next turn, one that sends them late (a proxy) gets it back later, one that never
-        does has it dropped. Without ``background`` the caller reads for ``DRAIN_INLINE``,
-        then the connection is dropped.
+        connection goes back to the pool instead of being dropped. When our own client's
+        last read already brought them, they are read here at once. Otherwise, with
+        ``background`` (a task group's ``start_soon``), a task of their own reads them for
+        up to ``DRAIN_TIMEOUT`` and the caller waits for it at most ``DRAIN_INLINE``: a
+        server that sends them with its end marker has its connection back before the next
+        turn, one that sends them late (a proxy) gets it back later, one that never does
+        has it dropped. Without ``background`` the caller reads for ``DRAIN_INLINE``, then
+        the connection is dropped.
 
         Cancellation: call it shielded; cancelled, the connection is dropped.
         """
@@ -240,7 +248,7 @@ class StreamedBody:
             return
         chunks = self._chunks
         if completed:
-            if background is not None:
+            if background is not None and not _end_read(response):
                 # The drain reads in a task of its own, and only the wait for it is
                 # bounded here: a cancel inside httpcore's read would drop the connection.
                 drained = anyio.Event()

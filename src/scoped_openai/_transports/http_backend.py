@@ -31,6 +31,9 @@ from typing import Any, Protocol, TypeVar
 
 _T = TypeVar("_T")
 
+#: A chunked body's end without trailers: the end of a chunk, the last chunk, a blank line.
+LAST_CHUNK = b"\r\n0\r\n\r\n"
+
 
 class ReadWatcher(Protocol):
     """Who enforces a step's deadline from outside (the turn's ``TurnDeadlines`` and its
@@ -136,12 +139,15 @@ class ScopedReadStream:
         wait: The step bound to this connection right now (None between steps).
     """
 
-    __slots__ = ("_head", "_inner", "wait")
+    __slots__ = ("_head", "_inner", "end_read", "wait")
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self._head: bytes | None = None  # an HTTP/1.1 POST's head, held for its body
         self.wait: ReadWait | None = None
+        #: The last read ended with a chunked body's end (``LAST_CHUNK``): reading the rest
+        #: of that body needs no network read (``_transports.http`` drains it inline).
+        self.end_read = False
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
         """httpcore's read; in the bound step's scope while a step is bound. A request
@@ -154,8 +160,10 @@ class ScopedReadStream:
         wait = self.wait
         if wait is None:
             data: bytes = await self._inner.read(max_bytes, timeout)
-            return data
-        return await wait.run(self._inner.read, max_bytes, timeout)
+        else:
+            data = await wait.run(self._inner.read, max_bytes, timeout)
+        self.end_read = data.endswith(LAST_CHUNK) or data == LAST_CHUNK[2:]
+        return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """httpcore's write; an HTTP/1.1 ``POST``'s head is held and sent with what is
