@@ -21,6 +21,10 @@
 - trio-websocket's message queue (``WebSocketConnection._recv_channel``, a trio memory
   channel): it has no public non-blocking read, and the queue lets a turn take a burst of
   frames in one wait (``WebSocket.receive_text_nowait``).
+- anyio's asyncio socket stream's ``_protocol.write_event`` and ``_protocol.exception``
+  (with its ``_transport``, as ``asyncio_socket_reader`` finds them): ``ws_sansio`` writes a
+  turn's request frame straight to the transport when anyio's ``send`` would not wait
+  (``asyncio_socket_writer``), and through ``send`` when they are missing.
 - ``os.environ``'s raw mapping (``_data``): the environment as it is, compared without
   decoding every variable, is the key ``environment_proxy`` remembers its answer by (a
   plain copy of ``os.environ`` when it is missing).
@@ -29,8 +33,7 @@ Three reaches stay where they are used, pinned by tests all the same: the ``webs
 protocol's ``parser_exc`` (public by name, not documented; ``ws_sansio`` reads it inline,
 its test is with these), anyio's asyncio socket stream's ``_transport`` and
 ``_protocol.read_queue`` (``ws_sansio.read_ahead``: the socket reads on between two reads,
-bounded; where they are missing it does nothing; ``asyncio_socket_writer`` reads the same
-protocol's ``write_event`` and ``exception``), and the private module names of anyio,
+bounded; where they are missing it does nothing), and the private module names of anyio,
 httpcore, h11 and h2 that ``_stepwise_import.WEBSOCKET_ENGINE`` and ``HTTP_TRANSPORT`` import
 ahead (names, not code: a moved module fails ``tests/transports/test_stepwise_import.py``).
 """

@@ -1,4 +1,4 @@
-"""Packages in ``sys.modules`` whose ``__init__`` runs on first use.
+"""Packages (and modules of an import cycle) in ``sys.modules`` whose body runs on first use.
 
 Three uses, all to keep an import off the event loop's single steps:
 

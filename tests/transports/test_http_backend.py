@@ -1,13 +1,22 @@
 """``ScopedReadStream`` sends an HTTP/1.1 ``POST``'s head with its body, one write instead of
 two (``_transports.http_backend``): over an in-memory stream that records what reaches it,
-on both backends. That every request still arrives whole over real sockets is what the
-rest of the suite runs on (our own client wraps every connection this way)."""
+on both backends, and once under the real httpcore on a loopback socket (it relies on how
+httpcore writes a request: head, then body). That every request still arrives whole over
+real sockets is what the rest of the suite runs on (our own client wraps every connection
+this way)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio.abc
+import httpx
 import pytest
 
-from scoped_openai._transports.http_backend import ScopedReadStream
+from scoped_openai._compat import wrap_network_backends
+from scoped_openai._transports.http_backend import ScopedReadBackend, ScopedReadStream
+from support.loopback_server import RawServer
+from support.raw_http import read_request
 
 pytestmark = pytest.mark.anyio
 
@@ -76,3 +85,58 @@ async def test_a_held_head_is_dropped_with_the_connection() -> None:
     await stream.aclose()
     assert inner.closed
     assert inner.writes == []
+
+
+class _RecordedBackend:
+    """httpcore's network backend, the writes of its TCP streams recorded in ``writes``."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.writes: list[bytes] = []
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> Any:
+        return _RecordedStream(await self._inner.connect_tcp(*args, **kwargs), self.writes)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _RecordedStream:
+    def __init__(self, inner: Any, writes: list[bytes]) -> None:
+        self._inner = inner
+        self._writes = writes
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        self._writes.append(buffer)
+        await self._inner.write(buffer, timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_httpcores_post_reaches_the_socket_in_one_write() -> None:
+    # Pins what the holding relies on: httpcore writes a POST's whole head, then its body,
+    # through the network stream (were that to change, the head would go out alone again,
+    # or before the first read: slower, never lost).
+    body = b'{"model": "gpt-4o-mini"}'
+    received: list[bytes] = []
+
+    async def handler(stream: anyio.abc.SocketStream) -> None:
+        received.append(await read_request(stream))
+        await stream.send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    recorded: list[_RecordedBackend] = []
+
+    def wrap(inner: Any) -> ScopedReadBackend:
+        recorded.append(_RecordedBackend(inner))
+        return ScopedReadBackend(recorded[-1])
+
+    with anyio.fail_after(10):
+        async with RawServer(handler) as server, httpx.AsyncClient(trust_env=False) as client:
+            assert wrap_network_backends(client, wrap) == 1
+            response = await client.post(f"{server.base_url}/chat/completions", content=body)
+    assert response.text == "ok"
+    [request] = received
+    assert request.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert request.endswith(b"\r\n\r\n" + body)
+    assert [write for write in recorded[0].writes if write] == [request]

@@ -1,8 +1,8 @@
 """Network reads that open the turn's cancel scope themselves (our own HTTP client only).
 
 A stream step waits under a cancel scope, the barge-in's and the deadlines' (``_stream``).
-Over HTTP/1.1 a step reads one HTTP chunk through httpx's ``aiter_raw``, but h11 hands most
-chunks over from its buffer: in the benchmark's 20,000-chunk reply only about 65 steps reach
+Over HTTP/1.1 a step reads one HTTP chunk through the response's byte stream, but h11 hands
+most chunks over from its buffer: in the benchmark's 20,000-chunk reply only about 65 steps reach
 the socket, and only those can wait. A scope per step costs about 3.6 µs (asyncio) and
 7.2 µs (trio) on every chunk, so on our own client the scope moves down to where the task
 can wait: httpcore's network backend is wrapped (``ScopedReadBackend``) and each socket read
