@@ -42,14 +42,14 @@ class Watchdog:
         task_group: Hosts the task (the ``OpenAILLM``'s); started on the first ``watch``.
     """
 
-    __slots__ = ("_scope", "_started", "_streams", "_target", "_task_group", "_wake")
+    __slots__ = ("_closed", "_started", "_streams", "_target", "_task_group", "_wake")
 
     def __init__(self, task_group: anyio.abc.TaskGroup) -> None:
         self._task_group = task_group
         self._streams: set[Watched] = set()
         self._target = math.inf  # the deadline the task sleeps towards
         self._wake = anyio.Event()
-        self._scope = anyio.CancelScope()
+        self._closed = False
         self._started = False
 
     def watch(self, stream: Watched, deadline: float) -> None:
@@ -69,8 +69,11 @@ class Watchdog:
         self._streams.discard(stream)
 
     def close(self) -> None:
-        """Stop the task (the owner is closing)."""
-        self._scope.cancel()
+        """Stop the task (the owner is closing): woken, it ends by itself. Not a cancel:
+        anyio's ``CancelScope.cancel()`` on asyncio formats the calling task's repr, about
+        0.1 ms per closing instance."""
+        self._closed = True
+        self._wake.set()
 
     def _sweep(self) -> float:
         """Expire every waiting turn past its deadline; the earliest deadline still ahead.
@@ -88,11 +91,10 @@ class Watchdog:
         return target
 
     async def _run(self) -> None:
-        with self._scope:
-            while True:
-                # No await between computing the target and sleeping: a ``watch`` that
-                # needs an earlier wake-up sets the new event.
-                self._target = self._sweep()
-                self._wake = anyio.Event()
-                with anyio.CancelScope(deadline=self._target):
-                    await self._wake.wait()
+        while not self._closed:
+            # No await between computing the target and sleeping: a ``watch`` that needs
+            # an earlier wake-up, or ``close``, sets the new event.
+            self._target = self._sweep()
+            self._wake = anyio.Event()
+            with anyio.CancelScope(deadline=self._target):
+                await self._wake.wait()

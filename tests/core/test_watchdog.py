@@ -109,3 +109,17 @@ async def test_close_ends_the_task(autojump_clock: trio.testing.MockClock) -> No
             await trio.lowlevel.checkpoint()
             watchdog.close()
     assert trio.current_time() < 1.0
+
+
+@pytest.mark.trio
+async def test_close_before_the_task_first_runs_ends_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # close() wakes the task rather than cancelling it: a task started but not yet run
+    # must see the close too, and the nursery end without any deadline passing.
+    with trio.fail_after(1):
+        async with trio.open_nursery() as nursery:
+            watchdog = Watchdog(nursery)
+            Waiter("w").wait_until(watchdog, 100.0)
+            watchdog.close()  # no checkpoint between: the task has not run yet
+    assert trio.current_time() == 0.0
