@@ -102,6 +102,10 @@ def bench(session: nox.Session) -> None:
     virtualenv with it exists (``--make-reference-venv``, or ``BENCH_REF_PYTHON``).
     """
     session.install("-e", ".[bench]")
+    # Children write bytecode as an installed package has it: with PYTHONDONTWRITEBYTECODE
+    # set (some machines' shells), every child compiled every module from source, and the
+    # first figures measured the compiler (an empty value counts as unset).
+    session.env["PYTHONDONTWRITEBYTECODE"] = ""
     for path in sorted(os.listdir("benchmarks")):
         if path.startswith("bench_") and path.endswith(".py"):
             session.run("python", os.path.join("benchmarks", path), *session.posargs)
