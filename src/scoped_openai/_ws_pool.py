@@ -42,8 +42,9 @@ MAINTENANCE_INTERVAL = 60.0
 #: the API's edge see traffic (the interval httpx-ws and the websockets package use).
 KEEPALIVE_INTERVAL = 20.0
 #: After a barge-in the spare's replacement opens at the next turn's first output, or this
-#: long after the interrupted socket closed if that comes sooner: a model still thinking
-#: leaves the client idle, and a second barge-in then still finds a spare about ready.
+#: long after the barge-in if that comes sooner: a model still thinking leaves the client
+#: idle, and a second barge-in then finds a spare opening since shortly after the first
+#: (counted from the barge-in, not from the interrupted socket's close, which may be slow).
 SPARE_DEFER_LIMIT = 0.05
 #: How often a turn waiting behind another looks again whether that turn's owner vanished
 #: (nothing announces it: see ``_turn_owner``).
@@ -306,9 +307,9 @@ class WebSocketPool:
         self._lease_ended = anyio.Event()  # set (and replaced) when a lease ends
         self.sockets_opened = 0
         #: A barge-in promoted the spare: its replacement is opened at the next turn's first
-        #: output or end (``output_started``, ``_end``), not beside that turn's request; or
-        #: once the interrupted socket has closed, between turns or ``SPARE_DEFER_LIMIT``
-        #: later (``_run_slot``).
+        #: output or end (``output_started``, ``_end``), not beside that turn's request; at
+        #: the latest ``SPARE_DEFER_LIMIT`` after the barge-in (``_open_deferred_spare``), or
+        #: once the interrupted socket has closed if no turn is running (``_run_slot``).
         self._spare_deferred = False
         self._spare_due = anyio.Event()  # set when the deferred spare opens (or the pool closes)
         self._closed = False
@@ -323,9 +324,9 @@ class WebSocketPool:
         frame (a model still thinking) finds one ready; except on the turn right after a
         barge-in, which runs on the spare that barge-in promoted: its replacement opens at
         that turn's first output or its end, whichever comes first (at the latest
-        ``SPARE_DEFER_LIMIT`` after the interrupted socket closed; between turns as soon as
-        it has), so its handshake does not run beside that turn's request and first frames,
-        and the turn after still finds a spare opening.
+        ``SPARE_DEFER_LIMIT`` after the barge-in; between turns as soon as the interrupted
+        socket has closed), so its handshake does not run beside that turn's request and
+        first frames, and the turn after still finds a spare opening.
 
         A lease held by a turn whose owner vanished (``TurnOwner.vanished``) is reclaimed
         here: its socket is retired, like a barge-in's, so none of its late events can
@@ -454,15 +455,18 @@ class WebSocketPool:
 
     async def _run_slot(self, slot: SocketSlot) -> None:
         await slot.run(self._connector, self._url, self._headers)
-        if not self._spare_deferred:
-            return
         # A socket (the interrupted one, usually) finished closing. Between turns the user
-        # is still speaking: the deferred spare opens now. During the turn on the promoted
-        # spare it opens at that turn's first output or end, or after SPARE_DEFER_LIMIT.
-        if self._lease is not None:
-            with anyio.move_on_after(SPARE_DEFER_LIMIT):
-                await self._spare_due.wait()
-        if self._spare_deferred:
+        # is still speaking: a deferred spare opens now. During the turn on the promoted
+        # spare it opens at that turn's first output or end (``_open_deferred_spare``).
+        if self._spare_deferred and self._lease is None:
+            self.ensure_spare()
+
+    async def _open_deferred_spare(self, due: anyio.Event) -> None:
+        """Open the spare a barge-in deferred ``SPARE_DEFER_LIMIT`` after it, unless the next
+        turn's first output or end (or the pool's close) opened it first (``due`` is set)."""
+        with anyio.move_on_after(SPARE_DEFER_LIMIT):
+            await due.wait()
+        if self._spare_deferred and self._spare_due is due:
             self.ensure_spare()
 
     def _current(self) -> SocketSlot:
@@ -515,9 +519,13 @@ class WebSocketPool:
             spare = self._spare
             if spare is not None and spare.usable and spare.age() < MAX_SOCKET_AGE:
                 self._active, self._spare = spare, None
-                if self._keep_spare and not self._spare_deferred:
+                if self._keep_spare and not self._spare_deferred and not self._closed:
                     self._spare_deferred = True
-                    self._spare_due = anyio.Event()
+                    due = self._spare_due = anyio.Event()
+                    try:
+                        self._task_group.start_soon(self._open_deferred_spare, due)
+                    except RuntimeError:  # the task group is shutting down: no spare needed
+                        self._spare_deferred = False
 
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""

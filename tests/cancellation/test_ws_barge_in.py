@@ -415,10 +415,13 @@ async def test_the_spare_a_barge_in_took_is_replaced_at_the_next_turns_first_out
     make_ws_llm: MakeLLM,
     ws_tracker: Any,
     errors: list[Exception],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The turn that starts right after a barge-in runs on the promoted spare, and no
-    handshake runs beside its request: the replacement spare opens at its first output.
+    handshake runs beside its request: the replacement spare opens at its first output
+    (here before ``SPARE_DEFER_LIMIT``, made longer than the model's 0.1 s to think).
     A barge-in on that turn then still finds the replacement ready for the turn after."""
+    monkeypatch.setattr("scoped_openai._ws_pool.SPARE_DEFER_LIMIT", 0.5)
     fake.ws_handshake_delay = 0.01
     fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.1)
     async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
@@ -448,7 +451,7 @@ async def test_the_spare_a_barge_in_took_is_replaced_at_the_next_turns_first_out
 
 
 @pytest.mark.trio
-async def test_a_thinking_model_gets_the_deferred_spare_opened_soon_after_the_close(
+async def test_a_thinking_model_gets_the_deferred_spare_opened_soon_after_the_barge_in(
     autojump_clock: trio.testing.MockClock,
     fake: FakeOpenAI,
     ctx: ChatContext,
@@ -457,7 +460,8 @@ async def test_a_thinking_model_gets_the_deferred_spare_opened_soon_after_the_cl
     errors: list[Exception],
 ) -> None:
     """When the turn after a barge-in has no output yet, the deferred spare opens
-    ``SPARE_DEFER_LIMIT`` after the interrupted socket closed, not at that first output."""
+    ``SPARE_DEFER_LIMIT`` after the barge-in, not at that first output, and not later for
+    an interrupted socket that is slow to close."""
     from scoped_openai._ws_pool import SPARE_DEFER_LIMIT
 
     fake.ws_handshake_delay = 0.01
@@ -470,15 +474,52 @@ async def test_a_thinking_model_gets_the_deferred_spare_opened_soon_after_the_cl
         barged_in, second = await _barge_in_then_next_turn(llm, ctx)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(second.run)
-            await trio.sleep(_SlowClose.CLOSE_RTT + SPARE_DEFER_LIMIT / 2)
-            assert pool.sockets_opened == 2  # the old socket closed; within the limit
-            await trio.sleep(SPARE_DEFER_LIMIT)
+            await trio.sleep_until(barged_in + SPARE_DEFER_LIMIT / 2)
+            assert pool.sockets_opened == 2  # within the limit
+            await trio.sleep_until(barged_in + SPARE_DEFER_LIMIT)
+            await trio.testing.wait_all_tasks_blocked()
             assert pool.sockets_opened == 3  # the limit passed: opened before the output
+            assert trio.current_time() - barged_in < _SlowClose.CLOSE_RTT  # still closing
             assert not second.first.is_set()
-            assert trio.current_time() - barged_in < 0.5
             await second.first.wait()
             await llm.cancel_current_generation()
         assert pool.sockets_opened == 3
+    assert errors == []
+
+
+@pytest.mark.trio
+async def test_a_second_barge_in_while_the_model_thinks_finds_a_spare_despite_a_slow_close(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Barge in at a turn's first item, start the next turn at once and barge in on it
+    while the model still thinks, start a third at once: its first item comes after the
+    model's thinking alone, with no handshake waited for, even when the interrupted
+    socket takes a second to close (the deferral counts from the barge-in)."""
+    monkeypatch.setattr(_SlowClose, "CLOSE_RTT", 1.0)
+    fake.ws_handshake_delay = 0.3
+    fake.ws_default = lambda request: WSReply.text(TWENTY, delay=2.0)  # a thinking model
+    async with make_ws_llm(ws_connector=_SlowClose(ws_tracker), first_token_timeout=None) as llm:
+        await llm.prewarm()
+        await trio.sleep(1.0)
+        _, second = await _barge_in_then_next_turn(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(second.run)
+            await trio.sleep(0.5)
+            await llm.cancel_current_generation()
+        assert second.heard == []
+        third = Consumer(llm, ctx)
+        started = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(third.run)
+            await third.first.wait()
+            assert trio.current_time() - started == pytest.approx(2.0)
+            await llm.cancel_current_generation()
     assert errors == []
 
 
@@ -490,9 +531,12 @@ async def test_a_turn_ended_before_its_first_output_opens_the_spare_a_barge_in_d
     make_ws_llm: MakeLLM,
     ws_tracker: Any,
     errors: list[Exception],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A second barge-in before the next turn's first output opens the deferred spare as
-    that turn ends: the turn after it, once the user has spoken, waits for no handshake."""
+    """A second barge-in before the next turn's first output (and, here, before a longer
+    ``SPARE_DEFER_LIMIT``) opens the deferred spare as that turn ends: the turn after it,
+    once the user has spoken, waits for no handshake."""
+    monkeypatch.setattr("scoped_openai._ws_pool.SPARE_DEFER_LIMIT", 0.5)
     fake.ws_handshake_delay = 0.1
     fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.5)
     async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
