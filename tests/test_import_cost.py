@@ -20,7 +20,7 @@ print("asyncio" in sys.modules)
 """
 
 
-# An asyncio app with trio installed (this environment): httpcore, which would import trio,
+# httpcore not imported before scoped_openai (the usual case, on either backend): httpcore
 # is imported when an instance is entered, a module per step; the two indivisible bodies now.
 INDIVISIBLE = """
 import json, sys

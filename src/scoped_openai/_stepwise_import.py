@@ -159,8 +159,8 @@ CYCLES = {
 
 #: Module bodies of the HTTP transport that alone hold a step for about 3 ms here (h11's
 #: and h2's events: nearly all of it dataclass creation), which no order of imports splits.
-#: Imported with ``scoped_openai``, before any loop runs, where httpcore is not imported
-#: then (an asyncio app with trio installed); their packages stay deferred until entering.
+#: Imported with ``scoped_openai``, before any loop runs, whenever httpcore is not imported
+#: yet (the usual case, either backend); their packages stay deferred until entering.
 INDIVISIBLE = ("h11._events", "h2.events")
 
 #: Packages a listed module imports but uses only where it never runs here, deferred until
