@@ -6,7 +6,7 @@ over the same client, and adds one part of what ``OpenAILLM`` does per chunk:
 - ``floor``: httpx stream + ``aiter_lines`` + ``json.loads`` per data line (``FloorHTTP``'s
   loop): the target;
 - ``raw``: httpx ``aiter_raw`` alone, no decoding: httpx's own cost per chunk;
-- ``body``: + our ``StreamedBody.read`` (``_transports.http``);
+- ``body``: + our ``StreamedBody.next_piece`` (``_transports.http``), as a turn reads it;
 - ``scope``: + the per-read cancel scope and deadlines (``TurnDeadlines`` with the llm's
   watchdog, as ``ChatStream._step`` opens them);
 - ``parse``: + ``HTTPTurn.receive``: SSE decoding, msgspec decoding and mapping to events;
@@ -101,9 +101,13 @@ class Layers:
         request = self.client.build_request("POST", self.url, json=_body(), headers=self.headers)
         body = await open_stream(self.client, request, headers_timeout=None)
         n = 0
-        read = body.read
-        while await read():
-            n += 1
+        next_piece = body.next_piece  # what ``HTTPTurn.receive`` awaits once per chunk
+        try:
+            while True:
+                await next_piece()
+                n += 1
+        except StopAsyncIteration:
+            pass
         await body.aclose(completed=True, background=None)
         return n
 
@@ -132,13 +136,16 @@ class Layers:
         body = await open_stream(self.client, request, headers_timeout=None)
         _, deadlines = self._turn_parts()
         n = 0
-        while True:
+        next_piece = body.next_piece
+        ended = False
+        while not ended:
             with deadlines.open_wait(started=True, delivered=True):
-                piece = await body.read()
+                try:
+                    await next_piece()
+                except StopAsyncIteration:
+                    ended = True
             deadlines.close_wait()
-            if not piece:
-                break
-            n += 1
+            n += not ended
         await body.aclose(completed=True, background=None)
         return n
 

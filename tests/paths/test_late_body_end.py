@@ -109,7 +109,7 @@ async def test_a_body_end_already_read_is_drained_without_a_task(together: bool)
                 body = await open_stream(client, request, headers_timeout=None)
                 read = b""
                 while b"[DONE]" not in read:
-                    read += await body.read()
+                    read += await body.next_piece()
                 await body.aclose(completed=True, background=background)
                 ended.set()
             again = await client.post(server.base_url + "/chat/completions", timeout=None)

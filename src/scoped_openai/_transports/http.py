@@ -209,25 +209,6 @@ class StreamedBody:
         for httpx's read timeout)."""
         return connection_error(exc, self._url)
 
-    async def read(self) -> bytes:
-        """The next piece of the body as it came off the wire; ``b""`` once it ended.
-
-        Raises:
-            APIConnectionError: The connection failed (``APITimeoutError`` for httpx's
-                read timeout).
-
-        Cancellation: nothing is lost but the wait; the body stays open (``aclose``).
-        """
-        try:
-            piece = b""
-            while not piece:  # an empty piece is not the end
-                piece = await self.next_piece()
-        except StopAsyncIteration:
-            return b""
-        except httpx.HTTPError as exc:
-            raise self.error(exc) from None
-        return piece
-
     async def aclose(self, *, completed: bool, background: Spawner | None) -> None:
         """Close the response (idempotent).
 
