@@ -169,7 +169,7 @@ class HTTPTurn:
 
         Cancellation: the barge-in point; a chunk not yet read stays unread.
         """
-        # The body's iterator is awaited here, not through ``StreamedBody.read``: one
+        # The body's iterator is awaited here, not through a method of the body: one
         # coroutine less per chunk. An empty piece completes no event (``feed``).
         try:
             chunk = await self._next_piece()
