@@ -23,6 +23,7 @@ import trio
 import trio.testing
 
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
+from scoped_openai._ws_pool import WebSocketPool
 from scoped_openai.testing import FakeOpenAI, Stall, WSReply
 from support.consumer import Consumer
 from support.paths import WS, OnPath
@@ -396,6 +397,15 @@ class _SlowCloseConnection:
         return await self._inner.__aexit__(*exc_info)
 
 
+async def _prewarmed_pool(llm: OpenAILLM) -> WebSocketPool:
+    """``llm``'s pool once its socket and spare are open."""
+    await llm.prewarm()
+    await trio.sleep(1.0)
+    pool = llm._pool
+    assert pool is not None
+    return pool
+
+
 async def _barge_in_then_next_turn(llm: OpenAILLM, ctx: ChatContext) -> tuple[float, Consumer]:
     """A turn barged in on at its first item; the time of that barge-in and the next
     turn's consumer, for the caller to start at once."""
@@ -425,10 +435,7 @@ async def test_the_spare_a_barge_in_took_is_replaced_at_the_next_turns_first_out
     fake.ws_handshake_delay = 0.01
     fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.1)
     async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
-        await llm.prewarm()
-        await trio.sleep(1.0)
-        pool = llm._pool
-        assert pool is not None
+        pool = await _prewarmed_pool(llm)
         assert pool.sockets_opened == 2  # the socket and its spare
         for turn_number in range(4):
             consumer = Consumer(llm, ctx)
@@ -467,10 +474,7 @@ async def test_a_thinking_model_gets_the_deferred_spare_opened_soon_after_the_ba
     fake.ws_handshake_delay = 0.01
     fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.5)
     async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
-        await llm.prewarm()
-        await trio.sleep(1.0)
-        pool = llm._pool
-        assert pool is not None
+        pool = await _prewarmed_pool(llm)
         barged_in, second = await _barge_in_then_next_turn(llm, ctx)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(second.run)
@@ -505,8 +509,7 @@ async def test_a_second_barge_in_while_the_model_thinks_finds_a_spare_despite_a_
     fake.ws_handshake_delay = 0.3
     fake.ws_default = lambda request: WSReply.text(TWENTY, delay=2.0)  # a thinking model
     async with make_ws_llm(ws_connector=_SlowClose(ws_tracker), first_token_timeout=None) as llm:
-        await llm.prewarm()
-        await trio.sleep(1.0)
+        await _prewarmed_pool(llm)
         _, second = await _barge_in_then_next_turn(llm, ctx)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(second.run)
@@ -540,10 +543,7 @@ async def test_a_turn_ended_before_its_first_output_opens_the_spare_a_barge_in_d
     fake.ws_handshake_delay = 0.1
     fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.5)
     async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
-        await llm.prewarm()
-        await trio.sleep(1.0)
-        pool = llm._pool
-        assert pool is not None
+        pool = await _prewarmed_pool(llm)
         _, second = await _barge_in_then_next_turn(llm, ctx)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(second.run)
