@@ -457,7 +457,8 @@ class WebSocketPool:
         await slot.run(self._connector, self._url, self._headers)
         # A socket (the interrupted one, usually) finished closing. Between turns the user
         # is still speaking: a deferred spare opens now. During the turn on the promoted
-        # spare it opens at that turn's first output or end (``_open_deferred_spare``).
+        # spare it opens at that turn's first output or end (``output_started``, ``_end``),
+        # or ``SPARE_DEFER_LIMIT`` after the barge-in (``_open_deferred_spare``).
         if self._spare_deferred and self._lease is None:
             self.ensure_spare()
 
