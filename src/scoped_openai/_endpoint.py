@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import msgspec
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_RESPONSES_WSS_URL = "wss://api.openai.com/v1/responses"
@@ -62,8 +63,7 @@ def with_query(url: str, query: dict[str, str] | None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
 
 
-@dataclass(slots=True)
-class Endpoint:
+class Endpoint(msgspec.Struct):  # a Struct: see _retry_plan.RetryPlan
     """URLs, query parameters and headers of one configured API.
 
     Attributes:
@@ -79,8 +79,8 @@ class Endpoint:
     chat_url: str
     wss_url: str
     responses_url: str
-    query: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    query: dict[str, str] = msgspec.field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)  # left out of __repr__
 
     def __post_init__(self) -> None:
         SECRET_QUERY_NAMES.update(name for name in self.query if name not in PUBLIC_QUERY)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import msgspec
 
 from ._assembly import Assembler
 from ._body import json_bytes
@@ -87,8 +87,7 @@ class RequestPlan(Protocol):
         """Bookkeeping once the turn is over (a chain's state); must not block."""
 
 
-@dataclass(frozen=True, slots=True)
-class HTTPOptions:
+class HTTPOptions(msgspec.Struct, frozen=True):  # a Struct: see _retry_plan.RetryPlan
     """How an llm runs its HTTP turns.
 
     Attributes:

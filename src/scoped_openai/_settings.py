@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
+
+import msgspec
 
 ToolChoice: TypeAlias = str | dict[str, Any]
 ReasoningEffort: TypeAlias = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
@@ -24,9 +25,9 @@ def is_reasoning_model(model: str) -> bool:
     return name.startswith(_REASONING_PREFIXES)
 
 
-@dataclass(frozen=True, slots=True)
-class GenerationSettings:
-    """What the user configured on ``OpenAILLM`` that shapes every request body."""
+class GenerationSettings(msgspec.Struct, frozen=True):  # a Struct: see _retry_plan.RetryPlan
+    """What the user configured on ``OpenAILLM`` that shapes every request body (a new
+    value: ``msgspec.structs.replace``)."""
 
     model: str = "gpt-4o-mini"
     temperature: float = 0.7

@@ -31,7 +31,8 @@ _SECTIONS = _ARGS_SECTIONS | {
     "See Also", "Todo", "Warning", "Warnings", "Yield", "Yields",
 }  # fmt: skip
 # `name: text` or `name (type): text`; leading stars tolerate documented *args/**kwargs.
-_ARG_ENTRY = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+# A pattern, compiled (and cached by re) when a docstring is first read, not at import.
+_ARG_ENTRY = r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$"
 _UNIONS = (Union, types.UnionType)
 
 
@@ -81,7 +82,7 @@ def _doc_entries(doc: str | None, sections: Iterable[str]) -> dict[str, str]:
         if entry_indent is None:
             entry_indent = indent
         if indent <= entry_indent:
-            match = _ARG_ENTRY.match(line.strip())
+            match = re.match(_ARG_ENTRY, line.strip())
             current = None
             if match:
                 current = match[1]

@@ -36,7 +36,7 @@ decorating the method inside the class body would make a tool without the instan
 from __future__ import annotations
 
 import inspect
-import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -45,7 +45,9 @@ from ._tool_schema import ToolSchemaError, build_parameters_schema, describe
 
 __all__ = ["FunctionTool", "ToolSchemaError", "function_tool", "is_function_tool"]
 
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # the API's limit for function names
+# The API's limit for function names, ^[a-zA-Z0-9_-]{1,64}$, checked without a regex (a
+# compile at import: about 0.1 ms).
+_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,7 @@ def is_function_tool(obj: object) -> bool:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.fullmatch(name):
+    if not (isinstance(name, str) and 0 < len(name) <= 64 and _NAME_CHARS.issuperset(name)):
         raise ToolSchemaError(
             f"invalid tool name {name!r}: use 1-64 letters, digits, '_' or '-' "
             "(pass name= to function_tool to choose another)"

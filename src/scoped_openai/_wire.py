@@ -11,9 +11,12 @@ every field the API may leave out or send as ``null`` defaults to None, so new f
 the recorded streams decode unchanged. ``gc=False``: decoded JSON holds no reference cycles.
 Sources: OpenAI's OpenAPI spec (``CreateChatCompletionStreamResponse``,
 ``ResponseStreamEvent``) and the recordings in the shared conformance folder.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: msgspec resolves string annotations with
+``typing.get_type_hints`` when the decoders are built, which cost the import about as much
+as defining the structs (0.6 of 1.7 ms); evaluated as the classes are defined, they are
+objects already.
+"""
 
 from typing import Any
 

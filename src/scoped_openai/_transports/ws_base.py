@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import NoReturn, Protocol, runtime_checkable
@@ -183,7 +182,8 @@ def describe_url(url: str) -> str:
 
 def handshake_key() -> bytes:
     """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 (RFC 6455 §4.1)."""
-    return base64.b64encode(secrets.token_bytes(16))
+    return base64.b64encode(os.urandom(16))  # what secrets.token_bytes returns; secrets and
+    # hmac are not imported for it
 
 
 def check_accept(accept: bytes | None, key: bytes, where: str) -> None:

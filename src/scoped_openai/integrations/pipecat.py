@@ -33,11 +33,11 @@ How it fits Pipecat's lifecycle:
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from pipecat.adapters.llm.base_llm_adapter import LLMContextConversionError
 from pipecat.frames.frames import (
     CancelFrame,
@@ -291,7 +291,7 @@ class OpenAILLMService(LLMService):  # type: ignore[misc]
             if theirs in changed and getattr(self._settings, theirs) is not None
         }
         if updates:
-            self._llm.settings = dataclasses.replace(self._llm.settings, **updates)
+            self._llm.settings = msgspec.structs.replace(self._llm.settings, **updates)
         return changed
 
     # -- one-shot inference ---------------------------------------------------------------
