@@ -12,9 +12,11 @@ import base64
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Literal, TypeAlias
+
+from ._record import FACTORY, record
 
 
 class ChatRole(StrEnum):
@@ -31,7 +33,7 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
-@dataclass(slots=True)
+@record()  # a dataclass whose __init__ is written here: see _record
 class ImageContent:
     """An image in a message: a URL, a data URL, or raw encoded bytes.
 
@@ -47,6 +49,20 @@ class ImageContent:
     id: str = field(default_factory=lambda: _new_id("img"))
     type: Literal["image"] = "image"
 
+    def __init__(
+        self,
+        image: str | bytes,
+        inference_detail: Literal["auto", "high", "low"] = "auto",
+        mime_type: str = "image/jpeg",
+        id: str = FACTORY,
+        type: Literal["image"] = "image",
+    ) -> None:
+        self.image = image
+        self.inference_detail = inference_detail
+        self.mime_type = mime_type
+        self.id = _new_id("img") if id is FACTORY else id
+        self.type = type
+
     def to_data_url(self) -> str:
         """The image as a URL the API accepts."""
         if isinstance(self.image, str):
@@ -58,7 +74,7 @@ class ImageContent:
 ChatContent: TypeAlias = str | ImageContent
 
 
-@dataclass(slots=True)
+@record()
 class ChatMessage:
     """One message. ``content`` is a string or a list of strings and images."""
 
@@ -69,6 +85,22 @@ class ChatMessage:
     created_at: float = field(default_factory=time.time)
     interrupted: bool = False
 
+    def __init__(
+        self,
+        role: ChatRole,
+        content: str | list[ChatContent],
+        id: str = FACTORY,
+        type: Literal["message"] = "message",
+        created_at: float = FACTORY,
+        interrupted: bool = False,
+    ) -> None:
+        self.role = role
+        self.content = content
+        self.id = _new_id("msg") if id is FACTORY else id
+        self.type = type
+        self.created_at = time.time() if created_at is FACTORY else created_at
+        self.interrupted = interrupted
+
     @property
     def text_content(self) -> str:
         """The message's text parts joined by newlines; images are left out."""
@@ -77,7 +109,7 @@ class ChatMessage:
         return "\n".join(part for part in self.content if isinstance(part, str))
 
 
-@dataclass(slots=True)
+@record()
 class FunctionCall:
     """A tool call the model made. ``arguments`` is the JSON text the model sent."""
 
@@ -88,8 +120,24 @@ class FunctionCall:
     type: Literal["function_call"] = "function_call"
     metadata: dict[str, object] | None = None
 
+    def __init__(
+        self,
+        name: str,
+        arguments: str,
+        call_id: str,
+        id: str = FACTORY,
+        type: Literal["function_call"] = "function_call",
+        metadata: dict[str, object] | None = None,
+    ) -> None:
+        self.name = name
+        self.arguments = arguments
+        self.call_id = call_id
+        self.id = _new_id("fc") if id is FACTORY else id
+        self.type = type
+        self.metadata = metadata
 
-@dataclass(slots=True)
+
+@record()
 class FunctionCallOutput:
     """The result of running a tool, answering the call with the same ``call_id``."""
 
@@ -99,6 +147,22 @@ class FunctionCallOutput:
     is_error: bool = False
     id: str = field(default_factory=lambda: _new_id("fco"))
     type: Literal["function_call_output"] = "function_call_output"
+
+    def __init__(
+        self,
+        name: str,
+        call_id: str,
+        output: str,
+        is_error: bool = False,
+        id: str = FACTORY,
+        type: Literal["function_call_output"] = "function_call_output",
+    ) -> None:
+        self.name = name
+        self.call_id = call_id
+        self.output = output
+        self.is_error = is_error
+        self.id = _new_id("fco") if id is FACTORY else id
+        self.type = type
 
 
 ChatItem: TypeAlias = ChatMessage | FunctionCall | FunctionCallOutput

@@ -8,14 +8,13 @@ runs many sessions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ._errors import LimitExceededError
+from ._record import record
 
 MiB = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)  # a dataclass whose __init__ is written here: see _record
 class StreamLimits:
     """What one turn may receive.
 
@@ -31,6 +30,17 @@ class StreamLimits:
     max_event_bytes: int = 16 * MiB
     max_tool_arguments_bytes: int = 1 * MiB
     max_reply_bytes: int = 64 * MiB
+
+    def __init__(
+        self,
+        max_event_bytes: int = 16 * MiB,
+        max_tool_arguments_bytes: int = 1 * MiB,
+        max_reply_bytes: int = 64 * MiB,
+    ) -> None:
+        object.__setattr__(self, "max_event_bytes", max_event_bytes)
+        object.__setattr__(self, "max_tool_arguments_bytes", max_tool_arguments_bytes)
+        object.__setattr__(self, "max_reply_bytes", max_reply_bytes)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         for name in ("max_event_bytes", "max_tool_arguments_bytes", "max_reply_bytes"):

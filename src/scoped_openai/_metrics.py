@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 
 from ._assembly import Assembler
+from ._record import record
 
 logger = logging.getLogger("scoped_openai")
 _turn_numbers = itertools.count(1)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)  # a dataclass whose __init__ is written here: see _record
 class TurnMetrics:
     """What one turn measured, delivered once per turn (completed, cancelled or failed) to
     ``llm.on("metrics", callback)`` and kept on ``stream.metrics``.
@@ -57,6 +57,36 @@ class TurnMetrics:
     path: str
     model: str | None
     error: str | None = None
+
+    def __init__(
+        self,
+        ttft: float | None,
+        duration: float,
+        tokens_per_second: float,
+        prompt_tokens: int,
+        completion_tokens: int,
+        total_tokens: int,
+        prompt_cached_tokens: int,
+        cancelled: bool,
+        request_id: str | None,
+        retries: int,
+        path: str,
+        model: str | None,
+        error: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "ttft", ttft)
+        object.__setattr__(self, "duration", duration)
+        object.__setattr__(self, "tokens_per_second", tokens_per_second)
+        object.__setattr__(self, "prompt_tokens", prompt_tokens)
+        object.__setattr__(self, "completion_tokens", completion_tokens)
+        object.__setattr__(self, "total_tokens", total_tokens)
+        object.__setattr__(self, "prompt_cached_tokens", prompt_cached_tokens)
+        object.__setattr__(self, "cancelled", cancelled)
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "retries", retries)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "error", error)
 
 
 class TurnRecorder:

@@ -3,10 +3,11 @@ shortcuts on top."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypedDict, cast
 
 from ._chat import ChatRole
+from ._record import record
 
 
 class TokenUsage(TypedDict):
@@ -29,7 +30,7 @@ class FunctionCallRequest(TypedDict):
     id: str
 
 
-@dataclass(slots=True)
+@record()  # a dataclass whose __init__ is written here: see _record
 class LLMResponse:
     """One streamed item.
 
@@ -52,6 +53,19 @@ class LLMResponse:
     role: ChatRole = ChatRole.ASSISTANT
     metadata: dict[str, Any] | None = field(default=None)
     usage: TokenUsage | None = field(default=None, kw_only=True)
+
+    def __init__(
+        self,
+        content: str,
+        role: ChatRole = ChatRole.ASSISTANT,
+        metadata: dict[str, Any] | None = None,
+        *,
+        usage: TokenUsage | None = None,
+    ) -> None:
+        self.content = content
+        self.role = role
+        self.metadata = metadata
+        self.usage = usage
 
     @property
     def function_call(self) -> FunctionCallRequest | None:

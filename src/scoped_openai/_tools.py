@@ -38,9 +38,10 @@ from __future__ import annotations
 import inspect
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, overload
 
+from ._record import record
 from ._tool_schema import ToolSchemaError, build_parameters_schema, describe
 
 __all__ = ["FunctionTool", "ToolSchemaError", "function_tool", "is_function_tool"]
@@ -50,7 +51,7 @@ __all__ = ["FunctionTool", "ToolSchemaError", "function_tool", "is_function_tool
 _NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)  # a dataclass whose __init__ is written here: see _record
 class FunctionTool:
     """A function the model may call, described by a JSON schema.
 
@@ -77,6 +78,22 @@ class FunctionTool:
     # Rendered once: a tool is sent with every request and is immutable in practice.
     _chat_completions: dict[str, Any] = field(init=False, repr=False, compare=False)
     _responses: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        strict: bool = True,
+        fn: Callable[..., Any] | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "parameters", parameters)
+        object.__setattr__(self, "strict", strict)
+        object.__setattr__(self, "fn", fn)
+        object.__setattr__(self, "_null_means_default", frozenset())
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _check_name(self.name)
