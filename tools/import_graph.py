@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_logs",
             "_metrics",
             "_retry_plan",
+            "_record",
         ),
     ),
     (

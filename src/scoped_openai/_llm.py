@@ -16,7 +16,7 @@ import sys
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -29,7 +29,6 @@ from ._deferred_import import defer_until_used
 from ._endpoint import Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, APIStatusError, InvalidContextError, UsageError
 from ._graph import ConversationalGraph
-from ._http_responses import ResponsesHTTPPlan
 from ._http_turn import HTTPOptions, HTTPTurn, chat_completions_turn
 from ._limits import StreamLimits
 from ._loops import current_loop
@@ -55,8 +54,9 @@ from ._transports.websocket import (
 from ._turn_owner import TurnOwner
 from ._watchdog import Watchdog
 from ._ws_fallback import FallbackSwitch, WebSocketOrHTTPTurn, is_unsupported_upgrade
-from ._ws_pool import WebSocketPool
-from ._ws_turn import ResponsesTurnSource
+
+if TYPE_CHECKING:
+    from ._ws_pool import WebSocketPool
 
 logger = logging.getLogger("scoped_openai")
 
@@ -113,6 +113,21 @@ async def _load_once(loop: object, what: str, load: Callable[[], Awaitable[None]
 
 async def _load_websocket_engine() -> None:
     await import_stepwise(WEBSOCKET_ENGINE)
+
+
+#: Our modules only the Responses API's turns use (over HTTP and the WebSocket): imported
+#: when an instance that speaks it is entered, a module per step, not with the package.
+RESPONSES_MODULES = (
+    "scoped_openai._responses",
+    "scoped_openai._responses_request",
+    "scoped_openai._http_responses",
+    "scoped_openai._ws_turn",
+    "scoped_openai._ws_pool",
+)
+
+
+async def _load_responses_modules() -> None:
+    await import_stepwise(RESPONSES_MODULES)
 
 
 async def _load_transport_once() -> None:
@@ -542,6 +557,8 @@ class OpenAILLM:
             # The engine's imports, a module per step, so the first socket does not pay them
             # in one (``_stepwise_import``).
             await _load_once(self._loop, "websocket", _load_websocket_engine)
+        if self.streaming or self.api == "responses":
+            await _load_once(self._loop, "responses", _load_responses_modules)
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()
@@ -679,6 +696,8 @@ class OpenAILLM:
         once the WebSocket fell back; otherwise over the WebSocket, ready to fall back."""
 
         def over_http() -> TurnSource:
+            from ._http_responses import ResponsesHTTPPlan  # see RESPONSES_MODULES
+
             client, options = self._http_client(), self._http_options()
             plan = ResponsesHTTPPlan(
                 client,
@@ -695,6 +714,8 @@ class OpenAILLM:
 
         if not self.streaming or self._fallback.moved:
             return over_http(), "responses_http"
+        from ._ws_turn import ResponsesTurnSource  # see RESPONSES_MODULES
+
         websocket = ResponsesTurnSource(
             self._websocket_pool(),
             self.settings,
@@ -730,6 +751,8 @@ class OpenAILLM:
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         if self._pool is None:
+            from ._ws_pool import WebSocketPool  # see RESPONSES_MODULES
+
             if self._task_group is None:
                 raise RuntimeError(
                     "streaming=True keeps a WebSocket open across turns, so it needs an owner: "
