@@ -232,6 +232,7 @@ def history(turns: int = 50) -> ChatContext:
 def requests(runs: int) -> None:
     """CPU per request built, µs: ours (both HTTP APIs) against the floor's."""
     from scoped_openai._http_responses import ResponsesHTTPPlan
+    from scoped_openai._responses_input import InputItemCache
 
     ctx = history()
     messages = [{"role": m.role.value, "content": m.content} for m in ctx.items]
@@ -263,6 +264,7 @@ def requests(runs: int) -> None:
             llm.settings,
             ctx.items,
             chain=None,
+            inputs=InputItemCache(),  # a context's first request: every item converted
             tools=None,
             graph=None,
             overrides=None,

@@ -13,16 +13,17 @@ from ._chat import ChatItem
 from ._responses_input import InputItem, InputItemCache, output_to_input_items
 
 
-def _tool_calls_answered(items: Sequence[InputItem]) -> bool:
-    """Whether every function_call has a function_call_output after it (one pass)."""
-    pending: set[Any] = set()
+def _unanswered_calls(items: Sequence[InputItem], pending: frozenset[Any]) -> frozenset[Any]:
+    """The call ids of the function_calls with no function_call_output after them, once
+    ``items`` follow items that left ``pending`` unanswered (one pass over ``items``)."""
+    unanswered = set(pending)
     for item in items:
         kind = item.get("type")
         if kind == "function_call":
-            pending.add(item.get("call_id"))
+            unanswered.add(item.get("call_id"))
         elif kind == "function_call_output":
-            pending.discard(item.get("call_id"))
-    return not pending
+            unanswered.discard(item.get("call_id"))
+    return frozenset(unanswered)
 
 
 def _canonical_json(text: Any) -> Any:
@@ -96,7 +97,9 @@ class ChainState:
     """
 
     __slots__ = (
+        "_held_unanswered",
         "_inputs",
+        "_planned_unanswered",
         "interrupted_response_id",
         "planned_input",
         "response_id",
@@ -113,6 +116,10 @@ class ChainState:
         self.interrupted_response_id: str | None = None
         """The last response abandoned by a barge-in (never chained from; for logs)."""
         self._inputs = InputItemCache()  # a turn converts only the items new since the last
+        # The calls left unanswered by the server_items list they were found for, and by
+        # planned_input (None: not known), so a turn checks only its new items for them.
+        self._held_unanswered: tuple[list[InputItem], frozenset[Any]] | None = None
+        self._planned_unanswered: frozenset[Any] | None = None
 
     def plan(
         self, items: Sequence[ChatItem], *, whole_context: bool = False
@@ -133,16 +140,29 @@ class ChainState:
             self.reset()
         full = self._inputs.convert(items)
         self.planned_input = full
+        self._planned_unanswered = None
         held = self.server_items
         if self.response_id is None or len(full) <= len(held):
             return full, None
-        for mine, theirs in zip(full, held, strict=False):
-            # The same dict: an unchanged item reused from the input that was sent.
-            if mine is not theirs and mine != theirs and not _same_call(mine, theirs):
-                return full, None
-        if not _tool_calls_answered(full):
+        count = len(held)
+        # Equal lists first (in C: the unchanged items are the very dicts that were sent),
+        # then item by item, where a call's arguments may be spelled differently.
+        if full[:count] != held:
+            for mine, theirs in zip(full, held, strict=False):
+                if mine is not theirs and mine != theirs and not _same_call(mine, theirs):
+                    return full, None
+        known = self._held_unanswered
+        if known is not None and known[0] is held:
+            held_unanswered = known[1]
+        else:
+            held_unanswered = _unanswered_calls(held, frozenset())
+            self._held_unanswered = (held, held_unanswered)
+        suffix = full[count:]
+        # full is held and then suffix, so its unanswered calls follow from held's.
+        self._planned_unanswered = unanswered = _unanswered_calls(suffix, held_unanswered)
+        if unanswered:
             return full, None
-        return full[len(held) :], self.response_id
+        return suffix, self.response_id
 
     def turn_ended(
         self, sent_full_input: Sequence[InputItem], outcome: TurnOutcome, *, cancelled: bool
@@ -174,6 +194,11 @@ class ChainState:
         converted = output_to_input_items(output)
         self.server_items = [*sent_full_input, *converted]
         self.response_id = response_id
+        planned = self._planned_unanswered
+        if sent_full_input is not self.planned_input or planned is None:
+            self._held_unanswered = None  # worked out when a turn needs it
+        else:
+            self._held_unanswered = (self.server_items, _unanswered_calls(converted, planned))
 
     def interrupted(
         self,
@@ -204,6 +229,7 @@ class ChainState:
         """Forget the chain: the next turn sends the full context with no id."""
         self.response_id = None
         self.server_items = []
+        self._held_unanswered = None
 
 
 class ChainHome:

@@ -29,7 +29,7 @@ from ._errors import APIError
 from ._graph import ConversationalGraph
 from ._http_turn import HTTPOptions, backoff_delay, is_retryable, post_event_stream
 from ._responses import ResponsesParser
-from ._responses_input import InputItem, to_input_items
+from ._responses_input import InputItem, InputItemCache
 from ._responses_request import build_create_event
 from ._retry_plan import RetryPlan
 from ._settings import GenerationSettings
@@ -50,6 +50,8 @@ class ResponsesHTTPPlan:
         items: The turn's context.
         chain: The instance's chain (``store=True``), or None: every turn sends the whole
             context.
+        inputs: Converts the context when ``chain`` is None (the llm's, so a turn converts
+            only the items that are new since its last).
         tools, graph, overrides: As ``OpenAILLM.chat`` takes them.
         options: How the llm runs HTTP turns (retries, limits).
     """
@@ -62,6 +64,7 @@ class ResponsesHTTPPlan:
         items: Sequence[ChatItem],
         *,
         chain: ChainState | None,
+        inputs: InputItemCache,
         tools: Sequence[FunctionTool] | None,
         graph: ConversationalGraph | None,
         overrides: Mapping[str, Any] | None,
@@ -72,6 +75,7 @@ class ResponsesHTTPPlan:
         self._settings = settings
         self._items = list(items)
         self._chain = chain
+        self._inputs = inputs
         self._tools = tools
         self._graph = graph
         self._overrides = overrides
@@ -85,7 +89,7 @@ class ResponsesHTTPPlan:
         resend that asks for it) the whole context."""
         chain = self._chain
         if chain is None:
-            self._full_input = to_input_items(self._items)
+            self._full_input = self._inputs.convert(self._items)
             input_items, previous = self._full_input, None
         else:
             whole = retry is not None and retry.full_context  # the server lost the chain

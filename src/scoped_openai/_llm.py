@@ -56,6 +56,7 @@ from ._watchdog import Watchdog
 from ._ws_fallback import FallbackSwitch, WebSocketOrHTTPTurn, is_unsupported_upgrade
 
 if TYPE_CHECKING:
+    from ._responses_input import InputItemCache
     from ._ws_pool import WebSocketPool
 
 logger = logging.getLogger("scoped_openai")
@@ -318,6 +319,9 @@ class OpenAILLM:
         # What the server holds that a turn may continue from: one chain per socket, or the
         # instance's one when responses are stored (shared by the WebSocket and HTTP paths).
         self._chains = ChainHome(store=store)
+        # Without store, HTTP Responses turns send the whole context: converted once per item
+        # (made by the first such turn).
+        self._http_inputs: InputItemCache | None = None
         self._fallback = FallbackSwitch(self._moved_to_http)
         self.max_retries = max_retries
         self.idle_timeout = idle_timeout
@@ -697,7 +701,10 @@ class OpenAILLM:
 
         def over_http() -> TurnSource:
             from ._http_responses import ResponsesHTTPPlan  # see RESPONSES_MODULES
+            from ._responses_input import InputItemCache
 
+            if self._http_inputs is None:
+                self._http_inputs = InputItemCache()
             client, options = self._http_client(), self._http_options()
             plan = ResponsesHTTPPlan(
                 client,
@@ -705,6 +712,7 @@ class OpenAILLM:
                 self.settings,
                 items,
                 chain=self._chains.shared,
+                inputs=self._http_inputs,
                 tools=tools,
                 graph=graph,
                 overrides=overrides,

@@ -111,60 +111,119 @@ def _input_item(index: int, item: ChatItem) -> InputItem | None:
 _MISSING: Any = object()
 
 
-class InputItemCache:
-    """:func:`to_input_items` that reuses the last call's items for chat items with the same
-    content: a context grows by appending, so a turn converts only its new items.
+def _item_key(item: ChatItem) -> tuple[object, ...] | None:
+    """What an item's input item depends on, as a hashable tuple (None: convert it every
+    time).
 
-    An item's input item depends only on its kind and the values of a few immutable fields
-    (a message's role and text parts; a call's id, name and arguments; an output's call id
-    and text), so items are looked up by those values; a message with an image is converted
-    every time. Only the last call's items are kept. The reused dicts are
-    the ones already sent (and held by ``ChainState.server_items``), so comparing the two
-    is mostly an identity check.
+    A message: its role and its text parts (a string is one part: both convert alike); a
+    message with an image or a part of another type, or a role that is not a ``ChatRole``:
+    None (an ``ImageContent`` is mutable and its data URL is rebuilt every time). A call:
+    its id, name and arguments; an output: its call id and text. Any other type: None.
+    """
+    kind = type(item)
+    if kind is ChatMessage:
+        role = item.role  # type: ignore[union-attr]
+        content = item.content  # type: ignore[union-attr]
+        if type(role) is not ChatRole:
+            return None
+        # id(): members live as long as their enum; hashing one runs Python code.
+        if type(content) is str:
+            return (id(role), content)
+        if type(content) is not list:
+            return None
+        for part in content:
+            if type(part) is not str:
+                return None
+        return (id(role), *content)
+    if kind is FunctionCall:
+        return ("function_call", item.call_id, item.name, item.arguments)  # type: ignore[union-attr]
+    if kind is FunctionCallOutput:
+        return ("function_call_output", item.call_id, item.output)  # type: ignore[union-attr]
+    return None
+
+
+class InputItemCache:
+    """:func:`to_input_items` that reuses the last call's items for chat items that did not
+    change: a context grows by appending, so a turn converts only its new items.
+
+    An item's input item depends only on its kind and the values of a few fields, its key
+    (:func:`_item_key`). Two ways to find an unchanged item:
+
+    - By position: the items the last call saw, in order, with their keys. A context that
+      only grew starts with the same objects, whose keys are checked by identity (an
+      item's fields can be reassigned and a message's parts edited in place): for the
+      usual message, one text part, that is a few reference comparisons and no hashing.
+    - By key, for the items after the first one that differs: a framework that builds a
+      new context every turn (new objects, the same texts) still converts only what is new.
+
+    Messages with images are converted every time. Only the last call's items are kept
+    (memory follows the context). The reused dicts are the ones already sent (and held by
+    ``ChainState.server_items``), so comparing the two is mostly an identity check.
     """
 
-    __slots__ = ("_last",)
+    __slots__ = ("_by_key", "_converted", "_items", "_keys")
 
     def __init__(self) -> None:
-        self._last: dict[tuple[object, ...], InputItem | None] = {}
+        self._items: list[ChatItem] = []  # the last call's items
+        self._keys: list[tuple[object, ...] | None] = []  # their keys
+        self._converted: list[InputItem | None] = []  # and their input items
+        self._by_key: dict[tuple[object, ...], InputItem | None] = {}
 
     def convert(self, items: Sequence[ChatItem]) -> list[InputItem]:
         """``to_input_items(items)``: the same items, the same errors."""
-        last = self._last
+        same = self._unchanged_prefix(items)
+        by_key = self._by_key
         kept: dict[tuple[object, ...], InputItem | None] = {}
-        out: list[InputItem] = []
-        for index, item in enumerate(items):
-            kind = type(item)
+        keys: list[tuple[object, ...] | None] = []
+        new: list[InputItem | None] = []
+        for index in range(same, len(items)):
+            item = items[index]
             key: tuple[object, ...] | None
-            if kind is ChatMessage:
-                content = item.content  # type: ignore[union-attr]
-                role = item.role  # type: ignore[union-attr]
-                if type(role) is not ChatRole:
-                    key = None
-                elif type(content) is str:
-                    # id(): members live as long as their enum; hashing one runs Python code.
-                    key = (id(role), content)
-                else:
-                    key = (id(role), *content)
-            elif kind is FunctionCall:
-                key = ("function_call", item.call_id, item.name, item.arguments)  # type: ignore[union-attr]
-            elif kind is FunctionCallOutput:
-                key = ("function_call_output", item.call_id, item.output)  # type: ignore[union-attr]
+            if type(item) is ChatMessage and type(item.role) is ChatRole:
+                # _item_key inlined for the usual message (a string or one text part): a
+                # framework that builds a new context every turn runs this for every item.
+                content: object = item.content
+                if type(content) is list and len(content) == 1:
+                    content = content[0]
+                key = (id(item.role), content) if type(content) is str else _item_key(item)
             else:
-                key = None
-            try:
-                converted = _MISSING if key is None else last.get(key, _MISSING)
-            except TypeError:  # an image part (not hashable): converted every time
-                key = None
-                converted = _MISSING
+                key = _item_key(item)
+            converted = _MISSING if key is None else by_key.get(key, _MISSING)
             if converted is _MISSING:
                 converted = _input_item(index, item)
             if key is not None:
                 kept[key] = converted
-            if converted is not None:
-                out.append(converted)
-        self._last = kept
-        return out
+            keys.append(key)
+            new.append(converted)
+        # Only now, when nothing raised: what this call saw is what the next one compares.
+        del self._items[same:], self._keys[same:], self._converted[same:]
+        self._items.extend(items[same:])
+        self._keys.extend(keys)
+        self._converted.extend(new)
+        self._by_key = kept  # what this call looked up (the prefix is found by position)
+        return list(filter(None, self._converted))  # None: a message that says nothing
+
+    def _unchanged_prefix(self, items: Sequence[ChatItem]) -> int:
+        """How many of ``items`` are, in order, the last call's objects with their keys."""
+        same = 0
+        for item, before, key in zip(items, self._items, self._keys, strict=False):
+            if item is not before or key is None:
+                break
+            if type(item) is ChatMessage:
+                # Inline for the usual message (a string or one text part): this runs for
+                # every item of the history on every turn. A message key of two is
+                # (role, text), so the same text object and role are the same key.
+                text: object = item.content
+                if type(text) is list and len(text) == 1:
+                    text = text[0]
+                if (len(key) != 2 or text is not key[1] or id(item.role) != key[0]) and _item_key(
+                    item
+                ) != key:
+                    break
+            elif _item_key(item) != key:
+                break
+            same += 1
+        return same
 
 
 def _is_text(part: object) -> bool:

@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scoped_openai._chain import ChainHome, ChainState
 from scoped_openai._chat import (
     ChatContext,
+    ChatItem,
     ChatMessage,
     ChatRole,
+    FunctionCall,
+    FunctionCallOutput,
 )
 from scoped_openai._responses_input import to_input_items
 from support.wire_items import assistant, system, user
@@ -304,3 +309,100 @@ def test_chain_plan_on_a_long_context() -> None:
     ctx.add_message(ChatRole.ASSISTANT, "ok")
     ctx.add_message(ChatRole.USER, "more")
     assert chain.plan(ctx.items) == ([user("more")], "resp_1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan of a growing context equals the rule applied from scratch
+# ---------------------------------------------------------------------------------------------
+
+
+def _spelled_alike(mine: object, theirs: object) -> bool:
+    """Two arguments texts with the same JSON value, types apart (``1`` is not ``true``),
+    or the same text when one is not JSON."""
+    try:
+        return json.dumps(json.loads(str(mine))) == json.dumps(json.loads(str(theirs)))
+    except ValueError:
+        return mine == theirs
+
+
+def _reference_plan(
+    items: list[ChatItem], server_items: list[dict[str, object]], response_id: str | None
+) -> tuple[list[dict[str, object]], str | None]:
+    """The chain rule from scratch: a fresh conversion, the prefix compared item by item
+    (a call's arguments by JSON value), every call in the whole input answered."""
+    full = to_input_items(items)
+    if response_id is None or len(full) <= len(server_items):
+        return full, None
+    for mine, theirs in zip(full, server_items, strict=False):
+        if mine == theirs:
+            continue
+        same_call = (
+            mine.get("type") == theirs.get("type") == "function_call"
+            and {k: v for k, v in mine.items() if k != "arguments"}
+            == {k: v for k, v in theirs.items() if k != "arguments"}
+            and _spelled_alike(mine["arguments"], theirs["arguments"])
+        )
+        if not same_call:
+            return full, None
+    pending: list[object] = []
+    for item in full:
+        if item.get("type") == "function_call":
+            pending.append(item["call_id"])
+        elif item.get("type") == "function_call_output" and item["call_id"] in pending:
+            pending = [call_id for call_id in pending if call_id != item["call_id"]]
+    if pending:
+        return full, None
+    return full[len(server_items) :], response_id
+
+
+_CALL_IDS = st.sampled_from(["c1", "c2", "c3"])
+_TEXTS = st.sampled_from(["hi", "yes", "{}", '{"a": 1}'])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_chain_plan_equals_the_rule_from_scratch(data: st.DataObject) -> None:
+    """Turns on one chain, with calls answered or not, in the context or in the model's
+    output, edits and removals between turns: each plan is what the rule says from scratch
+    (the chain keeps what it found unanswered between turns; this checks it never goes
+    stale)."""
+    chain = ChainState(store=data.draw(st.booleans()))
+    items: list[ChatItem] = [ChatMessage(role=ChatRole.SYSTEM, content=["sys"])]
+    for turn in range(data.draw(st.integers(1, 8))):
+        for _ in range(data.draw(st.integers(0, 3))):
+            op = data.draw(st.sampled_from(["user", "call", "output", "edit", "remove"]))
+            if op == "user":
+                items.append(ChatMessage(role=ChatRole.USER, content=[data.draw(_TEXTS)]))
+            elif op == "call":
+                items.append(FunctionCall("f", data.draw(_TEXTS), data.draw(_CALL_IDS)))
+            elif op == "output":
+                items.append(FunctionCallOutput("f", data.draw(_CALL_IDS), data.draw(_TEXTS)))
+            elif op == "edit":
+                message = items[data.draw(st.integers(0, len(items) - 1))]
+                if isinstance(message, ChatMessage) and isinstance(message.content, list):
+                    message.content[0] = data.draw(_TEXTS)
+            elif len(items) > 1:
+                del items[data.draw(st.integers(1, len(items) - 1))]
+        expected = _reference_plan(items, chain.server_items, chain.response_id)
+        assert chain.plan(items) == expected
+        outcome = data.draw(st.sampled_from(["text", "call", "failed"]))
+        if outcome == "failed":
+            chain.reset()
+            continue
+        if outcome == "text":
+            text = data.draw(_TEXTS)
+            output: list[dict[str, object]] = [
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text}],
+                }
+            ]
+            items.append(ChatMessage(role=ChatRole.ASSISTANT, content=[text]))
+        else:
+            call_id, arguments = data.draw(_CALL_IDS), data.draw(_TEXTS)
+            output = [
+                {"type": "function_call", "call_id": call_id, "name": "f", "arguments": arguments}
+            ]
+            items.append(FunctionCall("f", arguments, call_id))
+        chain.completed(chain.planned_input, output, f"resp_{turn}")
