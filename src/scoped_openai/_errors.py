@@ -284,6 +284,14 @@ class ToolArgumentsError(ScopedOpenAIError):
         self.raw_arguments = raw_arguments
 
 
+class ToolSchemaError(ScopedOpenAIError, TypeError):
+    """A function signature cannot be expressed as an OpenAI function-tool schema.
+
+    Raised when the tool is created (at decoration time). The message names the
+    function and the offending parameter and says what to change.
+    """
+
+
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,

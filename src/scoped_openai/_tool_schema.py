@@ -20,7 +20,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin
 
-from ._errors import ScopedOpenAIError
+from ._errors import ToolSchemaError
 
 __all__ = ["ToolSchemaError", "build_parameters_schema", "describe"]
 
@@ -34,14 +34,6 @@ _SECTIONS = _ARGS_SECTIONS | {
 # A pattern, compiled (and cached by re) when a docstring is first read, not at import.
 _ARG_ENTRY = r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$"
 _UNIONS = (Union, types.UnionType)
-
-
-class ToolSchemaError(ScopedOpenAIError, TypeError):
-    """A function signature cannot be expressed as an OpenAI function-tool schema.
-
-    Raised when the tool is created (at decoration time). The message names the
-    function and the offending parameter and says what to change.
-    """
 
 
 def describe(doc: str | None) -> str:

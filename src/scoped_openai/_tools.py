@@ -41,8 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import Any, overload
 
+from ._errors import ToolSchemaError
 from ._record import record
-from ._tool_schema import ToolSchemaError, build_parameters_schema, describe
 
 __all__ = ["FunctionTool", "ToolSchemaError", "function_tool", "is_function_tool"]
 
@@ -208,6 +208,10 @@ def function_tool(
     """
 
     def build(fn: Callable[..., Any]) -> FunctionTool:
+        # Imported at the first tool made, not with the package: most agents make their
+        # tools once, at start-up, and some never (about 0.3 ms of the import).
+        from ._tool_schema import build_parameters_schema, describe
+
         tool_name = name if name is not None else getattr(fn, "__name__", None)
         if tool_name is None:
             raise ToolSchemaError(f"cannot name tool for {fn!r}; pass name=")
