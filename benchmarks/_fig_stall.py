@@ -19,7 +19,10 @@ as a trio app does), a ticker task does
 Two numbers per scenario: the ticker's longest gap minus its 1 ms period (what an audio task
 on the same loop sees), and the longest single task step (trio: an ``Instrument``; asyncio:
 each ``Handle._run`` timed), with the task that took it, which tells a step that holds the
-loop from many short steps queued ahead of the ticker. The ticker's longest excess over 200
+loop from many short steps queued ahead of the ticker. The worst run's note says what its
+longest gap held (``_gap_contents``: the steps in it, their wall and CPU time, the
+collections, and the time no step covers: the loop's own work, or the process preempted).
+The ticker's longest excess over 200
 ms of an idle loop, in the same process just before, is the floor; where that floor is
 itself over the 2 ms target (a loaded machine preempts the process), the target is judged on
 the longest step's CPU time (``thread_time``), which preemption does not inflate. Bytecode is
@@ -57,6 +60,10 @@ class StepClock:
         self.collections = collections
         self.longest = self.cpu = self.cpu_without_gc = 0.0
         self.who = self.who_without_gc = ""
+        #: Recent steps (start, end, cpu, who), what the ticker's longest gap held: a ring
+        #: of plain lists, so recording allocates no container (that would make the garbage
+        #: collections it measures come more often).
+        self.recent = _Ring(4096, 4)
 
     def reset(self) -> None:
         self.longest, self.cpu, self.cpu_without_gc = 0.0, 0.0, 0.0
@@ -64,6 +71,8 @@ class StepClock:
 
     def record(self, seconds: float, cpu: float, who: object, gc_before: float) -> None:
         # CPU time too: on a loaded machine a step's wall time includes preemption.
+        end = time.perf_counter()
+        self.recent.add(end - seconds, end, cpu, str(who)[:60])
         if seconds > self.longest:
             self.longest, self.who = seconds, str(who)[:120]
         self.cpu = max(self.cpu, cpu)
@@ -123,6 +132,24 @@ def _handle_name(handle: Any) -> str:
     return repr(handle._callback)
 
 
+class _Ring:
+    """The last ``size`` records of ``width`` fields, kept in preallocated lists."""
+
+    def __init__(self, size: int, width: int) -> None:
+        self.fields: list[list[Any]] = [[0.0] * size for _ in range(width)]
+        self.size, self.next, self.full = size, 0, False
+
+    def add(self, *values: Any) -> None:
+        for column, value in zip(self.fields, values, strict=True):
+            column[self.next] = value
+        self.next = (self.next + 1) % self.size
+        self.full = self.full or self.next == 0
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        count = self.size if self.full else self.next
+        return [tuple(column[i] for column in self.fields) for i in range(count)]
+
+
 class GCClock:
     """The longest garbage collection since ``reset`` (it runs inside whichever step
     allocated last, so a long one shows up as that step's)."""
@@ -130,8 +157,10 @@ class GCClock:
     def __init__(self) -> None:
         self.longest = 0.0
         self.generation = -1
-        self.start = 0.0
+        self.start = self.start_wall = 0.0
         self.total = 0.0  # CPU seconds of every collection so far
+        #: Recent collections (start, end, generation), for the ticker's longest gap.
+        self.recent = _Ring(1024, 3)
         gc.callbacks.append(self.callback)
 
     def reset(self) -> None:
@@ -139,9 +168,10 @@ class GCClock:
 
     def callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self.start = time.thread_time()
+            self.start, self.start_wall = time.thread_time(), time.perf_counter()
             return
         spent = time.thread_time() - self.start
+        self.recent.add(self.start_wall, time.perf_counter(), info["generation"])
         self.total += spent
         if spent > self.longest:
             self.longest, self.generation = spent, info["generation"]
@@ -153,9 +183,11 @@ class Ticker:
     def __init__(self) -> None:
         self.longest = 0.0
         self.last = time.perf_counter()
+        self.window = (0.0, 0.0)  # when the longest gap began and ended
 
     def reset(self) -> None:
         self.longest, self.last = 0.0, time.perf_counter()
+        self.window = (0.0, 0.0)
 
     async def run(self) -> None:
         import anyio
@@ -163,7 +195,8 @@ class Ticker:
         while True:
             await anyio.sleep(PERIOD)
             now = time.perf_counter()
-            self.longest = max(self.longest, now - self.last - PERIOD)
+            if now - self.last - PERIOD > self.longest:
+                self.longest, self.window = now - self.last - PERIOD, (self.last, now)
             self.last = now
 
 
@@ -303,6 +336,28 @@ def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock, collections: GC
     out["step_cpu_without_gc_ms"] = steps.cpu_without_gc * 1e3
     out["step_without_gc_task"] = steps.who_without_gc
     out["gc_ms"], out["gc_generation"] = collections.longest * 1e3, collections.generation
+    out["ticker_gap"] = _gap_contents(ticker.window, steps, collections)
+
+
+def _gap_contents(window: tuple[float, float], steps: StepClock, collections: GCClock) -> str:
+    """What ran in the ticker's longest gap: the task steps (how many, their wall and CPU
+    time, the longest three), the collections between or inside them, and the time no
+    step covers (the loop's own work: polling, timers, scheduling; or the process was not
+    running)."""
+    start, end = window
+    inside = [step for step in steps.recent.rows() if step[1] > start and step[0] < end]
+    wall = sum(min(e, end) - max(s, start) for s, e, _, _ in inside)
+    cpu = sum(step[2] for step in inside)
+    top = sorted(inside, key=lambda step: step[1] - step[0], reverse=True)[:3]
+    gcs = [g for g in collections.recent.rows() if g[1] > start and g[0] < end]
+    return (
+        f"gap {(end - start) * 1e3:.2f} ms: {len(inside)} steps, {wall * 1e3:.2f} ms wall, "
+        f"{cpu * 1e3:.2f} ms CPU ("
+        + ", ".join(f"{who} {(e - s) * 1e3:.2f}" for s, e, _, who in top)
+        + f"); {len(gcs)} collections {sum(e - s for s, e, _ in gcs) * 1e3:.2f} ms"
+        + (f" (gen {max(g for _, _, g in gcs)})" if gcs else "")
+        + f"; outside steps {(end - start - wall) * 1e3:.2f} ms"
+    )
 
 
 def _keep_worse(out: dict[str, Any], other: dict[str, Any]) -> None:
@@ -372,6 +427,7 @@ def stalls(base_url: str, backend: str, repeats: int, sessions: int) -> dict[str
 
 def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]:
     longest_step = max(runs, key=lambda run: run["step_ms"])
+    worst_ticker = max(runs, key=lambda run: run["ticker_ms"])
     summary = {
         key: statistics.median(run[key] for run in runs)
         for key in (
@@ -385,7 +441,8 @@ def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]
     }
     return {
         **summary,
-        "worst_ticker_ms": max(run["ticker_ms"] for run in runs),
+        "worst_ticker_ms": worst_ticker["ticker_ms"],
+        "worst_ticker_gap": worst_ticker.get("ticker_gap", ""),
         "worst_step_task": longest_step["step_task"],
         "sessions": sessions,
         "objects_per_session": statistics.median(
@@ -429,7 +486,7 @@ def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
                 + f"; longest step less the collections in it "
                 f"{result['step_cpu_without_gc_ms']:.2f} ms CPU, longest collection "
                 f"{result['gc_ms']:.2f} ms" + f"; median of {result['n']} fresh processes, worst "
-                f"{result['worst_ticker_ms']:.2f} ms"
+                f"{result['worst_ticker_ms']:.2f} ms (its longest {result['worst_ticker_gap']})"
                 + (_floor_sessions_note(result, floor_sessions) if result["sessions"] else "")
             ),
         )

@@ -45,6 +45,8 @@ def main() -> None:
                 + f"{statistics.median(run['ticker_ms'] for run in good):.2f} ms; "
                 + f"longest step's task: {good[-1]['step_task']}; longest less collections: "
                 + f"{good[-1]['step_without_gc_task']}"
+                + "; ticker gaps: "
+                + " | ".join(run["ticker_gap"] for run in good)
                 + (
                     f"; GC-tracked objects per session {good[-1]['objects_per_session']:.0f}"
                     if "objects_per_session" in good[-1]
