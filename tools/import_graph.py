@@ -65,6 +65,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_compat",
             "_tls",
             "_deferred_import",
+            "_give_way",
             "_loops",
             "_watchdog",
             "_deadlines",

@@ -24,9 +24,8 @@ import importlib
 import sys
 from collections.abc import Iterable
 
-import anyio.lowlevel
-
 from ._deferred_import import complete, defer, defer_module, defer_until_used, is_deferred
+from ._give_way import give_way
 
 #: The HTTP transport's imports, leaves first, a package after its submodules: what the
 #: first client (httpcore, with certifi's bundle lookup, h11 and, when installed, h2) and
@@ -213,7 +212,7 @@ async def import_stepwise(names: Iterable[str]) -> None:
         module = sys.modules.get(name)
         if (module is not None and not is_deferred(module)) or name in _unavailable:
             continue
-        await anyio.lowlevel.checkpoint()
+        await give_way()
         try:
             if module is not None:
                 complete(module)

@@ -58,18 +58,18 @@ import scoped_openai
 from scoped_openai import _stepwise_import as stepwise
 names = [*stepwise.WEBSOCKET_ENGINE, "scoped_openai._no_such_module"]
 events = []
-checkpoint = anyio.lowlevel.checkpoint
+give_way = stepwise.give_way
 import_module, complete = stepwise.importlib.import_module, stepwise.complete
 async def counting():
-    events.append("checkpoint")
-    await checkpoint()
+    events.append("give way")
+    await give_way()
 def importing(name):
     events.append(name)
     return import_module(name)
 def completing(module):  # a package deferred while its submodules were imported
     events.append(module.__name__)
     return complete(module)
-stepwise.anyio.lowlevel.checkpoint = counting
+stepwise.give_way = counting
 stepwise.importlib.import_module = importing
 stepwise.complete = completing
 anyio.run(stepwise.import_stepwise, names, backend=sys.argv[1])
@@ -116,13 +116,13 @@ from scoped_openai import _stepwise_import as stepwise
 from scoped_openai._deferred_import import is_deferred
 def deferred():
     return sorted(name for name, module in sys.modules.items() if is_deferred(module))
-checkpoint, seen = anyio.lowlevel.checkpoint, []
+give_way, seen = stepwise.give_way, []
 async def counting():
     seen.append(1)
     if len(seen) == 30:  # as a cancelled scope's checkpoint raises
         raise anyio.get_cancelled_exc_class()()
-    await checkpoint()
-stepwise.anyio.lowlevel.checkpoint = counting
+    await give_way()
+stepwise.give_way = counting
 async def main():
     try:
         await stepwise.import_stepwise(stepwise.HTTP_TRANSPORT)
@@ -171,7 +171,7 @@ def test_each_import_not_done_yet_gets_a_checkpoint_and_unknown_names_are_skippe
     events, again, left = run(STEPS, backend)  # type: ignore[misc]
     imports = events[1::2]
     assert len(imports) > 10  # a fresh interpreter has most of the engine to import
-    assert events[::2] == ["checkpoint"] * len(imports)  # a checkpoint before each import
+    assert events[::2] == ["give way"] * len(imports)  # the loop given back before each
     assert len(events) == 2 * len(imports)
     assert imports[-1] == "scoped_openai._no_such_module"  # tried, skipped without error
     assert left == []

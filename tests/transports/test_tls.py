@@ -33,16 +33,16 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def steps_of(monkeypatch: pytest.MonkeyPatch, shared: Any) -> list[int]:
-    """Record, at each checkpoint the loader takes, how many certificates are loaded."""
+    """Record, each time the loader gives the loop back, how many certificates are loaded."""
     loaded: list[int] = []
-    checkpoint = anyio.lowlevel.checkpoint
+    give_way = _tls.give_way
 
     async def counting() -> None:
         context = shared.context
         loaded.append(0 if context is None else len(context.get_ca_certs()))
-        await checkpoint()
+        await give_way()
 
-    monkeypatch.setattr(_tls.anyio.lowlevel, "checkpoint", counting)
+    monkeypatch.setattr(_tls, "give_way", counting)
     return loaded
 
 
@@ -79,14 +79,14 @@ async def test_a_cancelled_load_is_completed_when_the_context_is_needed(
 ) -> None:
     loaded = steps_of(monkeypatch, fresh)
     with anyio.CancelScope() as scope:
-        checkpoint = _tls.anyio.lowlevel.checkpoint
+        give_way = _tls.give_way
 
         async def cancel_on_the_third() -> None:
             if len(loaded) == 2:
                 scope.cancel()
-            await checkpoint()
+            await give_way()
 
-        monkeypatch.setattr(_tls.anyio.lowlevel, "checkpoint", cancel_on_the_third)
+        monkeypatch.setattr(_tls, "give_way", cancel_on_the_third)
         await _tls.load_shared_tls_context()
     assert scope.cancelled_caught
     assert fresh.pending  # stopped part way
