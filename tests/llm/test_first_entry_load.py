@@ -1,14 +1,17 @@
 """Instances entered at once while the first ``async with`` loads the transport wait for that
 load instead of stepping through the same imports beside it (``_llm._load_once``), and a
-load cancelled half-way leaves the waiters to finish it. Both backends, no timing: the load
+load cancelled half-way leaves the waiters to finish it. The first client's code paths run
+once per process, with nothing left open. Both backends, no timing: the load
 here is a stand-in that waits on an event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from scoped_openai import _llm
@@ -70,3 +73,57 @@ async def test_a_cancelled_load_leaves_the_waiters_to_finish_it() -> None:
         scope.cancel()  # the first entrant's block is cancelled while it loads
     assert load.log == ["first starts", "waiter starts", "waiter ends"]
     assert _llm._loading == {}
+
+
+class Clients:
+    """httpx clients built while patched in, and those closed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.built: list[httpx.AsyncClient] = []
+        self.closed: list[httpx.AsyncClient] = []
+        clients = self
+
+        class Counted(httpx.AsyncClient):
+            def __init__(self, **options: Any) -> None:
+                super().__init__(**options)
+                clients.built.append(self)
+
+            async def aclose(self) -> None:
+                clients.closed.append(self)
+                await super().aclose()
+
+        monkeypatch.setattr(_llm.httpx, "AsyncClient", Counted)
+        monkeypatch.setattr(_llm, "_client_paths_run", False)  # a process that has not yet
+
+
+async def test_the_first_clients_code_paths_run_once_and_leave_nothing_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clients = Clients(monkeypatch)
+    await _llm._run_first_client_paths_once()
+    assert len(clients.built) == 1
+    assert clients.closed == clients.built  # a throwaway: closed, no connection opened
+    await _llm._run_first_client_paths_once()
+    assert len(clients.built) == 1  # once per process
+
+
+async def test_cancelled_the_first_clients_code_paths_close_it_and_run_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clients = Clients(monkeypatch)
+    give_way = _llm.give_way
+    with anyio.CancelScope() as scope:
+
+        async def cancelled_after_the_client() -> None:
+            if clients.built:  # the step after the client is built is cancelled
+                scope.cancel()
+            await give_way()
+
+        monkeypatch.setattr(_llm, "give_way", cancelled_after_the_client)
+        await _llm._run_first_client_paths_once()
+    assert scope.cancelled_caught
+    assert clients.closed == clients.built == clients.built[:1]
+    monkeypatch.setattr(_llm, "give_way", give_way)
+    await _llm._run_first_client_paths_once()
+    assert len(clients.built) == 2
+    assert clients.closed == clients.built
