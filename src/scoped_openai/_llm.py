@@ -53,6 +53,7 @@ from ._transports.websocket import (
     default_connector,
     raise_unwrapped,
 )
+from ._transports.ws_base import http_url
 from ._turn_owner import TurnOwner
 from ._watchdog import Watchdog
 from ._ws_fallback import FallbackSwitch, WebSocketOrHTTPTurn, is_unsupported_upgrade
@@ -114,8 +115,30 @@ async def _load_once(loop: object, what: str, load: Callable[[], Awaitable[None]
         done.set()
 
 
-async def _load_websocket_engine() -> None:
+async def _load_websocket_engine(url: str) -> None:
     await import_stepwise(WEBSOCKET_ENGINE)
+    await _look_up_proxy_once(url)
+
+
+#: The WebSocket URLs whose proxy lookup has run in this process.
+_proxies_looked_up: set[str] = set()
+
+
+async def _look_up_proxy_once(url: str) -> None:
+    """Run the handshake's proxy lookup for ``url`` in a step of its own, once: httpx's
+    environment rules decode every variable (0.2-0.4 ms on this project's machine), then
+    the answer is remembered (``_compat.environment_proxy``). It was in the first
+    handshake's step, beside the first turn.
+
+    Cancellation: nothing is remembered; the first handshake looks it up, as it would have.
+    """
+    if url in _proxies_looked_up:
+        return
+    await give_way()
+    from ._compat import environment_proxy  # imported with the engine, just before
+
+    environment_proxy(http_url(url))
+    _proxies_looked_up.add(url)
 
 
 #: Our modules only the Responses API's turns use (over HTTP and the WebSocket): imported
@@ -594,7 +617,11 @@ class OpenAILLM:
         if _uses_default_websocket_engine(self):
             # The engine's imports, a module per step, so the first socket does not pay them
             # in one (``_stepwise_import``).
-            await _load_once(self._loop, "websocket", _load_websocket_engine)
+            await _load_once(
+                self._loop,
+                "websocket",
+                functools.partial(_load_websocket_engine, self._endpoint.wss_url),
+            )
         if self.streaming or self.api == "responses":
             await _load_once(self._loop, "responses", _load_responses_modules)
         if self._closed:

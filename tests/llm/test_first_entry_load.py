@@ -14,7 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from scoped_openai import _llm
+from scoped_openai import _compat, _llm
 from scoped_openai._loops import current_loop
 
 pytestmark = pytest.mark.anyio
@@ -127,3 +127,15 @@ async def test_cancelled_the_first_clients_code_paths_close_it_and_run_again_lat
     await _llm._run_first_client_paths_once()
     assert len(clients.built) == 2
     assert clients.closed == clients.built
+
+
+async def test_the_handshakes_proxy_lookup_runs_once_per_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looked_up: list[str] = []
+    monkeypatch.setattr(_compat, "environment_proxy", looked_up.append)
+    monkeypatch.setattr(_llm, "_proxies_looked_up", set())
+    for url in ("wss://one.example/v1/responses", "wss://one.example/v1/responses", "ws://two"):
+        await _llm._look_up_proxy_once(url)
+    # As the handshake asks it (``ws_dial``), so the first handshake finds it remembered.
+    assert looked_up == ["https://one.example/v1/responses", "http://two"]
