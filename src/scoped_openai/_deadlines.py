@@ -59,6 +59,9 @@ class TurnDeadlines:
         first_token: Seconds from the first wait to the first delivered item.
         turn: Seconds from the first wait to the end of the turn.
         watchdog: The llm's deadline task; None: each scope carries its deadline.
+        native: The running backend's ``native_scope_and_clock()``, when the caller has
+            it already (the llm looks it up once per event loop instead of every turn);
+            None: looked up at the first wait.
 
     Attributes:
         read_deadline: The current (or last) wait's deadline; the watchdog reads it (a
@@ -74,6 +77,7 @@ class TurnDeadlines:
         "_first_token_at",
         "_fixed",
         "_idle",
+        "_native",
         "_new_scope",
         "_scope",
         "_turn",
@@ -93,6 +97,7 @@ class TurnDeadlines:
         first_token: float | None,
         turn: float | None,
         watchdog: Watchdog | None,
+        native: tuple[Callable[..., Any], Callable[[], float]] | None = None,
     ) -> None:
         self._idle = idle
         self._first_token = first_token
@@ -103,6 +108,7 @@ class TurnDeadlines:
         self._waiting_first = math.inf  # this wait's first-token deadline (inf once delivered)
         self._fixed = math.inf  # this wait's nearest deadline other than idle
         self._new_scope: Callable[..., Any] | None = None
+        self._native = native
         self._scope: Any = None
         self._unwatched = False  # the watchdog is told at this wait's first socket read
         self._delivered = False  # an unwatched wait's, for its deadline at that read
@@ -207,7 +213,7 @@ class TurnDeadlines:
     def _arm(self) -> float:
         """At the first wait: take the backend's scope and clock, start the first-token and
         whole-turn deadlines; the time it used."""
-        self._new_scope, self.now = native_scope_and_clock()
+        self._new_scope, self.now = self._native or native_scope_and_clock()
         now = self.now()
         if self._first_token is not None:
             self._first_token_at = now + self._first_token

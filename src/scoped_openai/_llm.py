@@ -26,6 +26,7 @@ import httpx
 from ._assembly import Assembler
 from ._chain import ChainHome
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
+from ._deadlines import native_scope_and_clock
 from ._deferred_import import defer_until_used
 from ._endpoint import OPENAI_BASE_URL, Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, APIStatusError, InvalidContextError, UsageError
@@ -33,7 +34,7 @@ from ._give_way import give_way
 from ._graph import ConversationalGraph
 from ._http_turn import HTTPOptions, HTTPTurn, chat_completions_turn
 from ._limits import StreamLimits
-from ._loops import current_loop
+from ._loops import current_loop, running_asyncio_loop
 from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stepwise_import import (
@@ -403,6 +404,7 @@ class OpenAILLM:
         self._closed = False
         self._closing: anyio.Event | None = None
         self._loop: object = None  # the event loop of first use (see _check_loop)
+        self._native: tuple[Callable[..., Any], Callable[[], float]] | None = None  # _check_loop
 
     # -- configuration shortcuts ------------------------------------------------------
 
@@ -840,6 +842,7 @@ class OpenAILLM:
                 self._endpoint.headers,
                 chains=self._chains,
                 keep_spare=self.warm_spare,
+                clock=self._native[1] if self._native is not None else anyio.current_time,
             )
         return self._pool
 
@@ -866,6 +869,7 @@ class OpenAILLM:
             watchdog=self._deadline_watchdog(),
             recorder=turn.recorder,
             on_metrics=self._emit_metrics,
+            native=self._native,
         )
         self._streams.add(stream)
         return stream
@@ -873,7 +877,8 @@ class OpenAILLM:
     async def _turn_starting(self, turn: _StartedTurn, owner: TurnOwner) -> None:
         """A turn is about to send (again): release the turns left before it, then track
         this one until its stream closes."""
-        await self._release_left_turns()
+        if self._turns:  # usually none: one turn at a time, each closed by its stream
+            await self._release_left_turns()
         turn.owner = owner
         turn.attempts += 1
         self._turns[turn] = None
@@ -916,11 +921,14 @@ class OpenAILLM:
         """One instance, one event loop: its connections, pool and tasks belong to the loop
         that first used it, and another loop would get raw ``RuntimeError``s from deep in
         httpx or anyio. Make one ``OpenAILLM`` per event loop instead."""
+        if self._loop is not None and running_asyncio_loop() is self._loop:
+            return  # the common case, in one C call
         loop = current_loop()
         if loop is None:
             return
         if self._loop is None:
             self._loop = loop
+            self._native = native_scope_and_clock()  # once per instance, not every turn
         elif loop is not self._loop:
             raise UsageError(
                 "this OpenAILLM was first used in another event loop; its connections and "

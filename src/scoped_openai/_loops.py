@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import sniffio
 
 
@@ -19,3 +21,14 @@ def current_loop() -> object:
     import asyncio
 
     return asyncio.get_running_loop()
+
+
+def running_asyncio_loop() -> object:
+    """The asyncio loop running in this thread, or None (under trio, or outside any loop).
+
+    One C call where ``current_loop`` makes three Python calls: every turn checks that its
+    instance is used in the loop it belongs to. Looked up, not imported: a trio app never
+    imports asyncio.
+    """
+    asyncio = sys.modules.get("asyncio")
+    return None if asyncio is None else asyncio._get_running_loop()

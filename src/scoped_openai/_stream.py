@@ -131,11 +131,16 @@ class ChatStream:
         watchdog: Watchdog | None = None,
         recorder: TurnRecorder | None = None,
         on_metrics: Callable[[TurnMetrics], None] | None = None,
+        native: tuple[Callable[..., Any], Callable[[], float]] | None = None,
     ) -> None:
         self._source = source
         self.assembler = assembler
         self._deadlines = TurnDeadlines(
-            idle=idle_timeout, first_token=first_token_timeout, turn=turn_timeout, watchdog=watchdog
+            idle=idle_timeout,
+            first_token=first_token_timeout,
+            turn=turn_timeout,
+            watchdog=watchdog,
+            native=native,
         )
         self._on_error = on_error
         self._on_close = on_close

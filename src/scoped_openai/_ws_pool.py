@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 import anyio
@@ -60,7 +60,11 @@ class SocketSlot:
     nothing: ``begin_turn`` only marks the socket owned; a read in progress runs on until
     its frame arrives (usually the turn's first) and hands it over, and the turn's first
     ``take_over`` waits for that. Cancelling the read at every turn's start cost more
-    than the one hop of the first frame (``benchmarks/bench_ws_turn_start.py``).
+    than the one hop of the first frame (``benchmarks/bench_ws_turn_start.py``; measured
+    again with the cancel after the request's write, between turns paused 1 ms: CPU per
+    in-memory turn +64 µs on asyncio, +44 µs on trio, and a later first token). What the
+    slot's task does between handing the frame over and waiting again delays the turn, so
+    it does nothing else there.
 
     Attributes:
         ready: Set once the handshake finished (``ws`` set) or failed (``error`` set).
@@ -74,9 +78,15 @@ class SocketSlot:
             ``store=True``).
     """
 
-    def __init__(self, number: int, chain: ChainState | None = None) -> None:
+    def __init__(
+        self,
+        number: int,
+        chain: ChainState | None = None,
+        clock: Callable[[], float] = anyio.current_time,
+    ) -> None:
         self.number = number
         self.chain = chain if chain is not None else ChainState()
+        self._clock = clock  # the backend's own (what anyio.current_time reads, cheaper)
         self.ready = anyio.Event()
         self.ws: WebSocket | None = None
         self.error: Exception | None = None
@@ -105,7 +115,7 @@ class SocketSlot:
         """Seconds since the handshake finished (0 while connecting)."""
         if self.opened_at == math.inf:
             return 0.0
-        return anyio.current_time() - self.opened_at
+        return self._clock() - self.opened_at
 
     async def run(
         self, connector: WebSocketConnector, url: str, headers: Mapping[str, str]
@@ -121,7 +131,7 @@ class SocketSlot:
             try:
                 async with connector(url, headers) as ws:
                     self.ws = ws
-                    self.opened_at = anyio.current_time()
+                    self.opened_at = self._clock()
                     self.ready.set()
                     logger.debug("socket #%d: opened", self.number)
                     with self._read_scope:
@@ -140,11 +150,11 @@ class SocketSlot:
         keepalive = isinstance(ws, KeepAlive)  # once per socket: a Protocol check is slow
         while True:
             if self._owned:
-                # The event is made here, not when the turn begins: off the turn's path.
-                turn_over = self._turn_over
-                if turn_over.is_set():
-                    turn_over = self._turn_over = anyio.Event()
-                await turn_over.wait()
+                await self._turn_over.wait()
+                # The next turn's event is made as this one ends, off every turn's path:
+                # made when a turn begins, it delayed that turn's first frame (this task
+                # hands the frame over, then makes it, before the turn can run).
+                self._turn_over = anyio.Event()
                 continue
             got: str | Exception | None = None
             self._reading = True
@@ -283,6 +293,8 @@ class WebSocketPool:
         chains: Where chains live (``ChainHome``): with ``store=True`` the instance's one
             chain, which its other paths share; otherwise one per socket.
         keep_spare: Keep a second socket open so a barge-in never waits for a handshake.
+        clock: The running backend's clock (what ``anyio.current_time`` reads, read
+            without its look-up of the backend on every turn).
     """
 
     def __init__(
@@ -294,8 +306,10 @@ class WebSocketPool:
         *,
         chains: ChainHome,
         keep_spare: bool = True,
+        clock: Callable[[], float] = anyio.current_time,
     ) -> None:
         self._task_group = task_group
+        self._clock = clock
         self._connector = connector
         self._url = url
         self._headers = dict(headers)
@@ -449,7 +463,7 @@ class WebSocketPool:
         if self._closed:
             raise APIConnectionError("the OpenAILLM is closed")
         self.sockets_opened += 1
-        slot = SocketSlot(self.sockets_opened, self._chains.for_new_socket())
+        slot = SocketSlot(self.sockets_opened, self._chains.for_new_socket(), self._clock)
         self._task_group.start_soon(self._run_slot, slot)
         return slot
 
@@ -492,11 +506,11 @@ class WebSocketPool:
         if self._spare_deferred:
             self._spare_deferred = False
             self._spare_due.set()
-        if not self._keep_spare or self._closed or self._task_group.cancel_scope.cancel_called:
-            return  # (the llm is shutting down: a new socket would only be cancelled)
         spare = self._spare
         if spare is not None and spare.usable and spare.age() < SPARE_RENEW_AGE:
-            return
+            return  # the common case: looked at first, as every turn asks
+        if not self._keep_spare or self._closed or self._task_group.cancel_scope.cancel_called:
+            return  # (the llm is shutting down: a new socket would only be cancelled)
         if spare is not None:
             spare.retire()
         try:
