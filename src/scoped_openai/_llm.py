@@ -62,6 +62,7 @@ from ._ws_fallback import FallbackSwitch, WebSocketOrHTTPTurn, is_unsupported_up
 if TYPE_CHECKING:
     from ._responses_input import InputItemCache
     from ._ws_pool import WebSocketPool
+    from ._ws_turn import ResponsesTurnSource
 
 logger = logging.getLogger("scoped_openai")
 
@@ -155,6 +156,16 @@ RESPONSES_MODULES = (
 
 async def _load_responses_modules() -> None:
     await import_stepwise(RESPONSES_MODULES)
+
+
+@functools.cache
+def _websocket_turn_class() -> type[ResponsesTurnSource]:
+    """``ResponsesTurnSource``, imported at its first use (see ``RESPONSES_MODULES``) and
+    kept: an import statement in every WebSocket turn's path ran the import system's
+    Python code before the request (its relative name resolved again each time)."""
+    from ._ws_turn import ResponsesTurnSource
+
+    return ResponsesTurnSource
 
 
 async def _load_transport_once() -> None:
@@ -785,9 +796,7 @@ class OpenAILLM:
 
         if not self.streaming or self._fallback.moved:
             return over_http(), "responses_http"
-        from ._ws_turn import ResponsesTurnSource  # see RESPONSES_MODULES
-
-        websocket = ResponsesTurnSource(
+        websocket = _websocket_turn_class()(
             self._websocket_pool(),
             self.settings,
             items,
