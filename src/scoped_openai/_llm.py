@@ -146,6 +146,7 @@ async def _look_up_proxy_once(url: str) -> None:
 #: Our modules only the Responses API's turns use (over HTTP and the WebSocket): imported
 #: when an instance that speaks it is entered, a module per step, not with the package.
 RESPONSES_MODULES = (
+    "scoped_openai._responses_wire",
     "scoped_openai._responses",
     "scoped_openai._responses_request",
     "scoped_openai._http_responses",

@@ -43,16 +43,16 @@ from ._events import (
     UsageReport,
 )
 from ._limits import DEFAULT_LIMITS, StreamLimits, arguments_too_large, reply_too_large
-from ._sse import SSEDecoder
-from ._wire import (
+from ._responses_wire import (
     ErrorFields,
-    ErrorText,
     OutputItem,
     ResponseBody,
     ResponsesUsage,
     ServerEvent,
     decode_server_event,
 )
+from ._sse import SSEDecoder
+from ._wire import ErrorText
 
 __all__ = ["ResponsesEventMapper", "ResponsesParser", "server_event_events"]
 
@@ -232,7 +232,7 @@ class ResponsesEventMapper:
     event types (``response.in_progress``, content parts, reasoning events...) are skipped,
     whatever their fields hold.
 
-    Events are decoded into ``_wire.ServerEvent`` (msgspec): :meth:`feed_json` from the
+    Events are decoded into ``_responses_wire.ServerEvent`` (msgspec): :meth:`feed_json` from the
     frame's text, :meth:`feed` from plain JSON values; both map the same way.
 
     Raises (from :meth:`feed_json` and :meth:`feed`):
