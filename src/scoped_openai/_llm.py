@@ -24,7 +24,6 @@ import anyio.abc
 import httpx
 
 from ._assembly import Assembler
-from ._chain import ChainHome
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
 from ._deadlines import native_scope_and_clock
 from ._deferred_import import defer_until_used
@@ -60,6 +59,7 @@ from ._watchdog import Watchdog
 from ._ws_fallback import FallbackSwitch, WebSocketOrHTTPTurn, is_unsupported_upgrade
 
 if TYPE_CHECKING:
+    from ._chain import ChainHome
     from ._responses_input import InputItemCache
     from ._ws_pool import WebSocketPool
     from ._ws_turn import ResponsesTurnSource
@@ -144,14 +144,17 @@ async def _look_up_proxy_once(url: str) -> None:
 
 
 #: Our modules only the Responses API's turns use (over HTTP and the WebSocket): imported
-#: when an instance that speaks it is entered, a module per step, not with the package.
+#: when an instance that speaks it is entered, a module per step (each after those it
+#: imports), not with the package.
 RESPONSES_MODULES = (
+    "scoped_openai._responses_input",
+    "scoped_openai._chain",
     "scoped_openai._responses_wire",
     "scoped_openai._responses",
     "scoped_openai._responses_request",
     "scoped_openai._http_responses",
-    "scoped_openai._ws_turn",
     "scoped_openai._ws_pool",
+    "scoped_openai._ws_turn",
 )
 
 
@@ -385,9 +388,9 @@ class OpenAILLM:
         )
         self.streaming = streaming
         self.api: API = _checked(api, "api", APIS)
-        # What the server holds that a turn may continue from: one chain per socket, or the
-        # instance's one when responses are stored (shared by the WebSocket and HTTP paths).
-        self._chains = ChainHome(store=store)
+        # What the server holds that a turn may continue from (``_chain_home``).
+        self._chains: ChainHome | None = None
+        self._store = store
         # Without store, HTTP Responses turns send the whole context: converted once per item
         # (made by the first such turn).
         self._http_inputs: InputItemCache | None = None
@@ -786,7 +789,7 @@ class OpenAILLM:
                 self._endpoint,
                 self.settings,
                 items,
-                chain=self._chains.shared,
+                chain=self._chain_home().shared,
                 inputs=self._http_inputs,
                 tools=tools,
                 graph=graph,
@@ -828,6 +831,16 @@ class OpenAILLM:
             background=self._task_group.start_soon if self._task_group is not None else None,
         )
 
+    def _chain_home(self) -> ChainHome:
+        """What the server holds that a turn may continue from: one chain per socket, or the
+        instance's one when responses are stored (shared by the WebSocket and HTTP paths).
+        Made by the first Responses turn: a Chat Completions instance never imports it."""
+        if self._chains is None:
+            from ._chain import ChainHome  # see RESPONSES_MODULES
+
+            self._chains = ChainHome(store=self._store)
+        return self._chains
+
     def _websocket_pool(self) -> WebSocketPool:
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
@@ -850,7 +863,7 @@ class OpenAILLM:
                 connector,
                 self._endpoint.wss_url,
                 self._endpoint.headers,
-                chains=self._chains,
+                chains=self._chain_home(),
                 keep_spare=self.warm_spare,
                 clock=self._native[1] if self._native is not None else anyio.current_time,
             )
