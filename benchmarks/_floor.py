@@ -344,9 +344,13 @@ class FloorWS:
         self._scope = None
         if scope.cancelled_caught:
             # The reply is still in flight on that socket: drop it, take the spare.
-            self.active.done.set()
+            self._drop(self.active)
             self.active, self.spare = self.spare, None
         return time.perf_counter()
+
+    def _drop(self, interrupted: _RawSocket) -> None:
+        """Close the interrupted socket (in its own task)."""
+        interrupted.done.set()
 
     async def cancel(self) -> None:
         if self._scope is not None:

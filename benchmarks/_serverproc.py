@@ -36,6 +36,11 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return None if self._proc is None else self._proc.pid
+
     def __enter__(self) -> ServerProcess:
         # The server's stderr goes to a file: hypercorn logs client disconnects at shutdown.
         self._log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)

@@ -21,6 +21,14 @@ CPU from the cancel to the next turn's first item (what of that work runs before
 token; under load it holds where wall times do not). Quoted: medians over the trials, and
 the ratio after/warm (target: at most 2x a warm turn's).
 
+What of the wait is not the client's: a last row runs the floor again with the interrupted
+socket left open (idle, the server stalled) until the next trial, closed by nobody in the
+timed window, the least any client can do; and two columns give the server's own CPU
+(Linux: the fake server's threads' run time from ``/proc``, in ns) from the cancel to the
+next turn's first item, and over a whole warm turn (its 20 chunks included): what the
+server spent closing the interrupted socket, opening a spare and answering on a socket that
+never carried a turn, on a machine whose two cores the client and the server share.
+
 Run: ``nox -s bench`` or ``python benchmarks/bench_bargein_pause.py [--quick]
 [--backend asyncio|trio|both] [--pause S] [--trials N]``.
 """
@@ -28,6 +36,7 @@ Run: ``nox -s bench`` or ``python benchmarks/bench_bargein_pause.py [--quick]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -67,16 +76,68 @@ class FloorRenewingAtBargeIn(FloorWS):
         return exited
 
 
-async def one_trial(session: Any, pause: float, delay: float) -> tuple[float, float, float, float]:
+class FloorLeavingInterruptedOpen(FloorWS):
+    """The floor, closing nothing at the barge-in: the interrupted socket stays open (idle:
+    the server stalled) until the next trial's ``reset`` and the next turn goes on the spare.
+    No client can do less; what its next turn waits beyond a warm turn is the server's and
+    the fresh socket's, not any close's."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
+        self.left_open: list[_floor._RawSocket] = []
+
+    def _drop(self, interrupted: _floor._RawSocket) -> None:
+        self.left_open.append(interrupted)  # closed by the next ``reset``, untimed
+
+    def _close_left_open(self) -> None:
+        for sock in self.left_open:
+            sock.done.set()
+        self.left_open.clear()
+
+    async def reset(self) -> None:
+        self._close_left_open()  # between trials, untimed
+        await super().reset()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._close_left_open()
+        await super().__aexit__(*exc)
+
+
+def server_cpu_reader(pid: int | None) -> Callable[[], int | None]:
+    """A reader of the server process's CPU time so far in ns (the sum over its threads of
+    ``/proc/PID/task/TID/schedstat``'s first field, exact where ``/proc/PID/stat`` counts
+    10 ms ticks); it returns None where there is no such file (not Linux)."""
+    tasks = f"/proc/{pid}/task"
+
+    def read() -> int | None:
+        try:
+            total = 0
+            for tid in os.listdir(tasks):
+                with open(f"{tasks}/{tid}/schedstat") as stat:
+                    total += int(stat.read().split()[0])
+            return total
+        except (OSError, ValueError, IndexError):
+            return None
+
+    return read
+
+
+async def one_trial(
+    session: Any, pause: float, delay: float, server_cpu: Callable[[], int | None]
+) -> tuple[float, float, float, float, float | None, float | None]:
     """A warm turn's TTFT, the TTFT of the turn after a barge-in (ms), the client CPU the
     barge-in added (µs: from the cancel to the end of the next turn, less the warm turn's
-    CPU), and the client CPU from the cancel to the next turn's first item (µs)."""
+    CPU), the client CPU from the cancel to the next turn's first item (µs), the server's
+    CPU in that window and in the whole warm turn (µs, None where it cannot be read)."""
     await anyio.sleep(SETTLE)  # the reference turn runs on a quiet client
+    server_before_warm = server_cpu()
     warm = await session.turn(NEXT, remember=False)
+    server_after_warm = server_cpu()
     await anyio.sleep(pause)
     heard = anyio.Event()
     count = 0
     cpu_at_cancel = 0.0
+    server_at_cancel: int | None = None
 
     def on_item(_: str) -> None:
         nonlocal count
@@ -85,9 +146,10 @@ async def one_trial(session: Any, pause: float, delay: float) -> tuple[float, fl
             heard.set()
 
     async def canceller() -> None:
-        nonlocal cpu_at_cancel
+        nonlocal cpu_at_cancel, server_at_cancel
         await heard.wait()
         await anyio.sleep(delay)
+        server_at_cancel = server_cpu()
         cpu_at_cancel = time.process_time()
         await session.cancel()
 
@@ -96,40 +158,59 @@ async def one_trial(session: Any, pause: float, delay: float) -> tuple[float, fl
         await session.consume(SCENARIOS["stall"], on_item)
     await anyio.sleep(pause)  # the user speaks; the next turn starts when they are heard
     first: list[float] = []  # wall and CPU time at the next turn's first item
+    server_at_first: int | None = None
+    read_cpu = 0.0  # the client CPU of that read, left out of the barge-in's
 
     def on_next_item(_: str) -> None:
+        nonlocal server_at_first, read_cpu
         if not first:
             first.extend((time.perf_counter(), time.process_time()))
+            server_at_first = server_cpu()  # read after the client's own marks
+            read_cpu = time.process_time() - first[1]
 
     started = time.perf_counter()
     await session.consume(NEXT, on_next_item)
-    extra_cpu = time.process_time() - cpu_at_cancel - warm.cpu
+    extra_cpu = time.process_time() - cpu_at_cancel - warm.cpu - read_cpu
     await anyio.sleep(pause)
     to_first_cpu = first[1] - cpu_at_cancel
-    return warm.ttft * 1e3, (first[0] - started) * 1e3, extra_cpu * 1e6, to_first_cpu * 1e6
+    server = _span_us(server_at_cancel, server_at_first)
+    server_warm = _span_us(server_before_warm, server_after_warm)
+    after = (first[0] - started) * 1e3
+    return warm.ttft * 1e3, after, extra_cpu * 1e6, to_first_cpu * 1e6, server, server_warm
 
 
-async def run(make: Callable[[], Any], trials: int, pause: float) -> dict[str, float]:
-    warm: list[float] = []
-    after: list[float] = []
-    cpu: list[float] = []
-    to_first: list[float] = []
+def _span_us(start_ns: int | None, end_ns: int | None) -> float | None:
+    return None if start_ns is None or end_ns is None else (end_ns - start_ns) / 1e3
+
+
+async def run(
+    make: Callable[[], Any],
+    trials: int,
+    pause: float,
+    server_cpu: Callable[[], int | None] = lambda: None,
+) -> dict[str, float | None]:
+    columns: list[list[float | None]] = [[], [], [], [], [], []]
     async with make() as session:
         await session.turn(NEXT, remember=False)
         for i in range(trials):
             await session.reset()
             with anyio.fail_after(TRIAL_TIMEOUT):
-                w, a, c, f = await one_trial(session, pause, DELAYS[i % len(DELAYS)])
-            warm.append(w)
-            after.append(a)
-            cpu.append(c)
-            to_first.append(f)
-    return {
-        "warm_ms": statistics.median(warm),
-        "after_barge_in_ms": statistics.median(after),
-        "extra_cpu_us": statistics.median(cpu),
-        "to_first_cpu_us": statistics.median(to_first),
-    }
+                got = await one_trial(session, pause, DELAYS[i % len(DELAYS)], server_cpu)
+            for column, value in zip(columns, got, strict=True):
+                column.append(value)
+    names = (
+        "warm_ms",
+        "after_barge_in_ms",
+        "extra_cpu_us",
+        "to_first_cpu_us",
+        "server_cpu_us",
+        "server_warm_turn_cpu_us",
+    )
+    out: dict[str, float | None] = {}
+    for name, column in zip(names, columns, strict=True):
+        known = [value for value in column if value is not None]
+        out[name] = statistics.median(known) if known else None
+    return out
 
 
 def main() -> None:
@@ -143,9 +224,10 @@ def main() -> None:
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     print(
         f"| client | warm TTFT | TTFT after a barge-in and a {args.pause * 1e3:.0f} ms pause "
-        "| client CPU the barge-in added | client CPU from the cancel to the next first item |"
+        "| client CPU the barge-in added | client CPU from the cancel to the next first item "
+        "| server CPU in that window | server CPU of a whole warm turn |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     with ServerProcess() as server:
         url = server.base_url
         clients: list[tuple[str, Callable[[], Any], str]] = [
@@ -159,15 +241,36 @@ def main() -> None:
                 "asyncio",
             )
         )
-        for name, make, backend in clients:
-            got = anyio.run(run, make, trials, args.pause, backend=backend)
-            ratio = got["after_barge_in_ms"] / got["warm_ms"]
-            met = "met" if ratio <= 2.0 else "not met"
-            print(
-                f"| {name} | {got['warm_ms']:.2f} ms | {got['after_barge_in_ms']:.2f} ms "
-                f"({ratio:.2f}x; target <= 2x: {met}) | {got['extra_cpu_us']:.0f} µs "
-                f"| {got['to_first_cpu_us']:.0f} µs |"
+        clients.append(
+            (
+                "floor, interrupted socket left open (closes nothing)",
+                lambda: FloorLeavingInterruptedOpen(url, spare=True),
+                "asyncio",
             )
+        )
+        server_cpu = server_cpu_reader(server.pid)
+        for name, make, backend in clients:
+            got = anyio.run(run, make, trials, args.pause, server_cpu, backend=backend)
+            print(f"| {name} | {row(got)} |")
+
+
+def row(got: dict[str, float | None]) -> str:
+    """One client's cells: medians, the ratio against its own warm turn."""
+    warm, after = got["warm_ms"], got["after_barge_in_ms"]
+    assert warm is not None
+    assert after is not None
+    ratio = after / warm
+    met = "met" if ratio <= 2.0 else "not met"
+    server, server_warm = got["server_cpu_us"], got["server_warm_turn_cpu_us"]
+    return (
+        f"{warm:.2f} ms | {after:.2f} ms ({ratio:.2f}x; target <= 2x: {met}) "
+        f"| {got['extra_cpu_us']:.0f} µs | {got['to_first_cpu_us']:.0f} µs "
+        f"| {_us(server)} | {_us(server_warm)}"
+    )
+
+
+def _us(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} µs"
 
 
 if __name__ == "__main__":
