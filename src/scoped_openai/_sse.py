@@ -47,6 +47,7 @@ class SSEDecoder:
         "_data",
         "_data_size",
         "_event",
+        "_head",
         "_id",
         "_max",
         "_pending",
@@ -65,6 +66,9 @@ class SSEDecoder:
         self._id: str | None = None
         self._skip_lf = False  # the last byte seen was a CR: a following LF belongs to it
         self._start = True  # nothing seen yet: a leading byte-order mark is dropped
+        # The "event: <name>\ndata: " that began the last named event whole_data took,
+        # already checked: a Responses stream repeats one name for every delta.
+        self._head: bytes | None = None
         self._max = max_event_bytes
         self.comments = 0
 
@@ -136,10 +140,14 @@ class SSEDecoder:
         """
         if self._start or self._pieces or self._data or self._event or self._skip_lf:
             return None
+        # Slices compared, not startswith/endswith: a method call costs more on these.
         if chunk[-2:] != b"\n\n" or len(chunk) > self._max:
             return None
+        head = self._head
         if chunk[:6] == b"data: ":
             start = 6
+        elif head is not None and chunk.startswith(head):
+            start = len(head)
         elif chunk[:7] == b"event: ":
             start = chunk.find(b"\n", 7) + 1
             # A name that is not ASCII goes the long way, which checks that it is UTF-8.
@@ -147,6 +155,7 @@ class SSEDecoder:
             if chunk[start : start + 6] != b"data: " or not name.isascii() or 13 in name:
                 return None
             start += 6
+            self._head = chunk[:start]
         else:
             return None
         try:

@@ -300,6 +300,28 @@ def test_whole_data_is_none_for_anything_else(chunk: bytes) -> None:
     assert decoder.whole_data(chunk) is None
 
 
+def test_whole_data_after_a_named_event_checks_every_other_head() -> None:
+    """The checked ``event: <name>`` head of the last event is reused only by an event that
+    starts with exactly it: another name, a name that extends it, no name, a name that is not
+    ASCII, and two data lines after the same head all get what a fresh decoder gives."""
+    chunks = [
+        b'event: response.output_text.delta\ndata: {"a": 1}\n\n',
+        b'event: response.output_text.delta\ndata: {"a": 2}\n\n',  # the same head
+        b'event: response.output_text.delta.x\ndata: {"a": 3}\n\n',  # a longer name
+        b'event: response.output_text\ndata: {"a": 4}\n\n',  # a shorter one
+        b'data: {"a": 5}\n\n',  # none
+        b"event: response.output_text\ndata: a\ndata: b\n\n",  # two data lines
+        b"event: caf\xc3\xa9\ndata: a\n\n",  # not ASCII: the long way
+        b'event: response.output_text.delta\ndata: {"a": 6}\n\n',
+    ]
+    decoder = SSEDecoder()
+    decoder.feed(b": opened\n\n")
+    for chunk in chunks:
+        fresh = SSEDecoder()
+        fresh.feed(b": opened\n\n")
+        assert decoder.whole_data(chunk) == fresh.whole_data(chunk)
+
+
 def test_whole_data_is_none_while_anything_is_pending_or_at_the_start() -> None:
     chunk = b'data: {"a": 1}\n\n'
     assert SSEDecoder().whole_data(chunk) is None  # a byte-order mark may still come
