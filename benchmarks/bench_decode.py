@@ -7,8 +7,11 @@ Per typical payload (recorded from the real API: a Chat Completions text chunk w
 - ``json.loads`` alone (the floor a plain client pays before any mapping);
 - ``msgspec.json.decode`` alone, untyped (when msgspec is installed), for scale;
 - the library: one Chat Completions SSE event's bytes -> events
-  (``ChatCompletionsParser.feed``, the call a turn makes per read) and a WebSocket frame ->
-  events (``ResponsesParser.feed_frame``, which the WebSocket turn calls per frame).
+  (``ChatCompletionsParser.feed``, the call a turn makes per read), a WebSocket frame ->
+  events (``ResponsesParser.feed_frame``, which the WebSocket turn calls per frame), and
+  one Responses SSE event's bytes, ``event:`` line included -> events
+  (``ResponsesParser.feed``, per read of a Responses turn over HTTP; a tree without that
+  path leaves the row out).
 
 A tree from before the parsers gets the same work done the way it did it then (the SSE
 decoder, the reply-size check and ``_transports.http._map_events``; the mapper's
@@ -154,6 +157,29 @@ def frame_call(frame: str) -> Callable[[], object]:
     return call
 
 
+def sse_call(frame: str) -> Callable[[], object] | None:
+    """``frame`` as the SSE event a Responses turn over HTTP reads, through
+    ``ResponsesParser.feed`` (None in a tree without it)."""
+    from scoped_openai._responses import ResponsesParser
+
+    if not hasattr(ResponsesParser, "feed"):
+        return None
+    data = f"event: {json.loads(frame)['type']}\ndata: {frame}\n\n".encode()
+    parser = ResponsesParser()
+    out: list[Event] = []
+    sent = 0
+
+    def call() -> None:
+        nonlocal parser, sent
+        sent += 1
+        if sent == 20_000:  # a fresh turn before the reply and tool-arguments limits
+            parser, sent = ResponsesParser(), 0
+        parser.feed(data, out)
+        out.clear()
+
+    return call
+
+
 def measure(calls: int, repeats: int) -> dict[str, dict[str, float]]:
     try:
         import msgspec
@@ -166,7 +192,10 @@ def measure(calls: int, repeats: int) -> dict[str, dict[str, float]]:
         ("chat chunk", CHAT_CHUNK, chat_call()),
         ("responses text delta", TEXT_DELTA, frame_call(TEXT_DELTA)),
         ("responses arguments delta", ARGUMENTS_DELTA, frame_call(ARGUMENTS_DELTA)),
+        ("responses text delta, SSE", TEXT_DELTA, sse_call(TEXT_DELTA)),
     ):
+        if ours is None:
+            continue
         row = {
             "json_loads_us": per_call_us(lambda p=payload: json.loads(p), calls, repeats),
             "ours_us": per_call_us(ours, calls, repeats),
