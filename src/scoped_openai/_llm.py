@@ -779,9 +779,12 @@ class OpenAILLM:
 
         def over_http() -> TurnSource:
             from ._http_responses import ResponsesHTTPPlan  # see RESPONSES_MODULES
-            from ._responses_input import InputItemCache
 
             if self._http_inputs is None:
+                # Imported on the first such turn only: an import statement runs the import
+                # system's Python code every time it runs.
+                from ._responses_input import InputItemCache
+
                 self._http_inputs = InputItemCache()
             client, options = self._http_client(), self._http_options()
             plan = ResponsesHTTPPlan(
