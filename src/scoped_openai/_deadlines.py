@@ -168,11 +168,14 @@ class TurnDeadlines:
         if self._idle is None or self._unwatched:
             return  # unwatched: ``reading`` counts the idle deadline from its own read
         deadline = min(self._fixed, self.now() + self._idle)
+        earlier = deadline < self.read_deadline
         self.read_deadline = deadline
         if self._watchdog is None:
             self._scope.deadline = deadline
-        else:  # wakes the task only if it sleeps towards a later deadline
+        elif earlier:  # wakes the task only if it sleeps towards a later deadline
             self._watchdog.watch(self, deadline)
+        # Later (the usual case): this wait is watched already, and the task, waking at
+        # the earlier deadline, reads this one and sleeps on.
 
     def close_wait(self) -> None:
         """The wait is over (the watchdog holds waiting turns only)."""

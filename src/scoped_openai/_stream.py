@@ -149,6 +149,8 @@ class ChatStream:
         self._plan: RetryPlan | None = None  # how the next start resends
         self._buffer: deque[LLMResponse | Exception] = deque()
         self._events: list[Event] = []
+        # The source's receive, taken again at every start (see ``_start``).
+        self._receive: Callable[[list[Event]], Awaitable[bool]] = source.receive
         self._scope: Any = None  # the backend's cancel scope of the current step
         self._reads: ReadWait | None = None  # the body's, when its reads open the scope
         self._started = False
@@ -313,7 +315,7 @@ class ChatStream:
                     if not self._started:
                         await self._start()
                     events = self._events
-                    arrived = await self._source.receive(events)
+                    arrived = await self._receive(events)
                     if not events:
                         await self._read_until_event(arrived)
                 except Exception as error:
@@ -343,6 +345,8 @@ class ChatStream:
         if self._recorder is not None:
             self._recorder.sending(self._deadlines.opened_at, self._attempt)
         await self._source.start(self._owner, self._plan)
+        # A source that wraps another (``WebSocketOrHTTPTurn``) names the one it chose.
+        self._receive = getattr(self._source, "delegate", self._source).receive
         self._started = True
         # The next steps wait in it when the body's reads open the scope themselves.
         self._reads = getattr(self._source, "read_wait", None)
@@ -356,7 +360,7 @@ class ChatStream:
         deadline stays.
         """
         events = self._events
-        receive = self._source.receive
+        receive = self._receive
         while not events:
             if arrived:
                 self._deadlines.event_arrived()

@@ -121,6 +121,12 @@ class WebSocketOrHTTPTurn:
     def _on_http(self) -> bool:
         return self._inner is not self._websocket
 
+    @property
+    def delegate(self) -> TurnSource:
+        """The transport's turn that ``start`` chose: the stream reads it directly after
+        each start (``ChatStream._start``), one call less per frame and chunk."""
+        return self._inner
+
     async def receive(self, out: list[Event]) -> bool:
         return await self._inner.receive(out)
 

@@ -36,7 +36,7 @@ from ._responses_request import build_create_event
 from ._retry_plan import RetryPlan
 from ._settings import GenerationSettings
 from ._tools import FunctionTool
-from ._transports.websocket import WebSocketClosed
+from ._transports.websocket import WebSocket, WebSocketClosed
 from ._turn_owner import TurnOwner
 from ._ws_pool import Lease, WebSocketPool
 
@@ -73,6 +73,7 @@ class ResponsesTurnSource:
         self._overrides = overrides
         self._generate = generate
         self._lease: Lease | None = None  # the last attempt's (kept after its release)
+        self._ws: WebSocket | None = None  # its socket
         self._chain: ChainState | None = None  # the chain valid on the leased socket
         self._handoff: list[str | Exception] | None = None  # None: not taken over yet
         self._parser = ResponsesParser(limits, created_first=True)
@@ -87,6 +88,7 @@ class ResponsesTurnSource:
         previous = self._lease
         avoid = previous if plan is not None and plan.fresh_socket else None
         lease = self._lease = await self._pool.lease(owner, avoid=avoid)
+        ws = self._ws = lease.ws
         chain = self._chain = lease.chain
         whole = plan is not None and plan.full_context  # the server lost (or may have) it
         input_items, previous_id = chain.plan(self._items, whole_context=whole)
@@ -106,7 +108,7 @@ class ResponsesTurnSource:
         self._handoff = None
         self._before_output = True
         self._created.clear()
-        await lease.ws.send_text(json_bytes(event).decode())
+        await ws.send_text(json_bytes(event).decode())
 
     async def receive(self, out: list[Event]) -> bool:
         """Wait for one frame (the frames the slot's idle read handed over first), then
@@ -130,12 +132,12 @@ class ResponsesTurnSource:
         return True
 
     async def _receive(self, out: list[Event]) -> None:
-        lease = self._lease
+        lease, ws = self._lease, self._ws
         assert lease is not None, "receive() before start()"
+        assert ws is not None
         handoff = self._handoff
         if handoff is None:
             handoff = self._handoff = await lease.take_over()
-        ws = lease.ws
         if handoff:
             frame = handoff.pop(0)
             if isinstance(frame, Exception):
