@@ -19,14 +19,16 @@ as a trio app does), a ticker task does
 Two numbers per scenario: the ticker's longest gap minus its 1 ms period (what an audio task
 on the same loop sees), and the longest single task step (trio: an ``Instrument``; asyncio:
 each ``Handle._run`` timed), with the task that took it, which tells a step that holds the
-loop from many short steps queued ahead of the ticker. The worst run's note says what its
-longest gap held (``_gap_contents``: the steps in it, their wall and CPU time, the
-collections, and the time no step covers: the loop's own work, or the process preempted).
-The ticker's longest excess over 200
-ms of an idle loop, in the same process just before, is the floor; where that floor is
-itself over the 2 ms target (a loaded machine preempts the process), the target is judged on
-the longest step's CPU time (``thread_time``), which preemption does not inflate. Bytecode is
-compiled first (as an installer leaves it), or every lazy import would also pay compilation.
+loop from many short steps queued ahead of the ticker. The notes add the most CPU the steps
+took between a tick's deadline and the tick (``_most_cpu_between_ticks``: what the ticker
+would wait where nothing preempts the process, one long step or several back to back) and
+what the worst run's longest gap held (``_gap_contents``: the steps in it, their wall and
+CPU time, the collections, and the time no step covers: the loop's own work, or the
+process preempted). The ticker's longest excess over 200 ms of an idle loop, in the same
+process just before, is the floor; where that floor is itself over the 2 ms target (a
+loaded machine preempts the process), the target is judged on the longest step's CPU time
+(``thread_time``), which preemption does not inflate. Bytecode is compiled first (as an
+installer leaves it), or every lazy import would also pay compilation.
 On asyncio the first two scenarios also run as if trio were not installed (httpcore imports
 trio whenever it can).
 """
@@ -34,7 +36,9 @@ trio whenever it can).
 from __future__ import annotations
 
 import argparse
+import bisect
 import gc
+import itertools
 import json
 import statistics
 import subprocess
@@ -63,7 +67,7 @@ class StepClock:
         #: Recent steps (start, end, cpu, who), what the ticker's longest gap held: a ring
         #: of plain lists, so recording allocates no container (that would make the garbage
         #: collections it measures come more often).
-        self.recent = _Ring(4096, 4)
+        self.recent = _Ring(8192)
 
     def reset(self) -> None:
         self.longest, self.cpu, self.cpu_without_gc = 0.0, 0.0, 0.0
@@ -133,21 +137,26 @@ def _handle_name(handle: Any) -> str:
 
 
 class _Ring:
-    """The last ``size`` records of ``width`` fields, kept in preallocated lists."""
+    """The last ``size`` records (start, end, a value, a label), kept in preallocated
+    lists: adding one allocates no container (no argument tuple, no iterator)."""
 
-    def __init__(self, size: int, width: int) -> None:
-        self.fields: list[list[Any]] = [[0.0] * size for _ in range(width)]
+    def __init__(self, size: int) -> None:
+        self.starts, self.ends = [0.0] * size, [0.0] * size
+        self.values: list[float] = [0.0] * size
+        self.labels: list[Any] = [""] * size
         self.size, self.next, self.full = size, 0, False
 
-    def add(self, *values: Any) -> None:
-        for column, value in zip(self.fields, values, strict=True):
-            column[self.next] = value
-        self.next = (self.next + 1) % self.size
+    def add(self, start: float, end: float, value: float = 0.0, label: Any = "") -> None:
+        index = self.next
+        self.starts[index], self.ends[index] = start, end
+        self.values[index], self.labels[index] = value, label
+        self.next = (index + 1) % self.size
         self.full = self.full or self.next == 0
 
-    def rows(self) -> list[tuple[Any, ...]]:
-        count = self.size if self.full else self.next
-        return [tuple(column[i] for column in self.fields) for i in range(count)]
+    def rows(self) -> list[tuple[float, float, float, Any]]:
+        """Oldest first."""
+        order = [*range(self.next, self.size), *range(self.next)] if self.full else range(self.next)
+        return [(self.starts[i], self.ends[i], self.values[i], self.labels[i]) for i in order]
 
 
 class GCClock:
@@ -160,7 +169,7 @@ class GCClock:
         self.start = self.start_wall = 0.0
         self.total = 0.0  # CPU seconds of every collection so far
         #: Recent collections (start, end, generation), for the ticker's longest gap.
-        self.recent = _Ring(1024, 3)
+        self.recent = _Ring(1024)
         gc.callbacks.append(self.callback)
 
     def reset(self) -> None:
@@ -182,11 +191,13 @@ class Ticker:
 
     def __init__(self) -> None:
         self.longest = 0.0
-        self.last = time.perf_counter()
+        self.last = self.since = time.perf_counter()
         self.window = (0.0, 0.0)  # when the longest gap began and ended
+        self.gaps = _Ring(8192)  # every gap since: the steps' CPU between two ticks
 
     def reset(self) -> None:
         self.longest, self.last = 0.0, time.perf_counter()
+        self.since = self.last
         self.window = (0.0, 0.0)
 
     async def run(self) -> None:
@@ -197,6 +208,7 @@ class Ticker:
             now = time.perf_counter()
             if now - self.last - PERIOD > self.longest:
                 self.longest, self.window = now - self.last - PERIOD, (self.last, now)
+            self.gaps.add(self.last, now)
             self.last = now
 
 
@@ -337,6 +349,27 @@ def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock, collections: GC
     out["step_without_gc_task"] = steps.who_without_gc
     out["gc_ms"], out["gc_generation"] = collections.longest * 1e3, collections.generation
     out["ticker_gap"] = _gap_contents(ticker.window, steps, collections)
+    out["gap_cpu_ms"] = _most_cpu_between_ticks(ticker, steps) * 1e3
+
+
+def _most_cpu_between_ticks(ticker: Ticker, steps: StepClock) -> float:
+    """The most CPU the task steps took from a tick's deadline to the tick, over every gap
+    since reset: what the ticker would wait on a machine where nothing preempts the process
+    (a wall figure on a loaded machine is mostly preemption), whether one step or several
+    back to back held the loop. A step counts whole when it ended after the deadline (so a
+    step that began before it is over-counted: an upper bound).
+    """
+    rows = steps.recent.rows()
+    ends = [end for _, end, _, _ in rows]
+    totals = list(itertools.accumulate((cpu for _, _, cpu, _ in rows), initial=0.0))
+    most = 0.0
+    for start, end, _, _ in ticker.gaps.rows():
+        if start < ticker.since or (rows and start < rows[0][0]):
+            continue  # before reset, or older than the steps recorded
+        first = bisect.bisect_right(ends, start + PERIOD)
+        last = bisect.bisect_right(ends, end)
+        most = max(most, totals[last] - totals[first])
+    return most
 
 
 def _gap_contents(window: tuple[float, float], steps: StepClock, collections: GCClock) -> str:
@@ -354,8 +387,8 @@ def _gap_contents(window: tuple[float, float], steps: StepClock, collections: GC
         f"gap {(end - start) * 1e3:.2f} ms: {len(inside)} steps, {wall * 1e3:.2f} ms wall, "
         f"{cpu * 1e3:.2f} ms CPU ("
         + ", ".join(f"{who} {(e - s) * 1e3:.2f}" for s, e, _, who in top)
-        + f"); {len(gcs)} collections {sum(e - s for s, e, _ in gcs) * 1e3:.2f} ms"
-        + (f" (gen {max(g for _, _, g in gcs)})" if gcs else "")
+        + f"); {len(gcs)} collections {sum(e - s for s, e, _, _ in gcs) * 1e3:.2f} ms"
+        + (f" (gen {max(int(g) for _, _, g, _ in gcs)})" if gcs else "")
         + f"; outside steps {(end - start - wall) * 1e3:.2f} ms"
     )
 
@@ -364,6 +397,7 @@ def _keep_worse(out: dict[str, Any], other: dict[str, Any]) -> None:
     """Each figure of ``out`` becomes the worse of it and ``other``'s (with whose it was)."""
     for key, with_key in (
         ("ticker_ms", None),
+        ("gap_cpu_ms", None),
         ("step_ms", "step_task"),
         ("step_cpu_ms", None),
         ("step_cpu_without_gc_ms", "step_without_gc_task"),
@@ -432,6 +466,7 @@ def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]
         key: statistics.median(run[key] for run in runs)
         for key in (
             "ticker_ms",
+            "gap_cpu_ms",
             "step_ms",
             "step_cpu_ms",
             "step_cpu_without_gc_ms",
@@ -480,6 +515,8 @@ def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
             met=judged <= TARGET_MS,
             note=(
                 f"longest single step {result['step_ms']:.2f} ms ({result['worst_step_task']}), "
+                "most CPU of the steps between a tick's deadline and the tick "
+                f"{result['gap_cpu_ms']:.2f} ms, "
                 f"most CPU in one step {result['step_cpu_ms']:.2f} ms; floor = the same ticker "
                 "on an idle loop"
                 + ("; judged on the step CPU (the idle loop is over target)" if loaded else "")

@@ -42,7 +42,9 @@ def main() -> None:
                 + ", ".join(f"{run['step_cpu_ms']:.2f}" for run in good)
                 + f"), less collections {own:.2f} ms, gc max "
                 + f"{max(run['gc_ms'] for run in good):.1f} ms, ticker median "
-                + f"{statistics.median(run['ticker_ms'] for run in good):.2f} ms; "
+                + f"{statistics.median(run['ticker_ms'] for run in good):.2f} ms, CPU between "
+                + f"two ticks median {statistics.median(run['gap_cpu_ms'] for run in good):.2f}"
+                + " ms; "
                 + f"longest step's task: {good[-1]['step_task']}; longest less collections: "
                 + f"{good[-1]['step_without_gc_task']}"
                 + "; ticker gaps: "
