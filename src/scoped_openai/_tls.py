@@ -111,7 +111,9 @@ async def load_shared_tls_context() -> None:
     once by :func:`shared_tls_context` when a client needs the context.
     """
     if _shared.context is None and not _shared.pending:
-        _begin()
+        await give_way()  # reading the bundle is a step of its own, not the last import's
+        if _shared.context is None and not _shared.pending:
+            _begin()
     while _shared.pending:
         await give_way()
         if _shared.pending:  # another task may have taken the last slice meanwhile

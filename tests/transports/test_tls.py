@@ -52,12 +52,12 @@ async def test_loads_certifi_a_slice_per_step(fresh: Any, monkeypatch: pytest.Mo
     await _tls.load_shared_tls_context()
     assert fresh.pending == []
     assert trusted(_tls.shared_tls_context()) == CERTIFI
-    # Nothing was loaded in the step that read the bundle nor in the one that set OpenSSL
-    # up (a throwaway context); then one slice per step.
+    # Nothing was loaded before the step that reads the bundle, in it, nor in the one that
+    # sets OpenSSL up (a throwaway context); then one slice per step.
     counts = [*loaded, len(CERTIFI)]
-    assert counts[:2] == [0, 0]
-    assert all(0 < b - a <= _tls.SLICE for a, b in itertools.pairwise(counts[1:]))
-    assert len(loaded) == 1 + SLICES
+    assert counts[:3] == [0, 0, 0]
+    assert all(0 < b - a <= _tls.SLICE for a, b in itertools.pairwise(counts[2:]))
+    assert len(loaded) == 2 + SLICES
 
 
 @pytest.mark.anyio
@@ -69,8 +69,9 @@ async def test_concurrent_loaders_share_the_work(
         for _ in range(3):
             tg.start_soon(_tls.load_shared_tls_context)
     assert trusted(_tls.shared_tls_context()) == CERTIFI
-    # Each slice was taken once: three loaders take no more steps than slices in all.
-    assert len(loaded) <= SLICES + 3
+    # Each slice was taken once: beside the slices, each of the three loaders takes at most
+    # its step before reading the bundle and one last look.
+    assert len(loaded) <= SLICES + 2 * 3
 
 
 @pytest.mark.anyio
