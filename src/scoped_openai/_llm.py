@@ -400,7 +400,6 @@ class OpenAILLM:
         self.api: API = _checked(api, "api", APIS)
         # What the server holds that a turn may continue from (``_chain_home``).
         self._chains: ChainHome | None = None
-        self._store = store
         # Without store, HTTP Responses turns send the whole context: converted once per item
         # (made by the first such turn).
         self._http_inputs: InputItemCache | None = None
@@ -849,7 +848,8 @@ class OpenAILLM:
         if self._chains is None:
             from ._chain import ChainHome  # see RESPONSES_MODULES
 
-            self._chains = ChainHome(store=self._store)
+            # The store flag the requests send (the constructor's ``store``).
+            self._chains = ChainHome(store=self.settings.store)
         return self._chains
 
     def _websocket_pool(self) -> WebSocketPool:
