@@ -160,6 +160,7 @@ class ChatStream:
         # A barge-in ended the iteration and left the release to the block's exit (or to
         # whoever comes first: ``aclose``, the next turn, ``cancel_current_generation``).
         self._release_pending = False
+        self._ended_at: float | None = None  # when that iteration ended: the turn's end
         self._delivered = False
         self._attempt = 0
         self._closed_event: anyio.Event | None = None
@@ -430,12 +431,16 @@ class ChatStream:
         """A barge-in ends the iteration. In an ``async with`` block the release (closing
         the response, retiring the socket, the metrics) is left to the block's exit, which
         follows at once: the loop ends without waiting for it, and nothing of the turn can
-        be read any more. A bare loop has no exit to leave it to: it releases here."""
+        be read any more. A bare loop has no exit to leave it to: it releases here. The
+        metrics, reported at the release, end here: the block's own work after the loop is
+        not the turn's."""
         if not self._entered:
             await self._close(completed=False)
         elif not self._finished:
             self._finish()
             self._release_pending = True
+            if self._recorder is not None:
+                self._ended_at = self._deadlines.now()
 
     def _finish(self) -> None:
         self._finished = True
@@ -479,8 +484,9 @@ class ChatStream:
         # Neither completed nor failed: a barge-in, the stream left early, or the caller's
         # own scope cancelled.
         cancelled = self.cancelled or not (completed or self._error_name)
+        ended_at = self._ended_at
         self.metrics = recorder.finish(
-            self._deadlines.now(),
+            self._deadlines.now() if ended_at is None else ended_at,
             self.assembler,
             cancelled=cancelled,
             retries=self._attempt,

@@ -164,6 +164,21 @@ async def test_the_next_turn_from_another_task_does_not_wait_for_the_block(
     path.assert_all_closed()
 
 
+@pytest.mark.trio
+async def test_the_metrics_end_at_the_loop_end_not_at_the_block_exit(
+    autojump_clock: trio.testing.MockClock, path: OnPath, ctx: ChatContext
+) -> None:
+    # The release waits for the block's exit, but the turn ended with its loop: the
+    # caller's own work in the block after the loop is not the turn's duration.
+    started_at = trio.current_time()
+    async with barged_in_block_held(path, ctx) as (_, stream):
+        loop_ended_at = trio.current_time()
+        await trio.sleep(1.0)  # the caller's block goes on (virtual time)
+    assert stream.metrics is not None
+    assert stream.metrics.cancelled is True
+    assert stream.metrics.duration <= loop_ended_at - started_at
+
+
 @pytest.mark.anyio
 async def test_over_our_client_the_dropped_socket_closes_at_the_block_exit(
     ctx: ChatContext,
