@@ -216,9 +216,18 @@ async def _run_first_client_paths_once() -> None:
     if _client_paths_run:
         return
     await give_way()
-    client = httpx.AsyncClient(
-        limits=DEFAULT_POOL, verify=shared_tls_context(), http2=_http2_available()
-    )
+    options: dict[str, Any] = {
+        "limits": DEFAULT_POOL,
+        "verify": shared_tls_context(),
+        "http2": _http2_available(),
+    }
+    try:
+        client = httpx.AsyncClient(**options)
+    except (ImportError, ValueError):
+        # The environment names a proxy httpx cannot use here (a SOCKS proxy without
+        # socksio, an unknown scheme): the application's own client decides whether that
+        # matters, at its first turn, not this throwaway while entering.
+        client = httpx.AsyncClient(**options, trust_env=False)
     try:
         await give_way()
         urllib.request.Request(OPENAI_BASE_URL)

@@ -14,8 +14,10 @@ import anyio
 import httpx
 import pytest
 
-from scoped_openai import _compat, _llm
+from scoped_openai import ChatContext, _compat, _llm
 from scoped_openai._loops import current_loop
+from scoped_openai.testing import FakeOpenAI, Reply
+from support.turns import turn_text
 
 pytestmark = pytest.mark.anyio
 
@@ -127,6 +129,22 @@ async def test_cancelled_the_first_clients_code_paths_close_it_and_run_again_lat
     await _llm._run_first_client_paths_once()
     assert len(clients.built) == 2
     assert clients.closed == clients.built
+
+
+async def test_a_proxy_httpx_cannot_use_does_not_stop_an_instance_with_its_own_client(
+    monkeypatch: pytest.MonkeyPatch, ctx: ChatContext
+) -> None:
+    # The application's client (here the fake's, in memory) decides how to reach the API;
+    # a proxy variable that an httpx client built from the environment refuses (ValueError:
+    # unknown scheme; a SOCKS proxy without socksio: ImportError) is not the throwaway's
+    # to raise while entering.
+    monkeypatch.setenv("ALL_PROXY", "ftp://proxy.invalid:21")
+    monkeypatch.setattr(_llm, "_client_paths_run", False)
+    fake = FakeOpenAI()
+    fake.add(Reply.text("fine"))
+    async with fake.llm() as llm:
+        assert await turn_text(llm, ctx) == "fine"
+    assert _llm._client_paths_run  # the code paths were still run (without the proxy)
 
 
 async def test_the_handshakes_proxy_lookup_runs_once_per_url(
