@@ -157,8 +157,9 @@ class InputItemCache:
       new context every turn (new objects, the same texts) still converts only what is new.
 
     Messages with images are converted every time. Only the last call's items are kept
-    (memory follows the context). The reused dicts are the ones already sent (and held by
-    ``ChainState.server_items``), so comparing the two is mostly an identity check.
+    (memory follows the context), up to the first message with an image. The reused dicts
+    are the ones already sent (and held by ``ChainState.server_items``), so comparing the
+    two is mostly an identity check.
     """
 
     __slots__ = ("_by_key", "_converted", "_items", "_keys")
@@ -201,7 +202,14 @@ class InputItemCache:
         self._keys.extend(keys)
         self._converted.extend(new)
         self._by_key = kept  # what this call looked up (the prefix is found by position)
-        return list(filter(None, self._converted))  # None: a message that says nothing
+        converted_items = list(filter(None, self._converted))  # None: says nothing
+        if None in keys:
+            # The walk by position stops at the first item converted every time: nothing
+            # from it on is reused by position, and an image's bytes and data URL kept
+            # until the next call would only be held alive.
+            cut = same + keys.index(None)
+            del self._items[cut:], self._keys[cut:], self._converted[cut:]
+        return converted_items
 
     def _unchanged_prefix(self, items: Sequence[ChatItem]) -> int:
         """How many of ``items`` are, in order, the last call's objects with their keys."""

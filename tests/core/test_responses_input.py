@@ -3,6 +3,8 @@ output items back into input shape."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -148,6 +150,27 @@ def test_cached_input_items_raise_what_the_conversion_raises() -> None:
             cache.convert(bad)
     with pytest.raises(TypeError, match="unsupported message content part: int"):
         cache.convert([ChatMessage(role=ChatRole.USER, content=[3])])  # type: ignore[list-item]
+
+
+def test_cached_input_items_keep_no_message_converted_every_time() -> None:
+    # A message with an image is converted at every call and ends the walk by position:
+    # kept until the next call, it (its image's bytes, and the data URL made of them) would
+    # only be held alive, for nothing, after the caller dropped the context.
+    cache = InputItemCache()
+    photo = ChatMessage(role=ChatRole.USER, content=["Look:", ImageContent(b"\xff\xd8" * 1000)])
+    items: list[ChatItem] = [
+        ChatMessage(role=ChatRole.USER, content="Hi."),
+        photo,
+        ChatMessage(role=ChatRole.USER, content="Well?"),
+    ]
+    references = sys.getrefcount(photo)
+    converted = cache.convert(items)
+    assert converted == to_input_items(items)
+    assert sys.getrefcount(photo) == references  # the cache holds no reference to it
+    del converted
+    items.append(ChatMessage(role=ChatRole.ASSISTANT, content="Nice."))
+    again = cache.convert(items)
+    assert again == to_input_items(items)
 
 
 def _image() -> ImageContent:
