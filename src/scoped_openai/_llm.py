@@ -223,10 +223,10 @@ async def _run_first_client_paths_once() -> None:
     }
     try:
         client = httpx.AsyncClient(**options)
-    except (ImportError, ValueError):
+    except Exception:
         # The environment names a proxy httpx cannot use here (a SOCKS proxy without
-        # socksio, an unknown scheme): the application's own client decides whether that
-        # matters, at its first turn, not this throwaway while entering.
+        # socksio, an unknown scheme, a URL it cannot parse): the application's own client
+        # decides whether that matters, at its first turn, not this throwaway while entering.
         client = httpx.AsyncClient(**options, trust_env=False)
     try:
         await give_way()

@@ -131,14 +131,19 @@ async def test_cancelled_the_first_clients_code_paths_close_it_and_run_again_lat
     assert clients.closed == clients.built
 
 
+@pytest.mark.parametrize(
+    ("variable", "proxy"),
+    [("ALL_PROXY", "ftp://proxy.invalid:21"), ("HTTPS_PROXY", "http://[::1")],
+    ids=["unknown-scheme", "unparsable"],
+)
 async def test_a_proxy_httpx_cannot_use_does_not_stop_an_instance_with_its_own_client(
-    monkeypatch: pytest.MonkeyPatch, ctx: ChatContext
+    monkeypatch: pytest.MonkeyPatch, ctx: ChatContext, variable: str, proxy: str
 ) -> None:
     # The application's client (here the fake's, in memory) decides how to reach the API;
     # a proxy variable that an httpx client built from the environment refuses (ValueError:
-    # unknown scheme; a SOCKS proxy without socksio: ImportError) is not the throwaway's
-    # to raise while entering.
-    monkeypatch.setenv("ALL_PROXY", "ftp://proxy.invalid:21")
+    # unknown scheme; httpx.InvalidURL; a SOCKS proxy without socksio: ImportError) is not
+    # the throwaway's to raise while entering.
+    monkeypatch.setenv(variable, proxy)
     monkeypatch.setattr(_llm, "_client_paths_run", False)
     fake = FakeOpenAI()
     fake.add(Reply.text("fine"))
