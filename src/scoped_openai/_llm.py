@@ -140,7 +140,12 @@ async def _look_up_proxy_once(url: str) -> None:
     await give_way()
     from ._compat import environment_proxy  # imported with the engine, just before
 
-    environment_proxy(http_url(url))
+    try:
+        environment_proxy(http_url(url))
+    except Exception:
+        # A proxy variable httpx cannot parse: the handshake looks it up again and says so
+        # where it did before, at the first turn, not while entering.
+        return
     _proxies_looked_up.add(url)
 
 

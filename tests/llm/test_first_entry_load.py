@@ -162,3 +162,16 @@ async def test_the_handshakes_proxy_lookup_runs_once_per_url(
         await _llm._look_up_proxy_once(url)
     # As the handshake asks it (``ws_dial``), so the first handshake finds it remembered.
     assert looked_up == ["https://one.example/v1/responses", "http://two"]
+
+
+async def test_a_proxy_lookup_that_fails_is_left_to_the_handshake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As before the lookup moved into entering: a variable httpx cannot parse fails the
+    # first handshake (at the turn), not the entering; nothing is remembered.
+    monkeypatch.setenv("NO_PROXY", "[::1")
+    monkeypatch.setattr(_llm, "_proxies_looked_up", set())
+    with pytest.raises(httpx.InvalidURL):
+        _compat.environment_proxy("https://one.example/v1/responses")
+    await _llm._look_up_proxy_once("wss://one.example/v1/responses")
+    assert _llm._proxies_looked_up == set()
