@@ -156,11 +156,6 @@ class ChatStream:
         self._started = False
         self._finished = False
         self._released = False  # ``_close`` has released the source (it may wait for a drain)
-        self._entered = False  # used as ``async with``: its exit will release the source
-        # A barge-in ended the iteration and left the release to the block's exit (or to
-        # whoever comes first: ``aclose``, the next turn, ``cancel_current_generation``).
-        self._release_pending = False
-        self._ended_at: float | None = None  # when that iteration ended: the turn's end
         self._delivered = False
         self._attempt = 0
         self._closed_event: anyio.Event | None = None
@@ -188,7 +183,6 @@ class ChatStream:
 
         Cancellation: nothing to lose; it does not wait.
         """
-        self._entered = True
         return self
 
     async def __aexit__(
@@ -204,8 +198,6 @@ class ChatStream:
         if not self._finished:
             self.cancelled = self.cancelled or exc_type is None
             await self._close(completed=False)
-        elif self._release_pending:
-            await self._release(completed=False)
 
     async def aclose(self) -> None:
         """Stop the stream and release its connection (idempotent; from any task).
@@ -217,9 +209,7 @@ class ChatStream:
         Cancellation: the release is shielded and bounded by ``CLEANUP_TIMEOUT``.
         """
         if self._finished:
-            if self._release_pending:  # a barge-in's consumer left it to the block's exit
-                await self._release(completed=False)
-            elif not self._released:
+            if not self._released:
                 # Another task is closing it, e.g. a consumer waiting for its body's drain
                 # (at most ``DRAIN_INLINE``): closed means closed once this returns.
                 await self._wait_closed()
@@ -242,12 +232,6 @@ class ChatStream:
         """True while a consumer is inside ``__anext__`` waiting for the network."""
         return self._scope is not None
 
-    @property
-    def ended(self) -> bool:
-        """True once a barge-in ended the iteration and only the release is left (the
-        ``async with`` block's exit does it): nobody reads this turn any more."""
-        return self._release_pending
-
     # -- iteration --------------------------------------------------------------------
 
     def __aiter__(self) -> ChatStream:
@@ -258,13 +242,11 @@ class ChatStream:
 
         Cancellation: a barge-in (``cancel()``) ends the iteration with
         ``StopAsyncIteration``; items already returned stay delivered, the rest of the
-        reply is dropped. In an ``async with`` block the connection is released at the
-        block's exit (or by ``aclose()`` or the next turn, if one comes first), so the loop
-        ends without waiting for it; a bare loop releases it before it ends. Cancelling
-        the caller's scope releases the connection and re-raises the cancellation.
+        reply is dropped. Cancelling the caller's scope releases the connection and
+        re-raises the cancellation.
         """
         if self.cancelled:  # checked first: a barge-in also drops items already buffered
-            await self._end_barged_in()
+            await self._close(completed=False)
             raise StopAsyncIteration
         buffer = self._buffer
         while not buffer:
@@ -278,7 +260,7 @@ class ChatStream:
                 # Looked at again after every wait: under trio a barge-in that lands after
                 # the read completed but before this task ran cancels nothing (the wait is
                 # over), and the items of that read must not be spoken.
-                await self._end_barged_in()
+                await self._close(completed=False)
                 raise StopAsyncIteration
         item = buffer.popleft()
         if isinstance(item, LLMResponse):
@@ -427,35 +409,13 @@ class ChatStream:
         else:
             await anyio.sleep(delay)
 
-    async def _end_barged_in(self) -> None:
-        """A barge-in ends the iteration. In an ``async with`` block the release (closing
-        the response, retiring the socket, the metrics) is left to the block's exit, which
-        follows at once: the loop ends without waiting for it, and nothing of the turn can
-        be read any more. A bare loop has no exit to leave it to: it releases here. The
-        metrics, reported at the release, end here: the block's own work after the loop is
-        not the turn's."""
-        if not self._entered:
-            await self._close(completed=False)
-        elif not self._finished:
-            self._finish()
-            self._release_pending = True
-            if self._recorder is not None:
-                self._ended_at = self._deadlines.now()
-
-    def _finish(self) -> None:
+    async def _close(self, *, completed: bool) -> None:
+        if self._finished:
+            return
         self._finished = True
         if self._buffer:
             self.assembler.unsay(self._buffer)  # built, never heard
             self._buffer.clear()
-
-    async def _close(self, *, completed: bool) -> None:
-        if self._finished:
-            return
-        self._finish()
-        await self._release(completed=completed)
-
-    async def _release(self, *, completed: bool) -> None:
-        self._release_pending = False  # whoever releases first; the others wait for it
         try:
             with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                 await self._source.aclose(completed=completed)
@@ -484,9 +444,8 @@ class ChatStream:
         # Neither completed nor failed: a barge-in, the stream left early, or the caller's
         # own scope cancelled.
         cancelled = self.cancelled or not (completed or self._error_name)
-        ended_at = self._ended_at
         self.metrics = recorder.finish(
-            self._deadlines.now() if ended_at is None else ended_at,
+            self._deadlines.now(),
             self.assembler,
             cancelled=cancelled,
             retries=self._attempt,

@@ -12,9 +12,7 @@ b. the task asking is the turn's own task and it is not inside the turn's ``__an
    one task reads one reply at a time, so a new turn supersedes the one it left;
 c. the task that started the turn has finished (its coroutine has no frame any more, on
    both backends) and no other task is inside the turn's ``__anext__``;
-d. the stream is gone (a weak reference, read when asked);
-e. a barge-in ended the stream's iteration and only its release is left (an ``async with``
-   block's exit does it, but the block may still be running the caller's code).
+d. the stream is gone (a weak reference, read when asked).
 """
 
 from __future__ import annotations
@@ -32,11 +30,6 @@ class Reader(Protocol):
     @property
     def waiting(self) -> bool:
         """Whether a consumer is inside the stream's ``__anext__`` right now."""
-        ...
-
-    @property
-    def ended(self) -> bool:
-        """Whether a barge-in ended the iteration and only the release is left."""
         ...
 
     async def aclose(self) -> None:
@@ -74,14 +67,12 @@ class TurnOwner:
         return f"<TurnOwner stream={'gone' if self._stream() is None else 'live'}>"
 
     def vanished(self) -> bool:
-        """Whether nobody can read this turn any more (rules b to e above)."""
+        """Whether nobody can read this turn any more (rules b, c, d above)."""
         stream = self._stream()
         if stream is None:
             return True  # d
         if stream.waiting:
             return False  # a consumer is inside its __anext__ right now
-        if stream.ended:
-            return True  # e
         if getattr(self._coroutine, "cr_frame", True) is None:
             return True  # c: the owner's task has finished
         return _current_coroutine() is self._coroutine  # b

@@ -224,9 +224,6 @@ class StreamedBody:
 
         Cancellation: call it shielded; cancelled, the connection is dropped.
         """
-        wait = self.read_wait
-        if wait is not None and wait.dropped is not None:
-            await wait.close_dropped()  # the socket a barge-in dropped (``ScopedReadStream``)
         response, self._response = self._response, None
         if response is None:
             return

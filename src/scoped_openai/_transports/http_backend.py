@@ -66,19 +66,9 @@ class ReadWait:
         cancel_called: A barge-in or a deadline cancelled this step's wait.
         deadline: When this step's reads end (the watchdog's waits keep ``inf``).
         scope: The scope of the read waiting right now, if any.
-        dropped: The socket httpcore closed while a barge-in unwound this wait's read, not
-            closed yet (``close_dropped``).
     """
 
-    __slots__ = (
-        "_new_scope",
-        "_stream",
-        "_watcher",
-        "cancel_called",
-        "deadline",
-        "dropped",
-        "scope",
-    )
+    __slots__ = ("_new_scope", "_stream", "_watcher", "cancel_called", "deadline", "scope")
 
     def __init__(self, stream: ScopedReadStream) -> None:
         self._stream = stream
@@ -87,7 +77,6 @@ class ReadWait:
         self.cancel_called = False
         self.deadline = math.inf
         self.scope: Any = None
-        self.dropped: Any = None
 
     def arm(
         self, new_scope: Callable[..., Any], deadline: float, watcher: ReadWatcher | None = None
@@ -119,15 +108,6 @@ class ReadWait:
     ) -> bool:
         self._stream.wait = None
         return exc_type is WaitEnded
-
-    async def close_dropped(self) -> None:
-        """Close the socket a barge-in dropped (see ``ScopedReadStream.aclose``), if any.
-
-        Cancellation: as the socket's close (it closes before it checkpoints).
-        """
-        dropped, self.dropped = self.dropped, None
-        if dropped is not None:
-            await dropped.aclose()
 
     async def run(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """``await fn(*args)`` in a scope this wait cancels.
@@ -207,19 +187,9 @@ class ScopedReadStream:
     async def aclose(self) -> None:
         """httpcore's close (a request head still held is dropped: the request failed).
 
-        When a barge-in ended the bound step's read, httpcore drops the connection as the
-        read unwinds, in the consumer's task, before its loop can end: the socket's close
-        (a system call, and on both backends a scheduler pass) is left to the turn's
-        release instead (``ReadWait.close_dropped``), which follows the loop's end.
-        httpcore is done with the connection either way.
-
         Cancellation: as httpcore's.
         """
         self._head = None
-        wait = self.wait
-        if wait is not None and wait.cancel_called and wait.dropped is None:
-            wait.dropped = self._inner
-            return
         await self._inner.aclose()
 
     async def start_tls(
