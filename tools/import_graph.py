@@ -63,6 +63,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_transports",
             "_transports.*",
             "_compat",
+            "_proxy_settings",
             "_tls",
             "_deferred_import",
             "_give_way",

@@ -164,10 +164,22 @@ def environment_proxy(url: str) -> str | None:
     Remembered for the URL and the environment as it is (any change to any variable is a
     new key): reading the proxy settings decodes every variable, about 70 µs for each
     WebSocket handshake, one of which runs beside the turn after a barge-in.
+
+    Raises:
+        UsageError: A proxy variable httpx cannot use (a URL it cannot parse, a scheme it
+            does not know), named with what is wrong with it.
     """
     data = getattr(os.environ, "_data", None)  # the raw mapping: no decoding to compare
     snapshot = tuple(data.items()) if isinstance(data, dict) else tuple(os.environ.items())
-    return _environment_proxy(url, snapshot)
+    try:
+        return _environment_proxy(url, snapshot)
+    except (httpx.InvalidURL, ValueError) as exc:
+        from ._proxy_settings import proxy_setting_error  # only once something is wrong
+
+        error = proxy_setting_error(socks=False)  # SOCKS: ws_dial says it is not supported
+        if error is None:
+            raise
+        raise error from exc
 
 
 @functools.lru_cache(maxsize=16)
@@ -179,6 +191,9 @@ def _environment_proxy(url: str, environment: tuple[object, ...]) -> str | None:
         ((URLPattern(key), proxy) for key, proxy in get_environment_proxies().items()),
         key=lambda mount: mount[0],
     )
+    for _, proxy in mounts:
+        if proxy is not None:
+            httpx.Proxy(url=proxy)  # raises where an httpx client would refuse it, as one
     for pattern, proxy in mounts:
         if pattern.matches(target):
             return proxy

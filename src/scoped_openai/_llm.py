@@ -143,8 +143,8 @@ async def _look_up_proxy_once(url: str) -> None:
     try:
         environment_proxy(http_url(url))
     except Exception:
-        # A proxy variable httpx cannot parse: the handshake looks it up again and says so
-        # where it did before, at the first turn, not while entering.
+        # A proxy variable httpx cannot use: the handshake looks it up again and raises the
+        # UsageError naming it where it did before, at the first turn, not while entering.
         return
     _proxies_looked_up.add(url)
 
@@ -622,7 +622,14 @@ class OpenAILLM:
             raise RuntimeError("this OpenAILLM is closed")
         install_log_redaction()  # also for a caller's client: the query is ours
         if self._client is None:
-            self._client = httpx.AsyncClient(
+            self._client = self._default_client()
+            # Our client only: a network read, not every chunk, opens the turn's scope.
+            with_scoped_reads(self._client)
+        return self._client
+
+    def _default_client(self) -> httpx.AsyncClient:
+        try:
+            return httpx.AsyncClient(
                 timeout=self._timeout,
                 limits=DEFAULT_POOL,
                 # Never: a 307/308 to another origin would carry the API key (httpx strips
@@ -636,9 +643,13 @@ class OpenAILLM:
                 # benchmarks/: no new connection in 8 of 8 barge-ins over HTTP/2).
                 http2=_http2_available(),
             )
-            # Our client only: a network read, not every chunk, opens the turn's scope.
-            with_scoped_reads(self._client)
-        return self._client
+        except (httpx.InvalidURL, ValueError, ImportError) as exc:
+            from ._proxy_settings import proxy_setting_error  # only once something is wrong
+
+            error = proxy_setting_error(socks=True)
+            if error is None:
+                raise
+            raise error from exc
 
     async def __aenter__(self) -> OpenAILLM:
         """Open the task group connections and prewarm live in. The first entry in a
@@ -770,7 +781,13 @@ class OpenAILLM:
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
         if self.streaming or self.api == "responses":
-            source, path = self._responses_turn(messages.items, tools, conversational_graph, kwargs)
+            try:
+                source, path = self._responses_turn(
+                    messages.items, tools, conversational_graph, kwargs
+                )
+            except UsageError as error:  # a proxy variable the default client cannot use
+                self._emit_error(error)  # like every error of a turn (nothing was sent)
+                raise
             return self._track(source, conversational_graph, path=path)
         try:
             source = chat_completions_turn(

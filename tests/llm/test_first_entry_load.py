@@ -14,7 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from scoped_openai import ChatContext, _compat, _llm
+from scoped_openai import ChatContext, UsageError, _compat, _llm
 from scoped_openai._loops import current_loop
 from scoped_openai.testing import FakeOpenAI, Reply
 from support.turns import turn_text
@@ -168,10 +168,11 @@ async def test_a_proxy_lookup_that_fails_is_left_to_the_handshake(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # As before the lookup moved into entering: a variable httpx cannot parse fails the
-    # first handshake (at the turn), not the entering; nothing is remembered.
+    # first handshake (at the turn, a UsageError naming it), not the entering; nothing is
+    # remembered.
     monkeypatch.setenv("NO_PROXY", "[::1")
     monkeypatch.setattr(_llm, "_proxies_looked_up", set())
-    with pytest.raises(httpx.InvalidURL):
+    with pytest.raises(UsageError, match=r"NO_PROXY='\[::1'"):
         _compat.environment_proxy("https://one.example/v1/responses")
     await _llm._look_up_proxy_once("wss://one.example/v1/responses")
     assert _llm._proxies_looked_up == set()
