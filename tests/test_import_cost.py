@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from scoped_openai._llm import RESPONSES_MODULES
+from scoped_openai._first_entry import RESPONSES_MODULES
 
 SCRIPT = """
 import sys
@@ -58,10 +58,10 @@ RESPONSES = """
 import json, sys
 import anyio
 import scoped_openai
-from scoped_openai import ChatContext, ChatRole, _llm
+from scoped_openai import ChatContext, ChatRole, _first_entry
 from scoped_openai import _stepwise_import as stepwise
 from scoped_openai.testing import FakeOpenAI, WSReply
-listed = list(_llm.RESPONSES_MODULES)
+listed = list(_first_entry.RESPONSES_MODULES)
 with_package = [name for name in listed if name in sys.modules]
 steps = []
 import_module = stepwise.importlib.import_module

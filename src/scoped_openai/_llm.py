@@ -3,19 +3,18 @@
 No protocol work here: a turn is made by ``_http_turn`` (Chat Completions over HTTP: its
 request, its parser) or ``_ws_turn`` (the Responses API over the pooled WebSocket), and
 driven by the per-turn stream in ``_stream``; assembly is ``_assembly``'s, the network
-``_transports``' and the WebSocket lifecycle ``_ws_pool``'s.
+``_transports``', the WebSocket lifecycle ``_ws_pool``'s and what the first entry in a
+process loads ``_first_entry``'s.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import os
 import sys
-import urllib.request
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -26,26 +25,30 @@ import httpx
 from ._assembly import Assembler
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
 from ._deadlines import native_scope_and_clock
-from ._deferred_import import defer_until_used
-from ._endpoint import OPENAI_BASE_URL, Endpoint, redact_url, with_query
+from ._endpoint import Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, APIStatusError, InvalidContextError, UsageError
-from ._give_way import give_way
+from ._first_entry import (
+    load_once,
+    load_responses_modules,
+    load_transport_once,
+    load_websocket_engine,
+)
 from ._graph import ConversationalGraph
 from ._http_turn import HTTPOptions, HTTPTurn, chat_completions_turn
 from ._limits import StreamLimits
 from ._loops import current_loop, running_asyncio_loop
 from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
-from ._stepwise_import import (
-    HTTP_TRANSPORT,
-    WEBSOCKET_ENGINE,
-    import_indivisible,
-    import_stepwise,
-)
+from ._stepwise_import import import_indivisible
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
-from ._tls import load_shared_tls_context, shared_tls_context
+from ._tls import shared_tls_context
 from ._tools import FunctionTool
-from ._transports.http import install_log_redaction, warm_connection, with_scoped_reads
+from ._transports.http import (
+    http2_available,
+    install_log_redaction,
+    warm_connection,
+    with_scoped_reads,
+)
 from ._transports.websocket import (
     ENGINES,
     WebSocketConnector,
@@ -53,7 +56,6 @@ from ._transports.websocket import (
     default_connector,
     raise_unwrapped,
 )
-from ._transports.ws_base import http_url
 from ._turn_owner import TurnOwner
 from ._watchdog import Watchdog
 from ._ws_fallback import FallbackSwitch, WebSocketOrHTTPTurn, is_unsupported_upgrade
@@ -89,90 +91,11 @@ EVENTS = ("error", "metrics", "fallback")
 
 
 @functools.cache
-def _http2_available() -> bool:
-    """Whether httpx can speak HTTP/2 here (``pip install 'scoped-openai[http2]'``)."""
-    return importlib.util.find_spec("h2") is not None
-
-
-#: The first ``async with``'s loads running now, by event loop and what they load: an
-#: instance entered meanwhile waits for that one instead of stepping through the same
-#: imports beside it (1,000 sessions entered at once each took a checkpoint per module,
-#: about 150, which was most of their setup's CPU above the floor's).
-_loading: dict[tuple[object, str], anyio.Event] = {}
-
-
-async def _load_once(loop: object, what: str, load: Callable[[], Awaitable[None]]) -> None:
-    """``await load()``, unless a load of ``what`` is running on ``loop``: then wait for it
-    and call ``load()`` after it (nothing left to do unless that one was cancelled)."""
-    key = (loop, what)
-    running = _loading.get(key)
-    if running is not None:
-        await running.wait()
-        await load()
-        return
-    _loading[key] = done = anyio.Event()
-    try:
-        await load()
-    finally:
-        del _loading[key]
-        done.set()
-
-
-async def _load_websocket_engine(url: str) -> None:
-    await import_stepwise(WEBSOCKET_ENGINE)
-    await _look_up_proxy_once(url)
-
-
-#: The WebSocket URLs whose proxy lookup has run in this process.
-_proxies_looked_up: set[str] = set()
-
-
-async def _look_up_proxy_once(url: str) -> None:
-    """Run the handshake's proxy lookup for ``url`` in a step of its own, once: httpx's
-    environment rules decode every variable (0.2-0.4 ms on this project's machine), then
-    the answer is remembered (``_compat.environment_proxy``). It was in the first
-    handshake's step, beside the first turn.
-
-    Cancellation: nothing is remembered; the first handshake looks it up, as it would have.
-    """
-    if url in _proxies_looked_up:
-        return
-    await give_way()
-    from ._compat import environment_proxy  # imported with the engine, just before
-
-    try:
-        environment_proxy(http_url(url))
-    except Exception:
-        # A proxy variable httpx cannot use: the handshake looks it up again and raises the
-        # UsageError naming it where it did before, at the first turn, not while entering.
-        return
-    _proxies_looked_up.add(url)
-
-
-#: Our modules only the Responses API's turns use (over HTTP and the WebSocket): imported
-#: when an instance that speaks it is entered, a module per step (each after those it
-#: imports), not with the package.
-RESPONSES_MODULES = (
-    "scoped_openai._responses_input",
-    "scoped_openai._chain",
-    "scoped_openai._responses_wire",
-    "scoped_openai._responses",
-    "scoped_openai._responses_request",
-    "scoped_openai._http_responses",
-    "scoped_openai._ws_pool",
-    "scoped_openai._ws_turn",
-)
-
-
-async def _load_responses_modules() -> None:
-    await import_stepwise(RESPONSES_MODULES)
-
-
-@functools.cache
 def _websocket_turn_class() -> type[ResponsesTurnSource]:
-    """``ResponsesTurnSource``, imported at its first use (see ``RESPONSES_MODULES``) and
-    kept: an import statement in every WebSocket turn's path ran the import system's
-    Python code before the request (its relative name resolved again each time)."""
+    """``ResponsesTurnSource``, imported at its first use (see
+    ``_first_entry.RESPONSES_MODULES``) and kept: an import statement in every WebSocket
+    turn's path ran the import system's Python code before the request (its relative name
+    resolved again each time)."""
     from ._ws_turn import ResponsesTurnSource
 
     return ResponsesTurnSource
@@ -187,64 +110,9 @@ def _http_responses_plan_class() -> type[ResponsesHTTPPlan]:
     return ResponsesHTTPPlan
 
 
-async def _load_transport_once() -> None:
-    """Pay, when an ``OpenAILLM`` is entered, what the first turn would otherwise pay before
-    its request, without holding the event loop longer than needed: the HTTP transport's
-    imports (httpcore, which httpx imports only when its first client is built, and what
-    the first connection imports), a module per step (``_stepwise_import``), then the shared
-    TLS context, a slice of the CA bundle per step (``_tls``). ``_transports.http`` imports
-    httpcore before any loop runs unless that would also import trio; httpcore imports trio
-    whenever it is installed, so in an asyncio app trio is deferred until something uses it
-    (``_deferred_import``): its import (about 85 ms) never runs there."""
-    if "httpcore" not in sys.modules:
-        defer_until_used("trio")  # a trio app has imported trio long before this
-    await import_stepwise(HTTP_TRANSPORT)
-    await load_shared_tls_context()
-    await _run_first_client_paths_once()
-
-
-#: Whether this process has run the HTTP client's first-time code paths.
-_client_paths_run = False
-
-
-async def _run_first_client_paths_once() -> None:
-    """Run, in entering's steps, what the process's first HTTP turn would otherwise run for
-    the first time in its first step: building an httpx client (0.6 ms the first time, 0.1
-    after, on this project's machine) and the URL parsing httpx's cookie handling does with
-    a urllib ``Request`` per response (two regular expressions compiled on first use,
-    0.2 ms). The client is a throwaway with our options, as ``_tls`` pays OpenSSL's set-up
-    with a throwaway context; it opens no connection.
-
-    Cancellation: what ran stays warm; the rest runs in the first turn, as it would have.
-    """
-    global _client_paths_run
-    if _client_paths_run:
-        return
-    await give_way()
-    options: dict[str, Any] = {
-        "limits": DEFAULT_POOL,
-        "verify": shared_tls_context(),
-        "http2": _http2_available(),
-    }
-    try:
-        client = httpx.AsyncClient(**options)
-    except Exception:
-        # The environment names a proxy httpx cannot use here (a SOCKS proxy without
-        # socksio, an unknown scheme, a URL it cannot parse): the application's own client
-        # decides whether that matters, at its first turn, not this throwaway while entering.
-        client = httpx.AsyncClient(**options, trust_env=False)
-    try:
-        await give_way()
-        urllib.request.Request(OPENAI_BASE_URL)
-        _client_paths_run = True
-    finally:
-        with anyio.CancelScope(shield=True):
-            await client.aclose()  # no connection: nothing to wait for
-
-
 if "httpcore" not in sys.modules:
     # What of the transport no step can split is imported now, before any loop runs; the
-    # rest a module per step when an instance is entered (``_load_transport_once``).
+    # rest a module per step when an instance is entered (``_first_entry``).
     import_indivisible()
 
 
@@ -641,7 +509,7 @@ class OpenAILLM:
                 # With HTTP/2 a barge-in resets one stream and the connection stays up for
                 # the next turn; on HTTP/1.1 it costs a new TCP + TLS handshake (measured in
                 # benchmarks/: no new connection in 8 of 8 barge-ins over HTTP/2).
-                http2=_http2_available(),
+                http2=http2_available(),
             )
         except (httpx.InvalidURL, ValueError, ImportError) as exc:
             from ._proxy_settings import proxy_setting_error  # only once something is wrong
@@ -664,17 +532,19 @@ class OpenAILLM:
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         self._check_loop()
-        await _load_once(self._loop, "transport", _load_transport_once)
+        await load_once(
+            self._loop, "transport", functools.partial(load_transport_once, DEFAULT_POOL)
+        )
         if _uses_default_websocket_engine(self):
             # The engine's imports, a module per step, so the first socket does not pay them
             # in one (``_stepwise_import``).
-            await _load_once(
+            await load_once(
                 self._loop,
                 "websocket",
-                functools.partial(_load_websocket_engine, self._endpoint.wss_url),
+                functools.partial(load_websocket_engine, self._endpoint.wss_url),
             )
         if self.streaming or self.api == "responses":
-            await _load_once(self._loop, "responses", _load_responses_modules)
+            await load_once(self._loop, "responses", load_responses_modules)
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()
@@ -877,7 +747,7 @@ class OpenAILLM:
         instance's one when responses are stored (shared by the WebSocket and HTTP paths).
         Made by the first Responses turn: a Chat Completions instance never imports it."""
         if self._chains is None:
-            from ._chain import ChainHome  # see RESPONSES_MODULES
+            from ._chain import ChainHome  # see _first_entry.RESPONSES_MODULES
 
             # The store flag the requests send (the constructor's ``store``).
             self._chains = ChainHome(store=self.settings.store)
@@ -887,7 +757,7 @@ class OpenAILLM:
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         if self._pool is None:
-            from ._ws_pool import WebSocketPool  # see RESPONSES_MODULES
+            from ._ws_pool import WebSocketPool  # see _first_entry.RESPONSES_MODULES
 
             if self._task_group is None:
                 raise RuntimeError(

@@ -1,5 +1,5 @@
 """Instances entered at once while the first ``async with`` loads the transport wait for that
-load instead of stepping through the same imports beside it (``_llm._load_once``), and a
+load instead of stepping through the same imports beside it (``_first_entry.load_once``), and a
 load cancelled half-way leaves the waiters to finish it. The first client's code paths run
 once per process, with nothing left open. Both backends, no timing: the load
 here is a stand-in that waits on an event.
@@ -14,7 +14,8 @@ import anyio
 import httpx
 import pytest
 
-from scoped_openai import ChatContext, UsageError, _compat, _llm
+from scoped_openai import ChatContext, UsageError, _compat, _first_entry
+from scoped_openai._llm import DEFAULT_POOL
 from scoped_openai._loops import current_loop
 from scoped_openai.testing import FakeOpenAI, Reply
 from support.turns import turn_text
@@ -45,16 +46,16 @@ async def test_entries_during_a_load_wait_for_it() -> None:
     load = Load()
     loop = current_loop()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_llm._load_once, loop, "x", load.by("first"))
+        tg.start_soon(_first_entry.load_once, loop, "x", load.by("first"))
         await load.started.wait()
         for who in ("second", "third"):
-            tg.start_soon(_llm._load_once, loop, "x", load.by(who))
+            tg.start_soon(_first_entry.load_once, loop, "x", load.by(who))
         await anyio.wait_all_tasks_blocked()
         assert load.log == ["first starts"]  # the others wait, they do not load beside it
         load.release.set()
     assert load.log[:2] == ["first starts", "first ends"]
     assert sorted(load.log[2:]) == ["second ends", "second starts", "third ends", "third starts"]
-    assert _llm._loading == {}
+    assert _first_entry._loading == {}
 
 
 async def test_a_cancelled_load_leaves_the_waiters_to_finish_it() -> None:
@@ -64,17 +65,17 @@ async def test_a_cancelled_load_leaves_the_waiters_to_finish_it() -> None:
 
     async def first() -> None:
         with scope:
-            await _llm._load_once(loop, "x", load.by("first"))
+            await _first_entry.load_once(loop, "x", load.by("first"))
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(first)
         await load.started.wait()
-        tg.start_soon(_llm._load_once, loop, "x", load.by("waiter"))
+        tg.start_soon(_first_entry.load_once, loop, "x", load.by("waiter"))
         await anyio.wait_all_tasks_blocked()
         assert load.log == ["first starts"]
         scope.cancel()  # the first entrant's block is cancelled while it loads
     assert load.log == ["first starts", "waiter starts", "waiter ends"]
-    assert _llm._loading == {}
+    assert _first_entry._loading == {}
 
 
 class Clients:
@@ -94,18 +95,18 @@ class Clients:
                 clients.closed.append(self)
                 await super().aclose()
 
-        monkeypatch.setattr(_llm.httpx, "AsyncClient", Counted)
-        monkeypatch.setattr(_llm, "_client_paths_run", False)  # a process that has not yet
+        monkeypatch.setattr(_first_entry.httpx, "AsyncClient", Counted)
+        monkeypatch.setattr(_first_entry, "_client_paths_run", False)  # a process that has not yet
 
 
 async def test_the_first_clients_code_paths_run_once_and_leave_nothing_open(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clients = Clients(monkeypatch)
-    await _llm._run_first_client_paths_once()
+    await _first_entry._run_first_client_paths_once(DEFAULT_POOL)
     assert len(clients.built) == 1
     assert clients.closed == clients.built  # a throwaway: closed, no connection opened
-    await _llm._run_first_client_paths_once()
+    await _first_entry._run_first_client_paths_once(DEFAULT_POOL)
     assert len(clients.built) == 1  # once per process
 
 
@@ -113,7 +114,7 @@ async def test_cancelled_the_first_clients_code_paths_close_it_and_run_again_lat
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clients = Clients(monkeypatch)
-    give_way = _llm.give_way
+    give_way = _first_entry.give_way
     with anyio.CancelScope() as scope:
 
         async def cancelled_after_the_client() -> None:
@@ -121,12 +122,12 @@ async def test_cancelled_the_first_clients_code_paths_close_it_and_run_again_lat
                 scope.cancel()
             await give_way()
 
-        monkeypatch.setattr(_llm, "give_way", cancelled_after_the_client)
-        await _llm._run_first_client_paths_once()
+        monkeypatch.setattr(_first_entry, "give_way", cancelled_after_the_client)
+        await _first_entry._run_first_client_paths_once(DEFAULT_POOL)
     assert scope.cancelled_caught
     assert clients.closed == clients.built == clients.built[:1]
-    monkeypatch.setattr(_llm, "give_way", give_way)
-    await _llm._run_first_client_paths_once()
+    monkeypatch.setattr(_first_entry, "give_way", give_way)
+    await _first_entry._run_first_client_paths_once(DEFAULT_POOL)
     assert len(clients.built) == 2
     assert clients.closed == clients.built
 
@@ -144,12 +145,12 @@ async def test_a_proxy_httpx_cannot_use_does_not_stop_an_instance_with_its_own_c
     # unknown scheme; httpx.InvalidURL; a SOCKS proxy without socksio: ImportError) is not
     # the throwaway's to raise while entering.
     monkeypatch.setenv(variable, proxy)
-    monkeypatch.setattr(_llm, "_client_paths_run", False)
+    monkeypatch.setattr(_first_entry, "_client_paths_run", False)
     fake = FakeOpenAI()
     fake.add(Reply.text("fine"))
     async with fake.llm() as llm:
         assert await turn_text(llm, ctx) == "fine"
-    assert _llm._client_paths_run  # the code paths were still run (without the proxy)
+    assert _first_entry._client_paths_run  # the code paths were still run (without the proxy)
 
 
 async def test_the_handshakes_proxy_lookup_runs_once_per_url(
@@ -157,9 +158,9 @@ async def test_the_handshakes_proxy_lookup_runs_once_per_url(
 ) -> None:
     looked_up: list[str] = []
     monkeypatch.setattr(_compat, "environment_proxy", looked_up.append)
-    monkeypatch.setattr(_llm, "_proxies_looked_up", set())
+    monkeypatch.setattr(_first_entry, "_proxies_looked_up", set())
     for url in ("wss://one.example/v1/responses", "wss://one.example/v1/responses", "ws://two"):
-        await _llm._look_up_proxy_once(url)
+        await _first_entry._look_up_proxy_once(url)
     # As the handshake asks it (``ws_dial``), so the first handshake finds it remembered.
     assert looked_up == ["https://one.example/v1/responses", "http://two"]
 
@@ -171,8 +172,8 @@ async def test_a_proxy_lookup_that_fails_is_left_to_the_handshake(
     # first handshake (at the turn, a UsageError naming it), not the entering; nothing is
     # remembered.
     monkeypatch.setenv("NO_PROXY", "[::1")
-    monkeypatch.setattr(_llm, "_proxies_looked_up", set())
+    monkeypatch.setattr(_first_entry, "_proxies_looked_up", set())
     with pytest.raises(UsageError, match=r"NO_PROXY='\[::1'"):
         _compat.environment_proxy("https://one.example/v1/responses")
-    await _llm._look_up_proxy_once("wss://one.example/v1/responses")
-    assert _llm._proxies_looked_up == set()
+    await _first_entry._look_up_proxy_once("wss://one.example/v1/responses")
+    assert _first_entry._proxies_looked_up == set()

@@ -99,6 +99,12 @@ def _end_read(response: httpx.Response) -> bool:
 
 
 @functools.cache
+def http2_available() -> bool:
+    """Whether httpx can speak HTTP/2 here (``pip install 'scoped-openai[http2]'``)."""
+    return importlib.util.find_spec("h2") is not None
+
+
+@functools.cache
 def install_log_redaction() -> None:
     """Add the filter to the ``httpx`` logger, once per process (called when a client is
     built)."""
