@@ -39,11 +39,12 @@ def collect_young_if_due() -> bool:
     of its own, about as often as CPython would run it and cheaper each time (fewer
     objects to walk); a module that allocates more than half a period (3,500 objects with
     the default thresholds) holds a step too long anyway. Nothing runs when the
-    application disabled collection (the process's collector is the application's)."""
+    application disabled collection or set either threshold to 0 (the process's collector
+    is the application's; with ``threshold[1] == 0`` half a period is every step)."""
     if not gc.isenabled():
         return False
     threshold = gc.get_threshold()
-    if threshold[0] <= 0 or gc.get_count()[1] < threshold[1] // 2:
+    if threshold[0] <= 0 or threshold[1] <= 0 or gc.get_count()[1] < threshold[1] // 2:
         return False
     gc.collect(1)
     return True

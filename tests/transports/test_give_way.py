@@ -91,3 +91,12 @@ def test_nothing_is_collected_where_the_application_turned_collection_off() -> N
     gc.set_threshold(0)
     gc.enable()
     assert not collect_young_if_due()
+
+
+@pytest.mark.usefixtures("default_collector")
+def test_nothing_is_collected_where_the_application_set_generation_1s_threshold_to_0() -> None:
+    # Half of a threshold of 0 is 0: without the check every step would collect.
+    gc.set_threshold(700, 0, 10)
+    collections_of_generation_0(3)
+    assert not collect_young_if_due()
+    assert gc.get_count()[1] == 3  # generation 1 was not collected
