@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,8 +54,14 @@ async def load_websocket_engine(url: str) -> None:
     await _look_up_proxy_once(url)
 
 
-#: The WebSocket URLs whose proxy lookup has run in this process.
-_proxies_looked_up: set[str] = set()
+#: How many WebSocket URLs ``_proxies_looked_up`` keeps: as many as ``_compat`` remembers
+#: answers for (past that the handshake looks it up again anyway), so a process that enters
+#: instances for ever new URLs keeps a bounded set.
+PROXY_LOOKUPS_KEPT = 16
+
+#: The WebSocket URLs whose proxy lookup has run in this process, least recently entered
+#: first (an LRU of ``PROXY_LOOKUPS_KEPT``).
+_proxies_looked_up: OrderedDict[str, None] = OrderedDict()
 
 
 async def _look_up_proxy_once(url: str) -> None:
@@ -66,6 +73,7 @@ async def _look_up_proxy_once(url: str) -> None:
     Cancellation: nothing is remembered; the first handshake looks it up, as it would have.
     """
     if url in _proxies_looked_up:
+        _proxies_looked_up.move_to_end(url)
         return
     await give_way()
     from ._compat import environment_proxy  # imported with the engine, just before
@@ -76,7 +84,9 @@ async def _look_up_proxy_once(url: str) -> None:
         # A proxy variable httpx cannot use: the handshake looks it up again and raises the
         # UsageError naming it where it did before, at the first turn, not while entering.
         return
-    _proxies_looked_up.add(url)
+    _proxies_looked_up[url] = None
+    if len(_proxies_looked_up) > PROXY_LOOKUPS_KEPT:
+        _proxies_looked_up.popitem(last=False)
 
 
 #: Our modules only the Responses API's turns use (over HTTP and the WebSocket): imported

@@ -7,6 +7,7 @@ here is a stand-in that waits on an event.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -158,11 +159,35 @@ async def test_the_handshakes_proxy_lookup_runs_once_per_url(
 ) -> None:
     looked_up: list[str] = []
     monkeypatch.setattr(_compat, "environment_proxy", looked_up.append)
-    monkeypatch.setattr(_first_entry, "_proxies_looked_up", set())
+    monkeypatch.setattr(_first_entry, "_proxies_looked_up", OrderedDict())
     for url in ("wss://one.example/v1/responses", "wss://one.example/v1/responses", "ws://two"):
         await _first_entry._look_up_proxy_once(url)
     # As the handshake asks it (``ws_dial``), so the first handshake finds it remembered.
     assert looked_up == ["https://one.example/v1/responses", "http://two"]
+
+
+async def test_the_urls_whose_proxy_was_looked_up_are_a_bounded_lru(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A process entering instances for ever new URLs keeps a bounded set; the URL entered
+    # most recently stays, the least recent is looked up again.
+    looked_up: list[str] = []
+    monkeypatch.setattr(_compat, "environment_proxy", looked_up.append)
+    monkeypatch.setattr(_first_entry, "_proxies_looked_up", OrderedDict())
+    kept = _first_entry.PROXY_LOOKUPS_KEPT
+    assert kept == _compat._environment_proxy.cache_info().maxsize  # what _compat keeps
+    urls = [f"wss://host{n}.example/v1/responses" for n in range(kept + 1)]
+    for url in urls[:kept]:
+        await _first_entry._look_up_proxy_once(url)
+    await _first_entry._look_up_proxy_once(urls[0])  # entered again: the most recent now
+    await _first_entry._look_up_proxy_once(urls[kept])  # one too many: urls[1] goes
+    assert len(_first_entry._proxies_looked_up) == kept
+    assert urls[0] in _first_entry._proxies_looked_up
+    assert urls[1] not in _first_entry._proxies_looked_up
+    assert len(looked_up) == kept + 1
+    await _first_entry._look_up_proxy_once(urls[1])
+    assert len(looked_up) == kept + 2  # looked up again
+    assert len(_first_entry._proxies_looked_up) == kept
 
 
 async def test_a_proxy_lookup_that_fails_is_left_to_the_handshake(
@@ -172,8 +197,8 @@ async def test_a_proxy_lookup_that_fails_is_left_to_the_handshake(
     # first handshake (at the turn, a UsageError naming it), not the entering; nothing is
     # remembered.
     monkeypatch.setenv("NO_PROXY", "[::1")
-    monkeypatch.setattr(_first_entry, "_proxies_looked_up", set())
+    monkeypatch.setattr(_first_entry, "_proxies_looked_up", OrderedDict())
     with pytest.raises(UsageError, match=r"NO_PROXY='\[::1'"):
         _compat.environment_proxy("https://one.example/v1/responses")
     await _first_entry._look_up_proxy_once("wss://one.example/v1/responses")
-    assert _first_entry._proxies_looked_up == set()
+    assert not _first_entry._proxies_looked_up
