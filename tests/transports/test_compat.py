@@ -227,3 +227,40 @@ async def test_anyio_backend_still_connects_to_one_address() -> None:
             tg.cancel_scope.cancel()
     with pytest.raises(ConnectionRefusedError):  # the listener is closed: nobody listens
         await connect_tcp_address("127.0.0.1", port)
+
+
+#: Extras the stepwise lists name but a plain install may lack (HTTP/2, SOCKS): their
+#: modules are checked where the package is installed.
+OPTIONAL_PACKAGES = {"socksio", "h2", "hpack", "hyperframe"}
+
+
+def test_every_dependency_module_the_stepwise_import_names_still_exists() -> None:
+    """``_stepwise_import`` names private modules of httpcore, h11, h2, anyio and websockets
+    to import ahead, one per step. A name that no longer exists would be skipped silently
+    (only speed lost, its body back in one step with whatever imports it): fail here
+    instead, naming it. The standard library's names vary with the Python version by
+    design and are left out."""
+    import importlib.util
+    import sys
+
+    from scoped_openai import _stepwise_import as stepwise
+
+    listed = {
+        *stepwise.HTTP_TRANSPORT,
+        *stepwise.WEBSOCKET_ENGINE,
+        *stepwise.INDIVISIBLE,
+        *stepwise.CYCLES,
+        *(name for names in stepwise.CYCLES.values() for name in names),
+    }
+    third_party = sorted(
+        name
+        for name in listed
+        if name.split(".")[0] not in sys.stdlib_module_names | {"scoped_openai"}
+        and (
+            name.split(".")[0] not in OPTIONAL_PACKAGES
+            or importlib.util.find_spec(name.split(".")[0]) is not None
+        )
+    )
+    assert len(third_party) > 60  # the lists were read, not emptied
+    gone = [name for name in third_party if importlib.util.find_spec(name) is None]
+    assert gone == [], f"moved or removed upstream: {gone}; update _stepwise_import's lists"
