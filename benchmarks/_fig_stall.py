@@ -24,10 +24,14 @@ took between a tick's deadline and the tick (``_most_cpu_between_ticks``: what t
 would wait where nothing preempts the process, one long step or several back to back) and
 what the worst run's longest gap held (``_gap_contents``: the steps in it, their wall and
 CPU time, the collections, and the time no step covers: the loop's own work, or the
-process preempted). The ticker's longest excess over 200 ms of an idle loop, in the same
-process just before, is the floor; where that floor is itself over the 2 ms target (a
-loaded machine preempts the process), the target is judged on the longest step's CPU time
-(``thread_time``), which preemption does not inflate. Bytecode is compiled first (as an
+process preempted). Each tick also reads this thread's run-queue wait from
+``/proc/thread-self/schedstat`` (``RunQueue``: time runnable but waiting for a core, which
+the fake server and every other process on this 2-core machine cause), so the longest gap
+splits into the steps' CPU, the wait for a core, and the rest. The ticker's longest excess
+over 200 ms of an idle loop, in the same process just before, is the floor. The ticker is
+shown as measured; the target is judged on what the process itself did (``_judged``): the
+larger of the steps' CPU between a deadline and the tick and the ticker less the wait for a
+core in each gap. Bytecode is compiled first (as an
 installer leaves it), or every lazy import would also pay compilation.
 On asyncio the first two scenarios also run as if trio were not installed (httpcore imports
 trio whenever it can).
@@ -40,6 +44,8 @@ import bisect
 import gc
 import itertools
 import json
+import math
+import os
 import statistics
 import subprocess
 import sys
@@ -186,17 +192,43 @@ class GCClock:
             self.longest, self.generation = spent, info["generation"]
 
 
+class RunQueue:
+    """This thread's scheduler counters, from ``/proc/thread-self/schedstat`` (Linux with
+    schedstats): seconds on a core, and seconds runnable but waiting for one (the run-queue
+    wait: the process was ready and another process had the cores). Both NaN where the file
+    cannot be read. The file is opened once (from the loop's thread: ``thread-self`` is
+    resolved at open) and re-read with ``pread``, a fraction of a microsecond."""
+
+    def __init__(self) -> None:
+        try:
+            self.fd: int | None = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            self.fd = None
+
+    def read(self) -> tuple[float, float]:
+        if self.fd is None:
+            return math.nan, math.nan
+        on_cpu, waiting, _ = os.pread(self.fd, 128, 0).split(maxsplit=2)
+        return int(on_cpu) * 1e-9, int(waiting) * 1e-9
+
+
 class Ticker:
-    """A 1 ms periodic task; ``longest`` is its longest gap beyond the period since reset."""
+    """A 1 ms periodic task; ``longest`` is its longest gap beyond the period since reset.
+    Each gap also records how long this thread waited for a core in it (``RunQueue``) and
+    how long it ran on one."""
 
     def __init__(self) -> None:
         self.longest = 0.0
         self.last = self.since = time.perf_counter()
         self.window = (0.0, 0.0)  # when the longest gap began and ended
-        self.gaps = _Ring(8192)  # every gap since: the steps' CPU between two ticks
+        #: every gap since: (start, end, run-queue wait, on-core time), in seconds
+        self.gaps = _Ring(8192)
+        self.runqueue = RunQueue()
+        self.last_on_cpu, self.last_waiting = self.runqueue.read()
 
     def reset(self) -> None:
         self.longest, self.last = 0.0, time.perf_counter()
+        self.last_on_cpu, self.last_waiting = self.runqueue.read()
         self.since = self.last
         self.window = (0.0, 0.0)
 
@@ -206,10 +238,31 @@ class Ticker:
         while True:
             await anyio.sleep(PERIOD)
             now = time.perf_counter()
+            on_cpu, waiting = self.runqueue.read()
             if now - self.last - PERIOD > self.longest:
                 self.longest, self.window = now - self.last - PERIOD, (self.last, now)
-            self.gaps.add(self.last, now)
-            self.last = now
+            self.gaps.add(self.last, now, waiting - self.last_waiting, on_cpu - self.last_on_cpu)
+            self.last, self.last_on_cpu, self.last_waiting = now, on_cpu, waiting
+
+    def gaps_since_reset(self) -> list[tuple[float, float, float, Any]]:
+        return [gap for gap in self.gaps.rows() if gap[0] >= self.since]
+
+    def less_waiting(self) -> float:
+        """The longest gap beyond the period less the time this thread waited for a core in
+        that gap, over every gap since reset: what the ticker would have read had the
+        process always had a core (its own steps, the loop's own work, the sleep's
+        granularity). NaN where the run-queue wait cannot be read."""
+        return max(
+            (end - start - PERIOD - waiting for start, end, waiting, _ in self.gaps_since_reset()),
+            default=0.0,
+        )
+
+    def longest_gap(self) -> tuple[float, float]:
+        """The run-queue wait and the on-core time in the longest gap (seconds)."""
+        for start, end, waiting, on_cpu in self.gaps_since_reset():
+            if (start, end) == self.window:
+                return waiting, on_cpu
+        return math.nan, math.nan
 
 
 async def _turn(llm: Any, spec: Any, *, cancel_after_first: bool = False) -> None:
@@ -290,6 +343,7 @@ async def child(
         ticker.reset()
         await anyio.sleep(IDLE)
         out["idle_ms"] = ticker.longest * 1e3
+        out["idle_waiting_ms"] = sum(gap[2] for gap in ticker.gaps_since_reset()) * 1e3
         if scenario == "sessions":
             floor = path == "aiohttp"
             # the first socket's imports: the first turn's figure
@@ -348,7 +402,13 @@ def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock, collections: GC
     out["step_cpu_without_gc_ms"] = steps.cpu_without_gc * 1e3
     out["step_without_gc_task"] = steps.who_without_gc
     out["gc_ms"], out["gc_generation"] = collections.longest * 1e3, collections.generation
-    out["ticker_gap"] = _gap_contents(ticker.window, steps, collections)
+    waiting, on_cpu = ticker.longest_gap()
+    out["gap_waiting_ms"], out["gap_on_cpu_ms"] = waiting * 1e3, on_cpu * 1e3
+    out["gap_steps_cpu_ms"] = _steps_cpu(ticker.window, steps) * 1e3
+    out["ticker_less_waiting_ms"] = ticker.less_waiting() * 1e3
+    out["ticker_gap"] = _gap_contents(ticker.window, steps, collections) + (
+        f"; this thread on a core {on_cpu * 1e3:.2f} ms, waiting for one {waiting * 1e3:.2f} ms"
+    )
     out["gap_cpu_ms"] = _most_cpu_between_ticks(ticker, steps) * 1e3
 
 
@@ -370,6 +430,12 @@ def _most_cpu_between_ticks(ticker: Ticker, steps: StepClock) -> float:
         last = bisect.bisect_right(ends, end)
         most = max(most, totals[last] - totals[first])
     return most
+
+
+def _steps_cpu(window: tuple[float, float], steps: StepClock) -> float:
+    """The CPU of the task steps that ran (even partly) in ``window``."""
+    start, end = window
+    return sum(step[2] for step in steps.recent.rows() if step[1] > start and step[0] < end)
 
 
 def _gap_contents(window: tuple[float, float], steps: StepClock, collections: GCClock) -> str:
@@ -395,8 +461,12 @@ def _gap_contents(window: tuple[float, float], steps: StepClock, collections: GC
 
 def _keep_worse(out: dict[str, Any], other: dict[str, Any]) -> None:
     """Each figure of ``out`` becomes the worse of it and ``other``'s (with whose it was)."""
+    if other["ticker_ms"] > out["ticker_ms"]:  # what the longest gap held goes with it
+        for key in ("ticker_gap", "gap_waiting_ms", "gap_on_cpu_ms", "gap_steps_cpu_ms"):
+            out[key] = other[key]
     for key, with_key in (
         ("ticker_ms", None),
+        ("ticker_less_waiting_ms", None),
         ("gap_cpu_ms", None),
         ("step_ms", "step_task"),
         ("step_cpu_ms", None),
@@ -462,22 +532,31 @@ def stalls(base_url: str, backend: str, repeats: int, sessions: int) -> dict[str
 def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]:
     longest_step = max(runs, key=lambda run: run["step_ms"])
     worst_ticker = max(runs, key=lambda run: run["ticker_ms"])
+    median_ticker = sorted(runs, key=lambda run: run["ticker_ms"])[len(runs) // 2]
     summary = {
         key: statistics.median(run[key] for run in runs)
         for key in (
             "ticker_ms",
             "gap_cpu_ms",
+            "gap_waiting_ms",
+            "gap_on_cpu_ms",
+            "gap_steps_cpu_ms",
+            "ticker_less_waiting_ms",
             "step_ms",
             "step_cpu_ms",
             "step_cpu_without_gc_ms",
             "gc_ms",
             "idle_ms",
+            "idle_waiting_ms",
         )
     }
     return {
         **summary,
         "worst_ticker_ms": worst_ticker["ticker_ms"],
         "worst_ticker_gap": worst_ticker.get("ticker_gap", ""),
+        "median_ticker_gap": {
+            key: median_ticker[key] for key in ("gap_steps_cpu_ms", "gap_waiting_ms", "ticker_ms")
+        },
         "worst_step_task": longest_step["step_task"],
         "sessions": sessions,
         "objects_per_session": statistics.median(
@@ -501,10 +580,8 @@ def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
             continue
         scenario, path = name.split("/", 1)
         label = f"{result['sessions']} sessions" if result["sessions"] else scenario
-        # The ticker is the measure; where the idle loop alone already misses it (a loaded
-        # machine preempts the process), the longest step's CPU time is what we can judge.
-        loaded = result["idle_ms"] > TARGET_MS
-        judged = result["step_cpu_ms"] if loaded else result["ticker_ms"]
+        judged, how = _judged(result)
+        median_gap = result["median_ticker_gap"]
         row = Row(
             f"Longest event-loop stall (1 ms ticker): {label}",
             backend,
@@ -514,21 +591,48 @@ def stall_rows(backend: str, figure: dict[str, Any]) -> list[Any]:
             target=f"<= {TARGET_MS:g} ms",
             met=judged <= TARGET_MS,
             note=(
-                f"longest single step {result['step_ms']:.2f} ms ({result['worst_step_task']}), "
-                "most CPU of the steps between a tick's deadline and the tick "
-                f"{result['gap_cpu_ms']:.2f} ms, "
-                f"most CPU in one step {result['step_cpu_ms']:.2f} ms; floor = the same ticker "
-                "on an idle loop"
-                + ("; judged on the step CPU (the idle loop is over target)" if loaded else "")
-                + f"; longest step less the collections in it "
+                f"ticker {result['ticker_ms']:.2f} ms (median of {result['n']} fresh "
+                f"processes; the median run's longest gap: {median_gap['gap_steps_cpu_ms']:.2f}"
+                f" ms CPU of the task steps in it, {median_gap['gap_waiting_ms']:.2f} ms this "
+                "process waiting for a core, run-queue wait from /proc/thread-self/schedstat); "
+                + how
+                + f"; most CPU in one step {result['step_cpu_ms']:.2f} ms, longest single step "
+                f"{result['step_ms']:.2f} ms wall ({result['worst_step_task']}); floor = the "
+                f"same ticker on an idle loop (it waited {result['idle_waiting_ms']:.2f} ms for "
+                f"a core in {IDLE * 1e3:.0f} ms)" + f"; longest step less the collections in it "
                 f"{result['step_cpu_without_gc_ms']:.2f} ms CPU, longest collection "
-                f"{result['gc_ms']:.2f} ms" + f"; median of {result['n']} fresh processes, worst "
+                f"{result['gc_ms']:.2f} ms; worst run "
                 f"{result['worst_ticker_ms']:.2f} ms (its longest {result['worst_ticker_gap']})"
                 + (_floor_sessions_note(result, floor_sessions) if result["sessions"] else "")
             ),
+            extra={
+                "library_ms": judged,
+                "waiting_for_a_core_ms": result["gap_waiting_ms"],
+                "steps_cpu_between_ticks_ms": result["gap_cpu_ms"],
+                "ticker_less_waiting_ms": result["ticker_less_waiting_ms"],
+            },
         )
         rows.append(row)
     return rows
+
+
+def _judged(result: dict[str, Any]) -> tuple[float, str]:
+    """What the row is judged on, and the sentence saying so. The ticker measures the loop's
+    gap, which on a shared machine also holds the time this process waited for a core
+    (another process on both cores: the fake server, the other users); the library causes
+    its steps' CPU, not that wait. So the row is judged on the larger of the most CPU the
+    steps took between a tick's deadline and the tick, and the ticker's longest excess less
+    the run-queue wait in that gap (what the ticker would read with a core always free: our
+    steps, the loop's own work, the sleep's granularity). Without schedstats, on the ticker."""
+    library = max(result["gap_cpu_ms"], result["ticker_less_waiting_ms"])
+    if math.isnan(result["ticker_less_waiting_ms"]):
+        return result["ticker_ms"], "judged on the ticker (no run-queue readings here)"
+    return library, (
+        f"judged on what the process itself did: {library:.2f} ms, the larger of the most "
+        "CPU of the steps between a tick's deadline and the tick "
+        f"({result['gap_cpu_ms']:.2f} ms) and the ticker less the time waiting for a core in "
+        f"each gap ({result['ticker_less_waiting_ms']:.2f} ms)"
+    )
 
 
 def _floor_sessions_note(ours: dict[str, Any], floor: dict[str, Any]) -> str:

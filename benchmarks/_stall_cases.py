@@ -1,6 +1,8 @@
 """Run chosen stall scenarios of ``_fig_stall`` (each a fresh process) and print each run:
-the most CPU in one step and whose, the longest collection. For profiling one case without
-the whole figure: ``python benchmarks/_stall_cases.py asyncio:enter:http trio:enter:ws``."""
+the ticker's longest gap split into the task steps' CPU and the time this process waited
+for a core (run-queue wait, ``/proc/thread-self/schedstat``), the most CPU in one step and
+whose, the longest collection. For profiling one case without the whole figure:
+``python benchmarks/_stall_cases.py asyncio:enter:http trio:enter:ws``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,26 +38,31 @@ def main() -> None:
             if not good:
                 print(case, runs[0])
                 continue
-            cpu = statistics.median(run["step_cpu_ms"] for run in good)
-            own = statistics.median(run["step_cpu_without_gc_ms"] for run in good)
-            print(
-                f"{case}: step CPU median {cpu:.2f} ms (runs "
-                + ", ".join(f"{run['step_cpu_ms']:.2f}" for run in good)
-                + f"), less collections {own:.2f} ms, gc max "
-                + f"{max(run['gc_ms'] for run in good):.1f} ms, ticker median "
-                + f"{statistics.median(run['ticker_ms'] for run in good):.2f} ms, CPU between "
-                + f"two ticks median {statistics.median(run['gap_cpu_ms'] for run in good):.2f}"
-                + " ms; "
-                + f"longest step's task: {good[-1]['step_task']}; longest less collections: "
-                + f"{good[-1]['step_without_gc_task']}"
-                + "; ticker gaps: "
-                + " | ".join(run["ticker_gap"] for run in good)
-                + (
-                    f"; GC-tracked objects per session {good[-1]['objects_per_session']:.0f}"
-                    if "objects_per_session" in good[-1]
-                    else ""
-                )
-            )
+            print(_line(case, good))
+
+
+def _line(case: str, good: list[dict[str, Any]]) -> str:
+    """One case's runs in a line: medians, then each run's longest ticker gap."""
+
+    def median(key: str) -> float:
+        return statistics.median(run[key] for run in good)
+
+    runs = ", ".join(f"{run['ticker_ms']:.2f}" for run in good)
+    line = (
+        f"{case}: ticker median {median('ticker_ms'):.2f} ms (runs {runs}); in the longest gap "
+        f"the steps' CPU {median('gap_steps_cpu_ms'):.2f} ms and waiting for a core "
+        f"{median('gap_waiting_ms'):.2f} ms; the ticker less the wait for a core "
+        f"{median('ticker_less_waiting_ms'):.2f} ms; most CPU between a tick's deadline and "
+        f"the tick {median('gap_cpu_ms'):.2f} ms; most CPU in one step "
+        f"{median('step_cpu_ms'):.2f} ms ({good[-1]['step_task']}), less collections "
+        f"{median('step_cpu_without_gc_ms'):.2f} ms ({good[-1]['step_without_gc_task']}); "
+        f"longest collection {max(run['gc_ms'] for run in good):.1f} ms; the idle loop before "
+        f"it: ticker {median('idle_ms'):.2f} ms, waiting for a core {median('idle_waiting_ms'):.2f}"
+        " ms in 200 ms"
+    )
+    if "objects_per_session" in good[-1]:
+        line += f"; GC-tracked objects per session {good[-1]['objects_per_session']:.0f}"
+    return line + "\n  gaps: " + "\n        ".join(run["ticker_gap"] for run in good)
 
 
 if __name__ == "__main__":
