@@ -62,4 +62,14 @@ def test_readme_links_are_absolute_and_point_at_files_that_exist() -> None:
         assert target.startswith(("https://", "http://", "#")), f"relative link: {target}"
         for prefix, root in LINK_ROOTS.items():
             if target.startswith(prefix):
-                assert (root / target[len(prefix) :]).exists(), f"dead link: {target}"
+                path, _, anchor = target[len(prefix) :].partition("#")
+                assert (root / path).exists(), f"dead link: {target}"
+                if anchor:
+                    assert anchor in _heading_anchors(root / path), f"dead anchor: {target}"
+
+
+def _heading_anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings (lower case, punctuation but
+    hyphens dropped, spaces to hyphens)."""
+    headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
