@@ -27,7 +27,7 @@ import anyio.abc
 
 from ._chain import ChainHome, ChainState
 from ._errors import APIConnectionError
-from ._transports.websocket import KeepAlive, WebSocket, WebSocketConnector
+from ._transports.websocket import IdleWatch, KeepAlive, WebSocket, WebSocketConnector
 from ._turn_owner import TurnOwner
 
 logger = logging.getLogger("scoped_openai")
@@ -66,6 +66,12 @@ class SocketSlot:
     slot's task does between handing the frame over and waiting again delays the turn, so
     it does nothing else there.
 
+    Where the socket can be watched without reading it (``IdleWatch``: the default engine
+    on a plain asyncio socket), there is no read to hand over: between turns the slot's
+    task waits for bytes to arrive and reads only what arrives while no turn owns the
+    socket; ``begin_turn`` stops the watch, so the turn reads its first frame itself, with
+    no hop through this task (``_wait_for_bytes``).
+
     Attributes:
         ready: Set once the handshake finished (``ws`` set) or failed (``error`` set).
         ws: The open socket, or None.
@@ -101,6 +107,10 @@ class SocketSlot:
         self._turn_over = anyio.Event()
         #: What the idle read got after a turn began: the turn's, in order.
         self._handoff: list[str | Exception] = []
+        #: Where the socket can be watched without reading (``IdleWatch``): its watch, and
+        #: the event that wakes this task while it waits for bytes (``_wait_for_bytes``).
+        self._watch: Callable[..., bool] | None = None
+        self._wake: anyio.Event | None = None
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else "retired" if self.retired else "live"
@@ -148,6 +158,16 @@ class SocketSlot:
 
     async def _read_between_turns(self, ws: WebSocket) -> None:
         keepalive = isinstance(ws, KeepAlive)  # once per socket: a Protocol check is slow
+        watch = self._watch = ws.watch_incoming if isinstance(ws, IdleWatch) else None
+        try:
+            await self._between_turns(ws, keepalive, watch)
+        finally:
+            if watch is not None:
+                watch(None)
+
+    async def _between_turns(
+        self, ws: WebSocket, keepalive: bool, watch: Callable[..., bool] | None
+    ) -> None:
         while True:
             if self._owned:
                 await self._turn_over.wait()
@@ -156,6 +176,8 @@ class SocketSlot:
                 # hands the frame over, then makes it, before the turn can run).
                 self._turn_over = anyio.Event()
                 continue
+            if watch is not None and await self._wait_for_bytes(ws, watch, keepalive):
+                continue  # woken (bytes, a turn's end) or pinged: look again
             got: str | Exception | None = None
             self._reading = True
             try:
@@ -176,6 +198,29 @@ class SocketSlot:
                 self.retired = True  # no new turn may start on it; this task closes it
                 return
 
+    async def _wait_for_bytes(
+        self, ws: WebSocket, watch: Callable[..., bool], keepalive: bool
+    ) -> bool:
+        """Wait, reading nothing, until bytes arrive while no turn owns the socket, a turn
+        ends, or ``KEEPALIVE_INTERVAL`` passes in silence (then ping); True when it waited.
+        False at once when bytes (or the end) are already here: read them.
+
+        A turn that begins meanwhile stops the watch (``begin_turn``) and reads the socket
+        itself; this task sleeps on until the turn ends."""
+        wake = self._wake = anyio.Event()
+        if not watch(wake.set):
+            self._wake = None
+            return False
+        if not keepalive:
+            await wake.wait()
+            return True
+        with anyio.move_on_after(KEEPALIVE_INTERVAL) as silence:
+            await wake.wait()
+        if silence.cancelled_caught and not self._owned:
+            watch(None)
+            await cast(KeepAlive, ws).ping()  # shielded and bounded by the engine
+        return True
+
     @staticmethod
     async def _receive_or_ping(ws: WebSocket, keepalive: bool | None = None) -> str | None:
         """The next frame; or, after ``KEEPALIVE_INTERVAL`` of silence, a ping and None.
@@ -195,6 +240,8 @@ class SocketSlot:
         (``take_over`` waits for it)."""
         self._owned = True
         self._handoff.clear()
+        if self._watch is not None:
+            self._watch(None)  # the turn reads the socket itself: no wake-up per frame
 
     async def take_over(self) -> list[str | Exception]:
         """Wait until the idle read in progress (if any) has returned; the frames (or the
@@ -215,6 +262,8 @@ class SocketSlot:
         self._owned = False
         self._handoff.clear()
         self._turn_over.set()
+        if self._wake is not None:
+            self._wake.set()  # watch again, the silence counted from now
 
     def retire(self) -> None:
         """Close the socket in the background; returns at once. Idempotent."""

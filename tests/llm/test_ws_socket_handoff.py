@@ -8,17 +8,15 @@ is lost, and a close seen between turns moves the next turn to another socket.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-
 import anyio
 import pytest
 
 from scoped_openai._chain import ChainHome
-from scoped_openai._transports.websocket import WebSocket, WebSocketClosed, WebSocketConnector
+from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai._transports.ws_memory import MemoryConnector, MemoryWebSocket
 from scoped_openai._turn_owner import TurnOwner
 from scoped_openai._ws_pool import SocketSlot, WebSocketPool
+from support.slots import open_slot_over
 
 pytestmark = pytest.mark.anyio
 
@@ -127,26 +125,11 @@ class _StubbornSocket:
         await anyio.lowlevel.checkpoint()
 
 
-def stubborn_connector(socket: _StubbornSocket) -> WebSocketConnector:
-    @asynccontextmanager
-    async def connect(url: str, headers: Mapping[str, str]) -> AsyncIterator[WebSocket]:
-        try:
-            yield socket
-        finally:
-            await socket.aclose()
-
-    return connect
-
-
 async def open_stubborn_slot(
     task_group: anyio.abc.TaskGroup, socket: _StubbornSocket
 ) -> SocketSlot:
     """A slot over ``socket`` whose task is connected and idle-reading."""
-    slot = SocketSlot(1)
-    task_group.start_soon(slot.run, stubborn_connector(socket), URL, {})
-    await slot.ready.wait()
-    await anyio.wait_all_tasks_blocked()
-    return slot
+    return await open_slot_over(task_group, socket)
 
 
 async def test_a_frame_the_idle_read_got_after_the_turn_began_is_handed_to_the_turn() -> None:

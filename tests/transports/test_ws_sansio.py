@@ -459,6 +459,43 @@ async def test_ping_sends_a_ping_frame() -> None:
     assert pings == [PING]
 
 
+@pytest.mark.anyio
+async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: str) -> None:
+    """``watch_incoming`` (asyncio, plain socket): the wake comes from the bytes' arrival,
+    nothing is read until asked; with bytes (or the end) already here it says read
+    instead. On trio (a read reads the socket itself) nothing can be watched."""
+    go = anyio.Event()
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        reader = await accept(stream)
+        await go.wait()
+        await stream.send(frame(TEXT, "one") + frame(TEXT, "two"))
+        await reader.frame()
+
+    woken: list[int] = []
+    with anyio.fail_after(LIMIT):
+        async with serving(handler) as port, connect(port) as ws:
+            if anyio_backend == "trio":
+                assert ws.watch_incoming(lambda: woken.append(1)) is False
+                go.set()
+            else:
+                arrived = anyio.Event()
+                assert ws.watch_incoming(lambda: (woken.append(1), arrived.set())) is True
+                go.set()
+                await arrived.wait()
+                assert ws.receive_text_nowait() is None  # not read: only noticed
+                assert ws.watch_incoming(lambda: None) is False  # bytes wait: read them
+                assert ws.watch_incoming(None) is True
+            assert await ws.receive_text() == "one"
+            if anyio_backend != "trio":
+                assert ws.watch_incoming(lambda: None) is False  # "two" was read with it
+            assert await ws.receive_text() == "two"
+            if anyio_backend != "trio":
+                assert ws.watch_incoming(lambda: woken.append(2)) is True
+                ws.watch_incoming(None)
+    assert woken == ([] if anyio_backend == "trio" else [1])
+
+
 # --- TLS and the proxy tunnel ---------------------------------------------------------------
 
 
@@ -487,6 +524,8 @@ async def echo_over_tls(port: int, context: ssl.SSLContext, text: str) -> None:
     async with SansIOWebSocketConnection(
         f"wss://localhost:{port}/v1/responses", AUTH, connect_timeout=5, ssl_context=context
     ) as ws:
+        # Raw bytes under TLS are not yet messages: such a socket is never watched.
+        assert ws.watch_incoming(lambda: None) is False
         await ws.send_text(text)
         assert await ws.receive_text() == text
 

@@ -46,6 +46,7 @@ import httpx
 from .ws_base import (
     ABNORMAL_CLOSURE,
     CLOSE_TIMEOUT,
+    IdleWatch,
     KeepAlive,
     WebSocket,
     WebSocketClosed,
@@ -60,6 +61,7 @@ __all__ = [
     "ABNORMAL_CLOSURE",
     "CLOSE_TIMEOUT",
     "ENGINES",
+    "IdleWatch",
     "KeepAlive",
     "WebSocket",
     "WebSocketClosed",

@@ -24,6 +24,7 @@ from .refusal import refusal_error
 __all__ = [
     "ABNORMAL_CLOSURE",
     "CLOSE_TIMEOUT",
+    "IdleWatch",
     "KeepAlive",
     "WebSocket",
     "WebSocketClosed",
@@ -128,6 +129,21 @@ class KeepAlive(Protocol):
 
         Cancellation: shielded and bounded like a close frame (a frame is never cut in half).
         """
+        ...
+
+
+@runtime_checkable
+class IdleWatch(Protocol):
+    """A ``WebSocket`` whose arriving bytes can be watched without reading them
+    (``ws_sansio`` on a plain asyncio socket): between turns ``_ws_pool.py`` waits for
+    bytes instead of inside a read, so a turn that starts reads the socket itself at once
+    (the first frame needs no hand-over from another task, and nothing is cancelled)."""
+
+    def watch_incoming(self, wake: Callable[[], object] | None) -> bool:
+        """Call ``wake`` (from the event loop's callback, so it must not block) whenever
+        bytes, the end of the stream or the connection's loss arrive, until called with
+        None (True). Returns False, and watches nothing, when ``receive_text`` would not
+        wait for the network now: read instead."""
         ...
 
 

@@ -24,13 +24,18 @@ reads (``READ_AHEAD`` bytes and what one socket read brings, at most).
   by ``CLOSE_TIMEOUT``, then the stream is dropped in every case.
 - **Keep-alive**: ``ping`` sends a ping and returns (the pong is ignored); the pool calls it
   when a socket is idle between turns.
+- **Idle watch** (asyncio, plain socket): ``watch_incoming`` calls back when bytes arrive,
+  reading nothing, so between turns the pool waits for bytes instead of inside a read and
+  a turn that starts reads the socket itself (``_ws_pool.SocketSlot``).
 """
 
 from __future__ import annotations
 
 import ssl
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -80,9 +85,13 @@ def _protocol_for(url: str) -> ClientProtocol:
     )
 
 
-def read_ahead(stream: anyio.abc.ByteStream, limit: int) -> bool:
+def read_ahead(
+    stream: anyio.abc.ByteStream, limit: int, notify: Callable[[], None] | None = None
+) -> bool:
     """On asyncio, let the socket under ``stream`` keep reading between two ``receive``
     calls while less than ``limit`` bytes wait in anyio's queue; True when it applies.
+    ``notify`` is called after bytes, the end of the stream or the connection's loss
+    arrive (``SansIOWebSocket.watch_incoming``).
 
     anyio's asyncio socket stream stops reading when a ``receive`` returns and starts again
     at the next one, taking the socket out of the event loop's selector and putting it back
@@ -120,9 +129,33 @@ def read_ahead(stream: anyio.abc.ByteStream, limit: int) -> bool:
 
     transport.pause_reading = pause_when_full
     protocol.data_received = data_received
+    if notify is not None:
+        _notify_after(protocol, notify)
     if not transport.is_closing() and sum(map(len, queue)) < limit:
         transport.resume_reading()  # paused by the handshake's read
     return True
+
+
+def _notify_after(protocol: Any, notify: Callable[[], None]) -> None:
+    """Call ``notify`` after anyio's protocol took bytes, the end or the connection's loss."""
+    received, eof, lost = protocol.data_received, protocol.eof_received, protocol.connection_lost
+
+    def data_received(data: bytes) -> None:
+        received(data)
+        notify()
+
+    def eof_received() -> bool | None:
+        keep_open: bool | None = eof()
+        notify()
+        return keep_open
+
+    def connection_lost(exc: Exception | None) -> None:
+        lost(exc)
+        notify()
+
+    protocol.data_received = data_received
+    protocol.eof_received = eof_received
+    protocol.connection_lost = connection_lost
 
 
 class SansIOWebSocket:
@@ -140,6 +173,8 @@ class SansIOWebSocket:
         "_protocol",
         "_send_lock",
         "_stream",
+        "_wake",
+        "_watched",
     )
 
     def __init__(self, stream: anyio.abc.ByteStream, protocol: ClientProtocol) -> None:
@@ -158,7 +193,16 @@ class SansIOWebSocket:
         #: asyncio, no TLS: writes that need not wait go to the transport without anyio's
         #: checkpoints (``asyncio_socket_writer``); None: every write through ``send``.
         self._direct = asyncio_socket_writer(stream)
-        read_ahead(stream, READ_AHEAD)
+        #: ``watch_incoming``'s callback, and what it watches: anyio's protocol and
+        #: transport under a plain asyncio socket stream (None: this socket is not watched).
+        self._wake: Callable[[], object] | None = None
+        self._watched: tuple[Any, Any] | None = None
+        if self._direct is not None and read_ahead(stream, READ_AHEAD, self._notify):
+            reader = asyncio_socket_reader(stream)
+            assert reader is not None  # read_ahead found it
+            self._watched = reader[0], reader[1]
+        else:
+            read_ahead(stream, READ_AHEAD)
 
     @property
     def closed(self) -> bool:
@@ -208,6 +252,35 @@ class SansIOWebSocket:
         if type(message) is str:
             return message
         raise message  # type: ignore[misc]
+
+    def watch_incoming(self, wake: Callable[[], object] | None) -> bool:
+        """Call ``wake`` whenever bytes (or the connection's end) arrive, until called with
+        None; False, and nothing watched, when ``receive_text`` would not wait for the
+        network now (a message, bytes or the end already here) or this socket cannot be
+        watched (only a plain socket stream on asyncio can). See ``IdleWatch``."""
+        watched = self._watched
+        if watched is None:
+            return False
+        if wake is None:
+            self._wake = None
+            return True
+        protocol, transport = watched
+        if (
+            self._messages
+            or self.closed
+            or protocol.read_event.is_set()
+            or protocol.is_at_eof
+            or transport.is_closing()
+        ):
+            self._wake = None
+            return False
+        self._wake = wake
+        return True
+
+    def _notify(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            wake()
 
     async def ping(self) -> None:
         """Send a keep-alive ping; the pong is not awaited (see ``WebSocket.ping``)."""
