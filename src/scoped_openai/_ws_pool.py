@@ -41,10 +41,11 @@ MAINTENANCE_INTERVAL = 60.0
 #: An idle socket (between turns, or a spare) pings after this much silence, so proxies and
 #: the API's edge see traffic (the interval httpx-ws and the websockets package use).
 KEEPALIVE_INTERVAL = 20.0
-#: After a barge-in the spare's replacement opens at the next turn's first output, or this
-#: long after the barge-in if that comes sooner: a model still thinking leaves the client
-#: idle, and a second barge-in then finds a spare opening since shortly after the first
-#: (counted from the barge-in, not from the interrupted socket's close, which may be slow).
+#: After a barge-in the spare's replacement opens once the next turn's first output reached
+#: its caller, or this long after the barge-in if that comes sooner: a model still thinking
+#: leaves the client idle, and a second barge-in then finds a spare opening since shortly
+#: after the first (counted from the barge-in, not from the interrupted socket's close,
+#: which may be slow).
 SPARE_DEFER_LIMIT = 0.05
 #: How often a turn waiting behind another looks again whether that turn's owner vanished
 #: (nothing announces it: see ``_turn_owner``).
@@ -176,6 +177,8 @@ class SocketSlot:
                 # hands the frame over, then makes it, before the turn can run).
                 self._turn_over = anyio.Event()
                 continue
+            if self.retired:
+                return  # retired while a turn read it or while it watched: nothing cancelled
             if watch is not None and await self._wait_for_bytes(ws, watch, keepalive):
                 continue  # woken (bytes, a turn's end) or pinged: look again
             got: str | Exception | None = None
@@ -266,14 +269,22 @@ class SocketSlot:
             self._wake.set()  # watch again, the silence counted from now
 
     def retire(self) -> None:
-        """Close the socket in the background; returns at once. Idempotent."""
+        """Close the socket in the background; returns at once. Idempotent.
+
+        Only a handshake or an idle read is cancelled: a task waiting for the turn's end (a
+        barge-in's socket) or watching for bytes is woken (``end_turn``), sees ``retired``
+        and goes on to the close by itself, so the barge-in spends no cancellation on it
+        (on asyncio a scope's cancel formats the calling task's repr, and the wake-up
+        unwinds a ``CancelledError``)."""
         if not self.retired:
             logger.debug("socket #%d: retired", self.number)
         self.retired = True
         self.end_turn()
         if self.ws is None:
             self._connect_scope.cancel()
-        self._read_scope.cancel()
+            self._read_scope.cancel()
+        elif self._reading:
+            self._read_scope.cancel()
 
 
 class Lease:
@@ -375,8 +386,10 @@ class WebSocketPool:
         #: once the interrupted socket has closed if no turn is running (``_run_slot``).
         self._spare_deferred = False
         self._spare_due = anyio.Event()  # set when the deferred spare opens (or the pool closes)
+        self._deferred_at = 0.0  # when the barge-in that deferred it happened
         self._closed = False
         self._maintenance = anyio.CancelScope()
+        self._wake_maintenance = anyio.Event()  # set by a barge-in that deferred the spare
         task_group.start_soon(self._maintain)
 
     # -- leases -----------------------------------------------------------------------
@@ -426,7 +439,9 @@ class WebSocketPool:
         return lease
 
     def output_started(self) -> None:
-        """The leased turn's first output arrived: open the spare a barge-in deferred."""
+        """The leased turn's first output reached its caller (the turn tells at its next
+        read, so the spare's task does not start between that output and the caller): open
+        the spare a barge-in deferred."""
         if self._spare_deferred:
             self.ensure_spare()
 
@@ -490,12 +505,25 @@ class WebSocketPool:
 
     async def _maintain(self) -> None:
         """Renew an ageing spare and rotate an ageing idle socket, so no turn ever waits for
-        a handshake because a socket reached the API's 60-minute limit."""
+        a handshake because a socket reached the API's 60-minute limit; and open the spare a
+        barge-in deferred once ``SPARE_DEFER_LIMIT`` has passed (``_open_deferred_spare``).
+        The barge-in only wakes this task, the pool's one background task: a task started
+        per barge-in cost its start (tens of µs) before the next turn's first token."""
+        clock = self._clock
         with self._maintenance:
+            next_check = clock() + MAINTENANCE_INTERVAL
             while True:
-                await anyio.sleep(MAINTENANCE_INTERVAL)
+                if self._spare_deferred:
+                    await self._open_deferred_spare(self._spare_due)
+                    continue  # looked at again: another barge-in may have deferred one since
+                wake = self._wake_maintenance = anyio.Event()
+                with anyio.move_on_after(next_check - clock()):
+                    await wake.wait()
                 if self._closed:
                     return
+                if wake.is_set():
+                    continue  # a barge-in deferred the spare
+                next_check = clock() + MAINTENANCE_INTERVAL
                 active = self._active
                 if active is None:
                     continue  # nothing in use: open nothing
@@ -528,7 +556,7 @@ class WebSocketPool:
     async def _open_deferred_spare(self, due: anyio.Event) -> None:
         """Open the spare a barge-in deferred ``SPARE_DEFER_LIMIT`` after it, unless the next
         turn's first output or end (or the pool's close) opened it first (``due`` is set)."""
-        with anyio.move_on_after(SPARE_DEFER_LIMIT):
+        with anyio.move_on_after(self._deferred_at + SPARE_DEFER_LIMIT - self._clock()):
             await due.wait()
         if self._spare_deferred and self._spare_due is due:
             self.ensure_spare()
@@ -575,7 +603,8 @@ class WebSocketPool:
 
         The spare is promoted here; its replacement opens at the next turn's first output or
         end (see ``lease``): opened now, its handshake ran beside that turn's request and
-        first frames (a barge-in is followed at once by the next turn as often as not).
+        first frames (a barge-in is followed at once by the next turn as often as not). The
+        deadline ``SPARE_DEFER_LIMIT`` is kept by the maintenance task, which this wakes.
         """
         slot.retire()
         if self._active is slot:
@@ -585,11 +614,9 @@ class WebSocketPool:
                 self._active, self._spare = spare, None
                 if self._keep_spare and not self._spare_deferred and not self._closed:
                     self._spare_deferred = True
-                    due = self._spare_due = anyio.Event()
-                    try:
-                        self._task_group.start_soon(self._open_deferred_spare, due)
-                    except RuntimeError:  # the task group is shutting down: no spare needed
-                        self._spare_deferred = False
+                    self._spare_due = anyio.Event()
+                    self._deferred_at = self._clock()
+                    self._wake_maintenance.set()  # it opens the spare at the limit
 
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""

@@ -80,6 +80,7 @@ class ResponsesTurnSource:
         self._full_input: list[dict[str, Any]] = []
         self._before_output = True  # nothing but response.created has arrived yet
         self._created: list[Event] = []  # response.created, held back (see ``receive``)
+        self._output_began = False  # the first output was returned; the pool not told yet
         self.chained = False
 
     async def start(self, owner: TurnOwner, plan: RetryPlan | None = None) -> None:
@@ -107,6 +108,7 @@ class ResponsesTurnSource:
             self._parser = ResponsesParser(self._limits, created_first=True)
         self._handoff = None
         self._before_output = True
+        self._output_began = False
         self._created.clear()
         await ws.send_text(json_bytes(event).decode())
 
@@ -122,6 +124,12 @@ class ResponsesTurnSource:
         idle deadline moved for it (``ChatStream._read_until_event``), instead of spending
         a step of its own before the first token. Should the turn end before the next
         event, ``turn_ended`` gives its id to the assembler all the same."""
+        if self._output_began:
+            # The turn's first output went to the caller with the previous call: only now
+            # may the pool open the spare a barge-in deferred (its task's start no longer
+            # stands between that output and the caller).
+            self._output_began = False
+            self._pool.output_started()
         created = self._created
         if created:
             out.extend(created)
@@ -150,7 +158,7 @@ class ResponsesTurnSource:
         for _ in range(BURST):
             if self._before_output and out and type(out[-1]) is not ResponseCreated:
                 self._before_output = False  # the first output: to the caller at once
-                self._pool.output_started()
+                self._output_began = True  # the pool hears of it at the next call
                 return
             queued = ws.receive_text_nowait() if not handoff else None
             if queued is None or feed(queued, out):

@@ -560,3 +560,109 @@ async def test_a_turn_ended_before_its_first_output_opens_the_spare_a_barge_in_d
         assert trio.current_time() - started == pytest.approx(10.0)  # 20 chunks, no handshake
         assert ws_tracker.create_sockets == [1, 2, 3]
     assert errors == []
+
+
+class _SpawnRecorder(trio.abc.Instrument):
+    """Names the tasks trio starts while ``recording``."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.spawned: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        if self.recording:
+            self.spawned.append(task.name)
+
+
+@pytest.mark.trio
+async def test_nothing_starts_between_a_barge_in_and_the_next_turns_first_item(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From the barge-in to the first item of the turn started at once after it, no task
+    starts: the deferred spare's deadline is kept by the pool's own background task, and
+    the replacement spare's task (its handshake) starts once that first item has reached
+    the consumer, at its next read. The interrupted socket is closed by its own task,
+    woken, not cancelled, and politely (its close frame sent and answered). (Here the
+    first item comes before a longer ``SPARE_DEFER_LIMIT``.)"""
+    monkeypatch.setattr("scoped_openai._ws_pool.SPARE_DEFER_LIMIT", 0.5)
+    fake.ws_default = lambda request: WSReply.text(TWENTY, delay=0.1)
+    recorder = _SpawnRecorder()
+    trio.lowlevel.add_instrument(recorder)
+    try:
+        # The interrupted socket still closing at the first item, as over a network.
+        async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
+            pool = await _prewarmed_pool(llm)
+            interrupted = pool._active
+            assert interrupted is not None
+            first = Consumer(llm, ctx)
+            opened_at_first_item: list[int] = []
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first.run)
+                await first.first.wait()
+                recorder.recording = True
+                await llm.cancel_current_generation()
+            assert not interrupted._read_scope.cancel_called  # woken, not cancelled
+            heard: list[str] = []
+            async with llm.chat(ctx) as stream:
+                async for item in stream:
+                    if not opened_at_first_item:
+                        recorder.recording = False
+                        opened_at_first_item.append(pool.sockets_opened)
+                    heard.append(item.content)
+            assert "".join(heard) == "".join(TWENTY)
+            assert recorder.spawned == []
+            assert opened_at_first_item == [2]  # the socket and its spare, nothing yet
+            assert pool.sockets_opened == 3  # the replacement, after that first item
+            await trio.sleep(_SlowClose.CLOSE_RTT)
+            assert interrupted.dead
+            server_side = interrupted.ws.inner.server  # type: ignore[union-attr]
+            assert (server_side.close_code, server_side.closed_by_server) == (1000, False)
+    finally:
+        trio.lowlevel.remove_instrument(recorder)
+    assert errors == []
+
+
+@pytest.mark.trio
+async def test_a_barge_in_right_after_the_deferred_spare_opened_gets_its_own_deadline(
+    autojump_clock: trio.testing.MockClock,
+    fake: FakeOpenAI,
+    ctx: ChatContext,
+    make_ws_llm: MakeLLM,
+    ws_tracker: Any,
+    errors: list[Exception],
+) -> None:
+    """Two barge-ins, each at the first item of the turn started at once after the one
+    before: the first one's spare opens after the second turn's first item; the second
+    one's (with a third turn still thinking) ``SPARE_DEFER_LIMIT`` after that barge-in."""
+    from scoped_openai._ws_pool import SPARE_DEFER_LIMIT
+
+    replies = iter([0.1, 0.1, 0.5])
+    fake.ws_default = lambda request: WSReply.text(TWENTY, delay=next(replies))
+    async with make_ws_llm(ws_connector=_SlowClose(ws_tracker)) as llm:
+        pool = await _prewarmed_pool(llm)
+        _, second = await _barge_in_then_next_turn(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(second.run)
+            await second.first.wait()
+            await llm.cancel_current_generation()  # its spare opened as it read on
+        barged_in = trio.current_time()
+        assert pool.sockets_opened == 3
+        third = Consumer(llm, ctx)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(third.run)
+            await trio.sleep_until(barged_in + SPARE_DEFER_LIMIT / 2)
+            assert pool.sockets_opened == 3  # deferred again
+            await trio.sleep_until(barged_in + SPARE_DEFER_LIMIT)
+            await trio.testing.wait_all_tasks_blocked()
+            assert pool.sockets_opened == 4  # the limit passed, the model still thinking
+            assert not third.first.is_set()
+            await third.first.wait()
+            await llm.cancel_current_generation()
+        assert pool.sockets_opened == 4
+    assert errors == []
