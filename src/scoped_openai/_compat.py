@@ -25,6 +25,10 @@
   (with its ``_transport``, as ``asyncio_socket_reader`` finds them): ``ws_sansio`` writes a
   turn's request frame straight to the transport when anyio's ``send`` would not wait
   (``asyncio_socket_writer``), and through ``send`` when they are missing.
+- anyio's asyncio socket stream's ``_protocol.read_event``, ``is_at_eof``, ``exception`` and
+  ``read_queue``: ``ws_sansio`` reads a plain socket as anyio's ``receive`` does, less its
+  two-reader guard and its pause after a wait (``asyncio_socket_receiver``), and through
+  ``receive`` when they are missing.
 - ``os.environ``'s raw mapping (``_data``): the environment as it is, compared without
   decoding every variable, is the key ``environment_proxy`` remembers its answer by (a
   plain copy of ``os.environ`` when it is missing).
@@ -45,11 +49,12 @@ from __future__ import annotations
 import functools
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import httpx
 from httpx._utils import URLPattern, get_environment_proxies
 
@@ -57,6 +62,7 @@ __all__ = [
     "ReceiveNowait",
     "asyncio_cancel_scope_class",
     "asyncio_clock",
+    "asyncio_socket_receiver",
     "asyncio_socket_writer",
     "connect_tcp_address",
     "environment_proxy",
@@ -115,6 +121,49 @@ def asyncio_socket_writer(stream: object) -> Callable[[bytes], bool] | None:
         return True
 
     return write
+
+
+def asyncio_socket_receiver(stream: object) -> Callable[[int], Awaitable[bytes]] | None:
+    """For anyio's asyncio socket stream itself (not a stream over it, such as TLS): its
+    ``receive`` (the same bytes, waits, checkpoint and errors: ``EndOfStream``,
+    ``BrokenResourceError``) without two of its steps, or None for any other stream or a
+    future anyio that moved the names it reads (``_protocol.read_event``, ``is_at_eof``,
+    ``exception``, ``read_queue``, ``_transport``).
+
+    Left out: the guard against two tasks reading at once (``ws_sansio`` has one reader at
+    a time by construction: ``_ws_pool``'s hand-off between the slot and the turn) and the
+    pause after a wait (``ws_sansio.read_ahead`` pauses the socket only once its queue is
+    full, which its own ``data_received`` already checks). A turn's first token waits on
+    about four such reads, one frame each."""
+    reader = asyncio_socket_reader(stream)
+    if reader is None:
+        return None
+    protocol, transport, queue = reader
+    if not all(hasattr(protocol, name) for name in ("read_event", "is_at_eof", "exception")):
+        return None
+    checkpoint = anyio.lowlevel.checkpoint
+
+    async def receive(max_bytes: int) -> bytes:
+        event = protocol.read_event
+        if not event.is_set() and not transport.is_closing() and not protocol.is_at_eof:
+            transport.resume_reading()
+            await event.wait()
+        else:
+            await checkpoint()
+        try:
+            chunk: bytes = queue.popleft()
+        except IndexError:
+            if protocol.exception:
+                raise anyio.BrokenResourceError from protocol.exception
+            raise anyio.EndOfStream from None
+        if len(chunk) > max_bytes:
+            chunk, leftover = chunk[:max_bytes], chunk[max_bytes:]
+            queue.appendleft(leftover)
+        if not queue:
+            event.clear()
+        return chunk
+
+    return receive
 
 
 def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:

@@ -132,6 +132,57 @@ def test_anyio_still_queues_what_its_asyncio_socket_stream_reads() -> None:
     anyio.run(check, backend="asyncio")
 
 
+def test_the_asyncio_socket_receiver_reads_what_anyio_receive_reads() -> None:
+    """Fails loudly if anyio's asyncio socket stream moves ``_protocol.read_event``,
+    ``is_at_eof``, ``exception`` or ``read_queue`` (``ws_sansio`` would silently read
+    through anyio's ``receive`` again), and pins that the receiver reads as ``receive``
+    does: the bytes in order, a read larger than ``max_bytes`` split, a wait for bytes not
+    yet there, ``EndOfStream`` at the peer's end; nothing for a stream over the socket."""
+    from anyio.streams.buffered import BufferedByteStream
+
+    from scoped_openai._compat import asyncio_socket_receiver
+
+    async def check() -> None:
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            peer_ready = anyio.Event()
+            peers: list[anyio.abc.SocketStream] = []
+
+            async def accept(peer: anyio.abc.SocketStream) -> None:
+                peers.append(peer)
+                peer_ready.set()
+                await anyio.sleep_forever()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(listener.serve, accept)
+                async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                    assert asyncio_socket_receiver(BufferedByteStream(stream)) is None
+                    receive = asyncio_socket_receiver(stream)
+                    assert receive is not None
+                    await peer_ready.wait()
+                    (peer,) = peers
+                    await peer.send(b"hello world")
+                    assert await receive(5) == b"hello"  # split, the rest kept in order
+                    assert await receive(100) == b" world"
+                    async with anyio.create_task_group() as waiting:
+                        got: list[bytes] = []
+
+                        async def read() -> None:
+                            got.append(await receive(100))
+
+                        waiting.start_soon(read)
+                        await anyio.wait_all_tasks_blocked()
+                        assert got == []  # nothing there yet: it waits
+                        await peer.send(b"later")
+                    assert got == [b"later"]
+                    await peer.aclose()
+                    with pytest.raises(anyio.EndOfStream):
+                        await receive(100)
+                tg.cancel_scope.cancel()
+
+    anyio.run(check, backend="asyncio")
+
+
 def test_anyio_asyncio_socket_stream_still_writes_through_its_transport() -> None:
     """Fails loudly if anyio's asyncio socket stream stops flagging paused writes in
     ``_protocol.write_event`` or failures in ``_protocol.exception`` (``ws_sansio`` would

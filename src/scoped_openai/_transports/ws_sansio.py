@@ -47,7 +47,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from .._compat import asyncio_socket_reader, asyncio_socket_writer
+from .._compat import asyncio_socket_reader, asyncio_socket_receiver, asyncio_socket_writer
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
 from .ws_base import (
@@ -130,18 +130,26 @@ def read_ahead(
     transport.pause_reading = pause_when_full
     protocol.data_received = data_received
     if notify is not None:
-        _notify_after(protocol, notify)
+        _notify_after(protocol, received, pause_when_full, notify)
     if not transport.is_closing() and sum(map(len, queue)) < limit:
         transport.resume_reading()  # paused by the handshake's read
     return True
 
 
-def _notify_after(protocol: Any, notify: Callable[[], None]) -> None:
-    """Call ``notify`` after anyio's protocol took bytes, the end or the connection's loss."""
-    received, eof, lost = protocol.data_received, protocol.eof_received, protocol.connection_lost
+def _notify_after(
+    protocol: Any,
+    received: Callable[[bytes], None],
+    pause_when_full: Callable[[], None],
+    notify: Callable[[], None],
+) -> None:
+    """``read_ahead``'s ``data_received`` (anyio's ``received``, then ``pause_when_full``)
+    followed by ``notify``, in one call per read; ``notify`` also after the end of the
+    stream and the connection's loss."""
+    eof, lost = protocol.eof_received, protocol.connection_lost
 
     def data_received(data: bytes) -> None:
         received(data)
+        pause_when_full()
         notify()
 
     def eof_received() -> bool | None:
@@ -171,6 +179,7 @@ class SansIOWebSocket:
         "_owed",
         "_pending",
         "_protocol",
+        "_receive",
         "_send_lock",
         "_stream",
         "_wake",
@@ -193,6 +202,9 @@ class SansIOWebSocket:
         #: asyncio, no TLS: writes that need not wait go to the transport without anyio's
         #: checkpoints (``asyncio_socket_writer``); None: every write through ``send``.
         self._direct = asyncio_socket_writer(stream)
+        #: A network read: anyio's ``receive``, or on a plain asyncio socket the same
+        #: without its reader guard and pause (``asyncio_socket_receiver``).
+        self._receive = asyncio_socket_receiver(stream) or stream.receive
         #: ``watch_incoming``'s callback, and what it watches: anyio's protocol and
         #: transport under a plain asyncio socket stream (None: this socket is not watched).
         self._wake: Callable[[], object] | None = None
@@ -291,24 +303,30 @@ class SansIOWebSocket:
     async def _read(self) -> None:
         """One network read, parsed (see ``absorb``)."""
         try:
-            data: bytes | None = await self._stream.receive(READ_SIZE)
+            data: bytes | None = await self._receive(READ_SIZE)
         except anyio.EndOfStream:
             data = None
         except _NETWORK_ERRORS:
             self._lost()
             return
-        await self.absorb(data)
+        if data is not None and not self._route(data):
+            return  # simple text frames only: the protocol saw nothing, owes nothing
+        await self._answer(data)
 
     async def absorb(self, data: bytes | None) -> None:
         """Parse bytes read from the network (None: its end): keep their messages, answer
         control frames at once. Also takes the bytes that arrived right behind the 101."""
+        if data is None or self._route(data):
+            await self._answer(data)
+
+    async def _answer(self, data: bytes | None) -> None:
+        """After the protocol was fed ``data`` (None: the end, fed here): write what it
+        queued (a pong, the answer to a close), note its failure."""
         protocol = self._protocol
         if data is None:
             if self._pending:  # part of a frame header: the protocol reports the cut
                 protocol.receive_data(self._pending)
             protocol.receive_eof()
-        else:
-            self._route(data)
         writes = protocol.data_to_send()
         if writes:  # a pong, the answer to a close, a close after a failure
             await self._write(writes, shield=True)
@@ -316,11 +334,13 @@ class SansIOWebSocket:
         if protocol.parser_exc is not None and self._close is None:
             self._failed(protocol.parser_exc)
 
-    def _route(self, data: bytes) -> None:
+    def _route(self, data: bytes) -> bool:
         """Decode simple text frames here (``ws_frames``); hand every other frame to the
         protocol whole and in order (``_owed``: bytes it still needs to finish one), taking
-        its events at once so messages keep the wire's order."""
+        its events at once so messages keep the wire's order. True when the protocol was
+        fed (it may have something to write or a failure to report: ``_answer``)."""
         protocol = self._protocol
+        fed = False
         if self._pending:  # at most the 13 bytes of an unfinished header
             data, self._pending = self._pending + data, b""
         while data:
@@ -329,21 +349,23 @@ class SansIOWebSocket:
                 chunk, data = data[:owed], data[owed:]
                 self._owed = owed - len(chunk)
                 protocol.receive_data(chunk)
+                fed = True
                 self._take(protocol.events_received())  # type: ignore[arg-type]
                 if protocol.state is not State.OPEN or protocol.parser_exc is not None:
-                    return  # closing or failed: what follows is nobody's
+                    return fed  # closing or failed: what follows is nobody's
                 continue
             if not self._fragments:  # inside a fragmented message, all goes to the protocol
                 used = simple_text_frames(data, self._messages.append)
                 if used:
                     data = data[used:]
                     if not data:
-                        return
+                        return fed
             size = frame_size(data)
             if size is None:
                 self._pending = data
-                return
+                return fed
             self._owed = size
+        return fed
 
     def _take(self, frames: list[Frame]) -> None:
         append = self._messages.append
