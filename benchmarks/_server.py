@@ -15,6 +15,11 @@ connections accepted, HTTP or WebSocket, the stats requests' own excluded), ``ht
 ``FakeOpenAI.loopback_clients``), ``ws_connections`` (WebSockets accepted ever), ``ws_open``,
 ``requests`` and ``open_bodies``. ``POST /stats/reset`` drops the recorded requests and
 frames (memory; counts are kept: clients take differences).
+
+``--spans`` (``bench_bargein_pause.py``) also timestamps, in this process, what each
+WebSocket's ASGI app sees (``WebSocketSpans``), returned and cleared by ``GET /stats/spans``:
+so a benchmark can split a turn's wait into the server's part and the client's. Off by
+default: the other figures run the server without it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import os
 import signal
 import socket
 import sys
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +100,83 @@ def make_fake() -> FakeOpenAI:
     return fake
 
 
+class WebSocketSpans:
+    """Timestamps of what each WebSocket's ASGI app receives and sends, taken in the server
+    (``time.perf_counter``: CLOCK_MONOTONIC on Linux, the clock the client reads too, so the
+    two processes' marks compare) with the server's CPU time (``time.process_time``).
+
+    Recorded, as dicts with ``kind``, ``socket`` (a number per connection) and ``t``:
+
+    - ``turn``: a ``response.create`` reached the app (``t``, ``cpu``) and the app handed the
+      first ``response.output_text.delta`` after it to hypercorn (``first``, ``first_cpu``):
+      the server's own part of a turn's time to first token (hypercorn's parse of the frame
+      before it and its write of the delta after it are the server's too, but fall outside
+      the span: on the client's sides of it);
+    - ``disconnect``: the app learned that the client closed (hypercorn has answered the
+      close frame by then); ``gone``: the app's handler returned (the socket's close done).
+
+    Bounded (``MAX_EVENTS``, the oldest dropped); the bench reads and clears them between
+    trials.
+    """
+
+    MAX_EVENTS = 4096
+
+    def __init__(self) -> None:
+        self.events: deque[dict[str, object]] = deque(maxlen=self.MAX_EVENTS)
+        self._sockets = 0
+
+    def wrap(self, inner: Any) -> Any:
+        """``inner`` with its WebSocket connections timestamped."""
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "websocket":
+                await inner(scope, receive, send)
+                return
+            self._sockets += 1
+            number = self._sockets
+            turn: dict[str, object] | None = None
+            events = self.events
+
+            async def timed_receive() -> Any:
+                nonlocal turn
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive" and '"response.create"' in (
+                    message.get("text") or ""
+                ):
+                    turn = {"kind": "turn", "socket": number}
+                    turn["t"], turn["cpu"] = time.perf_counter(), time.process_time()
+                elif kind == "websocket.disconnect":
+                    now = time.perf_counter()
+                    events.append({"kind": "disconnect", "socket": number, "t": now})
+                return message
+
+            async def timed_send(message: Any) -> None:
+                nonlocal turn
+                if (
+                    turn is not None
+                    and message["type"] == "websocket.send"
+                    and '"response.output_text.delta"' in (message.get("text") or "")
+                ):
+                    turn["first"], turn["first_cpu"] = time.perf_counter(), time.process_time()
+                    events.append(turn)
+                    turn = None
+                await send(message)
+
+            try:
+                await inner(scope, timed_receive, timed_send)
+            finally:
+                events.append({"kind": "gone", "socket": number, "t": time.perf_counter()})
+
+        return app
+
+    def take(self) -> list[dict[str, object]]:
+        """The events since the last call, oldest first."""
+        taken = list(self.events)
+        self.events.clear()
+        return taken
+
+
 def stats(fake: FakeOpenAI) -> dict[str, int]:
     return {
         # Every client connection accepted, HTTP or WebSocket, the bench's own excluded.
@@ -140,9 +224,12 @@ def stop_on_disconnect(inner: Any) -> Any:
     return app
 
 
-def with_stats(fake: FakeOpenAI) -> Any:
-    """The fake's ASGI app, with ``/stats`` answered in front of it."""
+def with_stats(fake: FakeOpenAI, spans: WebSocketSpans | None = None) -> Any:
+    """The fake's ASGI app, with ``/stats`` answered in front of it (and its WebSockets
+    timestamped when ``spans`` is given)."""
     inner = stop_on_disconnect(asgi_app(fake))
+    if spans is not None:
+        inner = spans.wrap(inner)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/stats"):
@@ -151,7 +238,12 @@ def with_stats(fake: FakeOpenAI) -> Any:
                 fake.counters.requests.clear()
                 fake.ws_frames.clear()
                 fake.ws_handshakes.clear()
-            body = json.dumps(stats(fake)).encode()
+            if scope["path"] == "/stats/spans":
+                taken = spans.take() if spans is not None else None
+                clock = time.get_clock_info("perf_counter").implementation
+                body = json.dumps({"events": taken, "clock": clock}).encode()
+            else:
+                body = json.dumps(stats(fake)).encode()
             await send(
                 {
                     "type": "http.response.start",
@@ -169,7 +261,7 @@ def with_stats(fake: FakeOpenAI) -> Any:
     return app
 
 
-async def serve(port: int, backend: str) -> None:
+async def serve(port: int, backend: str, spans: bool = False) -> None:
     from hypercorn.config import Config
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -187,7 +279,7 @@ async def serve(port: int, backend: str) -> None:
     config.websocket_ping_interval = None
     config.h2_max_concurrent_streams = 1000
     count_accepts(backend)
-    app = with_stats(make_fake())
+    app = with_stats(make_fake(), WebSocketSpans() if spans else None)
     stop = anyio.Event()
 
     async def watch_stdin() -> None:
@@ -211,10 +303,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--spans", action="store_true", help="timestamp WebSocket turns (GET /stats/spans)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     raise_fd_limit()
-    anyio.run(serve, args.port, args.backend, backend=args.backend)
+    anyio.run(serve, args.port, args.backend, args.spans, backend=args.backend)
 
 
 if __name__ == "__main__":

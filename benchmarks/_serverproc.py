@@ -15,6 +15,14 @@ HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 30.0
 
 
+def spans(port: int) -> dict[str, Any]:
+    """The WebSocket timestamps the server at ``port`` took since the last call (``_server.py
+    --spans``: ``events``, and ``clock``, how its ``perf_counter`` reads); blocking."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/spans", timeout=10) as answer:
+        result: dict[str, Any] = json.loads(answer.read())
+    return result
+
+
 def stats(port: int, *, reset: bool = False) -> dict[str, Any]:
     """The counts of the server at ``port`` (``_server.py``'s ``/stats``); blocking."""
     path = "/stats/reset" if reset else "/stats"
@@ -27,8 +35,9 @@ def stats(port: int, *, reset: bool = False) -> dict[str, Any]:
 class ServerProcess:
     """``with ServerProcess() as server: server.base_url``; the process dies with the block."""
 
-    def __init__(self, backend: str = "asyncio") -> None:
+    def __init__(self, backend: str = "asyncio", *, spans: bool = False) -> None:
         self.backend = backend
+        self.spans = spans  # timestamp WebSocket turns (``_server.py --spans``)
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -46,7 +55,8 @@ class ServerProcess:
         self._log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
         self.log_path = self._log.name
         self._proc = subprocess.Popen(
-            [sys.executable, str(HERE / "_server.py"), "--backend", self.backend],
+            [sys.executable, str(HERE / "_server.py"), "--backend", self.backend]
+            + (["--spans"] if self.spans else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -69,6 +79,18 @@ class ServerProcess:
     def stats(self, reset: bool = False) -> dict[str, Any]:
         """The server's counts (blocking: call it outside timed sections)."""
         return stats(self.port, reset=reset)
+
+    def take_spans(self) -> list[dict[str, Any]]:
+        """The server's WebSocket timestamps since the last call (needs ``spans=True``;
+        blocking: call it outside timed sections). Empty when the two processes' clocks
+        cannot be compared (the server's ``perf_counter`` is not the client's)."""
+        got = spans(self.port)
+        if got["events"] is None:
+            raise RuntimeError("the server runs without --spans")
+        if got["clock"] != time.get_clock_info("perf_counter").implementation:
+            return []
+        events: list[dict[str, Any]] = got["events"]
+        return events
 
     def counter(self, key: str) -> Any:
         """A no-argument callable returning one of the server's counts."""
