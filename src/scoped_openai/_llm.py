@@ -32,6 +32,7 @@ from ._first_entry import (
     load_responses_modules,
     load_transport_once,
     load_websocket_engine,
+    rehearse_chat_turn_once,
 )
 from ._graph import ConversationalGraph
 from ._http_turn import HTTPOptions, HTTPTurn, chat_completions_turn
@@ -545,6 +546,8 @@ class OpenAILLM:
             )
         if self.streaming or self.api == "responses":
             await load_once(self._loop, "responses", load_responses_modules)
+        else:  # its first turn runs warm code (``_rehearsal``)
+            await rehearse_chat_turn_once(self._loop)
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()
@@ -780,6 +783,21 @@ class OpenAILLM:
                 clock=self._native[1] if self._native is not None else anyio.current_time,
             )
         return self._pool
+
+    def _unrecorded_chat(self, messages: ChatContext) -> ChatStream:
+        """A Chat Completions turn without metrics, log lines or a turn number (entering's
+        rehearsal, ``_rehearsal``)."""
+        source = chat_completions_turn(
+            self._http_client(),
+            self._endpoint,
+            self.settings,
+            messages,
+            tools=None,
+            graph=None,
+            overrides=None,
+            options=self._http_options(),
+        )
+        return self._track(source, None, path=None)
 
     def _track(
         self, source: TurnSource, graph: ConversationalGraph | None, *, path: str | None
