@@ -66,14 +66,14 @@ class StepClock:
     took; and the most a step took less the garbage collections that ran in it (a
     collection's pause is the interpreter's, over the whole heap: ``GCClock``)."""
 
-    def __init__(self, collections: GCClock) -> None:
+    def __init__(self, collections: GCClock, size: int = 8192) -> None:
         self.collections = collections
         self.longest = self.cpu = self.cpu_without_gc = 0.0
         self.who = self.who_without_gc = ""
         #: Recent steps (start, end, cpu, who), what the ticker's longest gap held: a ring
         #: of plain lists, so recording allocates no container (that would make the garbage
         #: collections it measures come more often).
-        self.recent = _Ring(8192)
+        self.recent = _Ring(size)
 
     def reset(self) -> None:
         self.longest, self.cpu, self.cpu_without_gc = 0.0, 0.0, 0.0
@@ -133,8 +133,12 @@ class StepClock:
 
 
 def _handle_name(handle: Any) -> str:
-    """The coroutine a task step ran (asyncio shows only a wrapper), else the callback."""
+    """The task a step ran (anyio names a task after its function; asyncio's own are
+    ``Task-N``: then its coroutine), else the callback."""
     task = getattr(handle._callback, "__self__", None)
+    name = getattr(task, "get_name", lambda: "Task-")()
+    if not name.startswith("Task-"):
+        return str(name)
     get_coro = getattr(task, "get_coro", None)
     if get_coro is not None:
         coro = get_coro()
@@ -304,10 +308,14 @@ async def _sessions(
             await release.wait()
 
     # One release per session, set 20 per step: one event with 1,000 waiters would wake
-    # them all in one step of the harness's own (3-7 ms on this project's machine).
-    opened = [(anyio.Event(), anyio.Event()) for _ in range(count)]
+    # them all in one step of the harness's own (3-7 ms on this project's machine). The
+    # events are made 20 per step too: 2,000 in one step took 3-4 ms, the harness's own,
+    # which was the longest step less collections of this scenario.
+    opened: list[tuple[anyio.Event, anyio.Event]] = []
     async with anyio.create_task_group() as tg:
-        for index, (done, release) in enumerate(opened):
+        for index in range(count):
+            done, release = anyio.Event(), anyio.Event()
+            opened.append((done, release))
             tg.start_soon(one, done, release)
             if index % 20 == 19:
                 await anyio.lowlevel.checkpoint()  # the harness's own steps stay short
@@ -322,7 +330,12 @@ async def _sessions(
 
 
 async def child(
-    scenario: str, path: str, base_url: str, count: int, backend: str
+    scenario: str,
+    path: str,
+    base_url: str,
+    count: int,
+    backend: str,
+    gc_freeze: str | None = None,
 ) -> dict[str, Any]:
     """One scenario in this (fresh) process: the ticker's and the steps' longest, in ms."""
     import anyio
@@ -333,7 +346,9 @@ async def child(
     from scoped_openai import OpenAILLM
 
     collections = GCClock()
-    steps = StepClock(collections)
+    # Opening 1,000 sessions takes tens of thousands of steps: keep them all, so the
+    # longest gap's steps are still there when it is read.
+    steps = StepClock(collections, 1 << 17 if scenario == "sessions" else 8192)
     steps.install(backend)
     ticker = Ticker()
     out: dict[str, Any] = {}
@@ -345,29 +360,7 @@ async def child(
         out["idle_ms"] = ticker.longest * 1e3
         out["idle_waiting_ms"] = sum(gap[2] for gap in ticker.gaps_since_reset()) * 1e3
         if scenario == "sessions":
-            floor = path == "aiohttp"
-            # the first socket's imports: the first turn's figure
-            await _sessions(base_url, 1, floor)
-            objects = len(gc.get_objects())
-
-            async def count_open() -> None:
-                # Read what opening took before counting (a pass over the heap, a step of
-                # its own), then measure the closing apart; the worse of the two is the
-                # figure.
-                _read(out, ticker, steps, collections)
-                out["objects_per_session"] = (len(gc.get_objects()) - objects) / count
-                await anyio.lowlevel.checkpoint()
-                collections.reset()
-                steps.reset()
-                ticker.reset()
-
-            collections.reset()
-            steps.reset()
-            ticker.reset()
-            await _sessions(base_url, count, floor, count_open)
-            closing: dict[str, Any] = {}
-            _read(closing, ticker, steps, collections)
-            _keep_worse(out, closing)
+            await _open_sessions(out, path, base_url, count, gc_freeze, ticker, steps)
         else:
             llm = OpenAILLM(api_key=API_KEY, base_url=base_url, streaming=path == "ws")
             if scenario == "enter":
@@ -394,6 +387,57 @@ async def child(
             _read(out, ticker, steps, collections)
         tg.cancel_scope.cancel()
     return out
+
+
+async def _open_sessions(
+    out: dict[str, Any],
+    path: str,
+    base_url: str,
+    count: int,
+    gc_freeze: str | None,
+    ticker: Ticker,
+    steps: StepClock,
+) -> None:
+    """The sessions scenario: ``count`` sessions opened at once, then closed, each phase
+    read apart (``open_*``, ``close_*``); the row's figures are the worse phase's. With
+    ``gc_freeze`` the application calls ``gc.freeze()`` (CPython moves every object alive
+    into a generation no collection walks): ``before`` opening (after its start-up and a
+    first session), or ``after`` (once every session is open, so closing is the phase it
+    changes)."""
+    import anyio.lowlevel
+
+    collections = steps.collections
+    floor = path == "aiohttp"
+    # the first socket's imports: the first turn's figure
+    await _sessions(base_url, 1, floor)
+    if gc_freeze == "before":
+        gc.freeze()
+    objects = len(gc.get_objects())
+
+    async def count_open() -> None:
+        # Read what opening took before counting (a pass over the heap, a step of its
+        # own), then measure the closing apart.
+        _read(out, ticker, steps, collections)
+        out["objects_per_session"] = (len(gc.get_objects()) - objects) / count
+        if gc_freeze == "after":
+            gc.freeze()
+        await anyio.lowlevel.checkpoint()
+        collections.reset()
+        steps.reset()
+        ticker.reset()
+
+    collections.reset()
+    steps.reset()
+    ticker.reset()
+    await _sessions(base_url, count, floor, count_open)
+    closing: dict[str, Any] = {}
+    _read(closing, ticker, steps, collections)
+    for key in ("ticker_ms", "gc_ms", "gc_generation", "step_cpu_without_gc_ms"):
+        out[f"open_{key}"], out[f"close_{key}"] = out[key], closing[key]
+    out["open_step_without_gc_task"] = out["step_without_gc_task"]
+    out["close_step_without_gc_task"] = closing["step_without_gc_task"]
+    _keep_worse(out, closing)
+    gc.unfreeze()
 
 
 def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock, collections: GCClock) -> None:
@@ -480,12 +524,19 @@ def _keep_worse(out: dict[str, Any], other: dict[str, Any]) -> None:
 
 
 def _run_child(
-    backend: str, scenario: str, path: str, base_url: str, count: int, no_trio: bool = False
+    backend: str,
+    scenario: str,
+    path: str,
+    base_url: str,
+    count: int,
+    no_trio: bool = False,
+    gc_freeze: str | None = None,
 ) -> Any:
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
         *(["--no-trio"] if no_trio else []),
+        *([f"--gc-freeze={gc_freeze}"] if gc_freeze else []),
         "--child",
         f"--backend={backend}",
         f"--scenario={scenario}",
@@ -553,6 +604,7 @@ def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]
     return {
         **summary,
         "worst_ticker_ms": worst_ticker["ticker_ms"],
+        "gc_generation": max(run["gc_generation"] for run in runs),
         "worst_ticker_gap": worst_ticker.get("ticker_gap", ""),
         "median_ticker_gap": {
             key: median_ticker[key] for key in ("gap_steps_cpu_ms", "gap_waiting_ms", "ticker_ms")
@@ -636,16 +688,23 @@ def _judged(result: dict[str, Any]) -> tuple[float, str]:
 
 
 def _floor_sessions_note(ours: dict[str, Any], floor: dict[str, Any]) -> str:
-    """The aiohttp floor opening as many sessions in the same run, beside ours."""
-    note = f"; GC-tracked objects per session: {ours['objects_per_session']:.0f}"
+    """One sentence: the full collection in the sessions row beside the aiohttp floor's
+    opening as many in the same run, then both longest steps less collections."""
+    note = (
+        f"; opening {ours['sessions']} sessions at once, the longest gap holds CPython's "
+        f"collection of generation {ours['gc_generation']} ({ours['gc_ms']:.0f} ms; a full "
+        "one walks the whole heap and is not incremental in CPython 3.11-3.13)"
+    )
     if "failed" in floor:
         return note + f"; the aiohttp floor failed: {floor['failed']}"
     if not floor:
-        return note
+        return note + f"; GC-tracked objects per session {ours['objects_per_session']:.0f}"
     return note + (
-        f" (aiohttp floor {floor['objects_per_session']:.0f}); the aiohttp floor opening as "
-        f"many (with spares) in the same run: ticker {floor['ticker_ms']:.2f} ms, most CPU in "
-        f"one step {floor['step_cpu_ms']:.2f} ms, longest collection {floor['gc_ms']:.2f} ms"
+        f"; the aiohttp floor opening as many in the same run: ticker {floor['ticker_ms']:.0f}"
+        f" ms with a collection of {floor['gc_ms']:.0f} ms; GC-tracked objects per session "
+        f"{ours['objects_per_session']:.0f}, the floor's {floor['objects_per_session']:.0f}; "
+        f"longest step less collections {ours['step_cpu_without_gc_ms']:.2f} ms CPU, the "
+        f"floor's {floor['step_cpu_without_gc_ms']:.2f}"
     )
 
 
@@ -659,6 +718,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-trio", action="store_true", help="as if trio were not installed")
+    parser.add_argument(
+        "--gc-freeze",
+        choices=("before", "after"),
+        help="sessions: the application calls gc.freeze() before or after opening them",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     if args.no_trio:
@@ -679,6 +743,7 @@ def main() -> None:
             args.base_url,
             args.count,
             args.backend,
+            args.gc_freeze,
             backend=args.backend,
         )
         print(json.dumps(result))

@@ -17,7 +17,12 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cases", nargs="+", help="backend:scenario:path[:no-trio]")
+    parser.add_argument(
+        "cases",
+        nargs="+",
+        help="backend:scenario:path[:no-trio][:freeze-before|:freeze-after] (the last two: "
+        "sessions, the application calling gc.freeze() before or after opening them)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--count", type=int, default=1000)
     args = parser.parse_args()
@@ -30,8 +35,11 @@ def main() -> None:
     with ServerProcess() as server:
         for case in args.cases:
             backend, scenario, path, *rest = case.split(":")
+            freeze = next((flag[7:] for flag in rest if flag.startswith("freeze-")), None)
             runs = [
-                _run_child(backend, scenario, path, server.base_url, args.count, bool(rest))
+                _run_child(
+                    backend, scenario, path, server.base_url, args.count, "no-trio" in rest, freeze
+                )
                 for _ in range(args.repeats)
             ]
             good = [run for run in runs if isinstance(run, dict)]
@@ -60,7 +68,15 @@ def _line(case: str, good: list[dict[str, Any]]) -> str:
         f"it: ticker {median('idle_ms'):.2f} ms, waiting for a core {median('idle_waiting_ms'):.2f}"
         " ms in 200 ms"
     )
-    if "objects_per_session" in good[-1]:
+    if "open_ticker_ms" in good[-1]:
+        line += "".join(
+            f"; {phase}: ticker {median(f'{phase}_ticker_ms'):.1f} ms, longest collection "
+            f"{median(f'{phase}_gc_ms'):.1f} ms (gen "
+            f"{max(run[f'{phase}_gc_generation'] for run in good)}), longest step less "
+            f"collections {median(f'{phase}_step_cpu_without_gc_ms'):.2f} ms CPU "
+            f"({good[-1][f'{phase}_step_without_gc_task']})"
+            for phase in ("open", "close")
+        )
         line += f"; GC-tracked objects per session {good[-1]['objects_per_session']:.0f}"
     return line + "\n  gaps: " + "\n        ".join(run["ticker_gap"] for run in good)
 
