@@ -10,6 +10,7 @@ event loop while it runs: instances entered meanwhile wait for it, ``load_once``
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import urllib.request
 from collections import OrderedDict
@@ -56,18 +57,20 @@ async def load_once(loop: object, what: str, load: Callable[[], Awaitable[None]]
 _chat_turn_rehearsed = False
 
 
-async def rehearse_chat_turn_once(loop: object) -> None:
-    """Rehearse a Chat Completions turn in memory once per process (``_rehearsal``), after
-    the transport is loaded; returns at once after that (no checkpoint: entering again
-    stays cheap).
+async def rehearse_chat_turn_once(
+    loop: object, new_llm: Callable[..., Any], limits: httpx.Limits
+) -> None:
+    """Rehearse a Chat Completions turn of ``new_llm`` (``OpenAILLM``) in memory once per
+    process (``_rehearsal``), after the transport is loaded; returns at once after that (no
+    checkpoint: entering again stays cheap).
 
     Cancellation: nothing is remembered; the next instance entered rehearses.
     """
     if not _chat_turn_rehearsed:
-        await load_once(loop, "rehearsal", _rehearse_chat_turn)
+        await load_once(loop, "rehearsal", functools.partial(_rehearse, new_llm, limits))
 
 
-async def _rehearse_chat_turn() -> None:
+async def _rehearse(new_llm: Callable[..., Any], limits: httpx.Limits) -> None:
     global _chat_turn_rehearsed
     if _chat_turn_rehearsed:  # an instance entered meanwhile did it
         return
@@ -76,7 +79,7 @@ async def _rehearse_chat_turn() -> None:
 
     # Never a reason to fail entering: the first turn then runs cold, as it did before.
     with contextlib.suppress(Exception):
-        await rehearse_chat_turn()
+        await rehearse_chat_turn(new_llm, limits)
     _chat_turn_rehearsed = True
 
 

@@ -547,7 +547,7 @@ class OpenAILLM:
         if self.streaming or self.api == "responses":
             await load_once(self._loop, "responses", load_responses_modules)
         else:  # its first turn runs warm code (``_rehearsal``)
-            await rehearse_chat_turn_once(self._loop)
+            await rehearse_chat_turn_once(self._loop, OpenAILLM, DEFAULT_POOL)
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()

@@ -17,9 +17,11 @@ where ``h2`` is installed) reads through other code.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import httpx
 from httpx import AsyncClient
 
 from ._chat import ChatContext, ChatRole
@@ -30,7 +32,7 @@ from ._transports.http import REHEARSAL_HOST, http2_available
 from ._transports.http_backend import ScopedReadBackend
 
 if TYPE_CHECKING:
-    from ._llm import OpenAILLM
+    from ._stream import ChatStream
 
 REHEARSAL_URL = f"http://{REHEARSAL_HOST}/v1"
 
@@ -102,29 +104,37 @@ class CannedBackend:
         await anyio.sleep(seconds)
 
 
-async def rehearse_chat_turn() -> str:
-    """Run one unrecorded Chat Completions turn against the canned reply and return its
-    text. The client is built as ``OpenAILLM``'s own is (our reads over the network
-    backend), minus the environment's proxies (already looked up while entering), so the
-    turn takes our own client's path.
+class Rehearsable(Protocol):
+    """What the rehearsal needs of ``OpenAILLM`` (passed in: this module is imported from
+    ``_first_entry``, which ``_llm`` imports)."""
+
+    def _unrecorded_chat(self, messages: ChatContext) -> ChatStream: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def rehearse_chat_turn(new_llm: Callable[..., Rehearsable], limits: httpx.Limits) -> str:
+    """Run one unrecorded Chat Completions turn of ``new_llm(api_key=..., base_url=...,
+    client=...)`` against the canned reply and return its text. The client is built as
+    ``OpenAILLM``'s own is (``limits`` is its pool's; our reads over the network backend),
+    minus the environment's proxies (already looked up while entering), so the turn takes
+    our own client's path.
 
     Cancellation: the turn and the client are closed (shielded); nothing is left open.
     """
-    from ._llm import DEFAULT_POOL, OpenAILLM  # _llm imports what imports this module
-
     client = AsyncClient(
-        limits=DEFAULT_POOL,
+        limits=limits,
         follow_redirects=False,
         verify=shared_tls_context(),  # loaded while entering; a default one loads the CAs
         http2=http2_available(),
         trust_env=False,
     )
     wrap_network_backends(client, lambda _: ScopedReadBackend(CannedBackend()))
-    llm: OpenAILLM | None = None
+    llm: Rehearsable | None = None
     text = []
     try:
         await give_way()  # each part of the turn cold is a step of its own
-        llm = OpenAILLM(api_key="rehearsal", base_url=REHEARSAL_URL, client=client)
+        llm = new_llm(api_key="rehearsal", base_url=REHEARSAL_URL, client=client)
         ctx = ChatContext.empty()
         ctx.add_message(ChatRole.USER, "Hi")
         await give_way()

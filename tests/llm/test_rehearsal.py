@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from scoped_openai import ChatContext, OpenAILLM, _first_entry, _rehearsal
+from scoped_openai._llm import DEFAULT_POOL
 from scoped_openai.testing import FakeOpenAI, Reply
 from support.turns import turn_text
 
@@ -29,7 +30,7 @@ async def test_the_rehearsal_runs_a_whole_turn_in_memory(
     monkeypatch.setattr(socket, "socket", no_socket)
     monkeypatch.setattr(socket, "create_connection", no_socket)
     with caplog.at_level(logging.DEBUG):
-        text = await _rehearsal.rehearse_chat_turn()
+        text = await _rehearsal.rehearse_chat_turn(OpenAILLM, DEFAULT_POOL)
     assert text == _rehearsal.REHEARSED_TEXT  # parsed and assembled by our turn's code
     lines = [record.getMessage() for record in caplog.records]
     assert not [line for line in lines if "HTTP Request" in line], lines  # httpx's INFO line
@@ -54,11 +55,11 @@ class Rehearsals:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
         self.runs = 0
 
-        async def rehearse() -> str:
+        async def rehearse(*args: Any) -> str:
             self.runs += 1
             if fail:
                 raise RuntimeError("a rehearsal that fails")
-            return await real()
+            return await real(*args)
 
         real = _rehearsal.rehearse_chat_turn
         monkeypatch.setattr(_rehearsal, "rehearse_chat_turn", rehearse)
@@ -104,8 +105,8 @@ async def test_a_cancelled_rehearsal_runs_again_at_the_next_entering(
     rehearsals = Rehearsals(monkeypatch)
     with anyio.CancelScope() as scope:
         scope.cancel()  # cancelled at its first checkpoint
-        await _first_entry.rehearse_chat_turn_once(object())
+        await _first_entry.rehearse_chat_turn_once(object(), OpenAILLM, DEFAULT_POOL)
     assert not _first_entry._chat_turn_rehearsed
-    await _first_entry.rehearse_chat_turn_once(object())
+    await _first_entry.rehearse_chat_turn_once(object(), OpenAILLM, DEFAULT_POOL)
     assert _first_entry._chat_turn_rehearsed
     assert rehearsals.runs == 1  # the cancelled one stopped before it began
