@@ -663,16 +663,7 @@ class OpenAILLM:
                 raise
             return self._track(source, conversational_graph, path=path)
         try:
-            source = chat_completions_turn(
-                self._http_client(),
-                self._endpoint,
-                self.settings,
-                messages,
-                tools=tools,
-                graph=conversational_graph,
-                overrides=kwargs,
-                options=self._http_options(),
-            )
+            source = self._chat_completions_turn(messages, tools, conversational_graph, kwargs)
         except (InvalidContextError, UsageError) as error:  # the request cannot be built
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
@@ -784,20 +775,28 @@ class OpenAILLM:
             )
         return self._pool
 
-    def _unrecorded_chat(self, messages: ChatContext) -> ChatStream:
-        """A Chat Completions turn without metrics, log lines or a turn number (entering's
-        rehearsal, ``_rehearsal``)."""
-        source = chat_completions_turn(
+    def _chat_completions_turn(
+        self,
+        messages: ChatContext,
+        tools: Sequence[FunctionTool] | None,
+        graph: ConversationalGraph | None,
+        overrides: dict[str, Any] | None,
+    ) -> HTTPTurn:
+        return chat_completions_turn(
             self._http_client(),
             self._endpoint,
             self.settings,
             messages,
-            tools=None,
-            graph=None,
-            overrides=None,
+            tools=tools,
+            graph=graph,
+            overrides=overrides,
             options=self._http_options(),
         )
-        return self._track(source, None, path=None)
+
+    def _unrecorded_chat(self, messages: ChatContext) -> ChatStream:
+        """A Chat Completions turn without metrics, log lines or a turn number (entering's
+        rehearsal, ``_rehearsal``)."""
+        return self._track(self._chat_completions_turn(messages, None, None, None), None, path=None)
 
     def _track(
         self, source: TurnSource, graph: ConversationalGraph | None, *, path: str | None
