@@ -54,7 +54,6 @@ from typing import Any, Protocol
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import httpx
 from httpx._utils import URLPattern, get_environment_proxies
 
@@ -141,7 +140,8 @@ def asyncio_socket_receiver(stream: object) -> Callable[[int], Awaitable[bytes]]
     protocol, transport, queue = reader
     if not all(hasattr(protocol, name) for name in ("read_event", "is_at_eof", "exception")):
         return None
-    checkpoint = anyio.lowlevel.checkpoint
+    # anyio's own checkpoint on asyncio, without its look-up of the backend per read.
+    from asyncio import sleep  # imported already: this is an asyncio socket
 
     async def receive(max_bytes: int) -> bytes:
         event = protocol.read_event
@@ -149,7 +149,7 @@ def asyncio_socket_receiver(stream: object) -> Callable[[int], Awaitable[bytes]]
             transport.resume_reading()
             await event.wait()
         else:
-            await checkpoint()
+            await sleep(0)
         try:
             chunk: bytes = queue.popleft()
         except IndexError:
