@@ -183,6 +183,28 @@ def test_the_asyncio_socket_receiver_reads_what_anyio_receive_reads() -> None:
     anyio.run(check, backend="asyncio")
 
 
+def test_the_asyncio_socket_receiver_is_none_where_a_name_it_reads_is_missing() -> None:
+    """The fallback the receiver's docstring promises: with any of ``_protocol.read_event``,
+    ``is_at_eof`` or ``exception`` gone (as in a future anyio that moved it), None, so
+    ``ws_sansio`` reads through anyio's ``receive`` and watches nothing."""
+    from scoped_openai._compat import asyncio_socket_receiver
+
+    async def check() -> None:
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                protocol = stream._protocol  # type: ignore[attr-defined]
+                assert asyncio_socket_receiver(stream) is not None
+                for name in ("read_event", "is_at_eof", "exception"):
+                    owner = protocol if name in vars(protocol) else type(protocol)
+                    with pytest.MonkeyPatch.context() as patch:
+                        patch.delattr(owner, name)
+                        assert asyncio_socket_receiver(stream) is None, name
+                assert asyncio_socket_receiver(stream) is not None
+
+    anyio.run(check, backend="asyncio")
+
+
 def test_anyio_asyncio_socket_stream_still_writes_through_its_transport() -> None:
     """Fails loudly if anyio's asyncio socket stream stops flagging paused writes in
     ``_protocol.write_event`` or failures in ``_protocol.exception`` (``ws_sansio`` would

@@ -496,6 +496,31 @@ async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: s
     assert woken == ([] if anyio_backend == "trio" else [1])
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # only a plain asyncio socket is watched
+async def test_a_socket_read_through_anyios_receive_is_never_watched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where ``_compat.asyncio_socket_receiver`` gives None (a newer anyio that moved
+    ``_protocol.read_event``, ``is_at_eof`` or ``exception``), the socket reads through
+    anyio's ``receive`` and is not watched either: ``watch_incoming`` reads the same names,
+    and a watch failing in the pool's slot task closed every socket right after its
+    handshake (every turn a ``WebSocketClosed``)."""
+    monkeypatch.setattr(ws_sansio, "asyncio_socket_receiver", lambda stream: None)
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        reader = await accept(stream)
+        _, _, payload = await reader.frame()
+        await stream.send(frame(TEXT, payload))
+        await reader.frame()
+
+    with anyio.fail_after(LIMIT):
+        async with serving(handler) as port, connect(port) as ws:
+            assert ws.watch_incoming(lambda: None) is False
+            await ws.send_text("echo")
+            assert await ws.receive_text() == "echo"
+
+
 # --- TLS and the proxy tunnel ---------------------------------------------------------------
 
 

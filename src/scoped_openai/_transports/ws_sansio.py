@@ -204,12 +204,19 @@ class SansIOWebSocket:
         self._direct = asyncio_socket_writer(stream)
         #: A network read: anyio's ``receive``, or on a plain asyncio socket the same
         #: without its reader guard and pause (``asyncio_socket_receiver``).
-        self._receive = asyncio_socket_receiver(stream) or stream.receive
+        receiver = asyncio_socket_receiver(stream)
+        self._receive = receiver or stream.receive
         #: ``watch_incoming``'s callback, and what it watches: anyio's protocol and
         #: transport under a plain asyncio socket stream (None: this socket is not watched).
+        #: Watched only where the receiver was found: the watch reads the same names
+        #: (``read_event``, ``is_at_eof``), which a newer anyio may have moved.
         self._wake: Callable[[], object] | None = None
         self._watched: tuple[Any, Any] | None = None
-        if self._direct is not None and read_ahead(stream, READ_AHEAD, self._notify):
+        if (
+            self._direct is not None
+            and receiver is not None
+            and read_ahead(stream, READ_AHEAD, self._notify)
+        ):
             reader = asyncio_socket_reader(stream)
             assert reader is not None  # read_ahead found it
             self._watched = reader[0], reader[1]
