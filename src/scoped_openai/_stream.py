@@ -93,7 +93,8 @@ class TurnSource(Protocol):
     async def aclose(self, *, completed: bool) -> None:
         """Release the response or socket. ``completed``: the end marker was seen.
 
-        Cancellation: always called shielded and bounded by ``CLEANUP_TIMEOUT``.
+        Cancellation: called shielded and bounded by ``CLEANUP_TIMEOUT``; unshielded when
+        the source has a true ``releases_at_once`` attribute (its ``aclose`` never awaits).
         """
 
     def turn_ended(self, assembler: Assembler, *, cancelled: bool) -> None:
@@ -416,9 +417,15 @@ class ChatStream:
         if self._buffer:
             self.assembler.unsay(self._buffer)  # built, never heard
             self._buffer.clear()
+        source = self._source
         try:
-            with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
-                await self._source.aclose(completed=completed)
+            if getattr(getattr(source, "delegate", source), "releases_at_once", False):
+                # Its release never waits (a WebSocket lease): no cancel can reach it, so
+                # no shielded deadline (a timer each) on a barge-in's way to the loop's end.
+                await source.aclose(completed=completed)
+            else:
+                with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                    await source.aclose(completed=completed)
         finally:
             self._released = True
             self._source.turn_ended(self.assembler, cancelled=self.cancelled)

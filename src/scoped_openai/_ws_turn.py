@@ -176,9 +176,15 @@ class ResponsesTurnSource:
             return RetryPlan(0.0, fresh_socket=True, full_context=True)
         return None
 
+    #: ``aclose`` never awaits (``Lease.release`` is synchronous): the stream calls it
+    #: without a shielded deadline (``ChatStream._close``).
+    releases_at_once = True
+
     async def aclose(self, *, completed: bool) -> None:
         """Release the lease at once: the socket is kept after a terminal event and
-        retired otherwise (its response may still be streaming)."""
+        retired otherwise (its response may still be streaming). Never awaits.
+
+        Cancellation: nothing to cancel; it does not wait."""
         lease = self._lease
         if lease is not None:
             # After an error event the response is over and the socket clean.

@@ -473,11 +473,18 @@ class SansIOWebSocket:
             if protocol.state is State.OPEN and self._close is None:
                 self._close = (code, reason)
                 protocol.send_close(code, reason)
-                await self._flush(shield=False)
-            # Wait for the peer's close frame and its end of the connection.
+                # Written at once where it can be (as a request is): anyio's send yields a
+                # loop step after the write, and a barge-in's close runs beside the next
+                # turn's first token.
+                frame = b"".join(protocol.data_to_send())
+                if not self._write_now(frame):
+                    await self._write([frame], shield=False)
+            # Wait for the peer's close frame and its end of the connection (read as every
+            # other read is: ``_receive``, without anyio's reader guard and pause).
+            receive = self._receive
             while protocol.state is not State.CLOSED and protocol.parser_exc is None:
                 try:
-                    data = await self._stream.receive(READ_SIZE)
+                    data = await receive(READ_SIZE)
                 except anyio.EndOfStream:
                     break
                 except _NETWORK_ERRORS:
