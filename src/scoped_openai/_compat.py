@@ -29,6 +29,11 @@
   ``read_queue``: ``ws_sansio`` reads a plain socket as anyio's ``receive`` does, less its
   two-reader guard and its pause after a wait (``asyncio_socket_receiver``), and through
   ``receive`` when they are missing.
+- httpx's and httpcore's layers over a streamed HTTP/1.1 body (the response's bound stream
+  ``_stream``, its ``_httpcore_stream``, the pool stream's ``_stream``, the connection
+  stream's ``_connection`` and its ``_h11_state``): our own client reads a turn's body
+  straight from the connection's ``h11.Connection`` (``_transports.http11_body``), and
+  through httpx's iterator when any of them moved.
 - ``os.environ``'s raw mapping (``_data``): the environment as it is, compared without
   decoding every variable, is the key ``environment_proxy`` remembers its answer by (a
   plain copy of ``os.environ`` when it is missing).
@@ -65,6 +70,7 @@ __all__ = [
     "asyncio_socket_writer",
     "connect_tcp_address",
     "environment_proxy",
+    "http11_state",
     "trio_websocket_queue",
     "wrap_network_backends",
 ]
@@ -274,3 +280,29 @@ def wrap_network_backends(client: httpx.AsyncClient, wrap: Callable[[Any], objec
             pool._network_backend = wrap(backend)  # type: ignore[union-attr]
             wrapped += 1
     return wrapped
+
+
+def http11_state(response: httpx.Response) -> Any:
+    """The ``h11.Connection`` under a streamed HTTP/1.1 ``response`` of an httpx client on
+    httpcore's pool (``response.stream``: httpx's ``BoundAsyncStream`` over its
+    ``AsyncResponseStream`` over httpcore's ``PoolByteStream`` over the connection's
+    ``HTTP11ConnectionByteStream``), or None for anything else (HTTP/2, a transport of the
+    caller's, a future httpx or httpcore that moved them)."""
+    layer: Any = response.stream
+    for kind, attribute in _HTTP11_LAYERS:
+        if type(layer).__name__ != kind:
+            return None
+        layer = getattr(layer, attribute, None)
+    if type(layer).__name__ != "AsyncHTTP11Connection":
+        return None
+    return getattr(layer, "_h11_state", None)
+
+
+#: The layers ``http11_state`` walks: each one's class name and the attribute that holds the
+#: next one.
+_HTTP11_LAYERS = (
+    ("BoundAsyncStream", "_stream"),
+    ("AsyncResponseStream", "_httpcore_stream"),
+    ("PoolByteStream", "_stream"),
+    ("HTTP11ConnectionByteStream", "_connection"),
+)

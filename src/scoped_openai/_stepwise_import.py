@@ -107,6 +107,7 @@ HTTP_TRANSPORT = (
     "httpcore._backends.trio",
     "httpcore._backends",
     "httpcore",
+    "scoped_openai._transports.http11_body",
 )
 
 #: The engine's imports, leaves first (``python -X importtime`` shows the order they

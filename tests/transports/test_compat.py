@@ -337,3 +337,32 @@ def test_every_dependency_module_the_stepwise_import_names_still_exists() -> Non
     assert len(third_party) > 60  # the lists were read, not emptied
     gone = [name for name in third_party if importlib.util.find_spec(name) is None]
     assert gone == [], f"moved or removed upstream: {gone}; update _stepwise_import's lists"
+
+
+@pytest.mark.anyio
+async def test_a_streamed_http11_response_still_leads_to_its_h11_connection() -> None:
+    """Fails loudly if httpx or httpcore moves a layer ``http11_state`` walks (our own
+    client would read bodies through httpx's iterator again: slower, not wrong); the
+    connection it finds is the one that parsed the response's head."""
+    import h11
+    import httpx
+
+    from scoped_openai._compat import http11_state
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        async with stream:
+            await stream.receive()
+            await stream.send(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+            )
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tg, httpx.AsyncClient(trust_env=False) as client:
+            tg.start_soon(listener.serve, handler)
+            async with client.stream("GET", f"http://127.0.0.1:{port}/") as response:
+                state = http11_state(response)
+                assert type(state) is h11.Connection
+                assert state.their_state is h11.SEND_BODY  # past the head, at the body
+                assert await response.aread() == b"ok"
+            tg.cancel_scope.cancel()

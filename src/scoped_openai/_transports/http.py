@@ -32,7 +32,7 @@ import httpx
 if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
     import httpcore  # noqa: F401  (the import is the point)
 
-from .._compat import wrap_network_backends
+from .._compat import http11_state, wrap_network_backends
 from .._endpoint import SECRET_QUERY_NAMES, redact_url
 from .._errors import (
     APIConnectionError,
@@ -103,6 +103,33 @@ def _read_wait(response: httpx.Response) -> ReadWait | None:
     if type(stream) is ScopedReadStream and extensions.get("http_version") == b"HTTP/1.1":
         return ReadWait(stream)
     return None
+
+
+def _h11_reader(response: httpx.Response) -> Any:
+    """An ``Http11Body`` over the response's h11 state (an uncompressed HTTP/1.1 body of our
+    own client, see ``_read_wait``), or None: httpx's iterator reads it (httpx or httpcore
+    moved their layers, or httpcore logs the body's reads)."""
+    state = http11_state(response)
+    if state is None or _httpcore_logs():
+        return None
+    stream = response.extensions["network_stream"]
+    timeout = response.request.extensions.get("timeout", {}).get("read")
+    return _http11_body()(state, stream, timeout)
+
+
+def _httpcore_logs() -> bool:
+    """Whether httpcore traces a body's reads (its ``httpcore.http11`` debug log), which
+    only its own iterator writes."""
+    return logging.getLogger("httpcore.http11").isEnabledFor(logging.DEBUG)
+
+
+@functools.cache
+def _http11_body() -> Any:
+    """The ``Http11Body`` class (its module imports httpcore, which this one defers: see
+    above; entering imports it with httpcore, ``_stepwise_import.HTTP_TRANSPORT``)."""
+    from .http11_body import Http11Body
+
+    return Http11Body
 
 
 def _end_read(response: httpx.Response) -> bool:
@@ -209,20 +236,29 @@ class StreamedBody:
             (``_transports.http_backend``): the step waits in it instead of a scope.
     """
 
-    __slots__ = ("_chunks", "_response", "_url", "next_piece", "read_wait", "request_id")
+    __slots__ = ("_chunks", "_h11", "_response", "_url", "next_piece", "read_wait", "request_id")
 
     def __init__(
-        self, response: httpx.Response, chunks: AsyncGenerator[bytes, None], url: httpx.URL
+        self,
+        response: httpx.Response,
+        chunks: AsyncGenerator[bytes, None],
+        url: httpx.URL,
+        *,
+        raw: bool = False,
     ) -> None:
         self._response: httpx.Response | None = response
         self._chunks = chunks
         self._url = url
         self.request_id: str | None = response.headers.get("x-request-id")
         self.read_wait = _read_wait(response)
-        #: The body's iterator itself, for a reader that calls it once per chunk (a turn's
-        #: step): the next piece (maybe empty); ``StopAsyncIteration`` at the end; httpx's
-        #: errors as httpx raises them (``error`` makes ours).
-        self.next_piece: Callable[[], Awaitable[bytes]] = chunks.__anext__
+        #: For a reader that calls it once per chunk (a turn's step): the next piece (maybe
+        #: empty); ``StopAsyncIteration`` at the end; httpx's errors as httpx raises them
+        #: (``error`` makes ours). Read straight from h11 where the body is ours and plain
+        #: (``_transports.http11_body``), else the body's iterator itself.
+        self._h11 = _h11_reader(response) if self.read_wait is not None and raw else None
+        self.next_piece: Callable[[], Awaitable[bytes]] = (
+            chunks.__anext__ if self._h11 is None else self._h11.next_piece
+        )
 
     def error(self, exc: httpx.HTTPError) -> APIConnectionError:
         """Our error for an httpx failure while reading this body (``APITimeoutError``
@@ -248,6 +284,11 @@ class StreamedBody:
         if response is None:
             return
         chunks = self._chunks
+        if self._h11 is not None and self._h11.ended:
+            # Read to its end already: nothing to drain (httpx's iterator, started now,
+            # would wait for a next response on the connection).
+            await _close(response, chunks)
+            return
         if completed:
             if background is not None and not _end_read(response):
                 # The drain reads in a task of its own, and only the wait for it is
@@ -311,11 +352,12 @@ async def open_stream(
     # hands each piece on as it came and whose bookkeeping we never read: 0.5-0.7 µs per
     # chunk (bench_http_replay.py). Both are async generators, typed as iterators upstream.
     encoding = response.headers.get("content-encoding", "identity")
-    if encoding in ("", "identity"):
+    raw = encoding in ("", "identity")
+    if raw:
         body = cast(httpx.AsyncByteStream, response.stream).__aiter__()
     else:
         body = response.aiter_bytes()
-    return StreamedBody(response, cast(AsyncGenerator[bytes, None], body), request.url)
+    return StreamedBody(response, cast(AsyncGenerator[bytes, None], body), request.url, raw=raw)
 
 
 async def _check_event_stream(response: httpx.Response) -> None:
