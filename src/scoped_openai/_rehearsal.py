@@ -11,16 +11,21 @@ network backend in memory (``CannedBackend``: it never opens a socket), each of 
 after ``give_way``, so the rehearsal's own steps stay short. The turn is unrecorded (no
 metrics, no log line, no turn number) and httpx's request line for its host is dropped
 (``_transports.http``). It warms HTTP/1.1 only: an HTTP/2 connection (negotiated over TLS
-where ``h2`` is installed) reads through other code.
+where ``h2`` is installed) reads through other code. No rehearsal is made where a test double
+or an instrumentation replaced httpx's or httpcore's request entry points (``httpx_is_its_own``):
+its request would reach them (pytest-httpx fails the user's test on it as unexpected, respx
+counts it as a call, a tracer records it).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import httpcore
 import httpx
 from httpx import AsyncClient
 
@@ -113,15 +118,39 @@ class Rehearsable(Protocol):
     async def aclose(self) -> None: ...
 
 
+#: Where test doubles and instrumentations hook httpx (pytest-httpx, respx, OpenTelemetry,
+#: Sentry): each of these replaces one of them on its class.
+_ENTRY_POINTS = (
+    (httpx.AsyncClient, "send"),
+    (httpx.AsyncHTTPTransport, "handle_async_request"),
+    (httpcore.AsyncConnectionPool, "handle_async_request"),
+)
+
+
+def httpx_is_its_own() -> bool:
+    """Whether httpx's and httpcore's request entry points are their own functions (no
+    test double or instrumentation in place that the rehearsal's request would reach)."""
+    for owner, name in _ENTRY_POINTS:
+        function = vars(owner).get(name)
+        if type(function) is not FunctionType:
+            return False  # replaced by a mock or a wrapper object (wrapt)
+        if function.__module__.partition(".")[0] not in ("httpx", "httpcore"):
+            return False
+    return True
+
+
 async def rehearse_chat_turn(new_llm: Callable[..., Rehearsable], limits: httpx.Limits) -> str:
     """Run one unrecorded Chat Completions turn of ``new_llm(api_key=..., base_url=...,
     client=...)`` against the canned reply and return its text. The client is built as
     ``OpenAILLM``'s own is (``limits`` is its pool's; our reads over the network backend),
     minus the environment's proxies (already looked up while entering), so the turn takes
-    our own client's path.
+    our own client's path. Nothing is run (and "" returned) where ``httpx_is_its_own`` is
+    False.
 
     Cancellation: the turn and the client are closed (shielded); nothing is left open.
     """
+    if not httpx_is_its_own():
+        return ""
     client = AsyncClient(
         limits=limits,
         follow_redirects=False,

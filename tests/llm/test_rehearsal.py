@@ -11,6 +11,8 @@ import socket
 from typing import Any
 
 import anyio
+import httpcore
+import httpx
 import pytest
 
 from scoped_openai import ChatContext, OpenAILLM, _first_entry, _rehearsal
@@ -110,3 +112,41 @@ async def test_a_cancelled_rehearsal_runs_again_at_the_next_entering(
     await _first_entry.rehearse_chat_turn_once(object(), OpenAILLM, DEFAULT_POOL)
     assert _first_entry._chat_turn_rehearsed
     assert rehearsals.runs == 1  # the cancelled one stopped before it began
+
+
+ENTRY_POINTS = [
+    (httpx.AsyncClient, "send"),  # Sentry's httpx integration
+    (httpx.AsyncHTTPTransport, "handle_async_request"),  # pytest-httpx, OpenTelemetry
+    (httpcore.AsyncConnectionPool, "handle_async_request"),  # respx
+]
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    ENTRY_POINTS,
+    ids=[f"{owner.__name__}.{name}" for owner, name in ENTRY_POINTS],
+)
+async def test_no_rehearsal_reaches_a_test_double_or_tracer_on_httpx(
+    monkeypatch: pytest.MonkeyPatch, ctx: ChatContext, owner: type, name: str
+) -> None:
+    """A user's test double or instrumentation on httpx sees every request its process
+    makes: pytest-httpx fails the user's test at teardown on a request it did not expect,
+    respx counts it as a call, a tracer records a span. So where one replaced httpx's or
+    httpcore's entry point, the first entering rehearses nothing, and the double sees only
+    the user's own turn."""
+    monkeypatch.setattr(_first_entry, "_chat_turn_rehearsed", False)
+    hosts: list[str] = []
+    real = getattr(owner, name)
+
+    async def double(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        host = request.url.host
+        hosts.append(host.decode() if isinstance(host, bytes) else host)
+        return await real(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, double)
+    fake = FakeOpenAI()
+    fake.add(Reply.text("hi"))
+    async with fake.serve() as server, OpenAILLM(api_key="k", base_url=server.base_url) as llm:
+        assert await turn_text(llm, ctx) == "hi"
+    assert hosts == ["127.0.0.1"]
+    assert _first_entry._chat_turn_rehearsed  # not tried again at the next entering
