@@ -3,8 +3,9 @@
 Each socket is a ``SocketSlot`` whose one task connects and then reads the socket between
 turns (dropping frames no turn owns, noticing a close); while a turn owns the socket, the
 turn reads it directly in the consumer's task. Nobody else touches the socket's lifetime:
-retiring a slot cancels its task's scope, and the adapter closes the socket (bounded) in
-that background task. So:
+retiring a slot stops its task's reading (a handshake or an idle read in progress is
+cancelled; a task waiting for the turn's end or watching for bytes is woken), and the
+adapter closes the socket (politely, bounded) in that background task. So:
 
 - a barge-in retires the socket that carried the cancelled response and returns at once;
   the next turn takes the warm spare, so it never waits for a drain and no late event of
