@@ -13,8 +13,8 @@ turn, for ours and for the floor (``_floor_responses``/``_floor``), in turn:
 
 - the client's CPU per chunk (``time.process_time``, as ``bench_client.py``);
 - the wall time per chunk (the reply's pace);
-- the server's CPU per chunk (Linux: its threads' run time from ``/proc``, as
-  ``bench_bargein_pause.py`` reads it);
+- the server's CPU per chunk (Linux: its threads' run time from ``/proc``,
+  ``bench_bargein_pause.schedstat_reader``);
 - the client's waits per chunk: voluntary context switches of this process (Linux:
   ``/proc/self/status``), i.e. how often it ran dry and slept in the event loop's poll.
 
@@ -40,7 +40,7 @@ import anyio  # noqa: E402
 from _serverproc import ServerProcess  # noqa: E402
 from _sessions import makers  # noqa: E402
 from _spec import Spec  # noqa: E402
-from bench_bargein_pause import server_cpu_reader  # noqa: E402
+from bench_bargein_pause import schedstat_reader  # noqa: E402
 
 CLIENTS = ("ours", "floor")
 
@@ -62,7 +62,12 @@ async def measure(
 ) -> dict[str, dict[str, float | None]]:
     """Per client: medians of client CPU, wall, server CPU (µs per chunk) and waits per
     chunk over ``turns`` turns, the clients alternating (the order flips every turn)."""
-    server_cpu = server_cpu_reader(server_pid)
+    server_stat = schedstat_reader(server_pid)
+
+    def server_cpu() -> int | None:
+        stat = server_stat()
+        return None if stat is None else stat[0]
+
     found = makers(base_url, path, backend)
     spec = Spec(chunks=chunks)
     samples: dict[str, list[tuple[float, float, float | None, float | None]]] = {
