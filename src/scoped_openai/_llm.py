@@ -648,8 +648,10 @@ class OpenAILLM:
         """
         try:
             self._check_loop()
-            messages = _as_context(messages)
-            _check_tools(tools)
+            if not isinstance(messages, ChatContext):  # a turn's common case: no call
+                messages = _as_context(messages)
+            if tools is not None:
+                _check_tools(tools)
         except UsageError as error:
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
@@ -806,7 +808,7 @@ class OpenAILLM:
         # What releasing the turn needs if its stream is dropped; it holds no stream.
         turn = _StartedTurn(
             source,
-            Assembler(model=self.model, graph=graph, limits=self.limits),
+            Assembler(model=self.settings.model, graph=graph, limits=self.limits),
             TurnRecorder(path) if path is not None else None,
         )
         stream = ChatStream(
@@ -818,7 +820,7 @@ class OpenAILLM:
             on_error=self._emit_error,
             on_close=functools.partial(self._turn_closed, turn),
             prepare=functools.partial(self._turn_starting, turn),
-            watchdog=self._deadline_watchdog(),
+            watchdog=self._watchdog if self._watchdog is not None else self._deadline_watchdog(),
             recorder=turn.recorder,
             on_metrics=self._emit_metrics,
             native=self._native,

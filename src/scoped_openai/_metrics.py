@@ -104,9 +104,10 @@ class TurnRecorder:
         """The request is going out (the first time, or again after a retry)."""
         if self.sent_at is None:
             self.sent_at = now
-        logger.debug(
-            "turn %d: sending the request (%s, attempt %d)", self.number, self.path, attempt + 1
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # one call, not two, when DEBUG is off
+            logger.debug(
+                "turn %d: sending the request (%s, attempt %d)", self.number, self.path, attempt + 1
+            )
 
     def retrying(self, delay: float, error: Exception) -> None:
         """Nothing was delivered and the error is retryable: the request goes out again."""

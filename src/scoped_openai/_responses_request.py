@@ -106,4 +106,6 @@ def build_create_event(
             overrides = {key: value for key, value in overrides.items() if key != "tool_choice"}
             event["tool_choice"] = responses_tool_choice(choice)
         merge_into(event, overrides)
-    return {key: value for key, value in event.items() if value is not None}
+    if None in event.values():  # rare (e.g. temperature=None): a copy only then
+        return {key: value for key, value in event.items() if value is not None}
+    return event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, TypeAlias
 
 import msgspec
@@ -13,6 +14,7 @@ Verbosity: TypeAlias = Literal["low", "medium", "high"]
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
+@functools.lru_cache(maxsize=64)  # asked on every turn, for the same few names
 def is_reasoning_model(model: str) -> bool:
     """True for the families that reject sampling parameters (o1, o3, o4, gpt-5*).
 

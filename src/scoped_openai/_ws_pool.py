@@ -123,6 +123,13 @@ class SocketSlot:
         """Open (or still connecting) and not retired."""
         return not (self.retired or self.dead or self.error is not None)
 
+    def serves(self, now: float, max_age: float) -> bool:
+        """``usable`` and younger than ``max_age`` at ``now`` (a clock reading): one call
+        where a turn asks, not three."""
+        if self.retired or self.dead or self.error is not None:
+            return False
+        return now - self.opened_at < max_age  # -inf while connecting: age 0
+
     def age(self) -> float:
         """Seconds since the handshake finished (0 while connecting)."""
         if self.opened_at == math.inf:
@@ -301,12 +308,17 @@ class Lease:
         owner: Who the turn belongs to.
     """
 
-    __slots__ = ("_pool", "_slot", "owner", "reclaimed", "released")
+    __slots__ = ("_pool", "_slot", "chain", "owner", "reclaimed", "released", "ws")
 
     def __init__(self, pool: WebSocketPool, owner: TurnOwner, slot: SocketSlot) -> None:
         self._pool = pool
         self._slot = slot
         self.owner = owner
+        ws = slot.ws
+        assert ws is not None, "a socket is leased only once open"
+        #: The leased socket (open) and the chain valid on it: a slot's never change.
+        self.ws: WebSocket = ws
+        self.chain: ChainState = slot.chain
         #: True once released or reclaimed: the socket is no longer this turn's.
         self.released = False
         #: True when the pool took the lease back because its owner vanished.
@@ -314,18 +326,6 @@ class Lease:
 
     def __repr__(self) -> str:
         return f"<Lease {self._slot!r}{' released' if self.released else ''}>"
-
-    @property
-    def ws(self) -> WebSocket:
-        """The leased socket (open)."""
-        ws = self._slot.ws
-        assert ws is not None, "a socket is leased only once open"
-        return ws
-
-    @property
-    def chain(self) -> ChainState:
-        """The chain valid on the leased socket."""
-        return self._slot.chain
 
     async def take_over(self) -> list[str | Exception]:
         """What the socket's idle read got after the lease began (see
@@ -490,13 +490,15 @@ class WebSocketPool:
     async def _open_socket(self) -> SocketSlot:
         for attempt in range(2):
             opened_before = self.sockets_opened
-            slot = self._current()
+            now = self._clock()  # one reading for both checks (a turn's start)
+            slot = self._current(now)
             fresh = self.sockets_opened != opened_before
-            if not slot.ready.is_set():
+            if slot.ws is None and not slot.ready.is_set():  # its ws is set with ``ready``
                 await slot.ready.wait()
+                now = self._clock()
             if slot.ws is not None and not slot.dead and not slot.retired:
                 if not self._spare_deferred:
-                    self.ensure_spare()
+                    self.ensure_spare(now)
                 return slot
             if self._active is slot:
                 self._active = None
@@ -562,15 +564,15 @@ class WebSocketPool:
         if self._spare_deferred and self._spare_due is due:
             self.ensure_spare()
 
-    def _current(self) -> SocketSlot:
+    def _current(self, now: float) -> SocketSlot:
         """The slot the next turn goes on, promoting the spare or spawning as needed."""
         active = self._active
-        if active is not None and active.usable and active.age() < MAX_SOCKET_AGE:
+        if active is not None and active.serves(now, MAX_SOCKET_AGE):
             return active
         if active is not None:
             active.retire()
         spare, self._spare = self._spare, None
-        if spare is not None and spare.usable and spare.age() < MAX_SOCKET_AGE:
+        if spare is not None and spare.serves(now, MAX_SOCKET_AGE):
             promoted = spare
         else:
             if spare is not None:
@@ -579,13 +581,16 @@ class WebSocketPool:
         self._active = promoted
         return promoted
 
-    def ensure_spare(self) -> None:
-        """Open a spare if there is none usable (and renew an old one)."""
+    def ensure_spare(self, now: float | None = None) -> None:
+        """Open a spare if there is none usable (and renew an old one); ``now``: the
+        pool's clock read just before, if the caller has it."""
         if self._spare_deferred:
             self._spare_deferred = False
             self._spare_due.set()
         spare = self._spare
-        if spare is not None and spare.usable and spare.age() < SPARE_RENEW_AGE:
+        if spare is not None and spare.serves(
+            self._clock() if now is None else now, SPARE_RENEW_AGE
+        ):
             return  # the common case: looked at first, as every turn asks
         if not self._keep_spare or self._closed or self._task_group.cancel_scope.cancel_called:
             return  # (the llm is shutting down: a new socket would only be cancelled)
