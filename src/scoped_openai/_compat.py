@@ -42,11 +42,15 @@ Three reaches stay where they are used, pinned by tests all the same: the ``webs
 protocol's ``parser_exc`` (public by name, not documented; ``ws_sansio`` reads it inline,
 its test is with these), anyio's asyncio socket stream's ``_transport`` and
 ``_protocol.read_queue`` (``ws_sansio.read_ahead``: the socket reads on between two reads,
-bounded; where they are missing it does nothing), and the private module names of anyio,
-httpcore, h11 and h2 that ``_stepwise_import.WEBSOCKET_ENGINE`` and ``HTTP_TRANSPORT`` import
-ahead (names, not code; ``_compat`` itself is imported a step at a time in WebSocket mode,
-so the lists cannot live here without bringing it into ``import scoped_openai``: a moved
-module fails ``test_every_dependency_module_the_stepwise_import_names_still_exists``).
+bounded; where they are missing it does nothing; it also wraps the protocol's
+``data_received``, ``eof_received`` and ``connection_lost`` to call back the idle watch,
+whose ``SansIOWebSocket.watch_incoming`` reads ``_protocol.read_event`` and ``is_at_eof``:
+only where ``asyncio_socket_receiver`` found them, pinned by ``test_ws_sansio``), and the
+private module names of anyio, httpcore, h11 and h2 that ``_stepwise_import.WEBSOCKET_ENGINE``
+and ``HTTP_TRANSPORT`` import ahead (names, not code; ``_compat`` itself is imported a step
+at a time in WebSocket mode, so the lists cannot live here without bringing it into
+``import scoped_openai``: a moved module fails
+``test_every_dependency_module_the_stepwise_import_names_still_exists``).
 """
 
 from __future__ import annotations
