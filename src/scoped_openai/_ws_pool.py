@@ -383,14 +383,15 @@ class WebSocketPool:
         self.sockets_opened = 0
         #: A barge-in promoted the spare: its replacement is opened at the next turn's first
         #: output or end (``output_started``, ``_end``), not beside that turn's request; at
-        #: the latest ``SPARE_DEFER_LIMIT`` after the barge-in (``_open_deferred_spare``), or
-        #: once the interrupted socket has closed if no turn is running (``_run_slot``).
+        #: the latest ``SPARE_DEFER_LIMIT`` after the barge-in (``_maintain``), or once the
+        #: interrupted socket has closed if no turn is running (``_run_slot``).
         self._spare_deferred = False
-        self._spare_due = anyio.Event()  # set when the deferred spare opens (or the pool closes)
         self._deferred_at = 0.0  # when the barge-in that deferred it happened
         self._closed = False
         self._maintenance = anyio.CancelScope()
-        self._wake_maintenance = anyio.Event()  # set by a barge-in that deferred the spare
+        #: The scope ``_maintain`` sleeps in (None while it runs, or before it started): a
+        #: barge-in that defers the spare moves its deadline, waking nothing.
+        self._idle: anyio.CancelScope | None = None
         task_group.start_soon(self._maintain)
 
     # -- leases -----------------------------------------------------------------------
@@ -509,24 +510,29 @@ class WebSocketPool:
     async def _maintain(self) -> None:
         """Renew an ageing spare and rotate an ageing idle socket, so no turn ever waits for
         a handshake because a socket reached the API's 60-minute limit; and open the spare a
-        barge-in deferred once ``SPARE_DEFER_LIMIT`` has passed (``_open_deferred_spare``).
-        The barge-in only wakes this task, the pool's one background task: a task started
-        per barge-in cost its start (tens of µs) before the next turn's first token."""
+        barge-in deferred once ``SPARE_DEFER_LIMIT`` has passed, unless the next turn's
+        first output or end opened it first. The barge-in only moves this task's wake-up
+        (``retire``), the pool's one background task: a task started per barge-in cost its
+        start (tens of µs) before the next turn's first token, and waking this one a step."""
         clock = self._clock
         with self._maintenance:
             next_check = clock() + MAINTENANCE_INTERVAL
             while True:
+                wake_at = next_check
                 if self._spare_deferred:
-                    await self._open_deferred_spare(self._spare_due)
-                    continue  # looked at again: another barge-in may have deferred one since
-                wake = self._wake_maintenance = anyio.Event()
-                with anyio.move_on_after(next_check - clock()):
-                    await wake.wait()
+                    wake_at = min(wake_at, self._deferred_at + SPARE_DEFER_LIMIT)
+                with anyio.CancelScope(deadline=wake_at) as idle:
+                    self._idle = idle
+                    await anyio.sleep_forever()
+                self._idle = None
                 if self._closed:
                     return
-                if wake.is_set():
-                    continue  # a barge-in deferred the spare
-                next_check = clock() + MAINTENANCE_INTERVAL
+                now = clock()
+                if self._spare_deferred and now >= self._deferred_at + SPARE_DEFER_LIMIT:
+                    self.ensure_spare(now)  # the next turn's first output or end came later
+                if now < next_check:
+                    continue  # woken for a deferred spare: the age check is not due yet
+                next_check = now + MAINTENANCE_INTERVAL
                 active = self._active
                 if active is None:
                     continue  # nothing in use: open nothing
@@ -552,16 +558,8 @@ class WebSocketPool:
         # A socket (the interrupted one, usually) finished closing. Between turns the user
         # is still speaking: a deferred spare opens now. During the turn on the promoted
         # spare it opens at that turn's first output or end (``output_started``, ``_end``),
-        # or ``SPARE_DEFER_LIMIT`` after the barge-in (``_open_deferred_spare``).
+        # or ``SPARE_DEFER_LIMIT`` after the barge-in (``_maintain``).
         if self._spare_deferred and self._lease is None:
-            self.ensure_spare()
-
-    async def _open_deferred_spare(self, due: anyio.Event) -> None:
-        """Open the spare a barge-in deferred ``SPARE_DEFER_LIMIT`` after it, unless the next
-        turn's first output or end (or the pool's close) opened it first (``due`` is set)."""
-        with anyio.move_on_after(self._deferred_at + SPARE_DEFER_LIMIT - self._clock()):
-            await due.wait()
-        if self._spare_deferred and self._spare_due is due:
             self.ensure_spare()
 
     def _current(self, now: float) -> SocketSlot:
@@ -584,9 +582,7 @@ class WebSocketPool:
     def ensure_spare(self, now: float | None = None) -> None:
         """Open a spare if there is none usable (and renew an old one); ``now``: the
         pool's clock read just before, if the caller has it."""
-        if self._spare_deferred:
-            self._spare_deferred = False
-            self._spare_due.set()
+        self._spare_deferred = False
         spare = self._spare
         if spare is not None and spare.serves(
             self._clock() if now is None else now, SPARE_RENEW_AGE
@@ -610,7 +606,8 @@ class WebSocketPool:
         The spare is promoted here; its replacement opens at the next turn's first output or
         end (see ``lease``): opened now, its handshake ran beside that turn's request and
         first frames (a barge-in is followed at once by the next turn as often as not). The
-        deadline ``SPARE_DEFER_LIMIT`` is kept by the maintenance task, which this wakes.
+        deadline ``SPARE_DEFER_LIMIT`` is kept by the maintenance task: this moves the
+        deadline of its sleep (``_idle``) and wakes nothing.
         """
         slot.retire()
         if self._active is slot:
@@ -620,14 +617,14 @@ class WebSocketPool:
                 self._active, self._spare = spare, None
                 if self._keep_spare and not self._spare_deferred and not self._closed:
                     self._spare_deferred = True
-                    self._spare_due = anyio.Event()
-                    self._deferred_at = self._clock()
-                    self._wake_maintenance.set()  # it opens the spare at the limit
+                    deferred_at = self._deferred_at = self._clock()
+                    idle = self._idle  # None before _maintain first ran: it reads the flag
+                    if idle is not None:  # it opens the spare at the limit
+                        idle.deadline = min(idle.deadline, deferred_at + SPARE_DEFER_LIMIT)
 
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""
         self._closed = True
-        self._spare_due.set()  # nothing waits to open a spare any more
         self._maintenance.cancel()
         for slot in (self._active, self._spare):
             if slot is not None:
