@@ -70,6 +70,9 @@ class StepClock:
         self.collections = collections
         self.longest = self.cpu = self.cpu_without_gc = 0.0
         self.who = self.who_without_gc = ""
+        #: The most CPU a step of each task took less the collections in it, by task name
+        #: (which tells the harness's own steps from the library's).
+        self.own_by_task: dict[str, float] = {}
         #: Recent steps (start, end, cpu, who), what the ticker's longest gap held: a ring
         #: of plain lists, so recording allocates no container (that would make the garbage
         #: collections it measures come more often).
@@ -78,6 +81,7 @@ class StepClock:
     def reset(self) -> None:
         self.longest, self.cpu, self.cpu_without_gc = 0.0, 0.0, 0.0
         self.who = self.who_without_gc = ""
+        self.own_by_task = {}
 
     def record(self, seconds: float, cpu: float, who: object, gc_before: float) -> None:
         # CPU time too: on a loaded machine a step's wall time includes preemption.
@@ -87,6 +91,9 @@ class StepClock:
             self.longest, self.who = seconds, str(who)[:120]
         self.cpu = max(self.cpu, cpu)
         own = cpu - (self.collections.total - gc_before)
+        name = str(who)[:60]
+        if own > self.own_by_task.get(name, 0.0):
+            self.own_by_task[name] = own
         if own > self.cpu_without_gc:
             self.cpu_without_gc, self.who_without_gc = own, str(who)[:120]
 
@@ -435,6 +442,8 @@ async def _open_sessions(
     for key in ("ticker_ms", "gc_ms", "gc_generation", "step_cpu_without_gc_ms"):
         out[f"open_{key}"], out[f"close_{key}"] = out[key], closing[key]
     out["open_step_without_gc_task"] = out["step_without_gc_task"]
+    out["open_own_by_task"] = out["own_by_task"]
+    out["close_own_by_task"] = closing["own_by_task"]
     out["close_step_without_gc_task"] = closing["step_without_gc_task"]
     _keep_worse(out, closing)
     gc.unfreeze()
@@ -444,6 +453,8 @@ def _read(out: dict[str, Any], ticker: Ticker, steps: StepClock, collections: GC
     out["ticker_ms"], out["step_ms"] = ticker.longest * 1e3, steps.longest * 1e3
     out["step_cpu_ms"], out["step_task"] = steps.cpu * 1e3, steps.who
     out["step_cpu_without_gc_ms"] = steps.cpu_without_gc * 1e3
+    top = sorted(steps.own_by_task.items(), key=lambda item: item[1], reverse=True)[:4]
+    out["own_by_task"] = {name: own * 1e3 for name, own in top}
     out["step_without_gc_task"] = steps.who_without_gc
     out["gc_ms"], out["gc_generation"] = collections.longest * 1e3, collections.generation
     waiting, on_cpu = ticker.longest_gap()

@@ -74,7 +74,9 @@ def _line(case: str, good: list[dict[str, Any]]) -> str:
             f"{median(f'{phase}_gc_ms'):.1f} ms (gen "
             f"{max(run[f'{phase}_gc_generation'] for run in good)}), longest step less "
             f"collections {median(f'{phase}_step_cpu_without_gc_ms'):.2f} ms CPU "
-            f"({good[-1][f'{phase}_step_without_gc_task']})"
+            f"({good[-1][f'{phase}_step_without_gc_task']}; by task, last run: "
+            + ", ".join(f"{name} {ms:.2f}" for name, ms in good[-1][f"{phase}_own_by_task"].items())
+            + ")"
             for phase in ("open", "close")
         )
         line += f"; GC-tracked objects per session {good[-1]['objects_per_session']:.0f}"
