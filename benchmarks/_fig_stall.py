@@ -14,7 +14,14 @@ as a trio app does), a ticker task does
   asyncio the aiohttp floor (``_floor.FloorWS``, with its spare) opens as many in the same
   run (``--path aiohttp``): a full garbage collection walks the whole heap inside whichever
   step allocates, and the floor shows whether that pause is ours or the interpreter's. Both
-  report the GC-tracked objects each session added.
+  report the GC-tracked objects each session added. ``--gc-freeze`` measures what an
+  application can do about that pause (``_open_sessions``; run it with
+  ``_stall_cases.py asyncio:sessions:ws:freeze-before`` etc.): ``gc.freeze()`` before
+  opening shortens the collection only by what start-up left (the one that lands while
+  opening walks the objects the opening makes), after opening it changes the later
+  collections; collection turned off during the burst, then a freeze, removes it, and
+  what is left is the burst itself: hundreds of sessions' steps ready in one loop
+  iteration, ahead of the ticker (the floor's too).
 
 Two numbers per scenario: the ticker's longest gap minus its 1 ms period (what an audio task
 on the same loop sees), and the longest single task step (trio: an ``Instrument``; asyncio:
@@ -410,7 +417,9 @@ async def _open_sessions(
     ``gc_freeze`` the application calls ``gc.freeze()`` (CPython moves every object alive
     into a generation no collection walks): ``before`` opening (after its start-up and a
     first session), or ``after`` (once every session is open, so closing is the phase it
-    changes)."""
+    changes); ``disabled`` turns collection off while opening, then freezes what is alive
+    and turns it back on (nothing is collected during the burst: a cycle made then and
+    already garbage stays in memory, frozen)."""
     import anyio.lowlevel
 
     collections = steps.collections
@@ -419,6 +428,8 @@ async def _open_sessions(
     await _sessions(base_url, 1, floor)
     if gc_freeze == "before":
         gc.freeze()
+    if gc_freeze == "disabled":
+        gc.disable()
     objects = len(gc.get_objects())
 
     async def count_open() -> None:
@@ -426,8 +437,9 @@ async def _open_sessions(
         # own), then measure the closing apart.
         _read(out, ticker, steps, collections)
         out["objects_per_session"] = (len(gc.get_objects()) - objects) / count
-        if gc_freeze == "after":
+        if gc_freeze in ("after", "disabled"):
             gc.freeze()
+            gc.enable()
         await anyio.lowlevel.checkpoint()
         collections.reset()
         steps.reset()
@@ -731,7 +743,7 @@ def main() -> None:
     parser.add_argument("--no-trio", action="store_true", help="as if trio were not installed")
     parser.add_argument(
         "--gc-freeze",
-        choices=("before", "after"),
+        choices=("before", "after", "disabled"),
         help="sessions: the application calls gc.freeze() before or after opening them",
     )
     args = parser.parse_args()

@@ -20,8 +20,9 @@ def main() -> None:
     parser.add_argument(
         "cases",
         nargs="+",
-        help="backend:scenario:path[:no-trio][:freeze-before|:freeze-after] (the last two: "
-        "sessions, the application calling gc.freeze() before or after opening them)",
+        help="backend:scenario:path[:no-trio][:freeze-before|:freeze-after|:freeze-disabled] "
+        "(the last three: sessions, the application calling gc.freeze() before or after "
+        "opening them, or turning collection off while opening and freezing after)",
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--count", type=int, default=1000)
