@@ -628,6 +628,7 @@ def _summary(runs: list[dict[str, Any]], sessions: int | None) -> dict[str, Any]
         **summary,
         "worst_ticker_ms": worst_ticker["ticker_ms"],
         "gc_generation": max(run["gc_generation"] for run in runs),
+        "own_by_task": longest_step.get("own_by_task", {}),
         "worst_ticker_gap": worst_ticker.get("ticker_gap", ""),
         "median_ticker_gap": {
             key: median_ticker[key] for key in ("gap_steps_cpu_ms", "gap_waiting_ms", "ticker_ms")
@@ -727,7 +728,9 @@ def _floor_sessions_note(ours: dict[str, Any], floor: dict[str, Any]) -> str:
         f" ms with a collection of {floor['gc_ms']:.0f} ms; GC-tracked objects per session "
         f"{ours['objects_per_session']:.0f}, the floor's {floor['objects_per_session']:.0f}; "
         f"longest step less collections {ours['step_cpu_without_gc_ms']:.2f} ms CPU, the "
-        f"floor's {floor['step_cpu_without_gc_ms']:.2f}"
+        f"floor's {floor['step_cpu_without_gc_ms']:.2f}; by task while opening, ours: "
+        + ", ".join(f"{name} {ms:.2f}" for name, ms in ours["own_by_task"].items())
+        + " (__main__.child is the harness's own task, spawning the sessions)"
     )
 
 
