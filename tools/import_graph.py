@@ -75,7 +75,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("turns and pool", ("_ws_pool", "_ws_turn", "_http_turn", "_http_responses")),
     ("stream", ("_stream",)),
-    ("llm", ("_llm", "_first_entry", "_rehearsal", "_stepwise_import", "_ws_fallback")),
+    ("llm", ("_llm", "_first_entry", "_stepwise_import", "_ws_fallback")),
     (
         "integrations, testing, CLI",
         (

@@ -1,16 +1,13 @@
 """What the first ``async with`` of an ``OpenAILLM`` in a process pays, so its first turn
 does not: the HTTP transport's and WebSocket engine's imports and our Responses API
 modules, a module per step (``_stepwise_import``), the shared TLS context, the HTTP client's
-first-time code paths, a Chat Completions turn rehearsed in memory (``_rehearsal``) and the
-WebSocket proxy lookup. Each runs once per process (once per
+first-time code paths and the WebSocket proxy lookup. Each runs once per process (once per
 event loop while it runs: instances entered meanwhile wait for it, ``load_once``);
 ``OpenAILLM.__aenter__`` says which it needs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import sys
 import urllib.request
 from collections import OrderedDict
@@ -50,37 +47,6 @@ async def load_once(loop: object, what: str, load: Callable[[], Awaitable[None]]
     finally:
         del _loading[key]
         done.set()
-
-
-#: Whether this process's first Chat Completions turn was rehearsed (``_rehearsal``), or
-#: tried: a rehearsal that failed leaves the first turn cold, as it was, and is not retried.
-_chat_turn_rehearsed = False
-
-
-async def rehearse_chat_turn_once(
-    loop: object, new_llm: Callable[..., Any], limits: httpx.Limits
-) -> None:
-    """Rehearse a Chat Completions turn of ``new_llm`` (``OpenAILLM``) in memory once per
-    process (``_rehearsal``), after the transport is loaded; returns at once after that (no
-    checkpoint: entering again stays cheap).
-
-    Cancellation: nothing is remembered; the next instance entered rehearses.
-    """
-    if not _chat_turn_rehearsed:
-        await load_once(loop, "rehearsal", functools.partial(_rehearse, new_llm, limits))
-
-
-async def _rehearse(new_llm: Callable[..., Any], limits: httpx.Limits) -> None:
-    global _chat_turn_rehearsed
-    if _chat_turn_rehearsed:  # an instance entered meanwhile did it
-        return
-    await give_way()
-    from ._rehearsal import rehearse_chat_turn  # once, in a step of its own
-
-    # Never a reason to fail entering: the first turn then runs cold, as it did before.
-    with contextlib.suppress(Exception):
-        await rehearse_chat_turn(new_llm, limits)
-    _chat_turn_rehearsed = True
 
 
 async def load_websocket_engine(url: str) -> None:

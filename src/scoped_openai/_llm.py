@@ -32,7 +32,6 @@ from ._first_entry import (
     load_responses_modules,
     load_transport_once,
     load_websocket_engine,
-    rehearse_chat_turn_once,
 )
 from ._graph import ConversationalGraph
 from ._http_turn import HTTPOptions, HTTPTurn, chat_completions_turn
@@ -546,8 +545,6 @@ class OpenAILLM:
             )
         if self.streaming or self.api == "responses":
             await load_once(self._loop, "responses", load_responses_modules)
-        else:  # its first turn runs warm code (``_rehearsal``)
-            await rehearse_chat_turn_once(self._loop, OpenAILLM, DEFAULT_POOL)
         if self._closed:
             raise RuntimeError("this OpenAILLM is closed")
         task_group = anyio.create_task_group()
@@ -665,7 +662,16 @@ class OpenAILLM:
                 raise
             return self._track(source, conversational_graph, path=path)
         try:
-            source = self._chat_completions_turn(messages, tools, conversational_graph, kwargs)
+            source = chat_completions_turn(
+                self._http_client(),
+                self._endpoint,
+                self.settings,
+                messages,
+                tools=tools,
+                graph=conversational_graph,
+                overrides=kwargs,
+                options=self._http_options(),
+            )
         except (InvalidContextError, UsageError) as error:  # the request cannot be built
             self._emit_error(error)  # like every error of a turn (nothing was sent)
             raise
@@ -776,29 +782,6 @@ class OpenAILLM:
                 clock=self._native[1] if self._native is not None else anyio.current_time,
             )
         return self._pool
-
-    def _chat_completions_turn(
-        self,
-        messages: ChatContext,
-        tools: Sequence[FunctionTool] | None,
-        graph: ConversationalGraph | None,
-        overrides: dict[str, Any] | None,
-    ) -> HTTPTurn:
-        return chat_completions_turn(
-            self._http_client(),
-            self._endpoint,
-            self.settings,
-            messages,
-            tools=tools,
-            graph=graph,
-            overrides=overrides,
-            options=self._http_options(),
-        )
-
-    def _unrecorded_chat(self, messages: ChatContext) -> ChatStream:
-        """A Chat Completions turn without metrics, log lines or a turn number (entering's
-        rehearsal, ``_rehearsal``)."""
-        return self._track(self._chat_completions_turn(messages, None, None, None), None, path=None)
 
     def _track(
         self, source: TurnSource, graph: ConversationalGraph | None, *, path: str | None

@@ -55,27 +55,13 @@ CLOSE_TIMEOUT = 0.5
 Spawner = Callable[..., object]
 
 
-#: The host of the turn the first entering rehearses in memory (``_rehearsal``): never
-#: resolved (``.invalid``), and httpx's request line for it is not logged.
-REHEARSAL_HOST = "rehearsal.invalid"
-
-
 class _RedactQueryFilter(logging.Filter):
     """Masks configured query parameters (``extra_query``: Azure users put ``api-key``
     there) in httpx's ``HTTP Request: POST https://...?api-key=...`` INFO line. Only the
-    names callers configured are masked, so other httpx users' logs keep their queries.
-    The line of the in-memory rehearsal's request (``REHEARSAL_HOST``) is dropped: no
-    request reached a server."""
+    names callers configured are masked, so other httpx users' logs keep their queries."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if (
-            isinstance(args, tuple)
-            and len(args) > 1
-            and isinstance(args[1], httpx.URL)
-            and args[1].host == REHEARSAL_HOST
-        ):
-            return False
         if SECRET_QUERY_NAMES and isinstance(args, tuple) and args:
             record.args = tuple(
                 redact_url(str(arg), SECRET_QUERY_NAMES)
