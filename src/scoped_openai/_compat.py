@@ -34,6 +34,12 @@
   stream's ``_connection`` and its ``_h11_state``): our own client reads a turn's body
   straight from the connection's ``h11.Connection`` (``_transports.http11_body``), and
   through httpx's iterator when any of them moved.
+- httpcore's network streams' inner stream (``AnyIOStream._stream``, an anyio byte stream,
+  and ``TrioStream._stream``, a trio stream): ``Http11Body`` reads a turn's body from it
+  inside the turn's one cancel scope, which also carries the read timeout, where httpcore's
+  ``read`` would open a second scope (``fail_after``) and an exception-mapping context
+  manager per socket read (``httpcore_socket_receive``); through httpcore's ``read`` when
+  they moved.
 - ``os.environ``'s raw mapping (``_data``): the environment as it is, compared without
   decoding every variable, is the key ``environment_proxy`` remembers its answer by (a
   plain copy of ``os.environ`` when it is missing).
@@ -75,6 +81,7 @@ __all__ = [
     "connect_tcp_address",
     "environment_proxy",
     "http11_state",
+    "httpcore_socket_receive",
     "trio_websocket_queue",
     "wrap_network_backends",
 ]
@@ -310,3 +317,33 @@ _HTTP11_LAYERS = (
     ("PoolByteStream", "_stream"),
     ("HTTP11ConnectionByteStream", "_connection"),
 )
+
+
+def httpcore_socket_receive(
+    stream: object,
+) -> tuple[Callable[[int], Awaitable[bytes]], tuple[type[BaseException], ...]] | None:
+    """For httpcore's ``AnyIOStream`` or ``TrioStream`` (plain or TLS): the receive of the
+    stream under it (anyio's ``receive``, trio's ``receive_some``, each called with the most
+    bytes to read) and the errors httpcore's ``read`` maps to ``httpcore.ReadError``
+    (broken or closed resource); None for any other stream or a future httpcore that moved
+    them (the caller then reads through httpcore's ``read``). anyio's ``EndOfStream`` is
+    the caller's to turn into ``b""``, as httpcore does; httpcore's timeout is the caller's
+    too."""
+    kind = type(stream)
+    inner = getattr(stream, "_stream", None)
+    if kind.__name__ == "AnyIOStream" and kind.__module__ == "httpcore._backends.anyio":
+        receive = getattr(inner, "receive", None)
+        errors: tuple[type[BaseException], ...] = (
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+        )
+    elif kind.__name__ == "TrioStream" and kind.__module__ == "httpcore._backends.trio":
+        import trio  # imported already: httpcore made a trio stream
+
+        receive = getattr(inner, "receive_some", None)
+        errors = (trio.BrokenResourceError, trio.ClosedResourceError)
+    else:
+        return None
+    if not callable(receive):
+        return None
+    return receive, errors

@@ -366,3 +366,29 @@ async def test_a_streamed_http11_response_still_leads_to_its_h11_connection() ->
                 assert state.their_state is h11.SEND_BODY  # past the head, at the body
                 assert await response.aread() == b"ok"
             tg.cancel_scope.cancel()
+
+
+def test_httpcores_network_streams_still_hold_the_stream_they_read() -> None:
+    """Fails loudly if httpcore renames its network streams or the stream under them
+    (``Http11Body`` would read through httpcore's ``read`` again: slower, not wrong): the
+    receive found is the inner stream's own, with httpcore's read errors."""
+    import trio
+    from httpcore._backends.anyio import AnyIOStream
+    from httpcore._backends.trio import TrioStream
+
+    from scoped_openai._compat import httpcore_socket_receive
+
+    class Inner:
+        async def receive(self, max_bytes: int = 65536) -> bytes:
+            return b"anyio"
+
+        async def receive_some(self, max_bytes: int | None = None) -> bytes:
+            return b"trio"
+
+    inner = Inner()
+    found = httpcore_socket_receive(AnyIOStream(inner))  # type: ignore[arg-type]
+    assert found == (inner.receive, (anyio.BrokenResourceError, anyio.ClosedResourceError))
+    found = httpcore_socket_receive(TrioStream(inner))  # type: ignore[arg-type]
+    assert found == (inner.receive_some, (trio.BrokenResourceError, trio.ClosedResourceError))
+    assert httpcore_socket_receive(inner) is None  # not httpcore's: its own read
+    assert httpcore_socket_receive(AnyIOStream(object())) is None  # type: ignore[arg-type]

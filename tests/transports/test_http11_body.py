@@ -7,6 +7,10 @@ state (``_transports.http11_body``), on asyncio and trio:
   iterator does;
 - where it does not apply the body is read by httpx's iterator: a caller's client, a
   compressed body, httpcore's debug log on;
+- inside a turn's step (its ``ReadWait`` bound) the socket under httpcore's stream is read
+  in the step's one scope: the body arrives whole, a barge-in ends a read waiting on a
+  stalled server, the read timeout is httpx's ``ReadTimeout`` unless the step's own deadline
+  comes first (trio's virtual clock), a closed stream is httpx's ``ReadError``;
 - the failures are httpx's, as the iterator raises them (an in-memory h11 connection and a
   scripted network stream): a server that closes mid-body, httpcore's read errors and
   timeouts, bytes that are not HTTP/1.1.
@@ -15,6 +19,7 @@ state (``_transports.http11_body``), on asyncio and trio:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,8 +32,10 @@ import httpx
 import pytest
 
 from scoped_openai._compat import http11_state
+from scoped_openai._deadlines import native_scope_and_clock
 from scoped_openai._transports.http import StreamedBody, open_stream, with_scoped_reads
 from scoped_openai._transports.http11_body import Http11Body
+from scoped_openai._transports.http_backend import ReadWait
 from support.loopback_server import RawServer
 from support.raw_http import chunked, read_request, sse_head
 
@@ -109,6 +116,108 @@ async def test_a_body_left_mid_way_has_its_connection_dropped() -> None:
             assert await read_all(body) == b"".join(EVENTS)
             await body.aclose(completed=True, background=None)
     assert server.connections == 2
+
+
+def step(body: StreamedBody, deadline: float = math.inf) -> ReadWait:
+    """The body's ``ReadWait`` armed for one step as a turn arms it (the native scope)."""
+    assert body.read_wait is not None
+    return body.read_wait.arm(native_scope_and_clock()[0], deadline)
+
+
+def reads_the_socket_in_the_step_scope(body: StreamedBody) -> bool:
+    reader = getattr(body.next_piece, "__self__", None)
+    return isinstance(reader, Http11Body) and reader._read == reader._read_socket
+
+
+def stalling() -> RawServer:
+    """Answers with its head and one chunk, then sends nothing more."""
+
+    async def handler(stream: anyio.abc.SocketStream) -> None:
+        await read_request(stream)
+        await stream.send(sse_head() + chunked(EVENTS[0]))
+        await anyio.sleep_forever()
+
+    return RawServer(handler)
+
+
+@pytest.mark.parametrize("size", [7, 100_000])
+async def test_in_a_step_the_socket_is_read_in_its_scope_and_the_body_arrives_whole(
+    size: int,
+) -> None:
+    server = answering(size, requests=1)
+    with anyio.fail_after(10):
+        async with server, with_scoped_reads(httpx.AsyncClient(trust_env=False)) as client:
+            body = await stream_of(client, f"{server.base_url}/responses")
+            assert reads_the_socket_in_the_step_scope(body)
+            read = []
+            while True:
+                with step(body):
+                    try:
+                        read.append(await body.next_piece())
+                    except StopAsyncIteration:
+                        break
+            assert b"".join(read) == b"".join(EVENTS)
+            await body.aclose(completed=True, background=None)
+    assert server.connections == 1
+
+
+async def test_in_a_step_a_barge_in_ends_a_read_waiting_on_the_socket() -> None:
+    server = stalling()
+    with anyio.fail_after(10):
+        async with server, with_scoped_reads(httpx.AsyncClient(trust_env=False)) as client:
+            body = await stream_of(client, f"{server.base_url}/responses")
+            with step(body):
+                assert await body.next_piece() == EVENTS[0]
+            read: list[bytes] = []
+            wait = step(body)
+            async with anyio.create_task_group() as tg:
+
+                async def read_one() -> None:
+                    with wait:  # swallows the barge-in's WaitEnded, as a scope its cancel
+                        read.append(await body.next_piece())
+
+                tg.start_soon(read_one)
+                while wait.scope is None:  # until the read waits on the socket
+                    await anyio.lowlevel.checkpoint()
+                wait.cancel()
+            assert read == []
+            await body.aclose(completed=False, background=None)
+
+
+@pytest.mark.trio
+async def test_in_a_step_the_read_timeout_is_httpxs_unless_the_steps_deadline_comes_first(
+    autojump_clock: Any,
+) -> None:
+    import trio
+
+    server = stalling()
+    timeout = httpx.Timeout(5.0)
+    async with server, with_scoped_reads(httpx.AsyncClient(trust_env=False, timeout=timeout)) as c:
+        body = await stream_of(c, f"{server.base_url}/responses")
+        with step(body):
+            assert await body.next_piece() == EVENTS[0]
+        started = trio.current_time()
+        with step(body, deadline=started + 2.0):  # the step's own deadline: no error here
+            await body.next_piece()
+            pytest.fail("a read past the step's deadline returned")
+        assert trio.current_time() == pytest.approx(started + 2.0)
+        with pytest.raises(httpx.ReadTimeout), step(body, deadline=started + 60.0):
+            await body.next_piece()
+        assert trio.current_time() == pytest.approx(started + 7.0)
+        await body.aclose(completed=False, background=None)
+
+
+async def test_in_a_step_a_closed_stream_is_httpxs_read_error() -> None:
+    server = stalling()
+    with anyio.fail_after(10):
+        async with server, with_scoped_reads(httpx.AsyncClient(trust_env=False)) as client:
+            body = await stream_of(client, f"{server.base_url}/responses")
+            with step(body):
+                assert await body.next_piece() == EVENTS[0]
+            await body._response.extensions["network_stream"].inner._stream.aclose()
+            with pytest.raises(httpx.ReadError), step(body):
+                await body.next_piece()
+            await body.aclose(completed=False, background=None)
 
 
 async def test_a_callers_client_reads_through_httpx() -> None:

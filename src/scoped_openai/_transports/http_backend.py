@@ -7,7 +7,11 @@ the socket, and only those can wait. A scope per step costs about 3.6 µs (async
 7.2 µs (trio) on every chunk, so on our own client the scope moves down to where the task
 can wait: httpcore's network backend is wrapped (``ScopedReadBackend``) and each socket read
 made while a turn's step is bound to the connection (``ReadWait``) runs in a scope of its
-own, outside httpcore's ``fail_after`` (so the scopes nest in order).
+own, outside httpcore's ``fail_after`` (so the scopes nest in order). A body read by
+``Http11Body`` goes one step further (``ReadWait.receive``): it reads the socket under
+httpcore's stream in that one scope, which also ends at the read timeout, leaving out
+httpcore's own timeout scope and error-mapping context manager (a scope costs about 1.9 µs
+on asyncio and 4.6 µs on trio per read).
 
 A read by anyone else (the background drain after a complete reply, a request between
 turns) finds no step bound and opens nothing. HTTP/2 bodies keep the per-step scope: turns
@@ -131,6 +135,42 @@ class ReadWait:
             self.scope = None
         raise WaitEnded  # reached only when the scope caught its own cancel
 
+    async def receive(
+        self,
+        receive: Callable[[int], Awaitable[bytes]],
+        max_bytes: int,
+        read_deadline: float,
+    ) -> bytes:
+        """``await receive(max_bytes)`` in one scope that this wait cancels and that also
+        ends at ``read_deadline`` (the read timeout, on the scope's clock): the work of
+        ``run`` and of httpcore's own timeout scope in one scope.
+
+        Raises:
+            WaitEnded: The wait was cancelled, or its own deadline came first.
+            TimeoutError: The read timeout came first (nothing cancelled the wait).
+
+        Cancellation: a cancel from outside (the caller's own scope) passes through.
+        """
+        if self.cancel_called:
+            raise WaitEnded
+        assert self._new_scope is not None, "receive() before arm()"
+        if self._watcher is not None:
+            self._watcher.reading()
+            self._watcher = None  # watched until the step ends
+        deadline = self.deadline
+        scope = self.scope = self._new_scope(
+            deadline=read_deadline if read_deadline < deadline else deadline
+        )
+        try:
+            with scope:
+                return await receive(max_bytes)
+        finally:
+            self.scope = None
+        # Reached only when the scope caught its own cancel.
+        if read_deadline < deadline and not self.cancel_called:
+            raise TimeoutError
+        raise WaitEnded
+
 
 class ScopedReadStream:
     """An httpcore network stream whose reads run in the bound step's scope, if any.
@@ -140,6 +180,11 @@ class ScopedReadStream:
     """
 
     __slots__ = ("_head", "_inner", "end_read", "wait")
+
+    @property
+    def inner(self) -> Any:
+        """httpcore's own network stream under this one."""
+        return self._inner
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
