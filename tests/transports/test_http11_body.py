@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -129,6 +130,20 @@ def reads_the_socket_in_the_step_scope(body: StreamedBody) -> bool:
     return isinstance(reader, Http11Body) and reader._read == reader._read_socket
 
 
+@asynccontextmanager
+async def past_the_first_piece(read_timeout: float | None = None) -> AsyncIterator[StreamedBody]:
+    """A body from a server that stalls after its first chunk, read in a step up to there
+    (``read_timeout``: httpx's, None: none)."""
+    server = stalling()
+    client = with_scoped_reads(httpx.AsyncClient(trust_env=False, timeout=read_timeout))
+    async with server, client:
+        body = await stream_of(client, f"{server.base_url}/responses")
+        with step(body):
+            assert await body.next_piece() == EVENTS[0]
+        yield body
+        await body.aclose(completed=False, background=None)
+
+
 def stalling() -> RawServer:
     """Answers with its head and one chunk, then sends nothing more."""
 
@@ -162,12 +177,8 @@ async def test_in_a_step_the_socket_is_read_in_its_scope_and_the_body_arrives_wh
 
 
 async def test_in_a_step_a_barge_in_ends_a_read_waiting_on_the_socket() -> None:
-    server = stalling()
     with anyio.fail_after(10):
-        async with server, with_scoped_reads(httpx.AsyncClient(trust_env=False)) as client:
-            body = await stream_of(client, f"{server.base_url}/responses")
-            with step(body):
-                assert await body.next_piece() == EVENTS[0]
+        async with past_the_first_piece() as body:
             read: list[bytes] = []
             wait = step(body)
             async with anyio.create_task_group() as tg:
@@ -181,7 +192,6 @@ async def test_in_a_step_a_barge_in_ends_a_read_waiting_on_the_socket() -> None:
                     await anyio.lowlevel.checkpoint()
                 wait.cancel()
             assert read == []
-            await body.aclose(completed=False, background=None)
 
 
 @pytest.mark.trio
@@ -190,12 +200,7 @@ async def test_in_a_step_the_read_timeout_is_httpxs_unless_the_steps_deadline_co
 ) -> None:
     import trio
 
-    server = stalling()
-    timeout = httpx.Timeout(5.0)
-    async with server, with_scoped_reads(httpx.AsyncClient(trust_env=False, timeout=timeout)) as c:
-        body = await stream_of(c, f"{server.base_url}/responses")
-        with step(body):
-            assert await body.next_piece() == EVENTS[0]
+    async with past_the_first_piece(read_timeout=5.0) as body:
         started = trio.current_time()
         with step(body, deadline=started + 2.0):  # the step's own deadline: no error here
             await body.next_piece()
@@ -204,20 +209,14 @@ async def test_in_a_step_the_read_timeout_is_httpxs_unless_the_steps_deadline_co
         with pytest.raises(httpx.ReadTimeout), step(body, deadline=started + 60.0):
             await body.next_piece()
         assert trio.current_time() == pytest.approx(started + 7.0)
-        await body.aclose(completed=False, background=None)
 
 
 async def test_in_a_step_a_closed_stream_is_httpxs_read_error() -> None:
-    server = stalling()
     with anyio.fail_after(10):
-        async with server, with_scoped_reads(httpx.AsyncClient(trust_env=False)) as client:
-            body = await stream_of(client, f"{server.base_url}/responses")
-            with step(body):
-                assert await body.next_piece() == EVENTS[0]
+        async with past_the_first_piece() as body:
             await body._response.extensions["network_stream"].inner._stream.aclose()
             with pytest.raises(httpx.ReadError), step(body):
                 await body.next_piece()
-            await body.aclose(completed=False, background=None)
 
 
 async def test_a_callers_client_reads_through_httpx() -> None:

@@ -113,6 +113,20 @@ class ReadWait:
         self._stream.wait = None
         return exc_type is WaitEnded
 
+    def _open_scope(self, deadline: float) -> Any:
+        """A read's scope, ending at ``deadline``; the watcher told at the step's first.
+
+        Raises:
+            WaitEnded: The wait was cancelled already.
+        """
+        if self.cancel_called:
+            raise WaitEnded
+        assert self._new_scope is not None, "a read before arm()"
+        if self._watcher is not None:
+            self._watcher.reading()
+            self._watcher = None  # watched until the step ends
+        return self._new_scope(deadline=deadline)
+
     async def run(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """``await fn(*args)`` in a scope this wait cancels.
 
@@ -121,13 +135,7 @@ class ReadWait:
 
         Cancellation: a cancel from outside (the caller's own scope) passes through.
         """
-        if self.cancel_called:
-            raise WaitEnded
-        assert self._new_scope is not None, "run() before arm()"
-        if self._watcher is not None:
-            self._watcher.reading()
-            self._watcher = None  # watched until the step ends
-        scope = self.scope = self._new_scope(deadline=self.deadline)
+        scope = self.scope = self._open_scope(self.deadline)
         try:
             with scope:
                 return await fn(*args)
@@ -151,15 +159,9 @@ class ReadWait:
 
         Cancellation: a cancel from outside (the caller's own scope) passes through.
         """
-        if self.cancel_called:
-            raise WaitEnded
-        assert self._new_scope is not None, "receive() before arm()"
-        if self._watcher is not None:
-            self._watcher.reading()
-            self._watcher = None  # watched until the step ends
         deadline = self.deadline
-        scope = self.scope = self._new_scope(
-            deadline=read_deadline if read_deadline < deadline else deadline
+        scope = self.scope = self._open_scope(
+            read_deadline if read_deadline < deadline else deadline
         )
         try:
             with scope:
