@@ -33,6 +33,15 @@ from a value of the wrong type) becomes a ``ProtocolError`` (data) or an
 ``APIConnectionError`` (anything else), chained to the original, and ends the turn like any
 other failure (emitted to ``on("error")``, the connection released).
 
+A burst is bounded: when one network read brings many events (or the HTTP client hands
+over buffered chunks without suspending), the items are handed out without a scheduler
+checkpoint; once ``BURST_BUDGET`` has passed since the last step that lasted longer than
+that (it surely waited) or the last such checkpoint, ``__anext__`` gives the loop back
+before the next item (``_give_way_in_burst``), so no step of a burst holds the loop much
+longer than the budget plus one item. A start that took more CPU than the budget (the
+first turn's code running for the first time) gives way before the first read too. Both
+are waits like the others: inside the scope a barge-in cancels, the flag looked at after.
+
 The network work lives behind ``TurnSource`` (HTTP response or WebSocket turn); the item
 building lives in the sans-IO ``Assembler``.
 """
@@ -40,6 +49,7 @@ building lives in the sans-IO ``Assembler``.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -51,6 +61,7 @@ from ._assembly import Assembler
 from ._deadlines import TurnDeadlines
 from ._errors import APIConnectionError, ProtocolError, ScopedOpenAIError
 from ._events import Event, ResponseCreated
+from ._give_way import give_way
 from ._metrics import TurnMetrics, TurnRecorder
 from ._response import LLMResponse
 from ._retry_plan import RetryPlan
@@ -63,6 +74,12 @@ logger = logging.getLogger("scoped_openai")
 #: Upper bound on the shielded cleanup after a cancel or an error (closing a response,
 #: retiring a socket): cleanup never holds a barge-in up for longer than this.
 CLEANUP_TIMEOUT = 0.5
+
+#: Longest run of items handed out without a scheduler checkpoint, in seconds (issue 16:
+#: a step of at most 2 ms on a 1 ms ticker), on the backend's clock (one reading per item).
+BURST_BUDGET = 0.0005
+
+_cpu = time.process_time  # the start's CPU (a test replaces it; a system call, once a turn)
 
 
 class TurnSource(Protocol):
@@ -166,6 +183,8 @@ class ChatStream:
         self._on_metrics = on_metrics
         self._output_seen = recorder is None  # nothing to record without a recorder
         self._error_name: str | None = None
+        # The last wait or checkpoint the burst budget counts from (set when sending).
+        self._burst_mark = 0.0
 
     # -- barge-in ---------------------------------------------------------------------
 
@@ -250,17 +269,27 @@ class ChatStream:
             await self._close(completed=False)
             raise StopAsyncIteration
         buffer = self._buffer
+        now = self._deadlines.now()  # the backend's clock (trio's virtual one in tests)
         while not buffer:
             if self._finished:
                 raise StopAsyncIteration
             if self.assembler.done:
                 await self._close(completed=True)
                 raise StopAsyncIteration
+            began = now
             await self._step()
+            now = self._deadlines.now()
+            if now - began > BURST_BUDGET:  # it waited (or worked) that long: a new burst
+                self._burst_mark = now
             if self.cancelled:
                 # Looked at again after every wait: under trio a barge-in that lands after
                 # the read completed but before this task ran cancels nothing (the wait is
                 # over), and the items of that read must not be spoken.
+                await self._close(completed=False)
+                raise StopAsyncIteration
+        if now - self._burst_mark > BURST_BUDGET:
+            await self._give_way_in_burst()
+            if self.cancelled:  # a barge-in during the checkpoint: nothing more is heard
                 await self._close(completed=False)
                 raise StopAsyncIteration
         item = buffer.popleft()
@@ -297,7 +326,12 @@ class ChatStream:
                     scope.cancel()
                 try:
                     if not self._started:
+                        cpu = _cpu()
                         await self._start()
+                        if _cpu() - cpu > BURST_BUDGET:
+                            # Sending held the loop that long (the first turn's code runs
+                            # for the first time): the reply's first burst starts afresh.
+                            await give_way()
                     events = self._events
                     arrived = await self._receive(events)
                     if not events:
@@ -320,10 +354,30 @@ class ChatStream:
             failure = deadlines.timeout_error()
         self._assemble(failure)
 
+    async def _give_way_in_burst(self) -> None:
+        """Give the loop back in the middle of a burst (``give_way``: the checkpoints a
+        timer-woken task needs to run), under a scope a barge-in cancels (``cancel()``,
+        ``aclose()``), as every wait of the stream is."""
+        scope = anyio.CancelScope()
+        try:
+            with scope:
+                self._scope = scope
+                if self.cancelled:
+                    scope.cancel()
+                await give_way()
+        except BaseException:
+            # The caller's own scope was cancelled (or worse): release, then re-raise.
+            await self._close(completed=False)
+            raise
+        finally:
+            self._scope = None
+        self._burst_mark = self._deadlines.now()
+
     async def _start(self) -> None:
         """Send the request, once per attempt (a resend applies the plan)."""
         if self._owner is None:
             self._owner = TurnOwner(self)  # the task that starts the turn owns it
+        self._burst_mark = self._deadlines.now()
         if self._prepare is not None:
             await self._prepare(self._owner)  # e.g. release the turns left before this one
         if self._recorder is not None:
