@@ -94,6 +94,27 @@ async def steps_seen(stream: ChatStream) -> list[int]:
     return seen
 
 
+async def consume_with_barge_in(
+    stream: ChatStream, heard: list[str], ready: Callable[[], bool]
+) -> list[int]:
+    """Iterate ``stream`` into ``heard`` while another task barges in at the first moment
+    the consumer waits with ``ready()`` true; how much had been heard then."""
+    heard_at_barge_in: list[int] = []
+
+    async def barge_in() -> None:
+        while not (stream.waiting and ready()):
+            await anyio.lowlevel.checkpoint()
+        heard_at_barge_in.append(len(heard))
+        stream.cancel()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(barge_in)
+            async for item in stream:
+                heard.append(item.content)
+    return heard_at_barge_in
+
+
 async def test_a_burst_within_the_budget_is_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
     # The counterpart of the next test: the ticker does see a burst handed out in one step.
     source = BurstSource()
@@ -119,20 +140,8 @@ async def test_a_barge_in_at_the_checkpoint_ends_the_iteration(
     source = BurstSource()
     stream = new_stream(source, fake_clock(_stream.BURST_BUDGET * 0.4))
     heard: list[str] = []
-    heard_at_barge_in: list[int] = []
-
-    async def barge_in() -> None:
-        # It can run only while the consumer gives way inside the burst.
-        while not (stream.waiting and heard):
-            await anyio.lowlevel.checkpoint()
-        heard_at_barge_in.append(len(heard))
-        stream.cancel()
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(barge_in)
-            async for item in stream:
-                heard.append(item.content)
+    # It can run only while the consumer gives way inside the burst.
+    heard_at_barge_in = await consume_with_barge_in(stream, heard, lambda: bool(heard))
     assert heard_at_barge_in == [len(heard)]  # nothing was handed out after the barge-in
     assert 0 < len(heard) < WORDS
     assert stream.cancelled
@@ -180,17 +189,7 @@ async def test_a_barge_in_after_a_slow_start_ends_the_iteration(
     source = SlowStartSource(fake_cpu(monkeypatch))
     stream = new_stream(source, fake_clock(0.0))
     heard: list[str] = []
-
-    async def barge_in() -> None:
-        while not (stream.waiting and source.cpu[0] > 0):  # given way after the start
-            await anyio.lowlevel.checkpoint()
-        stream.cancel()
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(barge_in)
-            async for item in stream:
-                heard.append(item.content)
+    await consume_with_barge_in(stream, heard, lambda: source.cpu[0] > 0)  # after the start
     assert heard == []
     assert source.reads == 0  # the reply was not read after the barge-in
     assert stream.cancelled
