@@ -38,9 +38,8 @@ over buffered chunks without suspending), the items are handed out without a sch
 checkpoint; once ``BURST_BUDGET`` has passed since the last step that lasted longer than
 that (it surely waited) or the last such checkpoint, ``__anext__`` gives the loop back
 before the next item (``_give_way_in_burst``), so no step of a burst holds the loop much
-longer than the budget plus one item. A start that took more CPU than the budget (the
-first turn's code running for the first time) gives way before the first read too. Both
-are waits like the others: inside the scope a barge-in cancels, the flag looked at after.
+longer than the budget plus one item. That checkpoint is a wait like the others: inside
+the scope a barge-in cancels, with the flag looked at after it.
 
 The network work lives behind ``TurnSource`` (HTTP response or WebSocket turn); the item
 building lives in the sans-IO ``Assembler``.
@@ -49,7 +48,6 @@ building lives in the sans-IO ``Assembler``.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -78,8 +76,6 @@ CLEANUP_TIMEOUT = 0.5
 #: Longest run of items handed out without a scheduler checkpoint, in seconds (issue 16:
 #: a step of at most 2 ms on a 1 ms ticker), on the backend's clock (one reading per item).
 BURST_BUDGET = 0.0005
-
-_cpu = time.process_time  # the start's CPU (a test replaces it; a system call, once a turn)
 
 
 class TurnSource(Protocol):
@@ -326,12 +322,7 @@ class ChatStream:
                     scope.cancel()
                 try:
                     if not self._started:
-                        cpu = _cpu()
                         await self._start()
-                        if _cpu() - cpu > BURST_BUDGET:
-                            # Sending held the loop that long (the first turn's code runs
-                            # for the first time): the reply's first burst starts afresh.
-                            await give_way()
                     events = self._events
                     arrived = await self._receive(events)
                     if not events:

@@ -1,14 +1,12 @@
 """Issue 16, point 4: a burst of items that arrived in one read is not handed out in one
 scheduler step once it runs longer than ``BURST_BUDGET``, and a barge-in during the
-checkpoint it gives way at ends the iteration at once; the same for a start that took
-more CPU than the budget (the first turn: code running for the first time).
+checkpoint it gives way at ends the iteration at once.
 
 The source below hands its whole reply over in one read that does not suspend (what a
-network read of 20 buffered chunks looks like to the stream); the stream's clock (and,
-for the slow start, the start's CPU clock) is replaced by a fake one that moves by a fixed
-amount per reading, so where the budget runs out is exact. A ticker task counts the
-scheduler steps it gets between the items: it can only run when the consumer gives the
-loop back. Runs on both backends.
+network read of 20 buffered chunks looks like to the stream); the stream's clock is replaced
+by a fake one that moves by a fixed amount per reading, so where the budget runs out is
+exact. A ticker task counts the scheduler steps it gets between the items: it can only
+run when the consumer gives the loop back. Runs on both backends.
 """
 
 from __future__ import annotations
@@ -147,50 +145,3 @@ async def test_a_barge_in_at_the_checkpoint_ends_the_iteration(
     assert stream.cancelled
     assert source.closed is False
     assert stream.assembler.spoken == "".join(heard)  # what was built but not heard is unsaid
-
-
-class SlowStartSource(BurstSource):
-    """A turn whose start takes more CPU than the budget (the first turn's fresh code)."""
-
-    def __init__(self, cpu: list[float]) -> None:
-        super().__init__()
-        self.cpu = cpu
-        self.reads = 0
-
-    async def start(self, owner: TurnOwner, plan: RetryPlan | None) -> None:
-        self.cpu[0] += _stream.BURST_BUDGET * 2
-
-    async def receive(self, out: list[Event]) -> bool:
-        self.reads += 1
-        return await super().receive(out)
-
-
-def fake_cpu(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The start's CPU clock, moved by the source's ``start``."""
-    cpu = [0.0]
-    monkeypatch.setattr(_stream, "_cpu", lambda: cpu[0])
-    return cpu
-
-
-async def test_a_slow_start_gives_way_before_the_first_read(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    source = SlowStartSource(fake_cpu(monkeypatch))
-    seen = await steps_seen(new_stream(source, fake_clock(0.0)))
-    assert len(seen) == WORDS
-    assert seen[0] > 1  # the ticker ran between the start and the first item
-    assert len(set(seen)) == 1  # and the burst itself, within the budget, is one step
-    assert source.closed is True
-
-
-async def test_a_barge_in_after_a_slow_start_ends_the_iteration(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    source = SlowStartSource(fake_cpu(monkeypatch))
-    stream = new_stream(source, fake_clock(0.0))
-    heard: list[str] = []
-    await consume_with_barge_in(stream, heard, lambda: source.cpu[0] > 0)  # after the start
-    assert heard == []
-    assert source.reads == 0  # the reply was not read after the barge-in
-    assert stream.cancelled
-    assert source.closed is False
