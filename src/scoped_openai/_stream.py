@@ -54,12 +54,12 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 
 from ._assembly import Assembler
 from ._deadlines import TurnDeadlines
 from ._errors import APIConnectionError, ProtocolError, ScopedOpenAIError
 from ._events import Event, ResponseCreated
-from ._give_way import give_way
 from ._metrics import TurnMetrics, TurnRecorder
 from ._response import LLMResponse
 from ._retry_plan import RetryPlan
@@ -346,16 +346,17 @@ class ChatStream:
         self._assemble(failure)
 
     async def _give_way_in_burst(self) -> None:
-        """Give the loop back in the middle of a burst (``give_way``: the checkpoints a
-        timer-woken task needs to run), under a scope a barge-in cancels (``cancel()``,
-        ``aclose()``), as every wait of the stream is."""
+        """One checkpoint in the middle of a burst, under a scope a barge-in cancels
+        (``cancel()``, ``aclose()``), as every wait of the stream is. One, not
+        ``_give_way.give_way``'s three and its collection: in a fast 20,000-chunk reply
+        this runs every 0.5 ms, and with those one run measured 6-25% more CPU per chunk."""
         scope = anyio.CancelScope()
         try:
             with scope:
                 self._scope = scope
                 if self.cancelled:
                     scope.cancel()
-                await give_way()
+                await anyio.lowlevel.checkpoint()
         except BaseException:
             # The caller's own scope was cancelled (or worse): release, then re-raise.
             await self._close(completed=False)

@@ -127,8 +127,12 @@ async def test_a_burst_over_the_budget_gives_way(monkeypatch: pytest.MonkeyPatch
     source = BurstSource()
     seen = await steps_seen(new_stream(source, fake_clock(_stream.BURST_BUDGET * 0.4)))
     assert len(seen) == WORDS
-    steps = len(set(seen))
-    assert steps > WORDS // 3  # one step per two items or so, not one for the lot
+    # A few items per step, not one step for the lot. Trio orders a batch's tasks at
+    # random, so the ticker may run after the consumer in a batch: a run of equal counts
+    # can span two steps.
+    longest_run = max(seen.count(count) for count in set(seen))
+    assert len(set(seen)) > 1
+    assert longest_run < WORDS // 2
     assert source.closed is True  # nothing else changed: the turn completed
 
 
