@@ -35,11 +35,11 @@ other failure (emitted to ``on("error")``, the connection released).
 
 A burst is bounded: when one network read brings many events (or the HTTP client hands
 over buffered chunks without suspending), the items are handed out without a scheduler
-checkpoint; once ``BURST_BUDGET`` has passed since the last step that lasted longer than
-that (it surely waited) or the last such checkpoint, ``__anext__`` gives the loop back
-before the next item (``_give_way_in_burst``), so no step of a burst holds the loop much
-longer than the budget plus one item. That checkpoint is a wait like the others: inside
-the scope a barge-in cancels, with the flag looked at after it.
+checkpoint. ``__anext__`` reads a clock once per item: items asked for less than
+``BURST_BUDGET`` apart belong to one burst, and once a burst has run longer than the
+budget it gives the loop back (``_give_way_in_burst``) before going on, so no step of a
+burst holds the loop much longer than the budget plus one item. That checkpoint is a wait
+like the others: inside the scope a barge-in cancels, with the flag looked at after it.
 
 The network work lives behind ``TurnSource`` (HTTP response or WebSocket turn); the item
 building lives in the sans-IO ``Assembler``.
@@ -48,6 +48,7 @@ building lives in the sans-IO ``Assembler``.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -57,7 +58,7 @@ import anyio
 import anyio.lowlevel
 
 from ._assembly import Assembler
-from ._deadlines import TurnDeadlines
+from ._deadlines import TurnDeadlines, burst_clock
 from ._errors import APIConnectionError, ProtocolError, ScopedOpenAIError
 from ._events import Event, ResponseCreated
 from ._metrics import TurnMetrics, TurnRecorder
@@ -74,7 +75,7 @@ logger = logging.getLogger("scoped_openai")
 CLEANUP_TIMEOUT = 0.5
 
 #: Longest run of items handed out without a scheduler checkpoint, in seconds (issue 16:
-#: a step of at most 2 ms on a 1 ms ticker), on the backend's clock (one reading per item).
+#: a step of at most 2 ms on a 1 ms ticker), one clock reading per item (``burst_clock``).
 BURST_BUDGET = 0.0005
 
 
@@ -179,8 +180,11 @@ class ChatStream:
         self._on_metrics = on_metrics
         self._output_seen = recorder is None  # nothing to record without a recorder
         self._error_name: str | None = None
-        # The last wait or checkpoint the burst budget counts from (set when sending).
+        # The burst budget: its clock (chosen at the first item), when the current burst
+        # began, and when the last item was asked for.
+        self._clock: Callable[[], float] = self._first_clock
         self._burst_mark = 0.0
+        self._burst_last = -math.inf
 
     # -- barge-in ---------------------------------------------------------------------
 
@@ -264,28 +268,28 @@ class ChatStream:
         if self.cancelled:  # checked first: a barge-in also drops items already buffered
             await self._close(completed=False)
             raise StopAsyncIteration
+        now = self._clock()
+        if now - self._burst_last > BURST_BUDGET:  # a wait (or the caller's own work) since
+            self._burst_mark = now  # the last item: a new burst
+        elif now - self._burst_mark > BURST_BUDGET:
+            await self._give_way_in_burst()
+            if self.cancelled:  # a barge-in during the checkpoint: nothing more is heard
+                await self._close(completed=False)
+                raise StopAsyncIteration
+            self._burst_mark = now
+        self._burst_last = now
         buffer = self._buffer
-        now = self._deadlines.now()  # the backend's clock (trio's virtual one in tests)
         while not buffer:
             if self._finished:
                 raise StopAsyncIteration
             if self.assembler.done:
                 await self._close(completed=True)
                 raise StopAsyncIteration
-            began = now
             await self._step()
-            now = self._deadlines.now()
-            if now - began > BURST_BUDGET:  # it waited (or worked) that long: a new burst
-                self._burst_mark = now
             if self.cancelled:
                 # Looked at again after every wait: under trio a barge-in that lands after
                 # the read completed but before this task ran cancels nothing (the wait is
                 # over), and the items of that read must not be spoken.
-                await self._close(completed=False)
-                raise StopAsyncIteration
-        if now - self._burst_mark > BURST_BUDGET:
-            await self._give_way_in_burst()
-            if self.cancelled:  # a barge-in during the checkpoint: nothing more is heard
                 await self._close(completed=False)
                 raise StopAsyncIteration
         item = buffer.popleft()
@@ -363,13 +367,15 @@ class ChatStream:
             raise
         finally:
             self._scope = None
-        self._burst_mark = self._deadlines.now()
+
+    def _first_clock(self) -> float:
+        self._clock = burst_clock()  # in the running loop, once a stream
+        return self._clock()
 
     async def _start(self) -> None:
         """Send the request, once per attempt (a resend applies the plan)."""
         if self._owner is None:
             self._owner = TurnOwner(self)  # the task that starts the turn owns it
-        self._burst_mark = self._deadlines.now()
         if self._prepare is not None:
             await self._prepare(self._owner)  # e.g. release the turns left before this one
         if self._recorder is not None:

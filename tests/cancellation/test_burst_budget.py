@@ -53,14 +53,10 @@ class BurstSource:
         pass
 
 
-def fake_clock(step: float) -> Callable[[], float]:
-    """A clock that moves by ``step`` seconds at every reading."""
+def new_stream(source: BurstSource, monkeypatch: pytest.MonkeyPatch, step: float) -> ChatStream:
+    """A stream whose burst clock moves by ``step`` seconds at every reading."""
     ticks: Iterator[float] = (i * step for i in range(1_000_000))
-    return lambda: next(ticks)
-
-
-def new_stream(source: BurstSource, clock: Callable[[], float]) -> ChatStream:
-    # The stream's clock is the backend's (``native``: its cancel scope and clock).
+    monkeypatch.setattr(_stream, "burst_clock", lambda: lambda: next(ticks))
     return ChatStream(
         source,
         Assembler(),
@@ -68,7 +64,6 @@ def new_stream(source: BurstSource, clock: Callable[[], float]) -> ChatStream:
         first_token_timeout=None,
         on_error=lambda error: None,
         on_close=lambda _: None,
-        native=(anyio.CancelScope, clock),
     )
 
 
@@ -116,7 +111,7 @@ async def consume_with_barge_in(
 async def test_a_burst_within_the_budget_is_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
     # The counterpart of the next test: the ticker does see a burst handed out in one step.
     source = BurstSource()
-    seen = await steps_seen(new_stream(source, fake_clock(0.0)))
+    seen = await steps_seen(new_stream(source, monkeypatch, 0.0))
     assert len(seen) == WORDS
     assert len(set(seen)) == 1
     assert source.closed is True
@@ -125,7 +120,7 @@ async def test_a_burst_within_the_budget_is_one_step(monkeypatch: pytest.MonkeyP
 async def test_a_burst_over_the_budget_gives_way(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each reading moves the clock by 40% of the budget: every few items, a checkpoint.
     source = BurstSource()
-    seen = await steps_seen(new_stream(source, fake_clock(_stream.BURST_BUDGET * 0.4)))
+    seen = await steps_seen(new_stream(source, monkeypatch, _stream.BURST_BUDGET * 0.4))
     assert len(seen) == WORDS
     # A few items per step, not one step for the lot. Trio orders a batch's tasks at
     # random, so the ticker may run after the consumer in a batch: a run of equal counts
@@ -140,7 +135,7 @@ async def test_a_barge_in_at_the_checkpoint_ends_the_iteration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = BurstSource()
-    stream = new_stream(source, fake_clock(_stream.BURST_BUDGET * 0.4))
+    stream = new_stream(source, monkeypatch, _stream.BURST_BUDGET * 0.4)
     heard: list[str] = []
     # It can run only while the consumer gives way inside the burst.
     heard_at_barge_in = await consume_with_barge_in(stream, heard, lambda: bool(heard))
