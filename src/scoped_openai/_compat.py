@@ -76,6 +76,7 @@ __all__ = [
     "ReceiveNowait",
     "asyncio_cancel_scope_class",
     "asyncio_clock",
+    "asyncio_protocol_has_input",
     "asyncio_socket_receiver",
     "asyncio_socket_writer",
     "connect_tcp_address",
@@ -137,6 +138,13 @@ def asyncio_socket_writer(stream: object) -> Callable[[bytes], bool] | None:
         return True
 
     return write
+
+
+def asyncio_protocol_has_input(protocol: Any) -> bool:
+    """Whether anyio's asyncio stream protocol (as ``asyncio_socket_reader`` finds it) holds
+    bytes or the end of the stream not yet read (its ``read_event`` and ``is_at_eof``; only
+    called where ``asyncio_socket_receiver`` found those names)."""
+    return bool(protocol.read_event.is_set() or protocol.is_at_eof)
 
 
 def asyncio_socket_receiver(stream: object) -> Callable[[int], Awaitable[bytes]] | None:

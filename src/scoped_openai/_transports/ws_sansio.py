@@ -47,7 +47,12 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from .._compat import asyncio_socket_reader, asyncio_socket_receiver, asyncio_socket_writer
+from .._compat import (
+    asyncio_protocol_has_input,
+    asyncio_socket_reader,
+    asyncio_socket_receiver,
+    asyncio_socket_writer,
+)
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
 from .ws_base import (
@@ -287,8 +292,7 @@ class SansIOWebSocket:
         if (
             self._messages
             or self.closed
-            or protocol.read_event.is_set()
-            or protocol.is_at_eof
+            or asyncio_protocol_has_input(protocol)
             or transport.is_closing()
         ):
             self._wake = None
