@@ -22,7 +22,7 @@ With ``--pause`` the client waits that long between turns, as an agent does whil
 speaks: the socket's between-turns wait is then in place when the next turn starts (back to
 back, it may not have started yet). On a plain asyncio socket that wait only watches for
 bytes and the turn reads its first frame itself; on trio, TLS or a proxy it is a read whose
-first frame the turn takes over (``_ws_pool.SocketSlot``), one task switch later.
+first frame the turn takes over (``_ws_slot.SocketSlot``), one task switch later.
 
 Run: ``python benchmarks/bench_ws_turn_start.py [--turns 300] [--pause 0.005]``.
 """

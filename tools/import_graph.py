@@ -73,7 +73,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_turn_owner",
         ),
     ),
-    ("turns and pool", ("_ws_pool", "_ws_turn", "_http_turn", "_http_responses")),
+    ("turns and pool", ("_ws_slot", "_ws_pool", "_ws_turn", "_http_turn", "_http_responses")),
     ("stream", ("_stream",)),
     ("llm", ("_llm", "_first_entry", "_stepwise_import", "_ws_fallback")),
     (

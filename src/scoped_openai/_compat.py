@@ -155,7 +155,7 @@ def asyncio_socket_receiver(stream: object) -> Callable[[int], Awaitable[bytes]]
     ``exception``, ``read_queue``, ``_transport``).
 
     Left out: the guard against two tasks reading at once (``ws_sansio`` has one reader at
-    a time by construction: ``_ws_pool``'s hand-off between the slot and the turn) and the
+    a time by construction: ``_ws_slot``'s hand-off between the slot and the turn) and the
     pause after a wait (``ws_sansio.read_ahead`` pauses the socket only once its queue is
     full, which its own ``data_received`` already checks). A turn's first token waits on
     about four such reads, one frame each."""

@@ -99,6 +99,7 @@ RESPONSES_MODULES = (
     "scoped_openai._responses",
     "scoped_openai._responses_request",
     "scoped_openai._http_responses",
+    "scoped_openai._ws_slot",
     "scoped_openai._ws_pool",
     "scoped_openai._ws_turn",
 )

@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from scoped_openai._transports.websocket import WebSocketClosed
-from scoped_openai._ws_pool import KEEPALIVE_INTERVAL
+from scoped_openai._ws_slot import KEEPALIVE_INTERVAL
 from support.slots import open_slot_over
 
 

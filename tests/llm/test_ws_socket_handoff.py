@@ -15,7 +15,8 @@ from scoped_openai._chain import ChainHome
 from scoped_openai._transports.websocket import WebSocketClosed
 from scoped_openai._transports.ws_memory import MemoryConnector, MemoryWebSocket
 from scoped_openai._turn_owner import TurnOwner
-from scoped_openai._ws_pool import SocketSlot, WebSocketPool
+from scoped_openai._ws_pool import WebSocketPool
+from scoped_openai._ws_slot import SocketSlot
 from support.slots import open_slot_over
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 
 from scoped_openai._transports.websocket import WebSocket, WebSocketConnector
-from scoped_openai._ws_pool import SocketSlot
+from scoped_openai._ws_slot import SocketSlot
 
 URL = "wss://example.test/v1/responses"
 

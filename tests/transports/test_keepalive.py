@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from scoped_openai._ws_pool import KEEPALIVE_INTERVAL, SocketSlot
+from scoped_openai._ws_slot import KEEPALIVE_INTERVAL, SocketSlot
 
 
 class SilentSocket:

@@ -26,7 +26,7 @@ reads (``READ_AHEAD`` bytes and what one socket read brings, at most).
   when a socket is idle between turns.
 - **Idle watch** (asyncio, plain socket): ``watch_incoming`` calls back when bytes arrive,
   reading nothing, so between turns the pool waits for bytes instead of inside a read and
-  a turn that starts reads the socket itself (``_ws_pool.SocketSlot``).
+  a turn that starts reads the socket itself (``_ws_slot.SocketSlot``).
 """
 
 from __future__ import annotations
