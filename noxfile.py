@@ -20,6 +20,7 @@ nox.options.sessions = ["tests", "lint", "typecheck", "examples", "docs"]
 nox.options.sessions += ["pipecat"]
 nox.options.sessions += ["livekit"]
 nox.options.sessions += ["videosdk"]
+nox.options.sessions += ["lowest"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 BACKENDS = ["asyncio", "trio"]
@@ -38,6 +39,15 @@ def tests(session: nox.Session, backend: str) -> None:
         *session.posargs,
         env={"SCOPED_OPENAI_BACKEND": backend},
     )
+
+
+@nox.session(python="3.11", venv_backend="uv")  # pip has no lowest-version resolution
+def lowest(session: nox.Session) -> None:
+    """The suite on the lowest versions pyproject allows (every direct dependency at its
+    floor, both backends): a floor nobody tests is a guess (anyio 4.7 could not import
+    httpx-ws 0.9; httpx-ws 0.7.0 never reported a dropped socket)."""
+    session.install("--resolution", "lowest-direct", "-e", ".[test]")
+    session.run("pytest", "-q", "--ignore=tests/frameworks", *session.posargs)
 
 
 @nox.session(python="3.11")
