@@ -110,15 +110,18 @@ class ChainState:
     def __init__(self, *, store: bool = False) -> None:
         self.store = store
         self.response_id: str | None = None
-        self.server_items: list[InputItem] = []
-        self.planned_input: list[InputItem] = []
+        # Empty tuples, not lists, until a turn: a pool opens two sockets per instance (the
+        # spare often serves no turn), and every list is an object the full collection walks.
+        self.server_items: Sequence[InputItem] = ()
+        self.planned_input: Sequence[InputItem] = ()
         """The full input of the last :meth:`plan` (whether or not it chained)."""
         self.interrupted_response_id: str | None = None
         """The last response abandoned by a barge-in (never chained from; for logs)."""
-        self._inputs = InputItemCache()  # a turn converts only the items new since the last
+        #: A turn converts only the items new since the last (made by the first turn).
+        self._inputs: InputItemCache | None = None
         # The calls left unanswered by the server_items list they were found for, and by
         # planned_input (None: not known), so a turn checks only its new items for them.
-        self._held_unanswered: tuple[list[InputItem], frozenset[Any]] | None = None
+        self._held_unanswered: tuple[Sequence[InputItem], frozenset[Any]] | None = None
         self._planned_unanswered: frozenset[Any] | None = None
 
     def plan(
@@ -138,7 +141,10 @@ class ChainState:
         """
         if whole_context:
             self.reset()
-        full = self._inputs.convert(items)
+        inputs = self._inputs
+        if inputs is None:
+            inputs = self._inputs = InputItemCache()
+        full = inputs.convert(items)
         self.planned_input = full
         self._planned_unanswered = None
         held = self.server_items
@@ -228,7 +234,7 @@ class ChainState:
     def reset(self) -> None:
         """Forget the chain: the next turn sends the full context with no id."""
         self.response_id = None
-        self.server_items = []
+        self.server_items = ()
         self._held_unanswered = None
 
 

@@ -80,7 +80,7 @@ class ResponsesHTTPPlan:
         self._graph = graph
         self._overrides = overrides
         self._options = options
-        self._full_input: list[InputItem] = []
+        self._full_input: Sequence[InputItem] = ()
         self._sent = False
         self.chained = False
 

@@ -133,7 +133,9 @@ class WebSocketPool:
         self._active: SocketSlot | None = None
         self._spare: SocketSlot | None = None
         self._lease: Lease | None = None
-        self._lease_ended = anyio.Event()  # set (and replaced) when a lease ends
+        #: Set (and dropped) when a lease ends; made only by a turn that waits for one, so
+        #: neither an idle pool nor a turn that waits for none holds or makes an event.
+        self._lease_ended: anyio.Event | None = None
         self.sockets_opened = 0
         #: A barge-in promoted the spare: its replacement is opened at the next turn's first
         #: output or end (``output_started``, ``_end``), not beside that turn's request; at
@@ -182,8 +184,11 @@ class WebSocketPool:
             if held.owner.vanished():
                 self._reclaim(held)
                 break
+            ended = self._lease_ended
+            if ended is None:
+                ended = self._lease_ended = anyio.Event()
             with anyio.move_on_after(RECLAIM_CHECK_INTERVAL):
-                await self._lease_ended.wait()
+                await ended.wait()
         if avoid is not None:
             self.retire(avoid._slot)
         slot = await self._open_socket()
@@ -211,8 +216,9 @@ class WebSocketPool:
             self.retire(slot)
         if self._lease is lease:
             self._lease = None
-            self._lease_ended.set()
-            self._lease_ended = anyio.Event()
+            ended, self._lease_ended = self._lease_ended, None
+            if ended is not None:
+                ended.set()
 
     def _reclaim(self, held: Lease) -> None:
         # Its response may still be streaming: the socket is retired, like a barge-in's.

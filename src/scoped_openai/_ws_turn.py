@@ -77,7 +77,7 @@ class ResponsesTurnSource:
         self._chain: ChainState | None = None  # the chain valid on the leased socket
         self._handoff: list[str | Exception] | None = None  # None: not taken over yet
         self._parser = ResponsesParser(limits, created_first=True)
-        self._full_input: list[dict[str, Any]] = []
+        self._full_input: Sequence[dict[str, Any]] = ()
         self._before_output = True  # nothing but response.created has arrived yet
         self._created: list[Event] = []  # response.created, held back (see ``receive``)
         self._output_began = False  # the first output was returned; the pool not told yet

@@ -275,7 +275,7 @@ def test_chain_on_a_new_socket_without_store_and_reset() -> None:
     ctx, chain = first_turn(store=True)
     ctx.add_message(ChatRole.USER, "next")
     chain.reset()
-    assert (chain.response_id, chain.server_items) == (None, [])
+    assert (chain.response_id, tuple(chain.server_items)) == (None, ())
     assert chain.plan(ctx.items) == (to_input_items(ctx.items), None)
 
 
