@@ -127,8 +127,21 @@ def asyncio_socket_writer(stream: object) -> Callable[[bytes], bool] | None:
     protocol, transport, _ = reader
     if not hasattr(protocol, "write_event") or not hasattr(protocol, "exception"):
         return None
+    return _AsyncioSocketWriter(protocol, transport).write
 
-    def write(data: bytes) -> bool:
+
+class _AsyncioSocketWriter:
+    """``asyncio_socket_writer``'s function, as a bound method of one small object: a
+    closure is a function, a tuple and a cell per variable, each an object the full
+    collection walks, for every socket."""
+
+    __slots__ = ("_protocol", "_transport")
+
+    def __init__(self, protocol: Any, transport: Any) -> None:
+        self._protocol, self._transport = protocol, transport
+
+    def write(self, data: bytes) -> bool:
+        protocol, transport = self._protocol, self._transport
         # write_event is replaced (not cleared) when writing pauses: read it every time.
         if not protocol.write_event.is_set() or protocol.exception is not None:
             return False
@@ -136,8 +149,6 @@ def asyncio_socket_writer(stream: object) -> Callable[[bytes], bool] | None:
             return False
         transport.write(data)
         return True
-
-    return write
 
 
 def asyncio_protocol_has_input(protocol: Any) -> bool:
@@ -165,16 +176,30 @@ def asyncio_socket_receiver(stream: object) -> Callable[[int], Awaitable[bytes]]
     protocol, transport, queue = reader
     if not all(hasattr(protocol, name) for name in ("read_event", "is_at_eof", "exception")):
         return None
-    # anyio's own checkpoint on asyncio, without its look-up of the backend per read.
-    from asyncio import sleep  # imported already: this is an asyncio socket
+    return _AsyncioSocketReceiver(protocol, transport, queue).receive
 
-    async def receive(max_bytes: int) -> bytes:
+
+class _AsyncioSocketReceiver:
+    """``asyncio_socket_receiver``'s function, as a bound method of one small object (see
+    ``_AsyncioSocketWriter``)."""
+
+    __slots__ = ("_protocol", "_queue", "_sleep", "_transport")
+
+    def __init__(self, protocol: Any, transport: Any, queue: deque[bytes]) -> None:
+        # anyio's own checkpoint on asyncio, without its look-up of the backend per read.
+        from asyncio import sleep  # imported already: this is an asyncio socket
+
+        self._protocol, self._transport, self._queue = protocol, transport, queue
+        self._sleep = sleep
+
+    async def receive(self, max_bytes: int) -> bytes:
+        protocol, queue = self._protocol, self._queue
         event = protocol.read_event
-        if not event.is_set() and not transport.is_closing() and not protocol.is_at_eof:
-            transport.resume_reading()
+        if not event.is_set() and not self._transport.is_closing() and not protocol.is_at_eof:
+            self._transport.resume_reading()
             await event.wait()
         else:
-            await sleep(0)
+            await self._sleep(0)
         try:
             chunk: bytes = queue.popleft()
         except IndexError:
@@ -187,8 +212,6 @@ def asyncio_socket_receiver(stream: object) -> Callable[[int], Awaitable[bytes]]
         if not queue:
             event.clear()
         return chunk
-
-    return receive
 
 
 def asyncio_cancel_scope_class() -> type[anyio.CancelScope] | None:

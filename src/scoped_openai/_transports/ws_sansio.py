@@ -121,54 +121,70 @@ def read_ahead(
     if reader is None:
         return False
     protocol, transport, queue = reader
-    pause = transport.pause_reading
-    received = protocol.data_received
-
-    def pause_when_full() -> None:
-        if sum(map(len, queue)) >= limit:
-            pause()
-
-    def data_received(data: bytes) -> None:
-        received(data)
-        pause_when_full()
-
-    transport.pause_reading = pause_when_full
-    protocol.data_received = data_received
+    hooks = _ReadAheadHooks(protocol, transport, queue, limit, notify)
+    transport.pause_reading = hooks.pause_when_full
+    protocol.data_received = hooks.data_received
     if notify is not None:
-        _notify_after(protocol, received, pause_when_full, notify)
+        protocol.eof_received = hooks.eof_received
+        protocol.connection_lost = hooks.connection_lost
     if not transport.is_closing() and sum(map(len, queue)) < limit:
         transport.resume_reading()  # paused by the handshake's read
     return True
 
 
-def _notify_after(
-    protocol: Any,
-    received: Callable[[bytes], None],
-    pause_when_full: Callable[[], None],
-    notify: Callable[[], None],
-) -> None:
-    """``read_ahead``'s ``data_received`` (anyio's ``received``, then ``pause_when_full``)
-    followed by ``notify``, in one call per read; ``notify`` also after the end of the
-    stream and the connection's loss."""
-    eof, lost = protocol.eof_received, protocol.connection_lost
+class _ReadAheadHooks:
+    """``read_ahead``'s replacements for the transport's ``pause_reading`` and the
+    protocol's ``data_received`` (anyio's, then ``pause_when_full``, then ``notify``) and,
+    with ``notify``, ``eof_received`` and ``connection_lost`` (anyio's, then ``notify``).
 
-    def data_received(data: bytes) -> None:
-        received(data)
-        pause_when_full()
-        notify()
+    One object per socket rather than a closure per hook: every function, closure cell and
+    tuple a socket holds is an object CPython's full collection walks, and a pool keeps two
+    sockets per instance (1,000 sessions: 2,000 sockets)."""
 
-    def eof_received() -> bool | None:
-        keep_open: bool | None = eof()
-        notify()
+    __slots__ = ("_eof", "_limit", "_lost", "_notify", "_pause", "_queue", "_received")
+
+    def __init__(
+        self,
+        protocol: Any,
+        transport: Any,
+        queue: deque[bytes],
+        limit: int,
+        notify: Callable[[], None] | None,
+    ) -> None:
+        self._queue = queue
+        self._limit = limit
+        self._pause: Callable[[], None] = transport.pause_reading
+        self._received: Callable[[bytes], None] = protocol.data_received
+        self._notify = notify
+        self._eof: Callable[[], bool | None] | None = None
+        self._lost: Callable[[Exception | None], None] | None = None
+        if notify is not None:
+            self._eof, self._lost = protocol.eof_received, protocol.connection_lost
+
+    def pause_when_full(self) -> None:
+        if sum(map(len, self._queue)) >= self._limit:
+            self._pause()
+
+    def data_received(self, data: bytes) -> None:
+        self._received(data)
+        self.pause_when_full()
+        notify = self._notify
+        if notify is not None:
+            notify()
+
+    # The two below are installed only with ``notify`` (so ``_eof`` and ``_lost`` are set).
+
+    def eof_received(self) -> bool | None:
+        keep_open = self._eof() if self._eof is not None else None
+        if self._notify is not None:
+            self._notify()
         return keep_open
 
-    def connection_lost(exc: Exception | None) -> None:
-        lost(exc)
-        notify()
-
-    protocol.data_received = data_received
-    protocol.eof_received = eof_received
-    protocol.connection_lost = connection_lost
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost is not None:
+            self._lost(exc)
+        if self._notify is not None:
+            self._notify()
 
 
 class SansIOWebSocket:
