@@ -144,9 +144,9 @@ class WebSocketPool:
         self._spare_deferred = False
         self._deferred_at = 0.0  # when the barge-in that deferred it happened
         self._closed = False
-        self._maintenance = anyio.CancelScope()
         #: The scope ``_maintain`` sleeps in (None while it runs, or before it started): a
-        #: barge-in that defers the spare moves its deadline, waking nothing.
+        #: barge-in that defers the spare moves its deadline, waking nothing; ``close``
+        #: cancels it. (The task awaits nowhere else, so no scope of its own is needed.)
         self._idle: anyio.CancelScope | None = None
         task_group.start_soon(self._maintain)
 
@@ -275,35 +275,32 @@ class WebSocketPool:
         (``retire``), the pool's one background task: a task started per barge-in cost its
         start (tens of µs) before the next turn's first token, and waking this one a step."""
         clock = self._clock
-        with self._maintenance:
-            next_check = clock() + MAINTENANCE_INTERVAL
-            while True:
-                wake_at = next_check
-                if self._spare_deferred:
-                    wake_at = min(wake_at, self._deferred_at + SPARE_DEFER_LIMIT)
-                with anyio.CancelScope(deadline=wake_at) as idle:
-                    self._idle = idle
-                    await anyio.sleep_forever()
-                self._idle = None
-                if self._closed:
-                    return
-                now = clock()
-                if self._spare_deferred and now >= self._deferred_at + SPARE_DEFER_LIMIT:
-                    self.ensure_spare(now)  # the next turn's first output or end came later
-                if now < next_check:
-                    continue  # woken for a deferred spare: the age check is not due yet
-                next_check = now + MAINTENANCE_INTERVAL
-                active = self._active
-                if active is None:
-                    continue  # nothing in use: open nothing
-                if self._lease is None and active.age() >= MAX_SOCKET_AGE:
-                    spare = self._spare
-                    if spare is not None and spare.ws is not None and spare.usable:
-                        logger.debug(
-                            "socket #%d: rotated out at %.0f s", active.number, active.age()
-                        )
-                        self.retire(active)  # the spare takes over
-                self.ensure_spare()
+        next_check = clock() + MAINTENANCE_INTERVAL
+        while not self._closed:
+            wake_at = next_check
+            if self._spare_deferred:
+                wake_at = min(wake_at, self._deferred_at + SPARE_DEFER_LIMIT)
+            with anyio.CancelScope(deadline=wake_at) as idle:
+                self._idle = idle
+                await anyio.sleep_forever()
+            self._idle = None
+            if self._closed:
+                return
+            now = clock()
+            if self._spare_deferred and now >= self._deferred_at + SPARE_DEFER_LIMIT:
+                self.ensure_spare(now)  # the next turn's first output or end came later
+            if now < next_check:
+                continue  # woken for a deferred spare: the age check is not due yet
+            next_check = now + MAINTENANCE_INTERVAL
+            active = self._active
+            if active is None:
+                continue  # nothing in use: open nothing
+            if self._lease is None and active.age() >= MAX_SOCKET_AGE:
+                spare = self._spare
+                if spare is not None and spare.ws is not None and spare.usable:
+                    logger.debug("socket #%d: rotated out at %.0f s", active.number, active.age())
+                    self.retire(active)  # the spare takes over
+            self.ensure_spare()
 
     def _spawn(self) -> SocketSlot:
         if self._closed:
@@ -385,7 +382,8 @@ class WebSocketPool:
     def close(self) -> None:
         """Retire every socket; their tasks finish closing in the task group."""
         self._closed = True
-        self._maintenance.cancel()
+        if self._idle is not None:
+            self._idle.cancel()  # _maintain ends (not started yet: it sees _closed)
         for slot in (self._active, self._spare):
             if slot is not None:
                 slot.retire()

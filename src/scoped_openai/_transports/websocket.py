@@ -127,18 +127,38 @@ def default_connector(
     """The production ``WebSocketConnector``: ``open_websocket`` with these settings bound."""
     if engine not in ENGINES:
         raise ValueError(f"unknown WebSocket engine {engine!r}; choose one of {ENGINES}")
+    return _Connector(client, connect_timeout, engine, ssl_context)
 
-    def connect(url: str, headers: Mapping[str, str]) -> AbstractAsyncContextManager[WebSocket]:
+
+class _Connector:
+    """``default_connector``'s connector: one object per instance, not a closure (a function,
+    a tuple and a cell per setting, each an object CPython's full collection walks)."""
+
+    __slots__ = ("_client", "_connect_timeout", "_engine", "_ssl")
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None,
+        connect_timeout: float,
+        engine: WebSocketEngine,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self._client = client
+        self._connect_timeout = connect_timeout
+        self._engine = engine
+        self._ssl = ssl_context
+
+    def __call__(
+        self, url: str, headers: Mapping[str, str]
+    ) -> AbstractAsyncContextManager[WebSocket]:
         return open_websocket(
             url,
             headers,
-            client=client,
-            connect_timeout=connect_timeout,
-            engine=engine,
-            ssl_context=ssl_context,
+            client=self._client,
+            connect_timeout=self._connect_timeout,
+            engine=self._engine,
+            ssl_context=self._ssl,
         )
-
-    return connect
 
 
 class _OpenWebSocket:
