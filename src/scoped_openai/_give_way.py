@@ -1,6 +1,6 @@
-"""How long work on the event loop (the first entering's imports, the CA bundle) gives the
-loop back between its steps, so a realtime task on the same loop waits for one step, not
-two, and a garbage collection does not land on top of a step."""
+"""How long work on the event loop (the first entering's imports, the CA bundle, a client's
+first turn) gives the loop back between its steps, so a realtime task on the same loop waits
+for one step, not two, and a garbage collection does not land on top of a step."""
 
 from __future__ import annotations
 

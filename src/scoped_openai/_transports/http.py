@@ -17,6 +17,7 @@ import importlib.util
 import json
 import logging
 import sys
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, cast
 
@@ -123,6 +124,20 @@ def _end_read(response: httpx.Response) -> bool:
     reading it needs no network read and no task of its own."""
     stream = response.extensions.get("network_stream")
     return type(stream) is ScopedReadStream and stream.end_read
+
+
+#: The clients that have sent a request of ours in this process (``first_use``).
+_clients_used: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
+
+
+def first_use(client: httpx.AsyncClient) -> bool:
+    """Whether ``client`` sends its first request of ours now (a turn or a warm-up), and
+    note that it has: its first turn pays what later ones do not (the client built by
+    ``chat()``, a new connection, the first answer on it)."""
+    if client in _clients_used:
+        return False
+    _clients_used.add(client)
+    return True
 
 
 @functools.cache
@@ -385,6 +400,7 @@ async def warm_connection(
 
     Cancellation: a cancelled warm-up leaves no half-open connection.
     """
+    first_use(client)  # the turns after it find the client built and its connection open
     try:
         response = await client.head(url, headers=headers, params=query or None)
         await response.aclose()

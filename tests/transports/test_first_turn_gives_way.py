@@ -1,0 +1,162 @@
+"""A client's first turn gives the event loop back before its request goes out and again
+after the answer's headers (``HTTPTurn.start``), where it runs what later turns do not (the
+client ``chat()`` built, a new connection, the first answer on it): issue 16, point 4, the
+first turn's stall. Later turns, and the first after ``prewarm()``, take no extra step.
+
+A ticker task counts its scheduler steps; it can only run while the consumer gives the loop
+back, so the count it had reached when the request was sent and when the body was first
+read says where the turn gave way. In memory (``httpx.MockTransport``), on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.lowlevel
+import httpx
+import pytest
+
+from scoped_openai import ChatContext, ChatRole, OpenAILLM
+
+pytestmark = pytest.mark.anyio
+
+BASE = "http://fake-openai.invalid/v1"
+CHUNK = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+
+
+class Ticker:
+    """Counts the steps a task that does nothing but checkpoint gets."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    async def run(self) -> None:
+        while True:
+            await anyio.lowlevel.checkpoint()
+            self.ticks += 1
+
+
+class Body(httpx.AsyncByteStream):
+    """A reply whose first read notes the ticker's count."""
+
+    def __init__(self, ticker: Ticker, seen: dict[str, int]) -> None:
+        self.ticker = ticker
+        self.seen = seen
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.seen["read"] = self.ticker.ticks
+        yield CHUNK
+        yield b"data: [DONE]\n\n"
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class Server:
+    """Answers each POST with a ``Body`` (noting the ticker's count when it was sent), and a
+    ``prewarm()``'s HEAD with an empty 200."""
+
+    def __init__(self, ticker: Ticker) -> None:
+        self.ticker = ticker
+        self.turns: list[dict[str, int]] = []
+        self.bodies: list[Body] = []
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "HEAD":
+            return httpx.Response(200)
+        seen = {"sent": self.ticker.ticks}
+        self.turns.append(seen)
+        self.bodies.append(Body(self.ticker, seen))
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=self.bodies[-1]
+        )
+
+
+def context() -> ChatContext:
+    ctx = ChatContext.empty()
+    ctx.add_message(ChatRole.USER, "Hi")
+    return ctx
+
+
+async def turn(llm: OpenAILLM, ticker: Ticker, server: Server) -> str:
+    """One turn, its reply; notes the ticker's count as the consumer starts iterating."""
+    heard = ""
+    async with llm.chat(context()) as stream:
+        at_start = ticker.ticks
+        async for item in stream:
+            heard += item.content
+    server.turns[-1]["start"] = at_start
+    return heard
+
+
+async def turns_seen(count: int, *, prewarm: bool = False) -> list[dict[str, int]]:
+    ticker = Ticker()
+    server = Server(ticker)
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(server.answer)) as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(ticker.run)
+        async with OpenAILLM(api_key="sk-test", base_url=BASE, client=client) as llm:
+            if prewarm:
+                await llm.prewarm()
+            for _ in range(count):
+                assert await turn(llm, ticker, server) == "Hi"
+        tg.cancel_scope.cancel()
+    assert all(body.closed for body in server.bodies)
+    return server.turns
+
+
+async def test_a_clients_first_turn_gives_way_before_sending_and_after_the_headers() -> None:
+    first, second, third = await turns_seen(3)
+    # The ticker ran between the consumer's start and the request, and between the headers
+    # (the handler's answer) and the first read of the body.
+    assert first["start"] < first["sent"] < first["read"]
+    # Later turns: the same steps hold the loop from the start to the first read.
+    for later in (second, third):
+        assert later["start"] == later["sent"] == later["read"]
+
+
+async def test_the_first_turn_after_prewarm_gives_no_extra_step() -> None:
+    # prewarm() built the client and opened its connection: the turn runs as a later one.
+    (first,) = await turns_seen(1, prewarm=True)
+    assert first["start"] == first["sent"] == first["read"]
+
+
+async def test_a_barge_in_while_the_first_turn_gives_way_after_the_headers() -> None:
+    # The body is open while the turn gives way: a barge-in there ends the iteration with
+    # nothing heard and the body closed.
+    ticker = Ticker()
+    server = Server(ticker)
+    heard: list[str] = []
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(server.answer)) as client,
+        OpenAILLM(api_key="sk-test", base_url=BASE, client=client) as llm,
+    ):
+
+        async def barge_in() -> None:
+            while not server.turns:  # until the answer's headers are in
+                await anyio.lowlevel.checkpoint()
+            await llm.cancel_current_generation()
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ticker.run)
+                tg.start_soon(barge_in)
+                async with llm.chat(context()) as stream:
+                    async for item in stream:
+                        heard.append(item.content)
+                tg.cancel_scope.cancel()
+        assert stream.cancelled
+        assert heard == []
+        (body,) = server.bodies
+        assert body.closed
+        assert "read" not in server.turns[0]  # cancelled before the first read
+        # The next turn is whole (and, the client's first turn done, takes no extra step).
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker.run)
+            assert await turn(llm, ticker, server) == "Hi"
+            tg.cancel_scope.cancel()
+        assert server.turns[1]["start"] == server.turns[1]["sent"] == server.turns[1]["read"]
