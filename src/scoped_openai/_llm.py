@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -24,7 +24,7 @@ import httpx
 
 from ._assembly import Assembler
 from ._chat import ChatContext, ChatItem, ChatMessage, ChatRole, FunctionCall, FunctionCallOutput
-from ._deadlines import native_scope_and_clock
+from ._deadlines import burst_clock, native_scope_and_clock
 from ._endpoint import Endpoint, redact_url, with_query
 from ._errors import APIConnectionError, APIStatusError, InvalidContextError, UsageError
 from ._first_entry import (
@@ -311,6 +311,7 @@ class OpenAILLM:
         self._closing: anyio.Event | None = None
         self._loop: object = None  # the event loop of first use (see _check_loop)
         self._native: tuple[Callable[..., Any], Callable[[], float]] | None = None  # _check_loop
+        self._burst_clock: Callable[[], float] | None = None  # _check_loop, as _native
 
     # -- configuration shortcuts ------------------------------------------------------
 
@@ -688,31 +689,8 @@ class OpenAILLM:
     ) -> tuple[TurnSource, str]:
         """A Responses API turn and its metrics path: over HTTP with ``api="responses"`` or
         once the WebSocket fell back; otherwise over the WebSocket, ready to fall back."""
-
-        def over_http() -> TurnSource:
-            if self._http_inputs is None:
-                # Imported on the first such turn only: an import statement runs the import
-                # system's Python code every time it runs.
-                from ._responses_input import InputItemCache
-
-                self._http_inputs = InputItemCache()
-            client, options = self._http_client(), self._http_options()
-            plan = _http_responses_plan_class()(
-                client,
-                self._endpoint,
-                self.settings,
-                items,
-                chain=self._chain_home().shared,
-                inputs=self._http_inputs,
-                tools=tools,
-                graph=graph,
-                overrides=overrides,
-                options=options,
-            )
-            return HTTPTurn(client, plan, options)
-
         if not self.streaming or self._fallback.moved:
-            return over_http(), "responses_http"
+            return self._http_responses_turn(items, tools, graph, overrides), "responses_http"
         websocket = _websocket_turn_class()(
             self._websocket_pool(),
             self.settings,
@@ -725,7 +703,38 @@ class OpenAILLM:
         )
         if generate is False:  # a warm-up: only the WebSocket has one (nothing is generated)
             return websocket, "responses_websocket"
+        # A partial, not a closure made every turn (a function, a tuple and a cell each).
+        over_http = functools.partial(self._http_responses_turn, items, tools, graph, overrides)
         return WebSocketOrHTTPTurn(websocket, over_http, self._fallback), "responses_websocket"
+
+    def _http_responses_turn(
+        self,
+        items: Sequence[ChatItem],
+        tools: Sequence[FunctionTool] | None,
+        graph: ConversationalGraph | None,
+        overrides: dict[str, Any],
+    ) -> TurnSource:
+        """The same turn over HTTP (``POST /responses``)."""
+        if self._http_inputs is None:
+            # Imported on the first such turn only: an import statement runs the import
+            # system's Python code every time it runs.
+            from ._responses_input import InputItemCache
+
+            self._http_inputs = InputItemCache()
+        client, options = self._http_client(), self._http_options()
+        plan = _http_responses_plan_class()(
+            client,
+            self._endpoint,
+            self.settings,
+            items,
+            chain=self._chain_home().shared,
+            inputs=self._http_inputs,
+            tools=tools,
+            graph=graph,
+            overrides=overrides,
+            options=options,
+        )
+        return HTTPTurn(client, plan, options)
 
     def _moved_to_http(self, refusal: Exception) -> None:
         """The WebSocket was refused as unsupported: stop the pool (nothing opens sockets
@@ -803,6 +812,7 @@ class OpenAILLM:
             on_error=self._emit_error,
             on_close=functools.partial(self._turn_closed, turn),
             prepare=functools.partial(self._turn_starting, turn),
+            burst_clock=self._burst_clock,
             watchdog=self._watchdog if self._watchdog is not None else self._deadline_watchdog(),
             recorder=turn.recorder,
             on_metrics=self._emit_metrics,
@@ -811,11 +821,20 @@ class OpenAILLM:
         self._streams.add(stream)
         return stream
 
-    async def _turn_starting(self, turn: _StartedTurn, owner: TurnOwner) -> None:
-        """A turn is about to send (again): release the turns left before it, then track
-        this one until its stream closes."""
-        if self._turns:  # usually none: one turn at a time, each closed by its stream
-            await self._release_left_turns()
+    def _turn_starting(self, turn: _StartedTurn, owner: TurnOwner) -> Awaitable[None] | None:
+        """A turn is about to send (again): track it until its stream closes. When turns
+        left before it are still tracked (rare: one turn at a time, each closed by its
+        stream), returns what the stream awaits instead: their release, then the tracking.
+        No coroutine is made in the usual case, on every turn's way to its request."""
+        if self._turns:
+            return self._turn_starting_after_release(turn, owner)
+        turn.owner = owner
+        turn.attempts += 1
+        self._turns[turn] = None
+        return None
+
+    async def _turn_starting_after_release(self, turn: _StartedTurn, owner: TurnOwner) -> None:
+        await self._release_left_turns()
         turn.owner = owner
         turn.attempts += 1
         self._turns[turn] = None
@@ -866,6 +885,7 @@ class OpenAILLM:
         if self._loop is None:
             self._loop = loop
             self._native = native_scope_and_clock()  # once per instance, not every turn
+            self._burst_clock = burst_clock()
         elif loop is not self._loop:
             raise UsageError(
                 "this OpenAILLM was first used in another event loop; its connections and "

@@ -142,11 +142,12 @@ class ChatStream:
         on_error: Callable[[Exception], None],
         turn_timeout: float | None = None,
         on_close: Callable[[ChatStream], None],
-        prepare: Callable[[TurnOwner], Awaitable[None]] | None = None,
+        prepare: Callable[[TurnOwner], Awaitable[None] | None] | None = None,
         watchdog: Watchdog | None = None,
         recorder: TurnRecorder | None = None,
         on_metrics: Callable[[TurnMetrics], None] | None = None,
         native: tuple[Callable[..., Any], Callable[[], float]] | None = None,
+        burst_clock: Callable[[], float] | None = None,
     ) -> None:
         self._source = source
         self.assembler = assembler
@@ -182,7 +183,7 @@ class ChatStream:
         self._error_name: str | None = None
         # The burst budget: its clock (chosen at the first item), when the current burst
         # began, and when the last item was asked for.
-        self._clock: Callable[[], float] = self._first_clock
+        self._clock: Callable[[], float] = burst_clock or self._first_clock
         self._burst_mark = 0.0
         self._burst_last = -math.inf
 
@@ -377,7 +378,9 @@ class ChatStream:
         if self._owner is None:
             self._owner = TurnOwner(self)  # the task that starts the turn owns it
         if self._prepare is not None:
-            await self._prepare(self._owner)  # e.g. release the turns left before this one
+            pending = self._prepare(self._owner)
+            if pending is not None:
+                await pending  # e.g. release the turns left before this one
         if self._recorder is not None:
             self._recorder.sending(self._deadlines.opened_at, self._attempt)
         await self._source.start(self._owner, self._plan)

@@ -180,6 +180,18 @@ class WebSocketPool:
         Cancellation: only the wait is abandoned; a handshake goes on in its own task and
         its socket serves the next turn.
         """
+        if self._lease is None and avoid is None:
+            # The usual turn: nobody holds the socket and the active one is open and young.
+            # Taken here, without ``_open_socket``'s coroutine and its second look (the same
+            # checks, one clock reading), on every turn's way to its request.
+            active = self._active
+            now = self._clock()
+            if active is not None and active.ws is not None and active.serves(now, MAX_SOCKET_AGE):
+                if not self._spare_deferred:
+                    self.ensure_spare(now)
+                lease = self._lease = Lease(self, owner, active)
+                active.begin_turn()
+                return lease
         while (held := self._lease) is not None:
             if held.owner.vanished():
                 self._reclaim(held)
