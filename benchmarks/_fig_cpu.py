@@ -3,6 +3,11 @@
 Every client gets one warm session; each repeat streams the same N-chunk reply through each
 client in turn (the order rotates per repeat so none always runs first after a GC), and
 ``time.process_time()`` of this process over the turn, divided by N, is one sample.
+
+The server keeps ahead of every client (about 7 µs of its CPU per Chat Completions chunk or
+replayed Responses event, ``_rendered.py``), so reads find data waiting and the figure is
+the client's work per chunk; where the server is slower, it also counts how often a client
+ran dry (``bench_http_pace.py``).
 """
 
 from __future__ import annotations

@@ -159,6 +159,11 @@ def _cpu_rows(backend: str, cpu: dict[str, Any], reference: dict[str, Any]) -> l
         if scope:
             # The floor ends no barge-in; any client that does pays this per network read.
             notes.append(f"one cancel scope per read costs {scope['no_deadline']:.1f} µs here")
+        if path == "responses":
+            notes.append(
+                "the server replays each reply as first rendered (_rendered.py); "
+                "built live: bench_http_pace.py --live-responses"
+            )
         if values["reference"] is not None:
             own = _ref(reference, backend, path, "cpu", "floor", "cpu_us_per_chunk")
             notes.append(f"reference's run: its floor {own:.1f} µs")

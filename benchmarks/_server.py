@@ -4,10 +4,12 @@ Run: ``python benchmarks/_server.py [--port 0] [--backend asyncio|trio]``. It se
 ``FakeOpenAI`` on hypercorn at ``127.0.0.1``, prints ``PORT <n>`` on one line once it listens,
 and stops when its standard input closes (the bench holds a pipe) or on SIGTERM.
 
-Every chat request (``POST /v1/chat/completions``) and every ``response.create`` on the
-Responses WebSocket (``/v1/responses``) is answered from the ``BENCH[...]`` marker in the
-request (``_spec.py``): N content chunks, paced or not, stalling or not. Replies are built
-once per spec and cached.
+Every chat request (``POST /v1/chat/completions``), ``POST /v1/responses`` and every
+``response.create`` on the Responses WebSocket (``/v1/responses``) is answered from the
+``BENCH[...]`` marker in the request (``_spec.py``): N content chunks, paced or not, stalling
+or not. Replies are built once per spec and cached; a Responses reply over HTTP that is not
+paced, stalled or stored is also replayed as first sent (``_rendered.py``; not with
+``--live-responses``).
 
 ``GET /stats`` (answered here, before the fake) returns JSON counts: ``connections`` (TCP
 connections accepted, HTTP or WebSocket, the stats requests' own excluded), ``http_connections``
@@ -41,6 +43,7 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import raise_fd_limit
+from _rendered import RenderedResponses
 from _spec import PIECE, Spec, parse
 
 from scoped_openai.testing import FakeOpenAI, Reply, Stall
@@ -224,10 +227,16 @@ def stop_on_disconnect(inner: Any) -> Any:
     return app
 
 
-def with_stats(fake: FakeOpenAI, spans: WebSocketSpans | None = None) -> Any:
+def with_stats(
+    fake: FakeOpenAI, spans: WebSocketSpans | None = None, *, live_responses: bool = False
+) -> Any:
     """The fake's ASGI app, with ``/stats`` answered in front of it (and its WebSockets
-    timestamped when ``spans`` is given)."""
-    inner = stop_on_disconnect(asgi_app(fake))
+    timestamped when ``spans`` is given); Responses replies over HTTP rendered once per spec
+    (``_rendered``) unless ``live_responses``."""
+    inner = asgi_app(fake)
+    if not live_responses:
+        inner = RenderedResponses().wrap(inner)
+    inner = stop_on_disconnect(inner)
     if spans is not None:
         inner = spans.wrap(inner)
 
@@ -261,7 +270,7 @@ def with_stats(fake: FakeOpenAI, spans: WebSocketSpans | None = None) -> Any:
     return app
 
 
-async def serve(port: int, backend: str, spans: bool = False) -> None:
+async def serve(port: int, backend: str, spans: bool = False, live: bool = False) -> None:
     from hypercorn.config import Config
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -279,7 +288,7 @@ async def serve(port: int, backend: str, spans: bool = False) -> None:
     config.websocket_ping_interval = None
     config.h2_max_concurrent_streams = 1000
     count_accepts(backend)
-    app = with_stats(make_fake(), WebSocketSpans() if spans else None)
+    app = with_stats(make_fake(), WebSocketSpans() if spans else None, live_responses=live)
     stop = anyio.Event()
 
     async def watch_stdin() -> None:
@@ -306,10 +315,15 @@ def main() -> None:
     parser.add_argument(
         "--spans", action="store_true", help="timestamp WebSocket turns (GET /stats/spans)"
     )
+    parser.add_argument(
+        "--live-responses",
+        action="store_true",
+        help="build every Responses reply over HTTP event by event (no replay: _rendered.py)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     raise_fd_limit()
-    anyio.run(serve, args.port, args.backend, args.spans, backend=args.backend)
+    anyio.run(serve, args.port, args.backend, args.spans, args.live_responses, backend=args.backend)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,13 @@ def stats(port: int, *, reset: bool = False) -> dict[str, Any]:
 class ServerProcess:
     """``with ServerProcess() as server: server.base_url``; the process dies with the block."""
 
-    def __init__(self, backend: str = "asyncio", *, spans: bool = False) -> None:
+    def __init__(
+        self, backend: str = "asyncio", *, spans: bool = False, live_responses: bool = False
+    ) -> None:
         self.backend = backend
         self.spans = spans  # timestamp WebSocket turns (``_server.py --spans``)
+        # Build every Responses reply event by event (``_server.py --live-responses``).
+        self.live_responses = live_responses
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -56,7 +60,8 @@ class ServerProcess:
         self.log_path = self._log.name
         self._proc = subprocess.Popen(
             [sys.executable, str(HERE / "_server.py"), "--backend", self.backend]
-            + (["--spans"] if self.spans else []),
+            + (["--spans"] if self.spans else [])
+            + (["--live-responses"] if self.live_responses else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

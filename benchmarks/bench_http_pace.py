@@ -2,14 +2,13 @@
 what each wait on the socket costs the client: ours beside the floor, turns alternating.
 
 ``bench_client.py``'s CPU per chunk divides the client's CPU over a turn by its chunks.
-When the server writes faster than the client reads (Chat Completions: the fake builds a
-chunk in about 7 µs), most reads find the next chunks buffered and the figure is the
-client's own work. When the server is the slower side (the Responses API: the fake's
-event machine takes about 25 µs per event), the client catches up and waits on the socket
-again and again, and each wait (the event loop's poll, the wake-up, the read) costs far
-more CPU than a buffered chunk: then the figure also counts how often a client ran dry,
-and a client that works faster per chunk runs dry more often. This script shows it. Per
-turn, for ours and for the floor (``_floor_responses``/``_floor``), in turn:
+When the server writes faster than the client reads, most reads find the next chunks
+buffered and the figure is the client's own work. When the server is the slower side, the
+client catches up and waits on the socket again and again, and each wait (the event loop's
+poll, the wake-up, the read) costs far more CPU than a buffered chunk: then the figure also
+counts how often a client ran dry, and a client that works faster per chunk runs dry more
+often. This script shows which regime a run is in. Per turn, for ours and for the floor
+(``_floor_responses``/``_floor``), in turn:
 
 - the client's CPU per chunk (``time.process_time``, as ``bench_client.py``);
 - the wall time per chunk (the reply's pace);
@@ -18,8 +17,20 @@ turn, for ours and for the floor (``_floor_responses``/``_floor``), in turn:
 - the client's waits per chunk: voluntary context switches of this process (Linux:
   ``/proc/self/status``), i.e. how often it ran dry and slept in the event loop's poll.
 
+Three regimes:
+
+- default: the bench server as ``bench_client.py`` runs it. A Chat Completions chunk costs
+  the fake about 7 µs; a Responses reply is replayed as rendered once per spec
+  (``_rendered.py``), at the same cost. Both clients find data waiting (waits near 0).
+- ``--live-responses``: the fake builds every Responses event as it goes (about 25 µs of
+  its CPU per event, the bench server before ``_rendered.py``): the clients run dry every
+  few events and the figure mixes the two costs.
+- ``--pace N``: the server sends N chunks per second (e.g. 1000), so every chunk is a
+  wake-up, as with a real model's tokens: the figure is a wait's cost plus one chunk's.
+
 Medians over ``--turns`` turns per client. Run: ``python benchmarks/bench_http_pace.py
-[--backend asyncio|trio|both] [--paths http,responses] [--turns 7] [--chunks 20000]``.
+[--backend asyncio|trio|both] [--paths http,responses] [--turns 7] [--chunks 20000]
+[--live-responses] [--pace 0]``.
 """
 
 from __future__ import annotations
@@ -58,7 +69,13 @@ def voluntary_switches() -> int | None:
 
 
 async def measure(
-    base_url: str, server_pid: int | None, backend: str, path: str, turns: int, chunks: int
+    base_url: str,
+    server_pid: int | None,
+    backend: str,
+    path: str,
+    turns: int,
+    chunks: int,
+    pace: float = 0.0,
 ) -> dict[str, dict[str, float | None]]:
     """Per client: medians of client CPU, wall, server CPU (µs per chunk) and waits per
     chunk over ``turns`` turns, the clients alternating (the order flips every turn)."""
@@ -69,7 +86,7 @@ async def measure(
         return None if stat is None else stat[0]
 
     found = makers(base_url, path, backend)
-    spec = Spec(chunks=chunks)
+    spec = Spec(chunks=chunks, pace=pace)
     samples: dict[str, list[tuple[float, float, float | None, float | None]]] = {
         name: [] for name in CLIENTS
     }
@@ -118,10 +135,16 @@ def main() -> None:
     parser.add_argument("--paths", default="http,responses")
     parser.add_argument("--turns", type=int, default=7)
     parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--pace", type=float, default=0.0, help="chunks/s (0: unpaced)")
+    parser.add_argument(
+        "--live-responses",
+        action="store_true",
+        help="the server builds each Responses event as it goes (no replay: _rendered.py)",
+    )
     args = parser.parse_args()
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     results: dict[str, Any] = {}
-    with ServerProcess() as server:
+    with ServerProcess(live_responses=args.live_responses) as server:
         for backend in backends:
             for path in args.paths.split(","):
                 figures = anyio.run(
@@ -132,6 +155,7 @@ def main() -> None:
                     path,
                     args.turns,
                     args.chunks,
+                    args.pace,
                     backend=backend,
                 )
                 results[f"{backend}/{path}"] = figures
