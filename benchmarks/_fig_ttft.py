@@ -3,9 +3,10 @@
 Each round opens one session per client, warms it with two untimed turns, then plays
 ``turns`` turns; each turn appends the user message and the assistant's reply to that
 client's history, so the request grows (about 10 KB of JSON by turn 50). Turns are
-interleaved across clients (turn i of every client before turn i+1, order rotating), so
-machine noise hits them alike. TTFT is ``perf_counter`` from just before the request to the
-first content item. Quoted: the median of turns 1-10 and of turns 41-50, pooled over rounds.
+interleaved across clients (turn i of every client before turn i+1; ours and the floor
+swap places every turn, peers after them: ``turn_order``), so machine noise hits them
+alike. TTFT is ``perf_counter`` from just before the request to the first content item.
+Quoted: the median of turns 1-10 and of turns 41-50, pooled over rounds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ from _spec import Spec
 
 REPLY = Spec(chunks=20)
 WINDOW = 10
+
+
+def turn_order(names: list[str], turn: int) -> list[str]:
+    """The clients' order in one turn: the first two (ours and the floor, the pair the rows
+    judge) swap every turn and the others (peers) go after them.
+
+    So in any ten turns each of the pair comes first, just after the last peer's turn, five
+    times. A turn just after the openai SDK's is slower, the more so as the SDK's turns grow
+    (5 to 16 ms by turn 50): rotating all three put ours after the SDK in two turns of three
+    and the floor in one, which alone made ours' growth look 0.1-0.3 ms larger than the
+    floor's. With two clients this is the rotation it replaced."""
+    pair = names[:2] if turn % 2 == 0 else names[1::-1]
+    return pair + names[2:]
 
 
 async def ttft(
@@ -44,8 +58,7 @@ async def ttft(
             names = list(sessions)
             before = connections() if connections else 0
             for i in range(turns):
-                shift = i % len(names)
-                for name in names[shift:] + names[:shift]:
+                for name in turn_order(names, i):
                     turn = await sessions[name].turn(REPLY, remember=True, turn_no=i)
                     if turn.chunks != REPLY.chunks:
                         raise RuntimeError(f"{name}: got {turn.chunks} of {REPLY.chunks}")
