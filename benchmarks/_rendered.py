@@ -25,6 +25,8 @@ from typing import Any
 
 from _spec import Spec, parse
 
+from scoped_openai.testing._asgi import _request_body
+
 
 def replayable(body: bytes) -> Spec | None:
     """The spec of a request whose reply can be replayed, else None."""
@@ -85,13 +87,3 @@ class RenderedResponses:
                 self.replies[spec] = sent  # a whole reply that went out: replay it
 
         return app
-
-
-async def _request_body(receive: Any) -> bytes:
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
-    return body
