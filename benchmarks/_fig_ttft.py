@@ -97,6 +97,7 @@ def request_build_cost(base_url: str, turns: int, repeats: int = 300) -> dict[st
     from scoped_openai import ChatContext, ChatRole, OpenAILLM
 
     llm = OpenAILLM(api_key=API_KEY, base_url=base_url)
+    llm._http_client()  # built, as a warm turn finds it (the first turn builds it at its start)
     client = httpx.AsyncClient()
     url = base_url + "/chat/completions"
     ctx = ChatContext.empty()

@@ -50,6 +50,7 @@ def one_path(path: str, repeats: int) -> dict[int, tuple[float, float]]:
     store = path == "responses-store"
     api = "chat" if path == "http" else "responses"
     llm = OpenAILLM(api_key=API_KEY, base_url=BASE, api=api, store=store)
+    llm._http_client()  # built, as a warm turn finds it (the first turn builds it at its start)
     client = httpx.AsyncClient()
     ctx = ChatContext.empty()
     ctx.add_message(ChatRole.SYSTEM, SYSTEM)

@@ -44,6 +44,10 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 8.0
 
+#: What a turn sends with: the client, or (an instance's first turn, before its default
+#: client exists) what builds it, called at the turn's start (``HTTPTurn.start``).
+ClientOrBuilder = httpx.AsyncClient | Callable[[], httpx.AsyncClient]
+
 
 def backoff_delay(attempt: int, error: Exception) -> float:
     """Exponential backoff with jitter, or the server's ``Retry-After`` when it sent one."""
@@ -124,7 +128,7 @@ class HTTPTurn:
         "request_id",
     )
 
-    def __init__(self, client: httpx.AsyncClient, plan: RequestPlan, options: HTTPOptions) -> None:
+    def __init__(self, client: ClientOrBuilder, plan: RequestPlan, options: HTTPOptions) -> None:
         self._client = client
         self._plan = plan
         self._options = options
@@ -142,9 +146,11 @@ class HTTPTurn:
 
         A client's first turn (``first_use``) gives the loop back (``give_way``) before
         sending and again after the answer's headers: it runs more in each of those steps
-        than later turns do (the client ``chat()`` built just before, a new connection,
-        the first answer read on it), and a realtime task on the same loop would wait for
-        the lot (1.2-1.5 ms of CPU a step on this project's machine, against 0.7-0.9 warm).
+        than later turns do (a new connection, the first answer read on it), and a realtime
+        task on the same loop would wait for the lot (1.2-1.5 ms of CPU a step on this
+        project's machine, against 0.7-0.9 warm). Given what builds the client (an
+        instance's first turn), it builds the client and the plan its request in a step of
+        their own, after the first give-way: about 0.5 ms that was in ``chat()``'s step.
 
         Raises:
             APITimeoutError: No status and headers within the headers deadline (phase
@@ -157,13 +163,21 @@ class HTTPTurn:
         options = self._options
         parser = self._parser = self._plan.parser()
         self._feed = parser.feed
-        first = first_use(self._client)
+        client = self._client
+        first = not isinstance(client, httpx.AsyncClient) or first_use(client)
         if first:
             await give_way()
+        if not isinstance(client, httpx.AsyncClient):
+            client = self._client = client()
+            first_use(client)
+            request = self._plan.request(plan)
+            await give_way()
+        else:
+            request = self._plan.request(plan)
         try:
             body = self._body = await open_stream(
-                self._client,
-                self._plan.request(plan),
+                client,
+                request,
                 headers_timeout=options.headers_timeout,
                 pool_size=options.pool_size,
             )
@@ -232,17 +246,27 @@ async def _not_started() -> bytes:
 
 
 class ChatCompletionsPlan:
-    """``POST /chat/completions``: the same request on every attempt, resent after
-    transient failures; nothing is kept across turns."""
+    """``POST /chat/completions``: the same request on every attempt (``request``, or what
+    builds it at the first: see ``chat_completions_turn``), resent after transient
+    failures; nothing is kept across turns."""
 
-    __slots__ = ("_limits", "_max_retries", "_request")
+    __slots__ = ("_build", "_limits", "_max_retries", "_request")
 
-    def __init__(self, request: httpx.Request, options: HTTPOptions) -> None:
-        self._request = request
+    def __init__(
+        self, request: httpx.Request | Callable[[], httpx.Request], options: HTTPOptions
+    ) -> None:
+        if isinstance(request, httpx.Request):
+            self._request: httpx.Request | None = request
+            self._build: Callable[[], httpx.Request] | None = None
+        else:
+            self._request, self._build = None, request
         self._max_retries = options.max_retries
         self._limits = options.limits
 
     def request(self, retry: RetryPlan | None) -> httpx.Request:
+        if self._request is None:
+            assert self._build is not None
+            self._request = self._build()
         return self._request  # the same request on every attempt
 
     def parser(self) -> ChatCompletionsParser:
@@ -276,10 +300,16 @@ def post_event_stream(
     """``POST url`` with ``body`` as JSON (``_body.json_bytes``), the endpoint's headers and
     (unless ``query`` is False: the Responses URL carries its own) its query, and no
     compression (it would only buffer a stream that is read as it arrives)."""
+    return _post_json(client, parsed_url(url), endpoint, json_bytes(body), query=query)
+
+
+def _post_json(
+    client: httpx.AsyncClient, url: httpx.URL, endpoint: Endpoint, content: bytes, *, query: bool
+) -> httpx.Request:
     return client.build_request(
         "POST",
-        parsed_url(url),
-        content=json_bytes(body),
+        url,
+        content=content,
         # The caller's headers win, as they do over what httpx's ``json=`` would set.
         headers={
             "Accept-Encoding": "identity",
@@ -291,7 +321,7 @@ def post_event_stream(
 
 
 def chat_completions_turn(
-    client: httpx.AsyncClient,
+    client: ClientOrBuilder,
     endpoint: Endpoint,
     settings: GenerationSettings,
     ctx: ChatContext,
@@ -301,12 +331,22 @@ def chat_completions_turn(
     overrides: Mapping[str, Any] | None,
     options: HTTPOptions,
 ) -> HTTPTurn:
-    """One Chat Completions turn, its request built now (nothing is sent yet).
+    """One Chat Completions turn, its request built now (nothing is sent yet); given what
+    builds the client (an instance's first turn), its body is checked and encoded now and
+    the httpx request is built with the client at the turn's start.
 
     Raises:
         InvalidContextError: The context cannot be sent (empty, or an image outside a user
             message).
+        UsageError: A request value is a NaN or an infinity (``_body.json_bytes``).
     """
     body = build_request(settings, ctx, tools=tools, graph=graph, overrides=overrides)
-    request = post_event_stream(client, endpoint.chat_url, endpoint, body)
-    return HTTPTurn(client, ChatCompletionsPlan(request, options), options)
+    if isinstance(client, httpx.AsyncClient):
+        request = post_event_stream(client, endpoint.chat_url, endpoint, body)
+        return HTTPTurn(client, ChatCompletionsPlan(request, options), options)
+    build = client
+    url, content = parsed_url(endpoint.chat_url), json_bytes(body)
+    plan = ChatCompletionsPlan(
+        lambda: _post_json(build(), url, endpoint, content, query=True), options
+    )
+    return HTTPTurn(client, plan, options)

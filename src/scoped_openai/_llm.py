@@ -496,6 +496,14 @@ class OpenAILLM:
             with_scoped_reads(self._client)
         return self._client
 
+    def _turn_client(self) -> httpx.AsyncClient | Callable[[], httpx.AsyncClient]:
+        """The client of a Chat Completions turn or, while the default one is not built,
+        what builds it: the first turn builds it at its start, in a step of its own, not in
+        ``chat()``'s step with the request (``HTTPTurn.start``)."""
+        if self._client is None and not self._closed:
+            return self._http_client
+        return self._http_client()
+
     def _default_client(self) -> httpx.AsyncClient:
         try:
             return httpx.AsyncClient(
@@ -664,7 +672,7 @@ class OpenAILLM:
             return self._track(source, conversational_graph, path=path)
         try:
             source = chat_completions_turn(
-                self._http_client(),
+                self._turn_client(),
                 self._endpoint,
                 self.settings,
                 messages,

@@ -1,7 +1,9 @@
 """A client's first turn gives the event loop back before its request goes out and again
-after the answer's headers (``HTTPTurn.start``), where it runs what later turns do not (the
-client ``chat()`` built, a new connection, the first answer on it): issue 16, point 4, the
-first turn's stall. Later turns, and the first after ``prewarm()``, take no extra step.
+after the answer's headers (``HTTPTurn.start``), where it runs what later turns do not (a
+new connection, the first answer on it): issue 16, point 4, the first turn's stall. Later
+turns, and the first after ``prewarm()``, take no extra step. An instance's default client
+is built by its first turn's start, not by ``chat()``, which still checks and encodes the
+request (its errors are raised there, nothing built).
 
 A ticker task counts its scheduler steps; it can only run while the consumer gives the loop
 back, so the count it had reached when the request was sent and when the body was first
@@ -10,6 +12,7 @@ read says where the turn gave way. In memory (``httpx.MockTransport``), on both 
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 import anyio
@@ -17,7 +20,8 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from scoped_openai import ChatContext, ChatRole, OpenAILLM
+from scoped_openai import ChatContext, ChatRole, InvalidContextError, OpenAILLM, UsageError
+from scoped_openai.testing import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 
@@ -160,3 +164,36 @@ async def test_a_barge_in_while_the_first_turn_gives_way_after_the_headers() -> 
             assert await turn(llm, ticker, server) == "Hi"
             tg.cancel_scope.cancel()
         assert server.turns[1]["start"] == server.turns[1]["sent"] == server.turns[1]["read"]
+
+
+async def test_chat_checks_the_request_and_leaves_the_default_client_to_the_turn() -> None:
+    # ``_client`` is the instance's httpx client, None until something builds it.
+    llm = OpenAILLM(api_key="sk-test", base_url="http://127.0.0.1:9/v1")  # never contacted
+    with pytest.raises(UsageError, match=r"\$\.temperature"):
+        llm.chat(context(), temperature=math.nan)
+    with pytest.raises(InvalidContextError):
+        llm.chat(ChatContext.empty())
+    stream = llm.chat(context())
+    assert llm._client is None
+    await stream.aclose()
+    await llm.aclose()
+
+
+@pytest.mark.loopback
+async def test_the_first_turn_builds_the_default_client(fake: FakeOpenAI) -> None:
+    fake.add(Reply.text("hello"))
+    fake.add(Reply.text("again"))
+    with anyio.fail_after(10):
+        async with (
+            fake.serve() as server,
+            OpenAILLM(api_key="sk-test", base_url=server.base_url) as llm,
+        ):
+            async with llm.chat(context()) as stream:
+                assert llm._client is None
+                assert "".join([item.content async for item in stream]) == "hello"
+            client = llm._client
+            assert client is not None
+            async with llm.chat(context()) as stream:
+                assert "".join([item.content async for item in stream]) == "again"
+            assert llm._client is client
+    assert len(fake.requests) == 2
