@@ -157,6 +157,10 @@ class OpenAILLM:
     call ``await llm.aclose()`` when done.
     """
 
+    #: How many stream references ``_track`` keeps before ``_sweep_streams`` runs (an
+    #: instance's own value once it has swept).
+    _sweep_streams_at = 16
+
     def __init__(
         self,
         *,
@@ -297,9 +301,9 @@ class OpenAILLM:
         self._timeout = timeout or DEFAULT_TIMEOUT
         self._client = client
         self._owns_client = client is None
-        # Weak: a stream dropped unfinished must be collectable; what its turn started
-        # stays in ``_turns`` until the next turn, barge-in or close releases it.
-        self._streams: weakref.WeakSet[ChatStream] = weakref.WeakSet()
+        # Weak, by id (see ``_sweep_streams``): a stream dropped unfinished must be
+        # collectable; what its turn started stays in ``_turns`` until released.
+        self._streams: dict[int, weakref.ref[ChatStream]] = {}
         self._turns: dict[_StartedTurn, None] = {}  # started and not closed, in order
         self._listeners: dict[str, list[Callable[[Any], object]]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -611,7 +615,7 @@ class OpenAILLM:
             self._closing.set()
 
     async def _close_everything(self) -> None:
-        for stream in tuple(self._streams):
+        for stream in self._live_streams():
             stream.cancel()
             await stream.aclose()
         await self._release_left_turns(everything=True)
@@ -826,7 +830,10 @@ class OpenAILLM:
             on_metrics=self._emit_metrics,
             native=self._native,
         )
-        self._streams.add(stream)
+        streams = self._streams
+        if len(streams) >= self._sweep_streams_at:
+            self._sweep_streams()
+        streams[id(stream)] = weakref.ref(stream)  # an id is reused only once its owner died
         return stream
 
     def _turn_starting(self, turn: _StartedTurn, owner: TurnOwner) -> Awaitable[None] | None:
@@ -847,8 +854,23 @@ class OpenAILLM:
         turn.attempts += 1
         self._turns[turn] = None
 
+    def _live_streams(self) -> list[ChatStream]:
+        """The tracked streams that still exist, in the order they were made."""
+        return [stream for ref in tuple(self._streams.values()) if (stream := ref()) is not None]
+
+    def _sweep_streams(self) -> None:
+        """Forget the streams dropped without being closed, so the references stay bounded
+        (at most twice the live streams, or 16). A dict of weak
+        references, not a WeakSet: empty, it is no object the collector tracks (a WeakSet is
+        six per instance), and adding to it is a C call, not a Python one, every turn."""
+        streams = self._streams
+        for key, ref in tuple(streams.items()):
+            if ref() is None:
+                del streams[key]
+        self._sweep_streams_at = max(OpenAILLM._sweep_streams_at, 2 * len(streams))
+
     def _turn_closed(self, turn: _StartedTurn, stream: ChatStream) -> None:
-        self._streams.discard(stream)
+        self._streams.pop(id(stream), None)
         self._turns.pop(turn, None)
 
     async def _release_left_turns(self, *, everything: bool = False) -> None:
@@ -917,11 +939,11 @@ class OpenAILLM:
         cancelled call still stops every reply; releasing connections is shielded and
         bounded.
         """
-        for stream in tuple(self._streams):
+        for stream in self._live_streams():
             stream.cancel()
         # A stream whose consumer is not waiting in it (between items, or a bare loop left
         # by break) is released here; a waiting consumer releases its own.
-        for stream in tuple(self._streams):
+        for stream in self._live_streams():
             if not stream.waiting:
                 await stream.aclose()
         await self._release_left_turns()

@@ -189,3 +189,26 @@ async def test_ws_a_left_turn_after_a_resend_does_not_block_the_next_turn(
         with anyio.fail_after(HANG):
             assert await turn_text(llm, ctx) == "second"
     assert fake.ws_open == 0
+
+
+@pytest.mark.anyio
+async def test_streams_dropped_unread_leave_bounded_bookkeeping_and_a_barge_in_still_works(
+    path: OnPath, ctx: ChatContext
+) -> None:
+    """A stream made and dropped without being read (no request sent) is freed at once; the
+    llm's weak references to such streams are swept, so they stay bounded however many
+    there were, and a barge-in still reaches the stream being read."""
+    path.add(path.text(["a ", "b "], then=[Stall()]))
+    async with path.llm(**NO_GUARDS) as llm:
+        for _ in range(500):
+            llm.chat(ctx)  # dropped at once: its reference dies with it
+        assert len(llm._streams) <= 32  # the sweep's bound, not 500
+        items: list[str] = []
+        async with llm.chat(ctx) as stream:
+            async for item in stream:
+                items.append(item.content)
+                await llm.cancel_current_generation()
+        assert items == ["a "]
+        assert stream.cancelled
+        await path.assert_cancelled_turn_released()
+    path.assert_all_closed()
