@@ -392,3 +392,90 @@ def test_httpcores_network_streams_still_hold_the_stream_they_read() -> None:
     assert found == (inner.receive_some, (trio.BrokenResourceError, trio.ClosedResourceError))
     assert httpcore_socket_receive(inner) is None  # not httpcore's: its own read
     assert httpcore_socket_receive(AnyIOStream(object())) is None  # type: ignore[arg-type]
+
+
+def test_anyio_trio_socket_stream_still_leaves_unread_bytes_in_the_socket() -> None:
+    """Fails loudly if anyio's trio socket stream moves (``trio_socket_readable``
+    recognises it by module and class name) or reads ahead of ``receive`` (bytes would
+    wait in it, unseen by ``wait_readable``); pins what the wait does: it returns once the
+    peer's bytes arrived, reading none of them, and a cancelled wait leaves the socket to
+    another waiter at once (trio allows one). None for a stream over the socket and for
+    anyio's asyncio stream."""
+    pytest.importorskip("trio", reason="trio is not installed")
+    from anyio.streams.buffered import BufferedByteStream
+
+    from scoped_openai._compat import trio_socket_readable
+
+    async def check() -> None:
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            peers: list[anyio.abc.SocketStream] = []
+            async with anyio.create_task_group() as tg:
+
+                async def accept(peer: anyio.abc.SocketStream) -> None:
+                    async with peer:
+                        peers.append(peer)
+                        await anyio.sleep_forever()
+
+                tg.start_soon(listener.serve, accept)
+                async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                    assert trio_socket_readable(BufferedByteStream(stream)) is None
+                    wait = trio_socket_readable(stream)
+                    assert wait is not None
+                    await anyio.wait_all_tasks_blocked()
+                    (peer,) = peers
+                    done: list[bool] = []
+
+                    async def waiting() -> None:
+                        await wait()
+                        done.append(True)
+
+                    async with anyio.create_task_group() as waits:
+                        waits.start_soon(waiting)
+                        await anyio.wait_all_tasks_blocked()
+                        assert done == []  # nothing there yet: it waits
+                        await peer.send(b"hello")
+                    assert done == [True]
+                    assert await stream.receive() == b"hello"  # all still there to read
+
+                    scope = anyio.CancelScope()
+
+                    async def cancelled_wait() -> None:
+                        with scope:
+                            await wait()
+
+                    async def send_when_blocked() -> None:
+                        await anyio.wait_all_tasks_blocked()
+                        await peer.send(b"next")
+
+                    async with anyio.create_task_group() as waits:
+                        waits.start_soon(cancelled_wait)
+                        await anyio.wait_all_tasks_blocked()
+                        waits.start_soon(send_when_blocked)
+                        scope.cancel()  # the wait is off the socket from here on:
+                        got = await stream.receive()  # this read waits on it, same step
+                    assert scope.cancelled_caught
+                    assert got == b"next"
+                tg.cancel_scope.cancel()
+
+    anyio.run(check, backend="trio")
+
+
+def test_trio_socket_readable_is_none_off_anyios_trio_socket_stream() -> None:
+    """The fallback ``trio_socket_readable`` promises: another class (a future anyio's, or
+    the asyncio backend's) gives None, so ``ws_sansio`` is not waited on and the slot
+    reads between turns as before."""
+    from scoped_openai._compat import trio_socket_readable
+
+    async def check() -> None:
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                assert trio_socket_readable(stream) is None
+
+    anyio.run(check, backend="asyncio")
+
+    class SocketStream:  # the name, in another module: not recognised
+        pass
+
+    assert trio_socket_readable(SocketStream()) is None

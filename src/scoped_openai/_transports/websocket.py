@@ -46,6 +46,7 @@ import httpx
 from .ws_base import (
     ABNORMAL_CLOSURE,
     CLOSE_TIMEOUT,
+    IdleWait,
     IdleWatch,
     KeepAlive,
     WebSocket,
@@ -61,6 +62,7 @@ __all__ = [
     "ABNORMAL_CLOSURE",
     "CLOSE_TIMEOUT",
     "ENGINES",
+    "IdleWait",
     "IdleWatch",
     "KeepAlive",
     "WebSocket",
