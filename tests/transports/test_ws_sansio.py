@@ -506,6 +506,14 @@ async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: s
     assert woken == ([] if anyio_backend == "trio" else [1])
 
 
+async def echo_one_frame(stream: anyio.abc.ByteStream) -> None:
+    """A server that echoes one text frame, then waits for the client's close."""
+    reader = await accept(stream)
+    _, _, payload = await reader.frame()
+    await stream.send(frame(TEXT, payload))
+    await reader.frame()
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # only a plain asyncio socket is watched
 async def test_a_socket_read_through_anyios_receive_is_never_watched(
@@ -518,14 +526,8 @@ async def test_a_socket_read_through_anyios_receive_is_never_watched(
     handshake (every turn a ``WebSocketClosed``)."""
     monkeypatch.setattr(ws_sansio, "asyncio_socket_receiver", lambda stream: None)
 
-    async def handler(stream: anyio.abc.ByteStream) -> None:
-        reader = await accept(stream)
-        _, _, payload = await reader.frame()
-        await stream.send(frame(TEXT, payload))
-        await reader.frame()
-
     with anyio.fail_after(LIMIT):
-        async with serving(handler) as port, connect(port) as ws:
+        async with serving(echo_one_frame) as port, connect(port) as ws:
             assert ws.watch_incoming(lambda: None) is False
             await ws.send_text("echo")
             assert await ws.receive_text() == "echo"
@@ -593,14 +595,8 @@ async def test_a_trio_socket_not_recognised_is_read_between_turns_not_waited_on(
     reads between turns as before; the socket works as ever."""
     monkeypatch.setattr(ws_sansio, "trio_socket_readable", lambda stream: None)
 
-    async def handler(stream: anyio.abc.ByteStream) -> None:
-        reader = await accept(stream)
-        _, _, payload = await reader.frame()
-        await stream.send(frame(TEXT, payload))
-        await reader.frame()
-
     with anyio.fail_after(LIMIT):
-        async with serving(handler) as port, connect(port) as ws:
+        async with serving(echo_one_frame) as port, connect(port) as ws:
             assert ws.incoming_wait() is None
             await ws.send_text("echo")
             assert await ws.receive_text() == "echo"
