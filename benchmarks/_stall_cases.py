@@ -1,8 +1,10 @@
 """Run chosen stall scenarios of ``_fig_stall`` (each a fresh process) and print each run:
-the ticker's longest gap split into the task steps' CPU and the time this process waited
-for a core (run-queue wait, ``/proc/thread-self/schedstat``), the most CPU in one step and
-whose, the longest collection. For profiling one case without the whole figure:
-``python benchmarks/_stall_cases.py asyncio:enter:http trio:enter:ws``."""
+what the figure's row is judged on (``_fig_stall._judged``), the ticker's longest gap split
+into the task steps' CPU and the time this process waited for a core (run-queue wait,
+``/proc/thread-self/schedstat``), the most CPU in one step and whose, the longest
+collection. For profiling one case without the whole figure:
+``python benchmarks/_stall_cases.py asyncio:enter:http trio:enter:ws``; another tree with
+``PYTHONPATH=<tree>/src`` (run the trees alternately: the machine's load moves)."""
 
 from __future__ import annotations
 
@@ -56,9 +58,14 @@ def _line(case: str, good: list[dict[str, Any]]) -> str:
     def median(key: str) -> float:
         return statistics.median(run[key] for run in good)
 
+    from _fig_stall import _judged
+
     runs = ", ".join(f"{run['ticker_ms']:.2f}" for run in good)
+    judged = [_judged(run)[0] for run in good]
     line = (
-        f"{case}: ticker median {median('ticker_ms'):.2f} ms (runs {runs}); in the longest gap "
+        f"{case}: judged as the figure's row {statistics.median(judged):.2f} ms (runs "
+        + ", ".join(f"{ms:.2f}" for ms in judged)
+        + f"); ticker median {median('ticker_ms'):.2f} ms (runs {runs}); in the longest gap "
         f"the steps' CPU {median('gap_steps_cpu_ms'):.2f} ms and waiting for a core "
         f"{median('gap_waiting_ms'):.2f} ms; the ticker less the wait for a core "
         f"{median('ticker_less_waiting_ms'):.2f} ms; most CPU between a tick's deadline and "
