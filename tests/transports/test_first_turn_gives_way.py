@@ -197,3 +197,38 @@ async def test_the_first_turn_builds_the_default_client(fake: FakeOpenAI) -> Non
                 assert "".join([item.content async for item in stream]) == "again"
             assert llm._client is client
     assert len(fake.requests) == 2
+
+
+@pytest.mark.loopback
+async def test_a_barge_in_before_the_first_turn_builds_the_default_client(
+    fake: FakeOpenAI,
+) -> None:
+    # The first turn gives way before it builds the client: a barge-in there ends the
+    # iteration with nothing built or sent, and the next turn builds the client and answers.
+    fake.add(Reply.text("hello"))
+    heard: list[str] = []
+    with anyio.fail_after(10):
+        async with (
+            fake.serve() as server,
+            OpenAILLM(api_key="sk-test", base_url=server.base_url) as llm,
+        ):
+            stream = llm.chat(context())
+
+            async def barge_in() -> None:
+                while not stream.waiting:  # the consumer is in its first step's scope
+                    await anyio.lowlevel.checkpoint()
+                await llm.cancel_current_generation()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(barge_in)
+                async with stream:
+                    async for item in stream:
+                        heard.append(item.content)
+            assert stream.cancelled
+            assert heard == []
+            assert llm._client is None
+            assert fake.requests == []
+            async with llm.chat(context()) as again:
+                assert "".join([item.content async for item in again]) == "hello"
+            assert llm._client is not None
+    assert len(fake.requests) == 1
