@@ -157,8 +157,11 @@ class HTTPTurn:
                 ``"headers"``).
             APIStatusError: The server refused the request (its body says why).
             APIConnectionError: The request failed.
+            UsageError: The default client being built met a proxy variable httpx cannot
+                use (it names the variable).
 
-        Cancellation: called under the step's scope; nothing stays open.
+        Cancellation: called under the step's scope; nothing stays open (a client built
+        before the cancel stays the instance's).
         """
         options = self._options
         parser = self._parser = self._plan.parser()
