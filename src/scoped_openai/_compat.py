@@ -40,12 +40,6 @@
   ``read`` would open a second scope (``fail_after``) and an exception-mapping context
   manager per socket read (``httpcore_socket_receive``); through httpcore's ``read`` when
   they moved.
-- anyio's trio socket stream (``anyio._backends._trio.SocketStream``): its ``receive`` reads
-  the trio socket itself (nothing read ahead, nothing queued), so bytes not yet read wait
-  in the kernel and ``trio.lowlevel.wait_readable`` on its raw socket (public:
-  ``SocketAttribute.raw_socket``) sees them (``trio_socket_readable``): ``ws_sansio``'s idle
-  wait on trio. The class is recognised by its module and name (private), so a future anyio
-  that reads ahead under another class is not waited on (the slot reads instead).
 - ``os.environ``'s raw mapping (``_data``): the environment as it is, compared without
   decoding every variable, is the key ``environment_proxy`` remembers its answer by (a
   plain copy of ``os.environ`` when it is missing).
@@ -71,7 +65,7 @@ import functools
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -89,7 +83,6 @@ __all__ = [
     "environment_proxy",
     "http11_state",
     "httpcore_socket_receive",
-    "trio_socket_readable",
     "trio_websocket_queue",
     "wrap_network_backends",
 ]
@@ -312,26 +305,6 @@ def trio_websocket_queue(connection: object) -> ReceiveNowait | None:
     trio engine then waits once per frame, a little slower)."""
     queue = getattr(connection, "_recv_channel", None)
     return queue if callable(getattr(queue, "receive_nowait", None)) else None
-
-
-def trio_socket_readable(stream: object) -> Callable[[], Awaitable[None]] | None:
-    """For anyio's trio socket stream itself (not a stream over it, such as TLS): a wait,
-    reading nothing, until its socket is readable (bytes, the peer's end, an error), which
-    the caller cancels to stop waiting (trio removes the wait at once, so another task may
-    wait on the socket right after). None for any other stream, or a future anyio whose
-    trio socket stream is not this class (it might read ahead: bytes would wait in it,
-    unseen by the socket)."""
-    kind = type(stream)
-    if kind.__name__ != "SocketStream" or kind.__module__ != "anyio._backends._trio":
-        return None
-    from anyio.abc import SocketAttribute
-
-    raw = cast(anyio.abc.SocketStream, stream).extra(SocketAttribute.raw_socket, None)
-    if raw is None:
-        return None
-    from trio.lowlevel import wait_readable  # imported already: this is a trio stream
-
-    return functools.partial(wait_readable, raw)
 
 
 def wrap_network_backends(client: httpx.AsyncClient, wrap: Callable[[Any], object]) -> int:

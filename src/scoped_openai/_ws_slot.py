@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 import anyio
 import anyio.abc
 
 from ._chain import ChainState
-from ._transports.websocket import (
-    IdleWait,
-    IdleWatch,
-    KeepAlive,
-    WebSocket,
-    WebSocketConnector,
-)
+from ._transports.websocket import IdleWatch, KeepAlive, WebSocket, WebSocketConnector
 
 logger = logging.getLogger("scoped_openai")
 
@@ -51,11 +45,7 @@ class SocketSlot:
     on a plain asyncio socket), there is no read to hand over: between turns the slot's
     task waits for bytes to arrive and reads only what arrives while no turn owns the
     socket; ``begin_turn`` stops the watch, so the turn reads its first frame itself, with
-    no hop through this task (``_wait_for_bytes``). Where the event loop has no callback to
-    give (``IdleWait``: the default engine on a plain trio socket), the task waits until the
-    socket is readable inside a cancel scope that ``begin_turn`` cancels: trio takes the
-    wait off the socket at the cancel, so the turn's read may wait on it at once, and this
-    task unwinds the cancel while the request is with the server (``_wait_readable``).
+    no hop through this task (``_wait_for_bytes``).
 
     Attributes:
         ready: Set once the handshake finished (``ws`` set) or failed (``error`` set).
@@ -96,8 +86,6 @@ class SocketSlot:
         #: the event that wakes this task while it waits for bytes (``_wait_for_bytes``).
         self._watch: Callable[..., bool] | None = None
         self._wake: anyio.Event | None = None
-        #: Where the socket is waited on instead (``IdleWait``): the wait's cancel scope.
-        self._wait_scope: anyio.CancelScope | None = None
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else "retired" if self.retired else "live"
@@ -152,22 +140,15 @@ class SocketSlot:
 
     async def _read_between_turns(self, ws: WebSocket) -> None:
         keepalive = isinstance(ws, KeepAlive)  # once per socket: a Protocol check is slow
-        wait = ws.incoming_wait() if isinstance(ws, IdleWait) else None
-        watch = None
-        if wait is None and isinstance(ws, IdleWatch):
-            watch = self._watch = ws.watch_incoming
+        watch = self._watch = ws.watch_incoming if isinstance(ws, IdleWatch) else None
         try:
-            await self._between_turns(ws, keepalive, watch, wait)
+            await self._between_turns(ws, keepalive, watch)
         finally:
             if watch is not None:
                 watch(None)
 
     async def _between_turns(
-        self,
-        ws: WebSocket,
-        keepalive: bool,
-        watch: Callable[..., bool] | None,
-        wait: Callable[[], Awaitable[bool]] | None,
+        self, ws: WebSocket, keepalive: bool, watch: Callable[..., bool] | None
     ) -> None:
         while True:
             if self._owned:
@@ -181,8 +162,6 @@ class SocketSlot:
                 return  # retired while a turn read it or while it watched: nothing cancelled
             if watch is not None and await self._wait_for_bytes(ws, watch, keepalive):
                 continue  # woken (bytes, a turn's end) or pinged: look again
-            if wait is not None and await self._wait_readable(ws, wait, keepalive):
-                continue  # a turn's start, retired, or pinged: look again
             got: str | Exception | None = None
             self._reading = True
             try:
@@ -226,32 +205,6 @@ class SocketSlot:
             await cast(KeepAlive, ws).ping()  # shielded and bounded by the engine
         return True
 
-    async def _wait_readable(
-        self, ws: WebSocket, wait: Callable[[], Awaitable[bool]], keepalive: bool
-    ) -> bool:
-        """Wait, reading nothing, until the socket is readable, a turn begins or the slot
-        is retired (both cancel the wait: ``_stop_waiting``), or ``KEEPALIVE_INTERVAL``
-        passes in silence (then ping). False when there is something to read (bytes, or a
-        message an earlier read left) and no turn began meanwhile: read it. True otherwise:
-        look again."""
-        deadline = self._clock() + KEEPALIVE_INTERVAL if keepalive else math.inf
-        scope = self._wait_scope = anyio.CancelScope(deadline=deadline)
-        try:
-            with scope:
-                await wait()
-        finally:
-            self._wait_scope = None
-        if not scope.cancelled_caught:
-            return self._owned or self.retired  # the bytes are a turn's (begun meanwhile)
-        if not self._owned and not self.retired:
-            await cast(KeepAlive, ws).ping()  # the silence: shielded, bounded by the engine
-        return True
-
-    def _stop_waiting(self) -> None:
-        scope = self._wait_scope
-        if scope is not None:
-            scope.cancel()  # trio takes the wait off the socket here, not at the unwinding
-
     @staticmethod
     async def _receive_or_ping(ws: WebSocket, keepalive: bool | None = None) -> str | None:
         """The next frame; or, after ``KEEPALIVE_INTERVAL`` of silence, a ping and None.
@@ -273,7 +226,6 @@ class SocketSlot:
         self._handoff.clear()
         if self._watch is not None:
             self._watch(None)  # the turn reads the socket itself: no wake-up per frame
-        self._stop_waiting()  # before the turn's read waits on the socket (trio: one waiter)
 
     async def take_over(self) -> list[str | Exception]:
         """Wait until the idle read in progress (if any) has returned; the frames (or the
@@ -296,7 +248,6 @@ class SocketSlot:
         self._turn_over.set()
         if self._wake is not None:
             self._wake.set()  # watch again, the silence counted from now
-        self._stop_waiting()  # retired while waiting: go on to the close
 
     def retire(self) -> None:
         """Close the socket in the background; returns at once. Idempotent.

@@ -488,7 +488,6 @@ async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: s
                 assert ws.watch_incoming(lambda: woken.append(1)) is False
                 go.set()
             else:
-                assert ws.incoming_wait() is None  # watched by callback, not waited on
                 arrived = anyio.Event()
                 assert ws.watch_incoming(lambda: (woken.append(1), arrived.set())) is True
                 go.set()
@@ -506,14 +505,6 @@ async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: s
     assert woken == ([] if anyio_backend == "trio" else [1])
 
 
-async def echo_one_frame(stream: anyio.abc.ByteStream) -> None:
-    """A server that echoes one text frame, then waits for the client's close."""
-    reader = await accept(stream)
-    _, _, payload = await reader.frame()
-    await stream.send(frame(TEXT, payload))
-    await reader.frame()
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # only a plain asyncio socket is watched
 async def test_a_socket_read_through_anyios_receive_is_never_watched(
@@ -526,78 +517,15 @@ async def test_a_socket_read_through_anyios_receive_is_never_watched(
     handshake (every turn a ``WebSocketClosed``)."""
     monkeypatch.setattr(ws_sansio, "asyncio_socket_receiver", lambda stream: None)
 
-    with anyio.fail_after(LIMIT):
-        async with serving(echo_one_frame) as port, connect(port) as ws:
-            assert ws.watch_incoming(lambda: None) is False
-            await ws.send_text("echo")
-            assert await ws.receive_text() == "echo"
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["trio"])  # a trio socket is waited on instead
-async def test_on_trio_bytes_that_arrive_are_waited_for_without_being_read() -> None:
-    """``incoming_wait`` (trio, plain socket): the wait returns when bytes arrive, reading
-    none of them; with a message already read it says read instead (False at once); a
-    cancelled wait leaves the socket to the reader at once (trio allows one waiter)."""
-    go = anyio.Event()
-
     async def handler(stream: anyio.abc.ByteStream) -> None:
         reader = await accept(stream)
-        await go.wait()
-        await stream.send(frame(TEXT, "one") + frame(TEXT, "two"))
         _, _, payload = await reader.frame()
         await stream.send(frame(TEXT, payload))
         await reader.frame()
 
     with anyio.fail_after(LIMIT):
         async with serving(handler) as port, connect(port) as ws:
-            wait = ws.incoming_wait()
-            assert wait is not None
-            returned: list[bool] = []
-
-            async def waiting() -> None:
-                returned.append(await wait())
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(waiting)
-                await anyio.wait_all_tasks_blocked()
-                assert returned == []  # nothing there: it waits
-                go.set()
-            assert returned == [True]
-            assert ws.receive_text_nowait() is None  # not read: only noticed
-            assert await ws.receive_text() == "one"
-            assert await wait() is False  # "two" was read with it: read, do not wait
-            assert await ws.receive_text() == "two"
-
-            scope = anyio.CancelScope()
-
-            async def cancelled_wait() -> None:
-                with scope:
-                    returned.append(await wait())
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(cancelled_wait)
-                await anyio.wait_all_tasks_blocked()
-                scope.cancel()
-                await ws.send_text("echo")  # a turn's start, in the same step
-                assert await ws.receive_text() == "echo"  # waits on the socket itself
-            assert scope.cancelled_caught
-            assert returned == [True]
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["trio"])
-async def test_a_trio_socket_not_recognised_is_read_between_turns_not_waited_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Where ``_compat.trio_socket_readable`` gives None (a future anyio's trio stream
-    under another class), nothing is waited on: ``incoming_wait`` is None and the slot
-    reads between turns as before; the socket works as ever."""
-    monkeypatch.setattr(ws_sansio, "trio_socket_readable", lambda stream: None)
-
-    with anyio.fail_after(LIMIT):
-        async with serving(echo_one_frame) as port, connect(port) as ws:
-            assert ws.incoming_wait() is None
+            assert ws.watch_incoming(lambda: None) is False
             await ws.send_text("echo")
             assert await ws.receive_text() == "echo"
 
@@ -632,7 +560,6 @@ async def echo_over_tls(port: int, context: ssl.SSLContext, text: str) -> None:
     ) as ws:
         # Raw bytes under TLS are not yet messages: such a socket is never watched.
         assert ws.watch_incoming(lambda: None) is False
-        assert ws.incoming_wait() is None
         await ws.send_text(text)
         assert await ws.receive_text() == text
 

@@ -46,7 +46,6 @@ import httpx
 from .ws_base import (
     ABNORMAL_CLOSURE,
     CLOSE_TIMEOUT,
-    IdleWait,
     IdleWatch,
     KeepAlive,
     WebSocket,
@@ -62,7 +61,6 @@ __all__ = [
     "ABNORMAL_CLOSURE",
     "CLOSE_TIMEOUT",
     "ENGINES",
-    "IdleWait",
     "IdleWatch",
     "KeepAlive",
     "WebSocket",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import NoReturn, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -24,7 +24,6 @@ from .refusal import refusal_error
 __all__ = [
     "ABNORMAL_CLOSURE",
     "CLOSE_TIMEOUT",
-    "IdleWait",
     "IdleWatch",
     "KeepAlive",
     "WebSocket",
@@ -145,23 +144,6 @@ class IdleWatch(Protocol):
         bytes, the end of the stream or the connection's loss arrive, until called with
         None (True). Returns False, and watches nothing, when ``receive_text`` would not
         wait for the network now: read instead."""
-        ...
-
-
-@runtime_checkable
-class IdleWait(Protocol):
-    """A ``WebSocket`` whose arriving bytes can be waited for without reading them, in a
-    task (``ws_sansio`` on a plain trio socket, where nothing calls back): between turns
-    ``_ws_pool.py``'s slot waits in ``incoming_wait``'s wait inside a cancel scope that a
-    turn's start cancels, so the turn reads its first frame itself (``IdleWatch``'s aim
-    where the event loop has no callback to give)."""
-
-    def incoming_wait(self) -> Callable[[], Awaitable[bool]] | None:
-        """The wait, or None when this socket cannot be waited on (then read). The wait
-        returns True once bytes, the end of the stream or the connection's loss arrived
-        (nothing read), False at once when ``receive_text`` would not wait for the network
-        now (a message already here, the socket closed). Cancelling it stops the watch at
-        once: the socket may be read (and waited on) by another task right after."""
         ...
 
 

@@ -26,16 +26,14 @@ reads (``READ_AHEAD`` bytes and what one socket read brings, at most).
   when a socket is idle between turns.
 - **Idle watch** (asyncio, plain socket): ``watch_incoming`` calls back when bytes arrive,
   reading nothing, so between turns the pool waits for bytes instead of inside a read and
-  a turn that starts reads the socket itself (``_ws_slot.SocketSlot``). On trio (plain
-  socket) the same by waiting: ``incoming_wait`` waits until the socket is readable, in the
-  slot's task, which a turn's start cancels (``IdleWait``).
+  a turn that starts reads the socket itself (``_ws_slot.SocketSlot``).
 """
 
 from __future__ import annotations
 
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -54,7 +52,6 @@ from .._compat import (
     asyncio_socket_reader,
     asyncio_socket_receiver,
     asyncio_socket_writer,
-    trio_socket_readable,
 )
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
@@ -203,7 +200,6 @@ class SansIOWebSocket:
         "_owed",
         "_pending",
         "_protocol",
-        "_readable",
         "_receive",
         "_send_lock",
         "_stream",
@@ -247,8 +243,6 @@ class SansIOWebSocket:
             self._watched = reader[0], reader[1]
         else:
             read_ahead(stream, READ_AHEAD)
-        #: trio, plain socket: a wait until the socket is readable (``incoming_wait``).
-        self._readable = trio_socket_readable(stream)
 
     @property
     def closed(self) -> bool:
@@ -320,19 +314,6 @@ class SansIOWebSocket:
             self._wake = None
             return False
         self._wake = wake
-        return True
-
-    def incoming_wait(self) -> Callable[[], Awaitable[bool]] | None:
-        """The idle wait on a plain trio socket (``_compat.trio_socket_readable``), None
-        elsewhere. See ``IdleWait``."""
-        return None if self._readable is None else self._wait_incoming
-
-    async def _wait_incoming(self) -> bool:
-        if self._messages or self.closed:
-            return False
-        readable = self._readable
-        assert readable is not None  # only handed out with one
-        await readable()
         return True
 
     def _notify(self) -> None:
