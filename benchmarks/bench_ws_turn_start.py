@@ -20,9 +20,9 @@
 
 With ``--pause`` the client waits that long between turns, as an agent does while the user
 speaks: the socket's between-turns wait is then in place when the next turn starts (back to
-back, it may not have started yet). On a plain asyncio socket that wait only watches for
-bytes and the turn reads its first frame itself; on trio, TLS or a proxy it is a read whose
-first frame the turn takes over (``_ws_slot.SocketSlot``), one task switch later.
+back, it may not have started yet). On asyncio (plain or TLS) that wait only watches for
+bytes and the turn reads its first frame itself; on trio it is a read whose first frame
+the turn takes over (``_ws_slot.SocketSlot``), one task switch later.
 
 Run: ``python benchmarks/bench_ws_turn_start.py [--turns 300] [--pause 0.005]``.
 """

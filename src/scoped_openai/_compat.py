@@ -40,6 +40,11 @@
   ``read`` would open a second scope (``fail_after``) and an exception-mapping context
   manager per socket read (``httpcore_socket_receive``); through httpcore's ``read`` when
   they moved.
+- anyio's ``TLSStream._read_bio`` (the TLS layer's incoming ``ssl.MemoryBIO``): bytes read
+  from the socket that TLS has not decrypted yet (a second record read with the first) are
+  input no watch on the socket sees; ``tls_buffered_input`` tells ``ws_sansio``'s idle
+  watch to read them instead, and where the name moved a TLS socket is not watched (the
+  slot reads between turns as before).
 - ``os.environ``'s raw mapping (``_data``): the environment as it is, compared without
   decoding every variable, is the key ``environment_proxy`` remembers its answer by (a
   plain copy of ``os.environ`` when it is missing).
@@ -83,6 +88,7 @@ __all__ = [
     "environment_proxy",
     "http11_state",
     "httpcore_socket_receive",
+    "tls_buffered_input",
     "trio_websocket_queue",
     "wrap_network_backends",
 ]
@@ -305,6 +311,26 @@ def trio_websocket_queue(connection: object) -> ReceiveNowait | None:
     trio engine then waits once per frame, a little slower)."""
     queue = getattr(connection, "_recv_channel", None)
     return queue if callable(getattr(queue, "receive_nowait", None)) else None
+
+
+def tls_buffered_input(stream: object) -> Callable[[], bool] | None:
+    """For anyio's ``TLSStream``: a function that says whether TLS holds input not yet
+    read (decrypted bytes, ``ssl_object.pending()``, or received bytes not yet decrypted,
+    its ``_read_bio``), which no watch on the socket beneath sees; None for any other
+    stream or a future anyio that moved ``_read_bio``."""
+    from anyio.streams.tls import TLSAttribute, TLSStream
+
+    if not isinstance(stream, TLSStream):
+        return None
+    incoming: Any = getattr(stream, "_read_bio", None)
+    ssl_object = stream.extra(TLSAttribute.ssl_object, None)
+    if ssl_object is None or not hasattr(incoming, "pending"):
+        return None
+
+    def has_input() -> bool:
+        return bool(ssl_object.pending() or incoming.pending)
+
+    return has_input
 
 
 def wrap_network_backends(client: httpx.AsyncClient, wrap: Callable[[Any], object]) -> int:

@@ -42,7 +42,7 @@ class SocketSlot:
     it does nothing else there.
 
     Where the socket can be watched without reading it (``IdleWatch``: the default engine
-    on a plain asyncio socket), there is no read to hand over: between turns the slot's
+    on asyncio, plain or ``wss``), there is no read to hand over: between turns the slot's
     task waits for bytes to arrive and reads only what arrives while no turn owns the
     socket; ``begin_turn`` stops the watch, so the turn reads its first frame itself, with
     no hop through this task (``_wait_for_bytes``).

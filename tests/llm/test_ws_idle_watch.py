@@ -165,3 +165,79 @@ async def test_a_silent_watched_socket_is_pinged_and_a_turn_restarts_the_silence
         assert socket.pings[1:] == [ended + KEEPALIVE_INTERVAL]  # silence since the turn
         assert socket.reads == 0
         slot.retire()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_turns(
+    anyio_backend: str, tls: bool
+) -> None:
+    """The default engine on loopback, plain and TLS, both backends: a stray frame
+    between turns is dropped by the slot; each turn gets its own frame, none lost, none
+    stale. On asyncio the slot watches between turns (not inside a read), so a turn reads
+    its first frame itself, nothing handed over; on trio the slot's idle read hands it
+    over."""
+    import ssl
+    from contextlib import AbstractAsyncContextManager
+    from typing import Any
+
+    from scoped_openai._transports.websocket import WebSocket
+    from scoped_openai._transports.ws_sansio import SansIOWebSocketConnection
+    from scoped_openai._ws_slot import SocketSlot
+    from support.loopback_server import serving
+    from support.raw_websocket import CLOSE, TEXT, accept, close_frame, frame
+
+    stray = anyio.Event()
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        reader = await accept(stream)
+        await stray.wait()
+        await stream.send(frame(TEXT, '{"stray": 1}'))
+        while True:
+            opcode, _, payload = await reader.frame()
+            if opcode == CLOSE:
+                await stream.send(close_frame(1000))
+                return
+            await stream.send(frame(TEXT, payload))
+
+    server_context = client_context = None
+    if tls:
+        trustme = pytest.importorskip("trustme", reason="trustme makes the test CA")
+        ca = trustme.CA()
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost").configure_cert(server_context)
+        client_context = ssl.create_default_context()
+        ca.configure_trust(client_context)
+    url = "wss://localhost:{}/v1/responses" if tls else "ws://127.0.0.1:{}/v1/responses"
+    watched = anyio_backend == "asyncio"
+
+    def connector(url: str, headers: Any) -> AbstractAsyncContextManager[WebSocket]:
+        return SansIOWebSocketConnection(
+            url, dict(headers), connect_timeout=5, ssl_context=client_context
+        )
+
+    slot = SocketSlot(1)
+    with anyio.fail_after(10):
+        async with serving(handler, tls=server_context) as port, anyio.create_task_group() as tg:
+            tg.start_soon(slot.run, connector, url.format(port), {})
+            await slot.ready.wait()
+            ws = slot.ws
+            assert ws is not None
+            stray.set()
+            await anyio.wait_all_tasks_blocked()  # the slot read and dropped it
+            assert slot._reading is not watched  # watching again, or back inside a read
+            for turn in range(3):
+                echo = f'{{"turn": {turn}}}'
+                slot.begin_turn()
+                await ws.send_text(echo)
+                if watched:
+                    assert await slot.take_over() == []  # no read in progress
+                    assert await ws.receive_text() == echo  # the turn reads it itself
+                else:
+                    assert await slot.take_over() == [echo]  # the idle read's, handed over
+                slot.end_turn()
+                await anyio.wait_all_tasks_blocked()
+                assert slot._reading is not watched
+            assert slot.usable
+            slot.retire()
+    assert slot.dead

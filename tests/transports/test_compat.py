@@ -392,3 +392,56 @@ def test_httpcores_network_streams_still_hold_the_stream_they_read() -> None:
     assert found == (inner.receive_some, (trio.BrokenResourceError, trio.ClosedResourceError))
     assert httpcore_socket_receive(inner) is None  # not httpcore's: its own read
     assert httpcore_socket_receive(AnyIOStream(object())) is None  # type: ignore[arg-type]
+
+
+def test_anyio_tls_stream_still_keeps_undecrypted_bytes_in_its_read_bio() -> None:
+    """Fails loudly if anyio's ``TLSStream`` moves ``_read_bio`` (``tls_buffered_input``
+    would give None and TLS sockets would be read between turns again, not watched), and
+    pins what it reports: decrypted bytes a read left (``ssl_object.pending()``) and bytes
+    in the BIO not yet decrypted are input; none once read. None for a plain stream."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme", reason="trustme makes the test CA")
+    from anyio.streams.tls import TLSListener, TLSStream
+
+    from scoped_openai._compat import tls_buffered_input
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+
+    async def check() -> None:
+        tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+        listener = TLSListener(tcp, server_context, standard_compatible=False)
+        async with listener, anyio.create_task_group() as tg:
+
+            async def serve(peer: anyio.abc.ByteStream) -> None:
+                async with peer:
+                    await peer.send(b"hello")
+                    await anyio.sleep_forever()
+
+            tg.start_soon(listener.serve, serve)
+            async with await anyio.connect_tcp("127.0.0.1", port) as plain:
+                assert tls_buffered_input(plain) is None
+            stream = await TLSStream.wrap(
+                await anyio.connect_tcp("127.0.0.1", port),
+                hostname="localhost",
+                ssl_context=client_context,
+                standard_compatible=False,
+            )
+            async with stream:
+                has_input = tls_buffered_input(stream)
+                assert has_input is not None
+                assert has_input() is False
+                assert await stream.receive(1) == b"h"
+                assert has_input() is True  # "ello", decrypted, not read yet
+                assert await stream.receive(100) == b"ello"
+                assert has_input() is False
+                stream._read_bio.write(b"\x17")  # type: ignore[attr-defined]
+                assert has_input() is True  # received, not yet decrypted
+            tg.cancel_scope.cancel()
+
+    anyio.run(check, backend="asyncio")

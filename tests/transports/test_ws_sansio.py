@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 import pytest
+import sniffio
 
 from scoped_openai import WebSocketClosed
 from scoped_openai._errors import (
@@ -505,8 +506,16 @@ async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: s
     assert woken == ([] if anyio_backend == "trio" else [1])
 
 
+async def echo_one_frame(stream: anyio.abc.ByteStream) -> None:
+    """A server that echoes one text frame, then waits for the client's close."""
+    reader = await accept(stream)
+    _, _, payload = await reader.frame()
+    await stream.send(frame(TEXT, payload))
+    await reader.frame()
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # only a plain asyncio socket is watched
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # only an asyncio socket is watched
 async def test_a_socket_read_through_anyios_receive_is_never_watched(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -517,14 +526,8 @@ async def test_a_socket_read_through_anyios_receive_is_never_watched(
     handshake (every turn a ``WebSocketClosed``)."""
     monkeypatch.setattr(ws_sansio, "asyncio_socket_receiver", lambda stream: None)
 
-    async def handler(stream: anyio.abc.ByteStream) -> None:
-        reader = await accept(stream)
-        _, _, payload = await reader.frame()
-        await stream.send(frame(TEXT, payload))
-        await reader.frame()
-
     with anyio.fail_after(LIMIT):
-        async with serving(handler) as port, connect(port) as ws:
+        async with serving(echo_one_frame) as port, connect(port) as ws:
             assert ws.watch_incoming(lambda: None) is False
             await ws.send_text("echo")
             assert await ws.receive_text() == "echo"
@@ -558,8 +561,11 @@ async def echo_over_tls(port: int, context: ssl.SSLContext, text: str) -> None:
     async with SansIOWebSocketConnection(
         f"wss://localhost:{port}/v1/responses", AUTH, connect_timeout=5, ssl_context=context
     ) as ws:
-        # Raw bytes under TLS are not yet messages: such a socket is never watched.
-        assert ws.watch_incoming(lambda: None) is False
+        # Watched between turns under TLS too, also in a proxy's tunnel (the socket once
+        # the proxy answered): on asyncio the socket beneath calls back; trio reads.
+        watched = sniffio.current_async_library() == "asyncio"
+        assert ws.watch_incoming(lambda: None) is watched
+        ws.watch_incoming(None)
         await ws.send_text(text)
         assert await ws.receive_text() == text
 
@@ -665,3 +671,58 @@ async def test_a_proxy_that_refuses_the_tunnel_is_a_connection_error(
             with pytest.raises(APIConnectionError, match="HTTP 407"):
                 async with connect(9):
                     pytest.fail("the proxy refused")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # only an asyncio socket is watched
+async def test_a_tls_socket_whose_buffer_cannot_be_seen_is_not_watched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where ``_compat.tls_buffered_input`` gives None (a future anyio that moved its
+    ``TLSStream``'s read buffer), a TLS socket is not watched: the slot reads it between
+    turns as before, and it works as ever."""
+    monkeypatch.setattr(ws_sansio, "tls_buffered_input", lambda stream: None)
+    with anyio.fail_after(LIMIT):
+        async with (
+            tls_server(echo_one_frame) as (port, context),
+            SansIOWebSocketConnection(
+                f"wss://localhost:{port}/v1/responses", AUTH, connect_timeout=5, ssl_context=context
+            ) as ws,
+        ):
+            assert ws.watch_incoming(lambda: None) is False
+            await ws.send_text("echo")
+            assert await ws.receive_text() == "echo"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # only an asyncio socket is watched
+async def test_tls_records_that_arrive_are_watched_without_being_read() -> None:
+    """``watch_incoming`` under TLS: the wake comes from the encrypted bytes' arrival,
+    nothing is read (or decrypted) until asked; bytes there, or a message read with the
+    previous one, mean read instead."""
+    go = anyio.Event()
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        reader = await accept(stream)
+        await go.wait()
+        await stream.send(frame(TEXT, "one") + frame(TEXT, "two"))
+        await reader.frame()
+
+    with anyio.fail_after(LIMIT):
+        async with (
+            tls_server(handler) as (port, context),
+            SansIOWebSocketConnection(
+                f"wss://localhost:{port}/v1/responses", AUTH, connect_timeout=5, ssl_context=context
+            ) as ws,
+        ):
+            arrived = anyio.Event()
+            assert ws.watch_incoming(arrived.set) is True
+            go.set()
+            await arrived.wait()
+            assert ws.receive_text_nowait() is None  # not read: only noticed
+            assert ws.watch_incoming(lambda: None) is False  # bytes wait: read them
+            assert await ws.receive_text() == "one"
+            assert ws.watch_incoming(lambda: None) is False  # "two" was read with it
+            assert await ws.receive_text() == "two"
+            assert ws.watch_incoming(lambda: None) is True
+            ws.watch_incoming(None)

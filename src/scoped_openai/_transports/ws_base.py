@@ -135,7 +135,7 @@ class KeepAlive(Protocol):
 @runtime_checkable
 class IdleWatch(Protocol):
     """A ``WebSocket`` whose arriving bytes can be watched without reading them
-    (``ws_sansio`` on a plain asyncio socket): between turns ``_ws_pool.py`` waits for
+    (``ws_sansio`` on asyncio, plain or under TLS): between turns ``_ws_pool.py`` waits for
     bytes instead of inside a read, so a turn that starts reads the socket itself at once
     (the first frame needs no hand-over from another task, and nothing is cancelled)."""
 

@@ -24,9 +24,15 @@ reads (``READ_AHEAD`` bytes and what one socket read brings, at most).
   by ``CLOSE_TIMEOUT``, then the stream is dropped in every case.
 - **Keep-alive**: ``ping`` sends a ping and returns (the pong is ignored); the pool calls it
   when a socket is idle between turns.
-- **Idle watch** (asyncio, plain socket): ``watch_incoming`` calls back when bytes arrive,
-  reading nothing, so between turns the pool waits for bytes instead of inside a read and
-  a turn that starts reads the socket itself (``_ws_slot.SocketSlot``).
+- **Idle watch** (asyncio): ``watch_incoming`` calls back when bytes arrive, reading
+  nothing, so between turns the pool waits for bytes instead of inside a read and a turn
+  that starts reads the socket itself (``_ws_slot.SocketSlot``). On a plain socket and
+  under TLS directly over one (``wss://``, also through a proxy's tunnel once the proxy
+  answered), where input TLS already holds (a record read with the previous one) means
+  read, not watch; bytes that wake the watch and hold no message (a TLS session ticket, a
+  key update) leave the slot's task in a read, whose frame a turn takes over as before.
+  Not where the proxy sent bytes right behind its answer (``ws_dial.BufferedStream``), nor
+  on trio (nothing calls back): those sockets are read between turns.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -52,6 +58,7 @@ from .._compat import (
     asyncio_socket_reader,
     asyncio_socket_receiver,
     asyncio_socket_writer,
+    tls_buffered_input,
 )
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
@@ -203,6 +210,7 @@ class SansIOWebSocket:
         "_receive",
         "_send_lock",
         "_stream",
+        "_tls_input",
         "_wake",
         "_watched",
     )
@@ -228,17 +236,23 @@ class SansIOWebSocket:
         receiver = asyncio_socket_receiver(stream)
         self._receive = receiver or stream.receive
         #: ``watch_incoming``'s callback, and what it watches: anyio's protocol and
-        #: transport under a plain asyncio socket stream (None: this socket is not watched).
-        #: Watched only where the receiver was found: the watch reads the same names
-        #: (``read_event``, ``is_at_eof``), which a newer anyio may have moved.
+        #: transport under a plain asyncio socket stream, or under TLS over one (None: this
+        #: socket is not watched). Watched only where the socket stream's receiver is
+        #: found: the watch reads the same names (``read_event``, ``is_at_eof``), which a
+        #: newer anyio may have moved.
         self._wake: Callable[[], object] | None = None
         self._watched: tuple[Any, Any] | None = None
-        if (
-            self._direct is not None
-            and receiver is not None
-            and read_ahead(stream, READ_AHEAD, self._notify)
-        ):
-            reader = asyncio_socket_reader(stream)
+        #: Under TLS: whether TLS holds input no watch on the socket sees (None: plain, or
+        #: a TLS stream whose buffer cannot be seen, which is then not watched).
+        self._tls_input = tls_buffered_input(stream)
+        beneath: anyio.abc.ByteStream = stream
+        if self._tls_input is None:
+            watchable = self._direct is not None and receiver is not None
+        else:  # over a proxy's buffered stream (``ws_dial``): not watched
+            beneath = cast(anyio.abc.ByteStream, cast(TLSStream, stream).transport_stream)
+            watchable = asyncio_socket_receiver(beneath) is not None
+        if watchable and read_ahead(stream, READ_AHEAD, self._notify):
+            reader = asyncio_socket_reader(beneath)
             assert reader is not None  # read_ahead found it
             self._watched = reader[0], reader[1]
         else:
@@ -297,7 +311,7 @@ class SansIOWebSocket:
         """Call ``wake`` whenever bytes (or the connection's end) arrive, until called with
         None; False, and nothing watched, when ``receive_text`` would not wait for the
         network now (a message, bytes or the end already here) or this socket cannot be
-        watched (only a plain socket stream on asyncio can). See ``IdleWatch``."""
+        watched (only asyncio's socket stream can, plain or under TLS). See ``IdleWatch``."""
         watched = self._watched
         if watched is None:
             return False
@@ -305,11 +319,13 @@ class SansIOWebSocket:
             self._wake = None
             return True
         protocol, transport = watched
+        tls_input = self._tls_input
         if (
             self._messages
             or self.closed
             or asyncio_protocol_has_input(protocol)
             or transport.is_closing()
+            or (tls_input is not None and tls_input())
         ):
             self._wake = None
             return False
