@@ -177,7 +177,6 @@ async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_
     stale. On asyncio the slot watches between turns (not inside a read), so a turn reads
     its first frame itself, nothing handed over; on trio the slot's idle read hands it
     over."""
-    import ssl
     from contextlib import AbstractAsyncContextManager
     from typing import Any
 
@@ -186,6 +185,7 @@ async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_
     from scoped_openai._ws_slot import SocketSlot
     from support.loopback_server import serving
     from support.raw_websocket import CLOSE, TEXT, accept, close_frame, frame
+    from support.tls import localhost_tls_contexts
 
     stray = anyio.Event()
 
@@ -202,12 +202,7 @@ async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_
 
     server_context = client_context = None
     if tls:
-        trustme = pytest.importorskip("trustme", reason="trustme makes the test CA")
-        ca = trustme.CA()
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("localhost").configure_cert(server_context)
-        client_context = ssl.create_default_context()
-        ca.configure_trust(client_context)
+        server_context, client_context = localhost_tls_contexts()
     url = "wss://localhost:{}/v1/responses" if tls else "ws://127.0.0.1:{}/v1/responses"
     watched = anyio_backend == "asyncio"
 

@@ -18,7 +18,6 @@ Each test is bounded by ``anyio.fail_after(10)``; the timeouts are 0.3 s of real
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 
 import anyio
@@ -33,6 +32,7 @@ from scoped_openai._transports.http_backend import ReadWait
 from scoped_openai.testing import DONE, FakeOpenAI, Reply, Stall, chunk
 from support.loopback_server import RawServer, serving
 from support.raw_http import chunked, read_request, sse_head
+from support.tls import localhost_tls_contexts
 from support.turns import contents, turn
 
 pytestmark = pytest.mark.anyio
@@ -246,12 +246,7 @@ async def test_over_tls_the_read_scope_wraps_the_tls_stream(ctx: ChatContext) ->
     """httpcore wraps the TCP stream in TLS (``start_tls``): the TLS stream is wrapped too,
     so an HTTP/1.1 body over TLS (api.openai.com without the ``http2`` extra) waits in the
     read's scope and barges in at once."""
-    trustme = pytest.importorskip("trustme", reason="trustme makes the test CA")
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
+    server_context, client_context = localhost_tls_contexts()
     stall = anyio.Event()
 
     async def handler(stream: anyio.abc.ByteStream) -> None:

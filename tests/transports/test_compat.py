@@ -399,18 +399,12 @@ def test_anyio_tls_stream_still_keeps_undecrypted_bytes_in_its_read_bio() -> Non
     would give None and TLS sockets would be read between turns again, not watched), and
     pins what it reports: decrypted bytes a read left (``ssl_object.pending()``) and bytes
     in the BIO not yet decrypted are input; none once read. None for a plain stream."""
-    import ssl
-
-    trustme = pytest.importorskip("trustme", reason="trustme makes the test CA")
     from anyio.streams.tls import TLSListener, TLSStream
 
     from scoped_openai._compat import tls_buffered_input
+    from support.tls import localhost_tls_contexts
 
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
+    server_context, client_context = localhost_tls_contexts()
 
     async def check() -> None:
         tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")

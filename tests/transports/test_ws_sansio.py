@@ -43,6 +43,7 @@ from support.raw_websocket import (
     frame,
     headers_of,
 )
+from support.tls import localhost_tls_contexts
 
 SECRET = "sk-test-secret-do-not-print"
 AUTH = {"Authorization": f"Bearer {SECRET}", "OpenAI-Beta": "responses=v1"}
@@ -469,18 +470,25 @@ async def test_ping_sends_a_ping_frame() -> None:
     assert pings == [PING]
 
 
-@pytest.mark.anyio
-async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: str) -> None:
-    """``watch_incoming`` (asyncio, plain socket): the wake comes from the bytes' arrival,
-    nothing is read until asked; with bytes (or the end) already here it says read
-    instead. On trio (a read reads the socket itself) nothing can be watched."""
-    go = anyio.Event()
+def two_frames_after(go: anyio.Event) -> Handler:
+    """A server that sends the frames "one" and "two" together once ``go`` is set."""
 
     async def handler(stream: anyio.abc.ByteStream) -> None:
         reader = await accept(stream)
         await go.wait()
         await stream.send(frame(TEXT, "one") + frame(TEXT, "two"))
         await reader.frame()
+
+    return handler
+
+
+@pytest.mark.anyio
+async def test_bytes_that_arrive_are_watched_without_being_read(anyio_backend: str) -> None:
+    """``watch_incoming`` (asyncio, plain socket): the wake comes from the bytes' arrival,
+    nothing is read until asked; with bytes (or the end) already here it says read
+    instead. On trio (a read reads the socket itself) nothing can be watched."""
+    go = anyio.Event()
+    handler = two_frames_after(go)
 
     woken: list[int] = []
     with anyio.fail_after(LIMIT):
@@ -540,12 +548,7 @@ async def test_a_socket_read_through_anyios_receive_is_never_watched(
 async def tls_server(handler: Handler) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
     """A TLS server with a certificate for ``localhost`` from a test CA (trustme); yields
     its port and a client context that trusts that CA."""
-    trustme = pytest.importorskip("trustme", reason="trustme makes the test CA")
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
+    server_context, client_context = localhost_tls_contexts()
     async with serving(handler, tls=server_context) as port:
         yield port, client_context
 
@@ -701,12 +704,7 @@ async def test_tls_records_that_arrive_are_watched_without_being_read() -> None:
     nothing is read (or decrypted) until asked; bytes there, or a message read with the
     previous one, mean read instead."""
     go = anyio.Event()
-
-    async def handler(stream: anyio.abc.ByteStream) -> None:
-        reader = await accept(stream)
-        await go.wait()
-        await stream.send(frame(TEXT, "one") + frame(TEXT, "two"))
-        await reader.frame()
+    handler = two_frames_after(go)
 
     with anyio.fail_after(LIMIT):
         async with (
