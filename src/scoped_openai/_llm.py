@@ -41,7 +41,7 @@ from ._metrics import TurnMetrics, TurnRecorder
 from ._settings import GenerationSettings, ReasoningEffort, ToolChoice, Verbosity
 from ._stepwise_import import import_indivisible
 from ._stream import CLEANUP_TIMEOUT, ChatStream, TurnSource
-from ._tls import shared_tls_context
+from ._tls import shared_tls_context, shared_tls_context_loaded
 from ._tools import FunctionTool
 from ._transports.http import (
     http2_available,
@@ -503,8 +503,11 @@ class OpenAILLM:
     def _turn_client(self) -> httpx.AsyncClient | Callable[[], httpx.AsyncClient]:
         """The client of a Chat Completions turn or, while the default one is not built,
         what builds it: the first turn builds it at its start, in a step of its own, not in
-        ``chat()``'s step with the request (``HTTPTurn.start``)."""
-        if self._client is None and not self._closed:
+        ``chat()``'s step with the request (``HTTPTurn.start``). Only once the shared TLS
+        context is loaded (entering does it): before, building the client reads the CA
+        bundle, and a bundle that cannot be read (``SSL_CERT_FILE``) stays ``chat()``'s
+        error, not a connection failure that the turn would retry with backoff."""
+        if self._client is None and not self._closed and shared_tls_context_loaded():
             return self._http_client
         return self._http_client()
 

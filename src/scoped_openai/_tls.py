@@ -104,6 +104,11 @@ def shared_tls_context() -> ssl.SSLContext:
     return _shared.context
 
 
+def shared_tls_context_loaded() -> bool:
+    """Whether :func:`shared_tls_context` would return at once, reading no file."""
+    return _shared.context is not None and not _shared.pending
+
+
 async def load_shared_tls_context() -> None:
     """Load the shared context a slice per step, if no one has yet.
 

@@ -3,7 +3,9 @@ after the answer's headers (``HTTPTurn.start``), where it runs what later turns 
 new connection, the first answer on it): issue 16, point 4, the first turn's stall. Later
 turns, and the first after ``prewarm()``, take no extra step. An instance's default client
 is built by its first turn's start, not by ``chat()``, which still checks and encodes the
-request (its errors are raised there, nothing built).
+request (its errors are raised there, nothing built); before the shared TLS context is
+loaded (no ``async with``), ``chat()`` builds it as it did, so a CA bundle that cannot be
+read stays its error.
 
 A ticker task counts its scheduler steps; it can only run while the consumer gives the loop
 back, so the count it had reached when the request was sent and when the body was first
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 import httpx
 import pytest
 
-from scoped_openai import ChatContext, ChatRole, InvalidContextError, OpenAILLM, UsageError
+from scoped_openai import ChatContext, ChatRole, InvalidContextError, OpenAILLM, UsageError, _tls
 from scoped_openai.testing import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
@@ -167,14 +170,34 @@ async def test_a_barge_in_while_the_first_turn_gives_way_after_the_headers() -> 
 
 
 async def test_chat_checks_the_request_and_leaves_the_default_client_to_the_turn() -> None:
-    # ``_client`` is the instance's httpx client, None until something builds it.
-    llm = OpenAILLM(api_key="sk-test", base_url="http://127.0.0.1:9/v1")  # never contacted
-    with pytest.raises(UsageError, match=r"\$\.temperature"):
-        llm.chat(context(), temperature=math.nan)
-    with pytest.raises(InvalidContextError):
-        llm.chat(ChatContext.empty())
-    stream = llm.chat(context())
+    # ``_client`` is the instance's httpx client, None until something builds it. Entered:
+    # the shared TLS context is loaded (see the test below for a chat() before that).
+    async with OpenAILLM(api_key="sk-test", base_url="http://127.0.0.1:9/v1") as llm:
+        with pytest.raises(UsageError, match=r"\$\.temperature"):
+            llm.chat(context(), temperature=math.nan)
+        with pytest.raises(InvalidContextError):
+            llm.chat(ChatContext.empty())
+        stream = llm.chat(context())
+        assert llm._client is None
+        await stream.aclose()
+
+
+async def test_a_ca_bundle_that_cannot_be_read_is_still_chats_error_and_never_retried(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Not entered, nothing has loaded the shared TLS context yet: building the default
+    # client reads the bundle, so chat() builds it, as before the client was built by the
+    # turn. A bundle that cannot be read is chat()'s error (nothing is sent, no turn
+    # exists), not an APIConnectionError the turn retries with backoff.
+    monkeypatch.setattr(_tls, "_shared", _tls._Shared())
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    llm = OpenAILLM(api_key="sk-test", base_url="http://127.0.0.1:9/v1", max_retries=2)
+    with pytest.raises(FileNotFoundError):
+        llm.chat(context())
     assert llm._client is None
+    monkeypatch.delenv("SSL_CERT_FILE")
+    stream = llm.chat(context())  # the bundle readable: chat() built the client
+    assert llm._client is not None
     await stream.aclose()
     await llm.aclose()
 
