@@ -14,6 +14,7 @@ read says where the turn gave way. In memory (``httpx.MockTransport``), on both 
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,8 @@ import httpx
 import pytest
 
 from scoped_openai import ChatContext, ChatRole, InvalidContextError, OpenAILLM, UsageError, _tls
+from scoped_openai._transports import http as http_transport
+from scoped_openai._transports.http import first_use
 from scoped_openai.testing import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
@@ -98,11 +101,20 @@ async def turn(llm: OpenAILLM, ticker: Ticker, server: Server) -> str:
     return heard
 
 
-async def turns_seen(count: int, *, prewarm: bool = False) -> list[dict[str, int]]:
+class ComparableClient(httpx.AsyncClient):
+    """An application's client class that defines equality, and so has no hash."""
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+async def turns_seen(
+    count: int, *, prewarm: bool = False, client_class: type[httpx.AsyncClient] = httpx.AsyncClient
+) -> list[dict[str, int]]:
     ticker = Ticker()
     server = Server(ticker)
     async with (
-        httpx.AsyncClient(transport=httpx.MockTransport(server.answer)) as client,
+        client_class(transport=httpx.MockTransport(server.answer)) as client,
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(ticker.run)
@@ -124,6 +136,25 @@ async def test_a_clients_first_turn_gives_way_before_sending_and_after_the_heade
     # Later turns: the same steps hold the loop from the start to the first read.
     for later in (second, third):
         assert later["start"] == later["sent"] == later["read"]
+
+
+async def test_an_unhashable_client_of_the_applications_turns_as_any_other() -> None:
+    # Clients are remembered by identity (``first_use``), never hashed: an unhashable
+    # client class is the application's to make, and worked before first_use existed.
+    first, second = await turns_seen(2, client_class=ComparableClient)
+    assert first["start"] < first["sent"] < first["read"]
+    assert second["start"] == second["sent"] == second["read"]
+
+
+def test_first_use_forgets_a_client_once_it_is_gone() -> None:
+    # Process-wide, so bounded by the clients alive: one that is gone leaves no entry.
+    client = ComparableClient()
+    assert first_use(client)
+    assert not first_use(client)
+    held = len(http_transport._clients_used)
+    del client
+    gc.collect()
+    assert len(http_transport._clients_used) == held - 1
 
 
 async def test_the_first_turn_after_prewarm_gives_no_extra_step() -> None:

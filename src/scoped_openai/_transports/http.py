@@ -126,18 +126,27 @@ def _end_read(response: httpx.Response) -> bool:
     return type(stream) is ScopedReadStream and stream.end_read
 
 
-#: The clients that have sent a request of ours in this process (``first_use``).
-_clients_used: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
+#: The clients that have sent a request of ours in this process (``first_use``), by id:
+#: an application's client class may define ``__eq__`` and so have no hash. A client's
+#: entry goes when it does (``_forget_client``), before its id can be reused.
+_clients_used: dict[int, weakref.ref[httpx.AsyncClient]] = {}
 
 
 def first_use(client: httpx.AsyncClient) -> bool:
     """Whether ``client`` sends its first request of ours now (a turn or a warm-up), and
     note that it has: its first turn pays what later ones do not (the client built by
     ``chat()``, a new connection, the first answer on it)."""
-    if client in _clients_used:
+    key = id(client)
+    known = _clients_used.get(key)
+    if known is not None and known() is client:
         return False
-    _clients_used.add(client)
+    _clients_used[key] = weakref.ref(client, functools.partial(_forget_client, key))
     return True
+
+
+def _forget_client(key: int, ref: weakref.ref[httpx.AsyncClient]) -> None:
+    if _clients_used.get(key) is ref:
+        del _clients_used[key]
 
 
 @functools.cache
