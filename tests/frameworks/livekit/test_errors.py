@@ -175,7 +175,12 @@ async def test_a_stall_ends_in_a_typed_timeout(
         fake.add(Reply.text(pieces, then=[Stall()]))
     else:
         fake.add_ws(WSReply.text(pieces, then=[Stall()]))
-    plugin = make_plugin(path, idle_timeout=0.2, first_token_timeout=0.2)
+    # The deadline under test is short; the other is generous, so a loaded machine (the first
+    # WebSocket handshake alone can take 0.2 s there) cannot trip the wrong one.
+    if when == "before output":
+        plugin = make_plugin(path, idle_timeout=5.0, first_token_timeout=0.2)
+    else:
+        plugin = make_plugin(path, idle_timeout=0.2, first_token_timeout=5.0)
     chunks, error = await bounded(drain(plugin.chat(chat_ctx=user_ctx(), conn_options=NO_RETRY)))
     assert text_of(chunks) == "".join(pieces)
     assert isinstance(error, LKTimeoutError)
