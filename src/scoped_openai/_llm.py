@@ -858,7 +858,8 @@ class OpenAILLM:
         self._turns[turn] = None
 
     def _live_streams(self) -> list[ChatStream]:
-        """The tracked streams that still exist, in the order they were made."""
+        """The tracked streams that still exist (mostly in the order they were made: a
+        stream whose id an unswept dead one had takes that one's place)."""
         return [stream for ref in tuple(self._streams.values()) if (stream := ref()) is not None]
 
     def _sweep_streams(self) -> None:

@@ -134,8 +134,8 @@ _clients_used: dict[int, weakref.ref[httpx.AsyncClient]] = {}
 
 def first_use(client: httpx.AsyncClient) -> bool:
     """Whether ``client`` sends its first request of ours now (a turn or a warm-up), and
-    note that it has: its first turn pays what later ones do not (the client built by
-    ``chat()``, a new connection, the first answer on it)."""
+    note that it has: its first turn pays what later ones do not (a new connection, the
+    first answer on it; for an instance's default client, building it)."""
     key = id(client)
     known = _clients_used.get(key)
     if known is not None and known() is client:
