@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 import anyio.abc
 import pytest
@@ -205,6 +208,17 @@ def test_the_asyncio_socket_receiver_is_none_where_a_name_it_reads_is_missing() 
     anyio.run(check, backend="asyncio")
 
 
+@asynccontextmanager
+async def loopback_pair() -> AsyncIterator[tuple[anyio.abc.SocketStream, anyio.abc.SocketStream]]:
+    """A connected loopback TCP stream and the listener's end of it."""
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        accepted = await listener.listeners[0].accept()
+        async with stream, accepted:
+            yield stream, accepted
+
+
 def test_anyio_asyncio_socket_stream_still_writes_through_its_transport() -> None:
     """Fails loudly if anyio's asyncio socket stream stops flagging paused writes in
     ``_protocol.write_event`` or failures in ``_protocol.exception`` (``ws_sansio`` would
@@ -216,24 +230,54 @@ def test_anyio_asyncio_socket_stream_still_writes_through_its_transport() -> Non
     from scoped_openai._compat import asyncio_socket_writer
 
     async def check() -> None:
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-                write = asyncio_socket_writer(stream)
-                assert write is not None
-                assert asyncio_socket_writer(BufferedByteStream(stream)) is None
-                accepted = await listener.listeners[0].accept()
-                async with accepted:
-                    assert write(b"request") is True
-                    assert await accepted.receive() == b"request"
-                    protocol = stream._protocol  # type: ignore[attr-defined]
-                    protocol.pause_writing()
-                    assert write(b"held") is False
-                    protocol.resume_writing()
-                    assert write(b"again") is True
-                    assert await accepted.receive() == b"again"
+        async with loopback_pair() as (stream, accepted):
+            write = asyncio_socket_writer(stream)
+            assert write is not None
+            assert asyncio_socket_writer(BufferedByteStream(stream)) is None
+            assert write(b"request") is True
+            assert await accepted.receive() == b"request"
+            protocol = stream._protocol  # type: ignore[attr-defined]
+            protocol.pause_writing()
+            assert write(b"held") is False
+            protocol.resume_writing()
+            assert write(b"again") is True
+            assert await accepted.receive() == b"again"
 
     anyio.run(check, backend="asyncio")
+
+
+def test_anyio_trio_socket_stream_still_has_its_trio_and_stdlib_sockets() -> None:
+    """Fails loudly if anyio's trio socket stream or trio's socket moves ``_trio_socket``
+    or ``_sock`` (``ws_sansio`` would silently send every request through anyio's
+    ``send`` again, with trio's checkpoint after the write). The writer writes what the
+    socket takes (the peer gets it), 0 once the socket's buffer is full, and does not apply
+    to a stream over the socket, to an asyncio stream, or where a name moved."""
+    from anyio.streams.buffered import BufferedByteStream
+
+    from scoped_openai._compat import trio_socket_writer
+
+    async def check() -> None:
+        async with loopback_pair() as (stream, accepted):
+            write = trio_socket_writer(stream)
+            assert write is not None
+            assert trio_socket_writer(BufferedByteStream(stream)) is None
+            assert write(b"request") == len(b"request")
+            assert await accepted.receive() == b"request"
+            chunk = b"x" * 2**20
+            while write(chunk) == len(chunk):  # nobody reads: the buffer fills
+                pass
+            assert write(chunk) == 0
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(stream, "_trio_socket", object())
+                assert trio_socket_writer(stream) is None
+
+    anyio.run(check, backend="trio")
+
+    async def on_asyncio() -> None:
+        async with loopback_pair() as (stream, _):
+            assert trio_socket_writer(stream) is None
+
+    anyio.run(on_asyncio, backend="asyncio")
 
 
 def test_environment_proxy_is_read_again_when_the_environment_changes(

@@ -724,3 +724,50 @@ async def test_tls_records_that_arrive_are_watched_without_being_read() -> None:
             assert await ws.receive_text() == "two"
             assert ws.watch_incoming(lambda: None) is True
             ws.watch_incoming(None)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("writer", ["direct", "missing"])
+async def test_a_request_larger_than_the_socket_takes_arrives_whole(
+    anyio_backend: str, writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request is written straight to the socket where it can be (``_write_now``); what
+    the socket does not take at once, and every write where the writer is missing (a
+    future anyio or trio moved its names), goes through anyio's ``send``: the server gets
+    the one frame whole either way."""
+    if writer == "missing":
+        monkeypatch.setattr(ws_sansio, "asyncio_socket_writer", lambda stream: None)
+        monkeypatch.setattr(ws_sansio, "trio_socket_writer", lambda stream: None)
+    text = "x" * (8 * MiB)
+    received: list[tuple[int, bool, int]] = []
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        reader = await accept(stream)
+        opcode, fin, payload = await reader.frame()
+        received.append((opcode, fin, len(payload)))
+        await stream.send(frame(TEXT, str(payload == text.encode())))
+        await reader.frame()
+
+    written: list[int] = []
+    with anyio.fail_after(LIMIT):
+        async with serving(handler) as port, connect(port) as ws:
+            assert isinstance(ws, SansIOWebSocket)
+            trio_write = ws._trio_write
+            if anyio_backend == "trio" and writer == "direct":
+                assert trio_write is not None
+
+                def spy(data: bytes) -> int:
+                    assert trio_write is not None
+                    written.append(trio_write(data))
+                    return written[-1]
+
+                ws._trio_write = spy
+            else:
+                assert trio_write is None
+            await ws.send_text(text)
+            assert await ws.receive_text() == "True"
+    assert received == [(TEXT, True, len(text))]
+    if anyio_backend == "trio" and writer == "direct":
+        # The socket took part of the frame at once (not all: 8 MiB is more than a
+        # loopback socket buffers), anyio's send wrote the rest; the close went after it.
+        assert 0 < written[0] < len(text)

@@ -59,6 +59,7 @@ from .._compat import (
     asyncio_socket_receiver,
     asyncio_socket_writer,
     tls_buffered_input,
+    trio_socket_writer,
 )
 from .._errors import APITimeoutError, LimitExceededError, ProtocolError
 from .._tls import shared_tls_context
@@ -211,6 +212,7 @@ class SansIOWebSocket:
         "_send_lock",
         "_stream",
         "_tls_input",
+        "_trio_write",
         "_wake",
         "_watched",
     )
@@ -231,6 +233,9 @@ class SansIOWebSocket:
         #: asyncio, no TLS: writes that need not wait go to the transport without anyio's
         #: checkpoints (``asyncio_socket_writer``); None: every write through ``send``.
         self._direct = asyncio_socket_writer(stream)
+        #: trio, no TLS: the same, without trio's checkpoint after the write
+        #: (``trio_socket_writer``); it may write part, ``send`` writes the rest.
+        self._trio_write = trio_socket_writer(stream) if self._direct is None else None
         #: A network read: anyio's ``receive``, or on a plain asyncio socket the same
         #: without its reader guard and pause (``asyncio_socket_receiver``).
         receiver = asyncio_socket_receiver(stream)
@@ -279,9 +284,9 @@ class SansIOWebSocket:
         # Framed here, not by the protocol (which keeps no state for a whole data frame it
         # sends), and written at once when nothing else is being written: the turn's
         # request is on the wire sooner. Control frames keep anyio's send.
-        frame = masked_text_frame(text.encode("utf-8"))
-        if not self._write_now(frame):
-            await self._send(frame)
+        rest = self._write_now(masked_text_frame(text.encode("utf-8")))
+        if rest:
+            await self._send(rest)
         if self._close is not None:
             raise self._closed_error()
 
@@ -477,17 +482,24 @@ class SansIOWebSocket:
         if scope.cancelled_caught:
             self._lost()
 
-    def _write_now(self, data: bytes) -> bool:
-        """Write ``data`` without waiting (``asyncio_socket_writer``); False when it must go
-        through ``_send`` (another engine, a write in progress, writing paused)."""
-        direct = self._direct
-        if direct is None or self._send_lock.locked():
-            return False
+    def _write_now(self, data: bytes) -> bytes:
+        """Write what of ``data`` can go without waiting (``asyncio_socket_writer``,
+        ``trio_socket_writer``); return the rest, to go through ``_send`` (all of it for
+        another engine, a write in progress, writing paused; nothing once the connection
+        is lost)."""
+        if self._send_lock.locked():
+            return data
         try:
-            return direct(data)
+            direct = self._direct
+            if direct is not None:
+                return b"" if direct(data) else data
+            trio_write = self._trio_write
+            if trio_write is not None:
+                return data[trio_write(data) :]
         except (RuntimeError, OSError):  # the transport is shutting down
             self._lost()
-            return True
+            return b""
+        return data
 
     async def _send(self, data: bytes) -> None:
         async with self._send_lock:
@@ -512,9 +524,9 @@ class SansIOWebSocket:
                 # Written at once where it can be (as a request is): anyio's send yields a
                 # loop step after the write, and a barge-in's close runs beside the next
                 # turn's first token.
-                frame = b"".join(protocol.data_to_send())
-                if not self._write_now(frame):
-                    await self._write([frame], shield=False)
+                rest = self._write_now(b"".join(protocol.data_to_send()))
+                if rest:
+                    await self._write([rest], shield=False)
             # Wait for the peer's close frame and its end of the connection (read as every
             # other read is: ``_receive``, without anyio's reader guard and pause).
             receive = self._receive
