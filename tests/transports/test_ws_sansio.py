@@ -771,3 +771,30 @@ async def test_a_request_larger_than_the_socket_takes_arrives_whole(
         # The socket took part of the frame at once (not all: 8 MiB is more than a
         # loopback socket buffers), anyio's send wrote the rest; the close went after it.
         assert 0 < written[0] < len(text)
+
+
+@pytest.mark.anyio
+async def test_a_task_already_cancelled_sends_nothing() -> None:
+    """``send_text`` in a scope already cancelled raises before anything is written, as
+    anyio's ``send`` does: the direct writes (``asyncio_socket_writer``,
+    ``trio_socket_writer``) have no checkpoint of their own, and a turn started by a
+    cancelled task must not put its request in front of the server."""
+    got: list[bytes] = []
+    received = anyio.Event()
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        reader = await accept(stream)
+        _, _, payload = await reader.frame()
+        got.append(payload)
+        received.set()
+        await reader.frame()
+
+    with anyio.fail_after(LIMIT):
+        async with serving(handler) as port, connect(port) as ws:
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await ws.send_text("from a cancelled task")
+            assert scope.cancelled_caught
+            await ws.send_text("sent")
+            await received.wait()
+    assert got == [b"sent"]

@@ -45,6 +45,7 @@ from typing import Any, cast
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.tls import TLSStream
 from websockets.client import ClientProtocol
 from websockets.exceptions import PayloadTooBig
@@ -283,7 +284,10 @@ class SansIOWebSocket:
             raise WebSocketClosed(None, "the peer is closing the WebSocket")
         # Framed here, not by the protocol (which keeps no state for a whole data frame it
         # sends), and written at once when nothing else is being written: the turn's
-        # request is on the wire sooner. Control frames keep anyio's send.
+        # request is on the wire sooner. Control frames keep anyio's send. A task already
+        # cancelled sends nothing, as anyio's send would not: the direct writes have no
+        # checkpoint of their own.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         rest = self._write_now(masked_text_frame(text.encode("utf-8")))
         if rest:
             await self._send(rest)
