@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import cast
 
 import anyio
@@ -165,7 +165,11 @@ class SocketSlot:
             got: str | Exception | None = None
             self._reading = True
             try:
-                got = await self._receive_or_ping(ws, keepalive)
+                # Watched, bytes are here: take them in, then watch again (a pong completes
+                # no message, and waiting in a read for the next one would leave the next
+                # turn's first frame to the hand-off).
+                arrived = cast(IdleWatch, ws).receive_arrived if watch is not None else None
+                got = await self._receive_or_ping(ws, keepalive, arrived)
             except Exception as exc:  # a close, a binary frame: the socket is done
                 got = exc
             finally:
@@ -173,7 +177,7 @@ class SocketSlot:
                 if self._read_returned is not None:
                     self._read_returned.set()
             if got is None:
-                continue  # pinged
+                continue  # pinged, or what arrived completed no message
             if self._owned:
                 self._handoff.append(got)
             elif isinstance(got, str):
@@ -206,16 +210,23 @@ class SocketSlot:
         return True
 
     @staticmethod
-    async def _receive_or_ping(ws: WebSocket, keepalive: bool | None = None) -> str | None:
-        """The next frame; or, after ``KEEPALIVE_INTERVAL`` of silence, a ping and None.
-        The ping is sent here, in the one task that reads between turns: no extra task.
-        ``keepalive``: whether ``ws`` can ping (None: look)."""
+    async def _receive_or_ping(
+        ws: WebSocket,
+        keepalive: bool | None = None,
+        receive: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> str | None:
+        """The next frame (``receive``: ``ws.receive_text`` unless given, e.g. what
+        arrived, which may be None); or, after ``KEEPALIVE_INTERVAL`` of silence, a ping
+        and None. The ping is sent here, in the one task that reads between turns: no extra
+        task. ``keepalive``: whether ``ws`` can ping (None: look)."""
         if keepalive is None:
             keepalive = isinstance(ws, KeepAlive)
+        if receive is None:
+            receive = ws.receive_text
         if not keepalive:
-            return await ws.receive_text()
+            return await receive()
         with anyio.move_on_after(KEEPALIVE_INTERVAL):
-            return await ws.receive_text()
+            return await receive()
         await cast(KeepAlive, ws).ping()  # shielded and bounded by the engine
         return None
 

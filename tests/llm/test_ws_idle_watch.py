@@ -60,6 +60,15 @@ class WatchedSocket:
     def receive_text_nowait(self) -> str | None:
         return None
 
+    async def receive_arrived(self) -> str | None:
+        await anyio.lowlevel.checkpoint()
+        if not self.frames:
+            return None
+        frame = self.frames.pop(0)
+        if isinstance(frame, Exception):
+            raise frame
+        return frame
+
     async def ping(self) -> None:
         self.pings.append(anyio.current_time())
 
@@ -233,6 +242,77 @@ async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_
                 slot.end_turn()
                 await anyio.wait_all_tasks_blocked()
                 assert slot._reading is not watched
+            assert slot.usable
+            slot.retire()
+    assert slot.dead
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_a_control_frame_between_turns_leaves_the_slot_watching_not_inside_a_read(
+    anyio_backend: str, tls: bool
+) -> None:
+    """A server's ping between turns (as a keep-alive's pong) completes no message: the
+    slot answers it and watches again (asyncio), instead of waiting inside a read for the
+    next message, which would hand the next turn its first frame (trio reads between turns
+    anyway)."""
+    from contextlib import AbstractAsyncContextManager
+    from typing import Any
+
+    from scoped_openai._transports.websocket import WebSocket
+    from scoped_openai._transports.ws_sansio import SansIOWebSocketConnection
+    from scoped_openai._ws_slot import SocketSlot
+    from support.loopback_server import serving
+    from support.raw_websocket import CLOSE, PING, PONG, accept, close_frame, frame
+    from support.tls import localhost_tls_contexts
+
+    ping = anyio.Event()
+    ponged = anyio.Event()
+
+    async def handler(stream: anyio.abc.ByteStream) -> None:
+        reader = await accept(stream)
+        await ping.wait()
+        await stream.send(frame(PING, "are you there"))
+        while True:
+            opcode, _, payload = await reader.frame()
+            if opcode == PONG:
+                ponged.set()
+            elif opcode == CLOSE:
+                await stream.send(close_frame(1000))
+                return
+            else:
+                await stream.send(frame(opcode, payload))
+
+    server_context = client_context = None
+    if tls:
+        server_context, client_context = localhost_tls_contexts()
+    url = "wss://localhost:{}/v1/responses" if tls else "ws://127.0.0.1:{}/v1/responses"
+    watched = anyio_backend == "asyncio"
+
+    def connector(url: str, headers: Any) -> AbstractAsyncContextManager[WebSocket]:
+        return SansIOWebSocketConnection(
+            url, dict(headers), connect_timeout=5, ssl_context=client_context
+        )
+
+    slot = SocketSlot(1)
+    with anyio.fail_after(10):
+        async with serving(handler, tls=server_context) as port, anyio.create_task_group() as tg:
+            tg.start_soon(slot.run, connector, url.format(port), {})
+            await slot.ready.wait()
+            ws = slot.ws
+            assert ws is not None
+            ping.set()
+            await ponged.wait()  # the slot took the ping in and answered it
+            await anyio.wait_all_tasks_blocked()
+            assert slot._reading is not watched  # watching again, or back inside a read
+            slot.begin_turn()
+            await ws.send_text('{"turn": 1}')
+            if watched:
+                assert await slot.take_over() == []  # no read in progress
+                assert await ws.receive_text() == '{"turn": 1}'  # the turn reads it itself
+            else:
+                assert await slot.take_over() == ['{"turn": 1}']
+            slot.end_turn()
             assert slot.usable
             slot.retire()
     assert slot.dead

@@ -146,6 +146,13 @@ class IdleWatch(Protocol):
         wait for the network now: read instead."""
         ...
 
+    async def receive_arrived(self) -> str | None:
+        """After ``watch_incoming`` said read: take in what arrived (one read, which does not
+        wait when bytes are here) and return the next text message, or None when what came
+        completed none (a pong, a ping answered, part of a frame), so the caller watches
+        again instead of waiting inside a read. Raises as ``receive_text`` does."""
+        ...
+
 
 #: Opens a WebSocket to ``url`` with ``headers``: the seam ``_ws_pool.py`` depends on.
 #: ``default_connector`` gives the real one; tests pass one that hands out in-memory pairs.

@@ -316,6 +316,15 @@ class SansIOWebSocket:
             return message
         raise message  # type: ignore[misc]
 
+    async def receive_arrived(self) -> str | None:
+        """The next text message if what arrived completes one, else None (see
+        ``IdleWatch``): one read, parsed, no wait for more."""
+        if not self._messages:
+            if self.closed:
+                raise self._closed_error()
+            await self._read()
+        return self.receive_text_nowait()
+
     def watch_incoming(self, wake: Callable[[], object] | None) -> bool:
         """Call ``wake`` whenever bytes (or the connection's end) arrive, until called with
         None; False, and nothing watched, when ``receive_text`` would not wait for the
