@@ -259,7 +259,8 @@ class LimitExceededError(ProtocolError):
 class UsageError(ScopedOpenAIError):
     """The caller passed something the library cannot use (a string where a ``ChatContext``
     goes, a tool that is not a ``FunctionTool``, an instance shared between event loops, a
-    proxy variable httpx cannot use: it names the variable). Nothing was sent."""
+    proxy variable httpx cannot use, CA certificates that cannot be loaded: it names the
+    variable). Nothing was sent."""
 
 
 class ToolArgumentsError(ScopedOpenAIError):

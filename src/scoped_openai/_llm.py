@@ -657,7 +657,10 @@ class OpenAILLM:
             UsageError: ``messages`` or ``tools`` is not what is described above, the
                 instance is used from a second event loop, or a request value is a NaN or an
                 infinity, which JSON cannot hold (the message names where; the Responses
-                paths raise this one from the first iteration). Nothing is sent.
+                paths raise this one from the first iteration). Also a proxy variable httpx
+                cannot use, or CA certificates that cannot be loaded, when the default
+                client is built: here, or from the first iteration of an entered instance's
+                first Chat Completions turn, which builds it. Nothing is sent.
         """
         try:
             self._check_loop()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import ssl
 
+from ._errors import UsageError
 from ._give_way import give_way
 
 #: Certificates per slice: about 0.5 ms of parsing each on this project's machine (five took
@@ -58,23 +59,48 @@ def _pem_slices(path: str) -> list[str] | None:
     return [*reversed(rest), blocks[0]]
 
 
+def _source() -> str:
+    """Where the trust comes from, as the error names it."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return f"SSL_CERT_FILE={os.environ['SSL_CERT_FILE']!r}"
+    if os.environ.get("SSL_CERT_DIR"):
+        return f"SSL_CERT_DIR={os.environ['SSL_CERT_DIR']!r}"
+    return "certifi's CA bundle"
+
+
+def _unusable(exc: Exception) -> UsageError:
+    """The typed error for a bundle that cannot be loaded, naming where it comes from; the
+    half-loaded context is dropped, so no client ever trusts part of a bundle."""
+    _shared.context = None
+    _shared.pending = []
+    return UsageError(f"cannot load the CA certificates from {_source()}: {exc}")
+
+
 def _begin() -> None:
     """Queue the bundle's slices (a step of its own: reading and splitting it takes about
-    1 ms), or create the context at once when there is nothing to slice."""
-    cafile = os.environ.get("SSL_CERT_FILE")
-    if not cafile and os.environ.get("SSL_CERT_DIR"):
-        # Certificates in a hashed directory are read when a handshake needs them.
-        _shared.context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-        return
-    if not cafile:
-        import certifi  # httpx's own dependency
+    1 ms), or create the context at once when there is nothing to slice.
 
-        cafile = certifi.where()
-    slices = _pem_slices(cafile)
-    if slices is None:
-        _shared.context = ssl.create_default_context(cafile=cafile)
-    else:
-        _shared.pending = slices
+    Raises:
+        UsageError: The bundle (or directory) cannot be read or holds no usable
+            certificate; the message names the variable and the path.
+    """
+    try:
+        cafile = os.environ.get("SSL_CERT_FILE")
+        if not cafile and os.environ.get("SSL_CERT_DIR"):
+            # Certificates in a hashed directory are read when a handshake needs them.
+            _shared.context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+            return
+        if not cafile:
+            import certifi  # httpx's own dependency
+
+            cafile = certifi.where()
+        slices = _pem_slices(cafile)
+        if slices is None:
+            _shared.context = ssl.create_default_context(cafile=cafile)
+        else:
+            _shared.pending = slices
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise _unusable(exc) from exc
 
 
 def _load_one() -> None:
@@ -87,15 +113,22 @@ def _load_one() -> None:
         _shared.openssl_ready = True
         return
     cadata = _shared.pending.pop()
-    if _shared.context is None:
-        _shared.context = ssl.create_default_context(cadata=cadata)
-    else:
-        _shared.context.load_verify_locations(cadata=cadata)
+    try:
+        if _shared.context is None:
+            _shared.context = ssl.create_default_context(cadata=cadata)
+        else:
+            _shared.context.load_verify_locations(cadata=cadata)
+    except (OSError, ValueError) as exc:  # a malformed certificate in the bundle
+        raise _unusable(exc) from exc
 
 
 def shared_tls_context() -> ssl.SSLContext:
     """The shared context, complete: what :func:`load_shared_tls_context` has not loaded
-    yet is loaded now, at once (a client built without ``async with`` pays it here)."""
+    yet is loaded now, at once (a client built without ``async with`` pays it here).
+
+    Raises:
+        UsageError: The CA certificates cannot be loaded (see ``_begin``).
+    """
     if _shared.context is None and not _shared.pending:
         _begin()
     while _shared.pending:
@@ -114,6 +147,9 @@ async def load_shared_tls_context() -> None:
 
     Cancellation: what was loaded stays loaded; the rest is loaded by the next call, or at
     once by :func:`shared_tls_context` when a client needs the context.
+
+    Raises:
+        UsageError: The CA certificates cannot be loaded (see ``_begin``).
     """
     if _shared.context is None and not _shared.pending:
         await give_way()  # reading the bundle is a step of its own, not the last import's

@@ -223,8 +223,9 @@ async def test_a_ca_bundle_that_cannot_be_read_is_still_chats_error_and_never_re
     monkeypatch.setattr(_tls, "_shared", _tls._Shared())
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
     llm = OpenAILLM(api_key="sk-test", base_url="http://127.0.0.1:9/v1", max_retries=2)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(UsageError, match=r"SSL_CERT_FILE='.*missing\.pem'") as caught:
         llm.chat(context())
+    assert isinstance(caught.value.__cause__, FileNotFoundError)
     assert llm._client is None
     monkeypatch.delenv("SSL_CERT_FILE")
     stream = llm.chat(context())  # the bundle readable: chat() built the client

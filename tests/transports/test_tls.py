@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import ssl
+from pathlib import Path
 from typing import Any
 
 import anyio
 import certifi
 import pytest
 
-from scoped_openai import _tls
+from scoped_openai import UsageError, _tls
 
 
 def trusted(context: ssl.SSLContext) -> list[str]:
@@ -112,3 +113,38 @@ def test_ssl_cert_file_is_honoured_as_httpx_does(
     one.write_text(first + "-----END CERTIFICATE-----\n")
     monkeypatch.setenv("SSL_CERT_FILE", str(one))
     assert len(_tls.shared_tls_context().get_ca_certs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "content"),
+    [
+        ("SSL_CERT_FILE", None),  # missing
+        ("SSL_CERT_FILE", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"),
+        ("SSL_CERT_FILE", "neither PEM nor anything else"),
+        # (SSL_CERT_DIR is read by OpenSSL at each handshake, not here: a wrong directory
+        # trusts nothing, and the handshake's certificate error says so.)
+    ],
+)
+@pytest.mark.anyio
+async def test_ca_certificates_that_cannot_be_loaded_are_a_usage_error_naming_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, content: str | None
+) -> None:
+    """DESIGN section 5: a typed error that says where, not a bare FileNotFoundError or
+    ssl.SSLError from deep inside; and nothing half-loaded is kept for a later client."""
+    monkeypatch.setattr(_tls, "_shared", _tls._Shared())
+    path = tmp_path / "bundle.pem"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv(variable, str(path))
+    named = rf"{variable}='.*bundle\.pem'"
+    with pytest.raises(UsageError, match=named):
+        await _tls.load_shared_tls_context()  # entering
+    assert not _tls.shared_tls_context_loaded()
+    with pytest.raises(UsageError, match=named):
+        _tls.shared_tls_context()  # a client built without async with
+    assert not _tls.shared_tls_context_loaded()
+    monkeypatch.delenv(variable)
+    await _tls.load_shared_tls_context()  # fixed: the next load starts afresh
+    assert trusted(_tls.shared_tls_context()) == CERTIFI
