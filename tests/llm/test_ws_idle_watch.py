@@ -8,16 +8,23 @@ silent socket is pinged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 import trio
 import trio.testing
 
-from scoped_openai._transports.websocket import WebSocketClosed
-from scoped_openai._ws_slot import KEEPALIVE_INTERVAL
+from scoped_openai._transports.websocket import WebSocket, WebSocketClosed
+from scoped_openai._transports.ws_sansio import SansIOWebSocketConnection
+from scoped_openai._ws_slot import KEEPALIVE_INTERVAL, SocketSlot
+from support.loopback_server import serving
+from support.raw_websocket import CLOSE, PING, PONG, TEXT, accept, close_frame, frame
 from support.slots import open_slot_over
+from support.tls import localhost_tls_contexts
 
 
 class WatchedSocket:
@@ -176,6 +183,34 @@ async def test_a_silent_watched_socket_is_pinged_and_a_turn_restarts_the_silence
         slot.retire()
 
 
+@asynccontextmanager
+async def real_slot(
+    handler: Callable[[anyio.abc.ByteStream], Awaitable[None]], tls: bool
+) -> AsyncIterator[tuple[SocketSlot, WebSocket]]:
+    """A ``SocketSlot`` running the default engine against ``handler`` on loopback (TLS
+    when ``tls``), opened; retired, and checked dead, after the block."""
+    server_context = client_context = None
+    if tls:
+        server_context, client_context = localhost_tls_contexts()
+    url = "wss://localhost:{}/v1/responses" if tls else "ws://127.0.0.1:{}/v1/responses"
+
+    def connector(url: str, headers: Any) -> AbstractAsyncContextManager[WebSocket]:
+        return SansIOWebSocketConnection(
+            url, dict(headers), connect_timeout=5, ssl_context=client_context
+        )
+
+    slot = SocketSlot(1)
+    with anyio.fail_after(10):
+        async with serving(handler, tls=server_context) as port, anyio.create_task_group() as tg:
+            tg.start_soon(slot.run, connector, url.format(port), {})
+            await slot.ready.wait()
+            assert slot.ws is not None
+            yield slot, slot.ws
+            assert slot.usable
+            slot.retire()
+    assert slot.dead
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
 async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_turns(
@@ -186,16 +221,6 @@ async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_
     stale. On asyncio the slot watches between turns (not inside a read), so a turn reads
     its first frame itself, nothing handed over; on trio the slot's idle read hands it
     over."""
-    from contextlib import AbstractAsyncContextManager
-    from typing import Any
-
-    from scoped_openai._transports.websocket import WebSocket
-    from scoped_openai._transports.ws_sansio import SansIOWebSocketConnection
-    from scoped_openai._ws_slot import SocketSlot
-    from support.loopback_server import serving
-    from support.raw_websocket import CLOSE, TEXT, accept, close_frame, frame
-    from support.tls import localhost_tls_contexts
-
     stray = anyio.Event()
 
     async def handler(stream: anyio.abc.ByteStream) -> None:
@@ -209,42 +234,23 @@ async def test_on_a_real_socket_a_turn_reads_its_own_frames_and_nothing_between_
                 return
             await stream.send(frame(TEXT, payload))
 
-    server_context = client_context = None
-    if tls:
-        server_context, client_context = localhost_tls_contexts()
-    url = "wss://localhost:{}/v1/responses" if tls else "ws://127.0.0.1:{}/v1/responses"
     watched = anyio_backend == "asyncio"
-
-    def connector(url: str, headers: Any) -> AbstractAsyncContextManager[WebSocket]:
-        return SansIOWebSocketConnection(
-            url, dict(headers), connect_timeout=5, ssl_context=client_context
-        )
-
-    slot = SocketSlot(1)
-    with anyio.fail_after(10):
-        async with serving(handler, tls=server_context) as port, anyio.create_task_group() as tg:
-            tg.start_soon(slot.run, connector, url.format(port), {})
-            await slot.ready.wait()
-            ws = slot.ws
-            assert ws is not None
-            stray.set()
-            await anyio.wait_all_tasks_blocked()  # the slot read and dropped it
-            assert slot._reading is not watched  # watching again, or back inside a read
-            for turn in range(3):
-                echo = f'{{"turn": {turn}}}'
-                slot.begin_turn()
-                await ws.send_text(echo)
-                if watched:
-                    assert await slot.take_over() == []  # no read in progress
-                    assert await ws.receive_text() == echo  # the turn reads it itself
-                else:
-                    assert await slot.take_over() == [echo]  # the idle read's, handed over
-                slot.end_turn()
-                await anyio.wait_all_tasks_blocked()
-                assert slot._reading is not watched
-            assert slot.usable
-            slot.retire()
-    assert slot.dead
+    async with real_slot(handler, tls) as (slot, ws):
+        stray.set()
+        await anyio.wait_all_tasks_blocked()  # the slot read and dropped it
+        assert slot._reading is not watched  # watching again, or back inside a read
+        for turn in range(3):
+            echo = f'{{"turn": {turn}}}'
+            slot.begin_turn()
+            await ws.send_text(echo)
+            if watched:
+                assert await slot.take_over() == []  # no read in progress
+                assert await ws.receive_text() == echo  # the turn reads it itself
+            else:
+                assert await slot.take_over() == [echo]  # the idle read's, handed over
+            slot.end_turn()
+            await anyio.wait_all_tasks_blocked()
+            assert slot._reading is not watched
 
 
 @pytest.mark.anyio
@@ -256,16 +262,6 @@ async def test_a_control_frame_between_turns_leaves_the_slot_watching_not_inside
     slot answers it and watches again (asyncio), instead of waiting inside a read for the
     next message, which would hand the next turn its first frame (trio reads between turns
     anyway)."""
-    from contextlib import AbstractAsyncContextManager
-    from typing import Any
-
-    from scoped_openai._transports.websocket import WebSocket
-    from scoped_openai._transports.ws_sansio import SansIOWebSocketConnection
-    from scoped_openai._ws_slot import SocketSlot
-    from support.loopback_server import serving
-    from support.raw_websocket import CLOSE, PING, PONG, accept, close_frame, frame
-    from support.tls import localhost_tls_contexts
-
     ping = anyio.Event()
     ponged = anyio.Event()
 
@@ -283,36 +279,17 @@ async def test_a_control_frame_between_turns_leaves_the_slot_watching_not_inside
             else:
                 await stream.send(frame(opcode, payload))
 
-    server_context = client_context = None
-    if tls:
-        server_context, client_context = localhost_tls_contexts()
-    url = "wss://localhost:{}/v1/responses" if tls else "ws://127.0.0.1:{}/v1/responses"
     watched = anyio_backend == "asyncio"
-
-    def connector(url: str, headers: Any) -> AbstractAsyncContextManager[WebSocket]:
-        return SansIOWebSocketConnection(
-            url, dict(headers), connect_timeout=5, ssl_context=client_context
-        )
-
-    slot = SocketSlot(1)
-    with anyio.fail_after(10):
-        async with serving(handler, tls=server_context) as port, anyio.create_task_group() as tg:
-            tg.start_soon(slot.run, connector, url.format(port), {})
-            await slot.ready.wait()
-            ws = slot.ws
-            assert ws is not None
-            ping.set()
-            await ponged.wait()  # the slot took the ping in and answered it
-            await anyio.wait_all_tasks_blocked()
-            assert slot._reading is not watched  # watching again, or back inside a read
-            slot.begin_turn()
-            await ws.send_text('{"turn": 1}')
-            if watched:
-                assert await slot.take_over() == []  # no read in progress
-                assert await ws.receive_text() == '{"turn": 1}'  # the turn reads it itself
-            else:
-                assert await slot.take_over() == ['{"turn": 1}']
-            slot.end_turn()
-            assert slot.usable
-            slot.retire()
-    assert slot.dead
+    async with real_slot(handler, tls) as (slot, ws):
+        ping.set()
+        await ponged.wait()  # the slot took the ping in and answered it
+        await anyio.wait_all_tasks_blocked()
+        assert slot._reading is not watched  # watching again, or back inside a read
+        slot.begin_turn()
+        await ws.send_text('{"turn": 1}')
+        if watched:
+            assert await slot.take_over() == []  # no read in progress
+            assert await ws.receive_text() == '{"turn": 1}'  # the turn reads it itself
+        else:
+            assert await slot.take_over() == ['{"turn": 1}']
+        slot.end_turn()
