@@ -51,7 +51,7 @@ from _spec import Spec
 
 import scoped_openai._deadlines as deadlines
 from scoped_openai import ChatContext, ChatRole, OpenAILLM
-from scoped_openai._compat import wrap_network_backends
+from scoped_openai._compat import wrap_each_network_backend
 from scoped_openai._transports.http_backend import ScopedReadBackend
 
 CHUNKS = 20_000
@@ -205,7 +205,7 @@ async def record() -> dict[str, tuple[list[bytes], list[bytes]]]:
         headers = {"Authorization": f"Bearer {API_KEY}", "Accept-Encoding": "identity"}
         async with httpx.AsyncClient(headers=headers, timeout=60) as client:
             backend = _RecordingBackend(AutoBackend())
-            wrap_network_backends(client, lambda _: backend)
+            wrap_each_network_backend(client, lambda _: backend)
             for api, (path, body) in bodies.items():
                 async with client.stream("POST", server.base_url + path, json=body) as answer:
                     pieces = [piece async for piece in answer.aiter_raw()]
@@ -248,13 +248,13 @@ async def replay_network(api: str, reads: list[bytes], runs: int) -> dict[str, f
     """Median CPU µs per body piece of each client over the replayed socket ``reads``."""
     backend = _ReplayBackend(reads)
     client = httpx.AsyncClient(headers={"Accept-Encoding": "identity"})
-    wrap_network_backends(client, lambda _: backend)
+    wrap_each_network_backend(client, lambda _: backend)
     url = "http://replay/v1/chat/completions"
     ctx = ChatContext.empty()
     ctx.add_message(ChatRole.USER, "hi")
     options: dict[str, Any] = {"api": "responses", "streaming": False} if api != "chat" else {}
     own = OpenAILLM(api_key="k", base_url="http://replay/v1", **options)
-    wrap_network_backends(own._http_client(), lambda _: ScopedReadBackend(backend))
+    wrap_each_network_backend(own._http_client(), lambda _: ScopedReadBackend(backend))
     caller = OpenAILLM(api_key="k", base_url="http://replay/v1", client=client, **options)
     pieces = 0
     async with own, caller:

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
+from scoped_openai._compat import HTTP_TRANSPORT
 from scoped_openai._first_entry import RESPONSES_MODULES
-from scoped_openai._stepwise_import import HTTP_TRANSPORT
 
 SCRIPT = """
 import sys

@@ -61,10 +61,9 @@ bounded; where they are missing it does nothing; it also wraps the protocol's
 ``data_received``, ``eof_received`` and ``connection_lost`` to call back the idle watch,
 whose ``SansIOWebSocket.watch_incoming`` reads ``_protocol.read_event`` and ``is_at_eof``:
 only where ``asyncio_socket_receiver`` found them, pinned by ``test_ws_sansio``), and the
-private module names of anyio, httpcore, h11 and h2 that ``_stepwise_import.WEBSOCKET_ENGINE``
-and ``HTTP_TRANSPORT`` import ahead (names, not code; ``_compat`` itself is imported a step
-at a time in WebSocket mode, so the lists cannot live here without bringing it into
-``import scoped_openai``: a moved module fails
+private module names of anyio, httpcore, h11, h2 and websockets that ``_stepwise_import``
+imports ahead, one per step (names, not code): ``HTTP_TRANSPORT``, ``WEBSOCKET_ENGINE``,
+``CYCLES``, ``INDIVISIBLE`` and ``UNUSED``, at the end of this module. A moved module fails
 ``test_every_dependency_module_the_stepwise_import_names_still_exists``).
 """
 
@@ -83,6 +82,11 @@ import httpx
 from httpx._utils import URLPattern, get_environment_proxies
 
 __all__ = [
+    "CYCLES",
+    "HTTP_TRANSPORT",
+    "INDIVISIBLE",
+    "UNUSED",
+    "WEBSOCKET_ENGINE",
     "ReceiveNowait",
     "asyncio_cancel_scope_class",
     "asyncio_clock",
@@ -96,7 +100,7 @@ __all__ = [
     "tls_buffered_input",
     "trio_socket_writer",
     "trio_websocket_queue",
-    "wrap_network_backends",
+    "wrap_each_network_backend",
 ]
 
 
@@ -365,7 +369,7 @@ def tls_buffered_input(stream: object) -> Callable[[], bool] | None:
     return has_input
 
 
-def wrap_network_backends(client: httpx.AsyncClient, wrap: Callable[[Any], object]) -> int:
+def wrap_each_network_backend(client: httpx.AsyncClient, wrap: Callable[[Any], object]) -> int:
     """Replace the network backend of every httpcore pool behind ``client`` (its transport
     and its proxy mounts) by ``wrap(backend)``; how many it replaced. Call it before the
     client connects: a pool's connections keep the backend they were made with. 0 when a
@@ -436,3 +440,149 @@ def httpcore_socket_receive(
     if not callable(receive):
         return None
     return receive, errors
+
+
+# The dependency modules ``_stepwise_import`` imports ahead, one per step: private module
+# names of httpcore, h11, h2, anyio and websockets (pinned by ``test_compat``).
+
+#: The HTTP transport's imports, leaves first, a package after its submodules: what the
+#: first client (httpcore, with certifi's bundle lookup, h11 and, when installed, h2) and
+#: the first connection (the host's IDNA encoding in ``getaddrinfo``) import.
+HTTP_TRANSPORT = (
+    "stringprep",
+    "encodings.idna",
+    "importlib.resources.abc",
+    "importlib.resources._adapters",
+    "importlib.resources._common",
+    "importlib.resources._legacy",
+    "importlib.resources._functional",
+    "importlib.resources",
+    "certifi.core",
+    "certifi",
+    "httpcore._exceptions",
+    "httpcore._utils",
+    "httpcore._models",
+    "httpcore._backends.base",
+    "httpcore._backends.sync",
+    "httpcore._ssl",
+    "httpcore._synchronization",
+    "httpcore._trace",
+    "h11._abnf",
+    "h11._util",
+    "h11._headers",
+    "h11._events",
+    "h11._receivebuffer",
+    "h11._state",
+    "h11._readers",
+    "h11._writers",
+    "h11._connection",
+    "h11._version",
+    "h11",
+    "httpcore._sync.interfaces",
+    "httpcore._sync.http11",
+    "httpcore._sync.connection",
+    "httpcore._sync.connection_pool",
+    "httpcore._sync.http_proxy",
+    "h2",
+    "h2.config",
+    "hpack.exceptions",
+    "hpack.huffman",
+    "hpack.huffman_constants",
+    "hpack.huffman_table",
+    "hpack.struct",
+    "hpack.table",
+    "hpack.hpack",
+    "hpack",
+    "hyperframe",
+    "hyperframe.exceptions",
+    "hyperframe.flags",
+    "hyperframe.frame",
+    "h2.errors",
+    "h2.exceptions",
+    "h2.settings",
+    "h2.events",
+    "h2.frame_buffer",
+    "h2.utilities",
+    "h2.windows",
+    "h2.stream",
+    "h2.connection",
+    "httpcore._sync.http2",
+    "socksio",
+    "httpcore._sync.socks_proxy",
+    "httpcore._sync",
+    "httpcore._api",
+    "httpcore._backends.auto",
+    "httpcore._async.interfaces",
+    "httpcore._async.http11",
+    "httpcore._async.connection",
+    "httpcore._async.connection_pool",
+    "httpcore._async.http_proxy",
+    "httpcore._async.http2",
+    "httpcore._async.socks_proxy",
+    "httpcore._async",
+    "httpcore._backends.mock",
+    "httpcore._backends.anyio",
+    "httpcore._backends.trio",
+    "httpcore._backends",
+    "httpcore",
+    "scoped_openai._transports.http11_body",
+)
+
+#: The engine's imports, leaves first (``python -X importtime`` shows the order they
+#: complete in); a package's submodules that its ``__init__`` imports come with it; a cycle
+#: in the order that runs each body alone (``CYCLES``).
+WEBSOCKET_ENGINE = (
+    "importlib.resources",
+    "websockets",
+    "hmac",
+    "secrets",
+    "websockets.typing",
+    "websockets.speedups",
+    "websockets.exceptions",
+    "websockets.frames",
+    "websockets.extensions.base",
+    "websockets.extensions",
+    "websockets.datastructures",
+    "websockets.http11",
+    "websockets.headers",
+    "websockets.streams",
+    "websockets.protocol",
+    "websockets.uri",
+    "websockets.utils",
+    "websockets.client",
+    "anyio._core._typedattr",
+    "anyio.abc._resources",
+    "anyio._core._resources",
+    "anyio._core._tasks",
+    "anyio.abc._tasks",
+    "anyio.to_thread",
+    "anyio.abc._streams",
+    "anyio.streams",
+    "anyio.streams.tls",
+    "h11",
+    "scoped_openai._compat",
+    "scoped_openai._transports.ws_handshake",
+    "scoped_openai._transports.ws_dial",
+    "scoped_openai._transports.ws_frames",
+    "scoped_openai._transports.ws_sansio",
+)
+
+#: Modules whose body ends by importing others that import it back (``websockets``:
+#: exceptions imports frames and http11, frames imports extensions), six modules in one
+#: step of about 3 ms. The others are deferred (``_deferred_import.defer_module``) before it
+#: runs, so each body runs in its own step when its name comes.
+CYCLES = {
+    "websockets.exceptions": ("websockets.frames", "websockets.http11", "websockets.extensions"),
+}
+
+#: Module bodies of the HTTP transport that alone hold a step for about 3 ms here (h11's
+#: and h2's events: nearly all of it dataclass creation), which no order of imports splits.
+#: Imported with ``scoped_openai``, before any loop runs, whenever httpcore is not imported
+#: yet (the usual case, either backend); their packages stay deferred until entering.
+INDIVISIBLE = ("h11._events", "h2.events")
+
+#: Packages a listed module imports but uses only where it never runs here, deferred until
+#: used (``_deferred_import.defer_until_used``) before that module is imported: websockets'
+#: version module reads ``importlib.metadata`` only in a development checkout, and that
+#: package brought zipfile, csv and eight modules more (about 4 ms, steps of up to 1.6 ms).
+UNUSED = {"websockets": ("importlib.metadata",)}

@@ -17,10 +17,11 @@ from typing import Any
 import anyio
 import httpx
 
+from ._compat import HTTP_TRANSPORT, WEBSOCKET_ENGINE
 from ._deferred_import import defer_until_used
 from ._endpoint import OPENAI_BASE_URL
 from ._give_way import give_way
-from ._stepwise_import import HTTP_TRANSPORT, WEBSOCKET_ENGINE, import_stepwise
+from ._stepwise_import import import_stepwise
 from ._tls import load_shared_tls_context, shared_tls_context
 from ._transports.http import http2_available
 from ._transports.ws_base import http_url

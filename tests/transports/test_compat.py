@@ -301,7 +301,7 @@ def test_httpx_pools_still_take_a_wrapped_network_backend(monkeypatch: pytest.Mo
     # connects through the wrapper; a moved attribute wraps fewer and fails here.
     import httpx
 
-    from scoped_openai._compat import wrap_network_backends
+    from scoped_openai._compat import wrap_each_network_backend
     from scoped_openai._transports.http_backend import ScopedReadBackend
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.local:3128")
@@ -310,7 +310,7 @@ def test_httpx_pools_still_take_a_wrapped_network_backend(monkeypatch: pytest.Mo
     pools = [client._transport._pool]  # type: ignore[attr-defined]
     pools += [mount._pool for mount in client._mounts.values()]  # type: ignore[union-attr]
     assert len(pools) == 3
-    assert wrap_network_backends(client, ScopedReadBackend) == 3
+    assert wrap_each_network_backend(client, ScopedReadBackend) == 3
     assert all(type(pool._network_backend) is ScopedReadBackend for pool in pools)
 
 
@@ -352,22 +352,22 @@ OPTIONAL_PACKAGES = {"socksio", "h2", "hpack", "hyperframe"}
 
 
 def test_every_dependency_module_the_stepwise_import_names_still_exists() -> None:
-    """``_stepwise_import`` names private modules of httpcore, h11, h2, anyio and websockets
-    to import ahead, one per step. A name that no longer exists would be skipped silently
-    (only speed lost, its body back in one step with whatever imports it): fail here
-    instead, naming it. The standard library's names vary with the Python version by
+    """``_compat`` names private modules of httpcore, h11, h2, anyio and websockets that
+    ``_stepwise_import`` imports ahead, one per step. A name that no longer exists would be
+    skipped silently (only speed lost, its body back in one step with whatever imports it):
+    fail here instead, naming it. The standard library's names vary with the Python version by
     design and are left out."""
     import importlib.util
     import sys
 
-    from scoped_openai import _stepwise_import as stepwise
+    from scoped_openai import _compat
 
     listed = {
-        *stepwise.HTTP_TRANSPORT,
-        *stepwise.WEBSOCKET_ENGINE,
-        *stepwise.INDIVISIBLE,
-        *stepwise.CYCLES,
-        *(name for names in stepwise.CYCLES.values() for name in names),
+        *_compat.HTTP_TRANSPORT,
+        *_compat.WEBSOCKET_ENGINE,
+        *_compat.INDIVISIBLE,
+        *_compat.CYCLES,
+        *(name for names in _compat.CYCLES.values() for name in names),
     }
     third_party = sorted(
         name

@@ -13,7 +13,7 @@ import anyio.abc
 import httpx
 import pytest
 
-from scoped_openai._compat import wrap_network_backends
+from scoped_openai._compat import wrap_each_network_backend
 from scoped_openai._transports.http_backend import ScopedReadBackend, ScopedReadStream
 from support.loopback_server import RawServer
 from support.raw_http import read_request
@@ -133,7 +133,7 @@ async def test_httpcores_post_reaches_the_socket_in_one_write() -> None:
 
     with anyio.fail_after(10):
         async with RawServer(handler) as server, httpx.AsyncClient(trust_env=False) as client:
-            assert wrap_network_backends(client, wrap) == 1
+            assert wrap_each_network_backend(client, wrap) == 1
             response = await client.post(f"{server.base_url}/chat/completions", content=body)
     assert response.text == "ok"
     [request] = received

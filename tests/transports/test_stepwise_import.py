@@ -22,7 +22,7 @@ GROWTH = """
 import json, sys
 import anyio, httpx
 import scoped_openai
-from scoped_openai import _stepwise_import as stepwise
+from scoped_openai import _compat, _stepwise_import as stepwise
 from scoped_openai._deferred_import import defer_until_used, is_deferred
 steps = []
 def counting(step):
@@ -38,9 +38,9 @@ stepwise.complete = counting(stepwise.complete)
 async def main():
     if "httpcore" not in sys.modules:
         defer_until_used("trio")
-    await stepwise.import_stepwise(stepwise.HTTP_TRANSPORT)
+    await stepwise.import_stepwise(_compat.HTTP_TRANSPORT)
     http_steps = list(steps)
-    await stepwise.import_stepwise(stepwise.WEBSOCKET_ENGINE)
+    await stepwise.import_stepwise(_compat.WEBSOCKET_ENGINE)
     return http_steps, steps[len(http_steps):]
 http_steps, ws_steps = anyio.run(main, backend=sys.argv[1])
 before = set(sys.modules)
@@ -55,8 +55,8 @@ STEPS = """
 import json, sys
 import anyio
 import scoped_openai
-from scoped_openai import _stepwise_import as stepwise
-names = [*stepwise.WEBSOCKET_ENGINE, "scoped_openai._no_such_module"]
+from scoped_openai import _compat, _stepwise_import as stepwise
+names = [*_compat.WEBSOCKET_ENGINE, "scoped_openai._no_such_module"]
 events = []
 give_way = stepwise.give_way
 import_module, complete = stepwise.importlib.import_module, stepwise.complete
@@ -112,7 +112,7 @@ CANCELLED = """
 import json, sys
 import anyio, httpx
 import scoped_openai
-from scoped_openai import _stepwise_import as stepwise
+from scoped_openai import _compat, _stepwise_import as stepwise
 from scoped_openai._deferred_import import is_deferred
 def deferred():
     return sorted(name for name, module in sys.modules.items() if is_deferred(module))
@@ -125,7 +125,7 @@ async def counting():
 stepwise.give_way = counting
 async def main():
     try:
-        await stepwise.import_stepwise(stepwise.HTTP_TRANSPORT)
+        await stepwise.import_stepwise(_compat.HTTP_TRANSPORT)
     except anyio.get_cancelled_exc_class():
         return deferred()
     return None

@@ -33,7 +33,7 @@ import httpx
 if "trio" in sys.modules or importlib.util.find_spec("trio") is None:
     import httpcore  # noqa: F401  (the import is the point)
 
-from .._compat import http11_state, wrap_network_backends
+from .._compat import http11_state, wrap_each_network_backend
 from .._endpoint import SECRET_QUERY_NAMES, redact_url
 from .._errors import (
     APIConnectionError,
@@ -77,7 +77,7 @@ def with_scoped_reads(client: httpx.AsyncClient) -> httpx.AsyncClient:
     """``client`` (ours, not yet connected) with httpcore's network backend wrapped in
     ``ScopedReadBackend``: the HTTP/1.1 bodies it streams open the turn's cancel scope per
     network read instead of per chunk (``StreamedBody.read_wait``)."""
-    wrap_network_backends(client, ScopedReadBackend)
+    wrap_each_network_backend(client, ScopedReadBackend)
     return client
 
 
